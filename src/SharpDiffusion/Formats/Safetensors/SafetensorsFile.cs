@@ -1,0 +1,212 @@
+using System.IO.MemoryMappedFiles;
+using System.Text.Json;
+
+namespace SharpDiffusion.Formats.Safetensors;
+
+/// <summary>
+/// A .safetensors file: 8-byte little-endian header length, a JSON header (tensor name to dtype, shape,
+/// data_offsets; optional <c>__metadata__</c> of strings), then the raw data. Opening reads and validates the
+/// header only; tensor data is read through a memory map.
+/// </summary>
+public sealed class SafetensorsFile : IModelFile
+{
+    /// <summary>Headers above this size are refused (the reference implementation's limit is 100 MB).</summary>
+    public const long MaxHeaderBytes = 100_000_000;
+
+    private readonly object _mapLock = new();
+    private MemoryMappedFile? _map;
+    private MemoryMappedViewAccessor? _view;
+
+    private SafetensorsFile(string path, long size, long dataStart, List<TensorInfo> tensors, Dictionary<string, string> metadata)
+    {
+        Path = path;
+        SizeBytes = size;
+        DataStart = dataStart;
+        Tensors = tensors;
+        Metadata = metadata;
+    }
+
+    public string Path { get; }
+    public ModelFormat Format => ModelFormat.Safetensors;
+    public IReadOnlyList<TensorInfo> Tensors { get; }
+    public IReadOnlyDictionary<string, string> Metadata { get; }
+    public long SizeBytes { get; }
+
+    /// <summary>Absolute file offset of the data section (8 + header length).</summary>
+    public long DataStart { get; }
+
+    public static SafetensorsFile Open(string path)
+    {
+        using var stream = OpenRead(path);
+        return Read(path, stream);
+    }
+
+    internal static FileStream OpenRead(string path)
+    {
+        try
+        {
+            return new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.None);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new InvalidModelFileException(path, "cannot open: " + e.Message, e);
+        }
+    }
+
+    private static SafetensorsFile Read(string path, FileStream stream)
+    {
+        long size = stream.Length;
+        if (size == 0) throw new InvalidModelFileException(path, "empty file");
+        if (size < 8) throw new InvalidModelFileException(path, $"truncated: {size} bytes, too short for a safetensors header length");
+        Span<byte> lenBytes = stackalloc byte[8];
+        stream.ReadExactly(lenBytes);
+        ulong headerLen = BitConverter.ToUInt64(lenBytes);
+        if (headerLen > MaxHeaderBytes)
+            throw new InvalidModelFileException(path, $"header length {headerLen} exceeds the {MaxHeaderBytes}-byte limit");
+        if ((long)headerLen > size - 8)
+            throw new InvalidModelFileException(path, $"header length {headerLen} is larger than the file ({size} bytes)");
+        if (headerLen < 2) throw new InvalidModelFileException(path, $"header length {headerLen} is too small for a JSON object");
+        var header = new byte[headerLen];
+        stream.ReadExactly(header);
+        long dataStart = 8 + (long)headerLen;
+        long dataSize = size - dataStart;
+
+        JsonDocument doc;
+        try
+        {
+            doc = JsonDocument.Parse(header, new JsonDocumentOptions { MaxDepth = 16 });
+        }
+        catch (JsonException e)
+        {
+            throw new InvalidModelFileException(path, "header is not valid JSON: " + e.Message, e);
+        }
+
+        using (doc)
+        {
+            if (doc.RootElement.ValueKind != JsonValueKind.Object)
+                throw new InvalidModelFileException(path, "header is not a JSON object");
+            var tensors = new List<TensorInfo>();
+            var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
+            foreach (var prop in doc.RootElement.EnumerateObject())
+            {
+                if (prop.Name == "__metadata__")
+                {
+                    ReadMetadata(path, prop.Value, metadata);
+                    continue;
+                }
+                tensors.Add(ReadTensor(path, prop.Name, prop.Value, dataStart, dataSize));
+            }
+            ValidateLayout(path, tensors, dataStart, dataSize);
+            return new SafetensorsFile(path, size, dataStart, tensors, metadata);
+        }
+    }
+
+    private static void ReadMetadata(string path, JsonElement value, Dictionary<string, string> metadata)
+    {
+        if (value.ValueKind != JsonValueKind.Object)
+            throw new InvalidModelFileException(path, "__metadata__ is not a JSON object");
+        foreach (var m in value.EnumerateObject())
+        {
+            if (m.Value.ValueKind != JsonValueKind.String)
+                throw new InvalidModelFileException(path, $"__metadata__ value '{m.Name}' is not a string");
+            metadata[m.Name] = m.Value.GetString()!;
+        }
+    }
+
+    private static TensorInfo ReadTensor(string path, string name, JsonElement e, long dataStart, long dataSize)
+    {
+        if (e.ValueKind != JsonValueKind.Object)
+            throw new InvalidModelFileException(path, $"tensor '{name}': entry is not a JSON object");
+        if (!e.TryGetProperty("dtype", out var dtypeEl) || dtypeEl.ValueKind != JsonValueKind.String)
+            throw new InvalidModelFileException(path, $"tensor '{name}': missing dtype");
+        string dtypeName = dtypeEl.GetString()!;
+        if (!TensorDTypeExtensions.TryParseSafetensorsName(dtypeName, out var dtype))
+            throw new InvalidModelFileException(path, $"tensor '{name}': unknown dtype '{dtypeName}'");
+        if (!e.TryGetProperty("shape", out var shapeEl) || shapeEl.ValueKind != JsonValueKind.Array)
+            throw new InvalidModelFileException(path, $"tensor '{name}': missing shape");
+        var shape = new long[shapeEl.GetArrayLength()];
+        int i = 0;
+        long count = 1;
+        foreach (var d in shapeEl.EnumerateArray())
+        {
+            if (d.ValueKind != JsonValueKind.Number || !d.TryGetInt64(out long dim) || dim < 0)
+                throw new InvalidModelFileException(path, $"tensor '{name}': shape entry {d} is not a non-negative integer");
+            shape[i++] = dim;
+            count = dim == 0 ? 0 : (count > long.MaxValue / dim ? -1 : count * dim);
+            if (count < 0) throw new InvalidModelFileException(path, $"tensor '{name}': shape overflows");
+        }
+        if (!e.TryGetProperty("data_offsets", out var offEl) || offEl.ValueKind != JsonValueKind.Array || offEl.GetArrayLength() != 2)
+            throw new InvalidModelFileException(path, $"tensor '{name}': data_offsets must be [begin, end]");
+        var begin = offEl[0];
+        var end = offEl[1];
+        if (begin.ValueKind != JsonValueKind.Number || !begin.TryGetInt64(out long b) || b < 0
+            || end.ValueKind != JsonValueKind.Number || !end.TryGetInt64(out long en) || en < b)
+            throw new InvalidModelFileException(path, $"tensor '{name}': data_offsets {offEl} are not valid");
+        if (en > dataSize)
+            throw new InvalidModelFileException(path, $"tensor '{name}': data_offsets [{b}, {en}] run past the end of the data ({dataSize} bytes; file truncated?)");
+        long expected = count > long.MaxValue / dtype.ElementSize() ? -1 : count * dtype.ElementSize();
+        if (expected != en - b)
+            throw new InvalidModelFileException(path, $"tensor '{name}': {dtypeName} {string.Join('x', shape)} needs {expected} bytes but data_offsets span {en - b}");
+        return new TensorInfo(name, dtype, shape) { DataOffset = dataStart + b, TypeName = dtypeName };
+    }
+
+    /// <summary>Tensors must tile the data section exactly: no gaps, no overlap, nothing after the last tensor.</summary>
+    private static void ValidateLayout(string path, List<TensorInfo> tensors, long dataStart, long dataSize)
+    {
+        var byStart = tensors.OrderBy(t => t.DataOffset).ThenBy(t => t.ByteLength).ToList();
+        long cursor = dataStart;
+        foreach (var t in byStart)
+        {
+            if (t.DataOffset < cursor)
+                throw new InvalidModelFileException(path, $"tensor '{t.Name}' overlaps the previous tensor's data");
+            if (t.DataOffset > cursor)
+                throw new InvalidModelFileException(path, $"gap of {t.DataOffset - cursor} bytes before tensor '{t.Name}' (data is not contiguous)");
+            cursor += t.ByteLength;
+        }
+        if (cursor != dataStart + dataSize)
+            throw new InvalidModelFileException(path, $"{dataStart + dataSize - cursor} bytes after the last tensor's data are not described by the header");
+    }
+
+    public void ReadTensorData(TensorInfo tensor, Span<byte> destination)
+    {
+        if (destination.Length != tensor.ByteLength)
+            throw new ArgumentException($"destination holds {destination.Length} bytes, tensor '{tensor.Name}' has {tensor.ByteLength}", nameof(destination));
+        if (tensor.ByteLength == 0) return;
+        var view = EnsureMapped();
+        unsafe
+        {
+            byte* basePtr = null;
+            view.SafeMemoryMappedViewHandle.AcquirePointer(ref basePtr);
+            try
+            {
+                new ReadOnlySpan<byte>(basePtr + view.PointerOffset + tensor.DataOffset, checked((int)tensor.ByteLength)).CopyTo(destination);
+            }
+            finally
+            {
+                view.SafeMemoryMappedViewHandle.ReleasePointer();
+            }
+        }
+    }
+
+    private MemoryMappedViewAccessor EnsureMapped()
+    {
+        lock (_mapLock)
+        {
+            if (_view != null) return _view;
+            _map = MemoryMappedFile.CreateFromFile(Path, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
+            _view = _map.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read);
+            return _view;
+        }
+    }
+
+    public void Dispose()
+    {
+        lock (_mapLock)
+        {
+            _view?.Dispose();
+            _map?.Dispose();
+            _view = null;
+            _map = null;
+        }
+    }
+}
