@@ -1,4 +1,2 @@
-using TorchSharp;
-var t = torch.randn(new long[] { 4 }, generator: new torch.Generator(42));
-Console.WriteLine(string.Join(",", t.data<float>().ToArray()));
+Console.WriteLine("SharpDiffusion benchmarks: see bench/README.md");
 return 0;

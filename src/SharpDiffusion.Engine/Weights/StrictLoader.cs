@@ -1,0 +1,66 @@
+using SharpDiffusion.Formats;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace SharpDiffusion.Engine.Weights;
+
+/// <summary>
+/// Loads a module's parameters and buffers from a model file by exact name: module names mirror checkpoint keys,
+/// so no mapping table is needed. Missing, unexpected or mis-shaped keys are an error that lists them.
+/// </summary>
+public static class StrictLoader
+{
+    /// <param name="module">The module; its state_dict names are matched against file keys after removing <paramref name="prefix"/>.</param>
+    /// <param name="file">The model file.</param>
+    /// <param name="prefix">Key prefix of this component in the file, e.g. "model.diffusion_model.".</param>
+    /// <param name="ignore">Keys (after the prefix) that may be present in the file but have no module counterpart.</param>
+    public static void Load(nn.Module module, IModelFile file, string prefix, IReadOnlyCollection<string>? ignore = null)
+    {
+        var fileTensors = new Dictionary<string, TensorInfo>(StringComparer.Ordinal);
+        foreach (var t in file.Tensors)
+        {
+            if (t.Name.StartsWith(prefix, StringComparison.Ordinal)) fileTensors[t.Name[prefix.Length..]] = t;
+        }
+
+        var targets = module.state_dict();
+        var missing = new List<string>();
+        var misShaped = new List<string>();
+        using (no_grad())
+        {
+            foreach (var (name, target) in targets)
+            {
+                if (!fileTensors.TryGetValue(name, out var info))
+                {
+                    missing.Add(prefix + name);
+                    continue;
+                }
+                if (!info.Shape.SequenceEqual(target.shape))
+                {
+                    misShaped.Add($"{prefix}{name}: file {info.ShapeText}, model [{string.Join(", ", target.shape)}]");
+                    continue;
+                }
+                using var loaded = TensorReading.Read(file, info);
+                target.copy_(loaded);
+            }
+        }
+
+        var unexpected = fileTensors.Keys
+            .Where(k => !targets.ContainsKey(k) && (ignore == null || !ignore.Contains(k)))
+            .Select(k => prefix + k)
+            .ToList();
+        if (missing.Count + misShaped.Count + unexpected.Count == 0) return;
+        throw new ModelLoadException(Describe(file.Path, missing, unexpected, misShaped));
+    }
+
+    private static string Describe(string path, List<string> missing, List<string> unexpected, List<string> misShaped)
+    {
+        var parts = new List<string>();
+        if (missing.Count > 0) parts.Add($"{missing.Count} missing key(s): {List(missing)}");
+        if (unexpected.Count > 0) parts.Add($"{unexpected.Count} unexpected key(s): {List(unexpected)}");
+        if (misShaped.Count > 0) parts.Add($"{misShaped.Count} mis-shaped key(s): {List(misShaped)}");
+        return $"{path}: weights do not match the model: " + string.Join("; ", parts);
+    }
+
+    private static string List(List<string> keys) =>
+        string.Join(", ", keys.Take(8)) + (keys.Count > 8 ? $", ... ({keys.Count - 8} more)" : "");
+}
