@@ -1,0 +1,62 @@
+using static TorchSharp.torch;
+
+namespace SharpDiffusion.Engine.Sampling;
+
+/// <summary>
+/// Classifier-free guidance: one batched call on <c>[uncond rows, cond rows]</c> (the goldens' order),
+/// <c>D = D_uncond + scale·(D_cond - D_uncond)</c>.
+/// </summary>
+public sealed class CfgDenoiser : IGuidedDenoiser, IDisposable
+{
+    private readonly IDenoiser denoiser;
+    private readonly Conditioning cond;
+    private readonly Conditioning uncond;
+    private Conditioning? batched;
+    private long batchedFor = -1;
+
+    public CfgDenoiser(IDenoiser denoiser, Conditioning cond, Conditioning uncond, double scale)
+    {
+        this.denoiser = denoiser;
+        this.cond = cond;
+        this.uncond = uncond;
+        Scale = scale;
+    }
+
+    public double Scale { get; }
+
+    public Tensor Denoise(Tensor x, double sigma)
+    {
+        long batch = x.shape[0];
+        using var scope = NewDisposeScope();
+        var both = BatchedConditioning(batch);
+        var xIn = cat(new[] { x, x }, 0);
+        var sigmas = Enumerable.Repeat(sigma, (int)(2 * batch)).ToArray();
+        var denoised = denoiser.Denoise(xIn, sigmas, both);
+        var u = denoised.narrow(0, 0, batch);
+        var c = denoised.narrow(0, batch, batch);
+        return (u + (c - u) * Scale).MoveToOuterDisposeScope();
+    }
+
+    private Conditioning BatchedConditioning(long batch)
+    {
+        if (batched is not null && batchedFor == batch) return batched;
+        DisposeBatched();
+        using var scope = NewDisposeScope();
+        var joined = Conditioning.Concat(uncond.ExpandTo(batch), cond.ExpandTo(batch));
+        // Kept across steps: owned by this object, not by any caller's dispose scope.
+        joined.CrossAttention.DetachFromDisposeScope();
+        joined.Vector?.DetachFromDisposeScope();
+        batched = joined;
+        batchedFor = batch;
+        return joined;
+    }
+
+    private void DisposeBatched()
+    {
+        batched?.CrossAttention.Dispose();
+        batched?.Vector?.Dispose();
+        batched = null;
+    }
+
+    public void Dispose() => DisposeBatched();
+}

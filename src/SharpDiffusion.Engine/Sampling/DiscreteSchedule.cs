@@ -1,0 +1,230 @@
+using SharpDiffusion.Formats;
+using SharpDiffusion.Engine.Weights;
+using TorchSharp;
+
+namespace SharpDiffusion.Engine.Sampling;
+
+/// <summary>
+/// The model's discrete noise schedule as k-diffusion's <c>DiscreteSchedule</c>/<c>CompVisDenoiser</c> sees it:
+/// float32 <c>alphas_cumprod</c>, <c>sigmas = sqrt((1 - ac) / ac)</c> (index = timestep, ascending) and their logs,
+/// with the float32 arithmetic of the reference so sigma lists and timesteps come out the same.
+/// </summary>
+public sealed class DiscreteSchedule
+{
+    private readonly float[] alphasCumprod;
+    private readonly float[] sigmas;
+    private readonly float[] logSigmas;
+
+    public DiscreteSchedule(IReadOnlyList<float> alphasCumprod)
+    {
+        if (alphasCumprod.Count < 2) throw new ArgumentException("a schedule needs at least 2 timesteps", nameof(alphasCumprod));
+        this.alphasCumprod = alphasCumprod.ToArray();
+        sigmas = new float[this.alphasCumprod.Length];
+        logSigmas = new float[sigmas.Length];
+        for (int i = 0; i < sigmas.Length; i++)
+        {
+            float ac = this.alphasCumprod[i];
+            if (!(ac > 0f && ac < 1f)) throw new ArgumentException($"alphas_cumprod[{i}] = {ac} is not in (0, 1)", nameof(alphasCumprod));
+            sigmas[i] = MathF.Sqrt((1f - ac) / ac);
+            logSigmas[i] = (float)Math.Log(sigmas[i]);
+        }
+        for (int i = 1; i < sigmas.Length; i++)
+        {
+            if (!(sigmas[i] > sigmas[i - 1])) throw new ArgumentException($"sigmas must increase with the timestep (index {i})", nameof(alphasCumprod));
+        }
+    }
+
+    /// <summary>
+    /// The Stable Diffusion schedule (LDM "scaled_linear"): <c>betas = linspace(sqrt(start), sqrt(end), n)²</c> and
+    /// <c>cumprod(1 - betas)</c> in float64 (numpy's linspace), stored float32 as in the checkpoints' DDPM buffers.
+    /// </summary>
+    public static DiscreteSchedule ScaledLinear(int timesteps = 1000, double linearStart = 0.00085, double linearEnd = 0.012)
+    {
+        var betas = ScaledLinearBetas(timesteps, linearStart, linearEnd);
+        var ac = new float[timesteps];
+        double product = 1.0;
+        for (int i = 0; i < timesteps; i++)
+        {
+            product *= 1.0 - betas[i];
+            ac[i] = (float)product;
+        }
+        return new DiscreteSchedule(ac);
+    }
+
+    /// <summary>The float64 scaled-linear betas (numpy <c>linspace(a, b, n) ** 2</c>).</summary>
+    public static double[] ScaledLinearBetas(int timesteps = 1000, double linearStart = 0.00085, double linearEnd = 0.012)
+    {
+        double start = Math.Sqrt(linearStart), stop = Math.Sqrt(linearEnd);
+        double step = (stop - start) / (timesteps - 1);
+        var betas = new double[timesteps];
+        for (int i = 0; i < timesteps; i++)
+        {
+            double v = i == timesteps - 1 ? stop : start + i * step;
+            betas[i] = v * v;
+        }
+        return betas;
+    }
+
+    /// <summary>The checkpoint's <c>alphas_cumprod</c> buffer if it has one (LDM single files), else the SD schedule (SDXL files carry none).</summary>
+    public static DiscreteSchedule FromCheckpoint(IModelFile file)
+    {
+        var info = file.Tensors.FirstOrDefault(t => t.Name == "alphas_cumprod");
+        if (info is null) return ScaledLinear();
+        if (info.Shape.Length != 1) throw new InvalidModelFileException(file.Path, $"alphas_cumprod has shape [{string.Join(", ", info.Shape)}], expected one dimension");
+        using var t = TensorReading.Read(file, info, torch.ScalarType.Float32);
+        try
+        {
+            return new DiscreteSchedule(t.data<float>().ToArray());
+        }
+        catch (ArgumentException e)
+        {
+            throw new InvalidModelFileException(file.Path, "alphas_cumprod is not a valid noise schedule: " + e.Message);
+        }
+    }
+
+    public int Timesteps => sigmas.Length;
+
+    public IReadOnlyList<float> AlphasCumprod => alphasCumprod;
+
+    /// <summary>sigma per timestep, ascending.</summary>
+    public IReadOnlyList<float> Sigmas => sigmas;
+
+    public IReadOnlyList<float> LogSigmas => logSigmas;
+
+    public double SigmaMin => sigmas[0];
+
+    public double SigmaMax => sigmas[^1];
+
+    /// <summary>
+    /// k-diffusion <c>sigma_to_t</c> (quantize=False): interpolation in log sigma between the neighbouring timesteps,
+    /// clamped to [0, T-1].
+    /// </summary>
+    public double SigmaToT(double sigma)
+    {
+        float l = (float)Math.Log((float)sigma);
+        int lo = 0;
+        for (int i = 0; i < logSigmas.Length; i++)
+        {
+            if (l - logSigmas[i] >= 0f) lo = i;
+        }
+        lo = Math.Min(lo, logSigmas.Length - 2);
+        float low = logSigmas[lo], high = logSigmas[lo + 1];
+        float w = Math.Clamp((low - l) / (low - high), 0f, 1f);
+        return (1f - w) * lo + w * (lo + 1);
+    }
+
+    /// <summary>k-diffusion <c>t_to_sigma</c>: <c>exp((1-w)·log_sigmas[floor t] + w·log_sigmas[ceil t])</c>, w = frac(t).</summary>
+    public double TToSigma(double t)
+    {
+        float tf = (float)t;
+        if (!(tf >= 0f && tf <= Timesteps - 1)) throw new ArgumentOutOfRangeException(nameof(t), t, $"timestep must be in [0, {Timesteps - 1}]");
+        int lo = (int)MathF.Floor(tf), hi = (int)MathF.Ceiling(tf);
+        float w = tf - lo;
+        float logSigma = (1f - w) * logSigmas[lo] + w * logSigmas[hi];
+        return (float)Math.Exp(logSigma);
+    }
+
+    /// <summary>sgm <c>DiscreteDenoiser</c> quantisation: the timestep whose sigma is nearest in sigma (not log sigma).</summary>
+    public int NearestTimestep(double sigma)
+    {
+        int best = 0;
+        double bestDistance = double.PositiveInfinity;
+        for (int i = 0; i < sigmas.Length; i++)
+        {
+            double d = Math.Abs(sigma - sigmas[i]);
+            if (d < bestDistance)
+            {
+                bestDistance = d;
+                best = i;
+            }
+        }
+        return best;
+    }
+
+    /// <summary>The sigmas of an <paramref name="steps"/>-step k-diffusion run of <paramref name="type"/>, descending, with a trailing 0.</summary>
+    public double[] GetSigmas(int steps, ScheduleType type) => type switch
+    {
+        ScheduleType.Normal => NormalSigmas(steps),
+        ScheduleType.Karras => KarrasSigmas(steps, SigmaMin, SigmaMax),
+        ScheduleType.Exponential => ExponentialSigmas(steps, SigmaMin, SigmaMax),
+        _ => throw new ArgumentOutOfRangeException(nameof(type), type, "unknown schedule type"),
+    };
+
+    /// <summary>k-diffusion <c>get_sigmas(n)</c> (A1111 "Automatic"): t = linspace(T-1, 0, n) in float32, sigma(t), then 0.</summary>
+    public double[] NormalSigmas(int steps)
+    {
+        RequirePositive(steps);
+        var t = LinspaceFloat32(Timesteps - 1, 0f, steps);
+        var result = new double[steps + 1];
+        for (int i = 0; i < steps; i++) result[i] = TToSigma(t[i]);
+        return result;
+    }
+
+    /// <summary>k-diffusion <c>get_sigmas_karras</c>: <c>(max^(1/rho) + i/(n-1)·(min^(1/rho) - max^(1/rho)))^rho</c>, then 0.</summary>
+    public static double[] KarrasSigmas(int steps, double sigmaMin, double sigmaMax, double rho = 7.0)
+    {
+        RequirePositive(steps);
+        var ramp = LinspaceFloat32(0f, 1f, steps);
+        float minInvRho = (float)Math.Pow(sigmaMin, 1.0 / rho), maxInvRho = (float)Math.Pow(sigmaMax, 1.0 / rho);
+        var result = new double[steps + 1];
+        for (int i = 0; i < steps; i++) result[i] = MathF.Pow(maxInvRho + ramp[i] * (minInvRho - maxInvRho), (float)rho);
+        return result;
+    }
+
+    /// <summary>k-diffusion <c>get_sigmas_exponential</c>: <c>exp(linspace(log max, log min, n))</c>, then 0.</summary>
+    public static double[] ExponentialSigmas(int steps, double sigmaMin, double sigmaMax)
+    {
+        RequirePositive(steps);
+        var logs = LinspaceFloat32((float)Math.Log(sigmaMax), (float)Math.Log(sigmaMin), steps);
+        var result = new double[steps + 1];
+        for (int i = 0; i < steps; i++) result[i] = MathF.Exp(logs[i]);
+        return result;
+    }
+
+    /// <summary>
+    /// CompVis DDIM "uniform" timesteps: <c>range(0, T, T / steps) + 1</c>, ascending (visited in reverse).
+    /// When <paramref name="steps"/> does not divide T this gives more than <paramref name="steps"/> timesteps, as upstream.
+    /// </summary>
+    public int[] DdimTimesteps(int steps)
+    {
+        RequirePositive(steps);
+        int c = Timesteps / steps;
+        if (c < 1) throw new ArgumentOutOfRangeException(nameof(steps), steps, $"DDIM needs at most {Timesteps} steps");
+        var list = new List<int>();
+        for (int t = 0; t < Timesteps; t += c) list.Add(t + 1);
+        return list.ToArray();
+    }
+
+    /// <summary>
+    /// DDIM as a sigma list: sigma at each DDIM timestep, descending, then the sigma of timestep 0 (CompVis's
+    /// <c>a_prev</c> of the last step is <c>alphas_cumprod[0]</c>, not 1). Use with <see cref="Samplers.DdimSampler"/>.
+    /// </summary>
+    public double[] DdimSigmas(int steps)
+    {
+        var timesteps = DdimTimesteps(steps);
+        var result = new double[timesteps.Length + 1];
+        for (int i = 0; i < timesteps.Length; i++) result[i] = sigmas[timesteps[timesteps.Length - 1 - i]];
+        result[^1] = sigmas[0];
+        return result;
+    }
+
+    /// <summary>torch.linspace for float32 (step in float32; first half counted from the start, second half from the end).</summary>
+    private static float[] LinspaceFloat32(float start, float end, int steps)
+    {
+        var values = new float[steps];
+        if (steps == 1)
+        {
+            values[0] = start;
+            return values;
+        }
+        float step = (end - start) / (steps - 1);
+        int halfway = steps / 2;
+        for (int i = 0; i < steps; i++) values[i] = i < halfway ? start + step * i : end - step * (steps - i - 1);
+        return values;
+    }
+
+    private static void RequirePositive(int steps)
+    {
+        if (steps < 1) throw new ArgumentOutOfRangeException(nameof(steps), steps, "steps must be at least 1");
+    }
+}

@@ -1,0 +1,81 @@
+using static TorchSharp.torch;
+
+namespace SharpDiffusion.Engine.Sampling;
+
+/// <summary>
+/// A sampling algorithm (k-diffusion semantics): walks latents from sigmas[0] down the given sigma list, calling the
+/// guided denoiser once or twice per step.
+/// </summary>
+public abstract class Sampler
+{
+    /// <summary>A1111 display name ("Euler a").</summary>
+    public abstract string Name { get; }
+
+    /// <summary>k-diffusion / snake_case name ("euler_ancestral").</summary>
+    public abstract string Alias { get; }
+
+    /// <summary>
+    /// A1111 "DPM2"/"DPM2 a": compute steps+1 sigmas and drop the next-to-last one (k-diffusion itself does not).
+    /// </summary>
+    public bool DiscardNextToLastSigma { get; init; }
+
+    /// <summary>The sigma list of a txt2img run (descending, ends at the final noise level).</summary>
+    public virtual double[] Sigmas(DiscreteSchedule schedule, int steps, ScheduleType type)
+    {
+        if (!DiscardNextToLastSigma) return schedule.GetSigmas(steps, type);
+        var longer = schedule.GetSigmas(steps + 1, type);
+        return longer.Take(longer.Length - 2).Append(longer[^1]).ToArray();
+    }
+
+    /// <summary>The starting latents of a txt2img run from unit noise.</summary>
+    public virtual Tensor InitialLatent(Tensor noise, double sigmaStart) => noise * sigmaStart;
+
+    /// <summary>The starting latents of an img2img run: the init latents noised to <paramref name="sigmaStart"/>.</summary>
+    public virtual Tensor Img2ImgLatent(Tensor init, Tensor noise, double sigmaStart) => init + noise * sigmaStart;
+
+    /// <summary>Runs the sampler; returns new latents (the input is not modified or disposed).</summary>
+    public Tensor Sample(IGuidedDenoiser model, Tensor x, IReadOnlyList<double> sigmas, SamplerContext? context = null)
+    {
+        if (sigmas.Count < 2) throw new ArgumentException("a sampler needs at least two sigmas (one step)", nameof(sigmas));
+        using (no_grad())
+        {
+            return Run(model, x, sigmas, context ?? new SamplerContext());
+        }
+    }
+
+    protected abstract Tensor Run(IGuidedDenoiser model, Tensor x, IReadOnlyList<double> sigmas, SamplerContext context);
+
+    /// <summary>k-diffusion <c>to_d</c>: the ODE derivative (x - D)/sigma.</summary>
+    protected static Tensor ToD(Tensor x, double sigma, Tensor denoised) => (x - denoised) / sigma;
+
+    /// <summary>k-diffusion <c>get_ancestral_step</c>: the deterministic target sigma_down and the noise amount sigma_up.</summary>
+    public static (double Down, double Up) AncestralStep(double sigmaFrom, double sigmaTo, double eta)
+    {
+        if (eta == 0.0) return (sigmaTo, 0.0);
+        double up = Math.Min(sigmaTo, eta * Math.Sqrt(sigmaTo * sigmaTo * (sigmaFrom * sigmaFrom - sigmaTo * sigmaTo) / (sigmaFrom * sigmaFrom)));
+        double down = Math.Sqrt(sigmaTo * sigmaTo - up * up);
+        return (down, up);
+    }
+
+    protected static Tensor DrawNoise(SamplerContext context, Tensor like)
+    {
+        if (context.AncestralNoise is null) throw new InvalidOperationException("this sampler is ancestral and needs SamplerContext.AncestralNoise");
+        var noise = context.AncestralNoise();
+        if (!noise.shape.SequenceEqual(like.shape))
+            throw new InvalidOperationException($"ancestral noise has shape [{string.Join(", ", noise.shape)}], latents [{string.Join(", ", like.shape)}]");
+        return noise.to(like.dtype, like.device);
+    }
+
+    protected static void Report(SamplerContext context, int index, IReadOnlyList<double> sigmas, Tensor x, Tensor denoised)
+    {
+        context.Cancellation.ThrowIfCancellationRequested();
+        context.Callback?.Invoke(new SamplerStep(index, sigmas.Count - 1, sigmas[index], x, denoised));
+    }
+
+    /// <summary>Replaces the running latents, disposing the previous ones unless they are the caller's input.</summary>
+    protected static Tensor Advance(Tensor current, Tensor next, Tensor input)
+    {
+        if (!ReferenceEquals(current, input)) current.Dispose();
+        return next;
+    }
+}

@@ -1,0 +1,29 @@
+using SharpDiffusion.Engine.Random;
+using static TorchSharp.torch;
+
+namespace SharpDiffusion.Engine.Sampling;
+
+/// <summary>Per-run settings and hooks of a sampler.</summary>
+public sealed class SamplerContext
+{
+    /// <summary>
+    /// Fresh N(0,1) noise shaped like the latents, drawn by ancestral samplers after a step's model call(s) (never on
+    /// the step to sigma 0). Required by ancestral samplers.
+    /// </summary>
+    public Func<Tensor>? AncestralNoise { get; init; }
+
+    /// <summary>Called once per step, after its first model call.</summary>
+    public Action<SamplerStep>? Callback { get; init; }
+
+    /// <summary>Ancestral eta (A1111 "Eta for ancestral samplers", default 1).</summary>
+    public double Eta { get; init; } = 1.0;
+
+    /// <summary>Scale of the ancestral noise (k-diffusion s_noise, default 1).</summary>
+    public double SNoise { get; init; } = 1.0;
+
+    public CancellationToken Cancellation { get; init; }
+
+    /// <summary>A context whose ancestral noise comes from per-image sources (A1111 ImageRNG), for latents of <paramref name="imageShape"/> per image.</summary>
+    public static SamplerContext WithNoise(BatchNoise noise, long[] imageShape, Action<SamplerStep>? callback = null) =>
+        new() { AncestralNoise = () => noise.Next(imageShape), Callback = callback };
+}

@@ -1,0 +1,50 @@
+using static TorchSharp.torch;
+
+namespace SharpDiffusion.Engine.Sampling.Samplers;
+
+/// <summary>
+/// CompVis/Stability <c>DDIMSampler</c> with eta 0, in the variance-preserving latents x_t = sqrt(a)·x0 + sqrt(1-a)·eps
+/// it works in: <c>pred_x0 = D</c>, <c>eps = (x_t - sqrt(a)·pred_x0)/sqrt(1-a)</c>,
+/// <c>x_prev = sqrt(a_prev)·pred_x0 + sqrt(1-a_prev)·eps</c>. Guidance combined on D equals guidance on eps (or v):
+/// the maps are affine with weights summing to one. Use the sigmas of <see cref="DiscreteSchedule.DdimSigmas"/> so
+/// each sigma is exactly a schedule sigma and the U-Net gets integer timesteps.
+/// </summary>
+public sealed class DdimSampler : Sampler
+{
+    public override string Name => "DDIM";
+
+    public override string Alias => "ddim";
+
+    public override double[] Sigmas(DiscreteSchedule schedule, int steps, ScheduleType type) => schedule.DdimSigmas(steps);
+
+    /// <summary>DDIM starts from the unit noise itself (x_T), not noise × sigma.</summary>
+    public override Tensor InitialLatent(Tensor noise, double sigmaStart) => noise.clone();
+
+    /// <summary>CompVis <c>stochastic_encode</c>: sqrt(a)·x0 + sqrt(1-a)·noise.</summary>
+    public override Tensor Img2ImgLatent(Tensor init, Tensor noise, double sigmaStart)
+    {
+        double a = AlphaOf(sigmaStart);
+        return init * Math.Sqrt(a) + noise * Math.Sqrt(1 - a);
+    }
+
+    /// <summary>alphas_cumprod of a sigma: 1/(1+σ²).</summary>
+    public static double AlphaOf(double sigma) => 1.0 / (1.0 + sigma * sigma);
+
+    protected override Tensor Run(IGuidedDenoiser model, Tensor x, IReadOnlyList<double> sigmas, SamplerContext context)
+    {
+        var current = x;
+        for (int i = 0; i < sigmas.Count - 1; i++)
+        {
+            using var scope = NewDisposeScope();
+            double sigma = sigmas[i];
+            double a = AlphaOf(sigma), aPrev = AlphaOf(sigmas[i + 1]);
+            // The denoiser works on k-diffusion latents x_t / sqrt(a).
+            var predX0 = model.Denoise(current * Math.Sqrt(1 + sigma * sigma), sigma);
+            Report(context, i, sigmas, current, predX0);
+            var eps = (current - predX0 * Math.Sqrt(a)) / Math.Sqrt(1 - a);
+            var next = predX0 * Math.Sqrt(aPrev) + eps * Math.Sqrt(1 - aPrev);
+            current = Advance(current, next.DetachFromDisposeScope(), x);
+        }
+        return current;
+    }
+}
