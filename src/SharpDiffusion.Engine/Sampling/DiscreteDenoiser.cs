@@ -30,7 +30,7 @@ public abstract class DiscreteDenoiser : IDenoiser
         if (TimestepMode == TimestepMode.SgmQuantized)
         {
             int index = Schedule.NearestTimestep(sigma);
-            return (Schedule.Sigmas[index], index);
+            return (Schedule.SgmSigmas[index], index);
         }
         return (sigma, Schedule.SigmaToT(sigma));
     }

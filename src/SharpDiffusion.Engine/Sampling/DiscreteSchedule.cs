@@ -14,9 +14,14 @@ public sealed class DiscreteSchedule
     private readonly float[] alphasCumprod;
     private readonly float[] sigmas;
     private readonly float[] logSigmas;
+    private readonly float[] sgmSigmas;
 
-    public DiscreteSchedule(IReadOnlyList<float> alphasCumprod)
+    /// <param name="alphasCumprod">float32 alphas_cumprod (the checkpoint buffer)</param>
+    /// <param name="alphasCumprod64">the same in float64 when known (sgm computes its sigmas from them); else the float32 values are used</param>
+    public DiscreteSchedule(IReadOnlyList<float> alphasCumprod, IReadOnlyList<double>? alphasCumprod64 = null)
     {
+        if (alphasCumprod64 is not null && alphasCumprod64.Count != alphasCumprod.Count)
+            throw new ArgumentException("float64 alphas_cumprod has a different length", nameof(alphasCumprod64));
         if (alphasCumprod.Count < 2) throw new ArgumentException("a schedule needs at least 2 timesteps", nameof(alphasCumprod));
         this.alphasCumprod = alphasCumprod.ToArray();
         sigmas = new float[this.alphasCumprod.Length];
@@ -32,6 +37,12 @@ public sealed class DiscreteSchedule
         {
             if (!(sigmas[i] > sigmas[i - 1])) throw new ArgumentException($"sigmas must increase with the timestep (index {i})", nameof(alphasCumprod));
         }
+        sgmSigmas = new float[sigmas.Length];
+        for (int i = 0; i < sigmas.Length; i++)
+        {
+            double ac = alphasCumprod64?[i] ?? this.alphasCumprod[i];
+            sgmSigmas[i] = MathF.Sqrt((float)((1.0 - ac) / ac));
+        }
     }
 
     /// <summary>
@@ -42,13 +53,15 @@ public sealed class DiscreteSchedule
     {
         var betas = ScaledLinearBetas(timesteps, linearStart, linearEnd);
         var ac = new float[timesteps];
+        var ac64 = new double[timesteps];
         double product = 1.0;
         for (int i = 0; i < timesteps; i++)
         {
             product *= 1.0 - betas[i];
+            ac64[i] = product;
             ac[i] = (float)product;
         }
-        return new DiscreteSchedule(ac);
+        return new DiscreteSchedule(ac, ac64);
     }
 
     /// <summary>The float64 scaled-linear betas (numpy <c>linspace(a, b, n) ** 2</c>).</summary>
@@ -91,6 +104,12 @@ public sealed class DiscreteSchedule
 
     public IReadOnlyList<float> LogSigmas => logSigmas;
 
+    /// <summary>
+    /// sgm's <c>DiscreteDenoiser</c> sigmas: float32 sqrt of float32((1 - ac)/ac) taken from float64 alphas_cumprod.
+    /// Near t = 0 they differ from <see cref="Sigmas"/> (whose 1 - ac is taken in float32) by up to ~1e-5 relative.
+    /// </summary>
+    public IReadOnlyList<float> SgmSigmas => sgmSigmas;
+
     public double SigmaMin => sigmas[0];
 
     public double SigmaMax => sigmas[^1];
@@ -124,14 +143,14 @@ public sealed class DiscreteSchedule
         return (float)Math.Exp(logSigma);
     }
 
-    /// <summary>sgm <c>DiscreteDenoiser</c> quantisation: the timestep whose sigma is nearest in sigma (not log sigma).</summary>
+    /// <summary>sgm <c>DiscreteDenoiser</c> quantisation: the timestep whose <see cref="SgmSigmas"/> value is nearest in sigma (not log sigma).</summary>
     public int NearestTimestep(double sigma)
     {
         int best = 0;
         double bestDistance = double.PositiveInfinity;
-        for (int i = 0; i < sigmas.Length; i++)
+        for (int i = 0; i < sgmSigmas.Length; i++)
         {
-            double d = Math.Abs(sigma - sigmas[i]);
+            double d = Math.Abs(sigma - sgmSigmas[i]);
             if (d < bestDistance)
             {
                 bestDistance = d;
