@@ -227,6 +227,20 @@ public sealed class DiscreteSchedule
         return result;
     }
 
+    /// <summary>
+    /// sgm <c>LegacyDDPMDiscretization</c> (SDXL reference sampler): the sgm sigmas at timesteps
+    /// <c>int(linspace(T-1, 0, n, endpoint=False))</c>, descending, then 0. Pair with <see cref="TimestepMode.SgmQuantized"/>
+    /// and start from <c>noise·sqrt(1 + σ0²)</c>.
+    /// </summary>
+    public double[] SgmLegacySigmas(int steps)
+    {
+        RequirePositive(steps);
+        var result = new double[steps + 1];
+        double last = Timesteps - 1;
+        for (int i = 0; i < steps; i++) result[i] = sgmSigmas[(int)(last - i * (last / steps))];
+        return result;
+    }
+
     /// <summary>torch.linspace for float32 (step in float32; first half counted from the start, second half from the end).</summary>
     private static float[] LinspaceFloat32(float start, float end, int steps)
     {
