@@ -8,6 +8,7 @@ public static class NoiseSources
     public static NoiseSourceKind Parse(string name) => name.Trim().ToUpperInvariant() switch
     {
         "CPU" => NoiseSourceKind.Cpu,
+        // A1111 "GPU" is CUDA torch.randn, which "NV" reproduces on the CPU.
         "NV" or "GPU" => NoiseSourceKind.Nv,
         _ => throw new ArgumentException($"unknown RNG source '{name}'; valid names: {string.Join(", ", Names)}", nameof(name)),
     };

@@ -1,0 +1,46 @@
+using SharpDiffusion.Engine.Random;
+using static TorchSharp.torch;
+
+namespace SharpDiffusion.Engine.Sampling;
+
+/// <summary>
+/// One sampling run the way A1111 does it: per-image noise sources (draw #0 is the initial noise, later draws feed
+/// ancestral steps), the sampler's sigma list (img2img: its tail by strength), batched CFG, and the sampler loop.
+/// Returns the final latents [BatchSize, ..LatentShape] (unscaled, ready for the VAE's 1/scale_factor).
+/// </summary>
+public static class SamplingRun
+{
+    /// <param name="uncond">null: no guidance (conditioned only)</param>
+    public static Tensor Run(IDenoiser denoiser, Conditioning cond, Conditioning? uncond, SamplingRequest request, Action<SamplerStep>? callback = null, CancellationToken cancellation = default)
+    {
+        if (request.BatchSize < 1) throw new ArgumentOutOfRangeException(nameof(request), request.BatchSize, "batch size must be at least 1");
+        var (sampler, impliedSchedule) = SamplerRegistry.Resolve(request.Sampler, request.A1111SigmaQuirks);
+        var sigmas = sampler.Sigmas(denoiser.Schedule, request.Steps, request.Schedule ?? impliedSchedule ?? ScheduleType.Normal);
+        if (request.InitLatents is not null) sigmas = Img2ImgSchedule.Tail(sigmas, request.DenoisingStrength);
+
+        using var noise = BatchNoise.ForSeeds(request.Rng, request.Seed, request.BatchSize);
+        using var initialNoise = noise.Next(request.LatentShape);
+        using var start = request.InitLatents is null
+            ? sampler.InitialLatent(initialNoise, sigmas[0])
+            : sampler.Img2ImgLatent(request.InitLatents.to(initialNoise.device), initialNoise, sigmas[0]);
+
+        IGuidedDenoiser guided = uncond is null
+            ? new ConditionedDenoiser(denoiser, cond)
+            : new CfgDenoiser(denoiser, cond, uncond, request.CfgScale);
+        try
+        {
+            var context = new SamplerContext
+            {
+                AncestralNoise = () => noise.Next(request.LatentShape),
+                Callback = callback,
+                Eta = request.Eta,
+                Cancellation = cancellation,
+            };
+            return sampler.Sample(guided, start, sigmas, context);
+        }
+        finally
+        {
+            (guided as IDisposable)?.Dispose();
+        }
+    }
+}
