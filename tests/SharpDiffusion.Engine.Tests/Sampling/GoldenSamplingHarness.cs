@@ -11,8 +11,8 @@ namespace SharpDiffusion.Engine.Tests.Sampling;
 /// noise, then the ancestral draws), eps/v denoiser, batched CFG [uncond, cond], the sampler under its A1111 name
 /// and schedule — on any <see cref="IDiffusionModel"/>, and checks every step's x and denoised value and the final
 /// latents within the README tolerance (max abs ≤ 1e-3 × rms).
-/// The real check passes the U-Net of <see cref="GoldenModels.Checkpoint"/>; the tests here pass
-/// <see cref="GoldenReplayModel"/>.
+/// Used by <see cref="GoldenRunTestsBase"/>, whose subclasses supply the model (replay now, the real U-Net of
+/// <see cref="GoldenModels.Checkpoint"/> once it exists).
 /// </summary>
 internal static class GoldenSamplingHarness
 {
