@@ -201,8 +201,9 @@ public sealed class DiscreteSchedule
     }
 
     /// <summary>
-    /// CompVis DDIM "uniform" timesteps: <c>range(0, T, T / steps) + 1</c>, ascending (visited in reverse).
-    /// When <paramref name="steps"/> does not divide T this gives more than <paramref name="steps"/> timesteps, as upstream.
+    /// CompVis DDIM "uniform" timesteps: <c>range(0, T, T / steps) + 1</c>, ascending (visited in reverse), clipped to
+    /// T-1 as A1111 does (only matters when T / steps is 1). When <paramref name="steps"/> does not divide T this
+    /// gives more than <paramref name="steps"/> timesteps, as upstream.
     /// </summary>
     public int[] DdimTimesteps(int steps)
     {
@@ -210,7 +211,7 @@ public sealed class DiscreteSchedule
         int c = Timesteps / steps;
         if (c < 1) throw new ArgumentOutOfRangeException(nameof(steps), steps, $"DDIM needs at most {Timesteps} steps");
         var list = new List<int>();
-        for (int t = 0; t < Timesteps; t += c) list.Add(t + 1);
+        for (int t = 0; t < Timesteps; t += c) list.Add(Math.Min(t + 1, Timesteps - 1));
         return list.ToArray();
     }
 

@@ -18,7 +18,7 @@ public static class SamplerRegistry
         _ => new LmsSampler(),
         _ => new DpmPlusPlus2MSampler(),
         _ => new DpmPlusPlus2SAncestralSampler(),
-        _ => new DdimSampler(),
+        a1111 => new DdimSampler { A1111SkipsLastStep = a1111 },
     };
 
     private static readonly Sampler[] Prototypes = Factories.Select(f => f(false)).ToArray();
@@ -31,7 +31,8 @@ public static class SamplerRegistry
 
     /// <summary>
     /// The sampler called <paramref name="name"/>. <paramref name="a1111SigmaQuirks"/>: apply A1111's
-    /// sigma-list changes (DPM2/DPM2 a drop the next-to-last sigma); false gives plain k-diffusion.
+    /// sigma-list changes (DPM2/DPM2 a drop the next-to-last sigma, DDIM skips CompVis's last step); false gives plain
+    /// k-diffusion / CompVis DDIM.
     /// </summary>
     public static Sampler Create(string name, bool a1111SigmaQuirks = true) => Resolve(name, a1111SigmaQuirks).Sampler;
 

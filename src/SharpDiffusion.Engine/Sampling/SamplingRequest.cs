@@ -30,7 +30,7 @@ public sealed record SamplingRequest
     /// <summary>Ancestral eta (A1111 default 1).</summary>
     public double Eta { get; init; } = 1.0;
 
-    /// <summary>A1111's sigma-list quirks (DPM2/DPM2 a drop the next-to-last sigma); false = plain k-diffusion.</summary>
+    /// <summary>A1111's sigma-list quirks (DPM2/DPM2 a drop the next-to-last sigma, DDIM skips its last step); false = plain k-diffusion / CompVis.</summary>
     public bool A1111SigmaQuirks { get; init; } = true;
 
     /// <summary>img2img: the encoded (scaled) init latents [BatchSize or 1, ..LatentShape]; null for txt2img.</summary>

@@ -28,17 +28,11 @@ internal static class GoldenSamplingHarness
     }
 
     /// <summary>Sampler, schedule and denoiser timestep mode of a golden run name.</summary>
-    public static (Sampler Sampler, ScheduleType Schedule, TimestepMode Mode) Describe(string run) => run switch
+    public static (Sampler Sampler, ScheduleType Schedule, TimestepMode Mode) Describe(string run)
     {
-        // The goldens use plain k-diffusion DPM2 (no dropped sigma): A1111 quirks off.
-        "dpm_2" => (SamplerRegistry.Create("DPM2", a1111SigmaQuirks: false), ScheduleType.Normal, TimestepMode.Fractional),
-        "sgm_euler" => (new EulerSampler(), ScheduleType.Normal, TimestepMode.SgmQuantized),
-        _ => ResolveNamed(run),
-    };
-
-    private static (Sampler, ScheduleType, TimestepMode) ResolveNamed(string run)
-    {
-        var (sampler, schedule) = SamplerRegistry.Resolve(run);
+        if (run == "sgm_euler") return (new EulerSampler(), ScheduleType.Normal, TimestepMode.SgmQuantized);
+        // The goldens are plain k-diffusion / CompVis DDIM: A1111's sigma-list quirks off.
+        var (sampler, schedule) = SamplerRegistry.Resolve(run, a1111SigmaQuirks: false);
         return (sampler, schedule ?? ScheduleType.Normal, TimestepMode.Fractional);
     }
 

@@ -141,6 +141,20 @@ public class SamplerArithmeticTests
     }
 
     [Fact]
+    public void A1111DdimSkipsCompVisLastStep()
+    {
+        var compVis = SamplerRegistry.Create("DDIM", a1111SigmaQuirks: false).Sigmas(Sd, 8, ScheduleType.Normal);
+        var a1111 = SamplerRegistry.Create("DDIM").Sigmas(Sd, 8, ScheduleType.Normal);
+        Assert.Equal(9, compVis.Length);
+        Assert.Equal((double)Sd.Sigmas[0], compVis[^1]);
+        Assert.Equal(compVis.Take(8).ToArray(), a1111);
+        Assert.Equal((double)Sd.Sigmas[1], a1111[^1]);
+        // 1000 steps: range(0, 1000, 1) + 1 is clipped to 999.
+        Assert.Equal(999, Sd.DdimTimesteps(1000)[^1]);
+        Assert.Equal(999, Sd.DdimTimesteps(1000)[^2]);
+    }
+
+    [Fact]
     public void AncestralSamplersNeedANoiseSource()
     {
         var sigmas = Sd.GetSigmas(3, ScheduleType.Normal);

@@ -15,7 +15,17 @@ public sealed class DdimSampler : Sampler
 
     public override string Alias => "ddim";
 
-    public override double[] Sigmas(DiscreteSchedule schedule, int steps, ScheduleType type) => schedule.DdimSigmas(steps);
+    /// <summary>
+    /// A1111 (1.6+, <c>sd_samplers_timesteps_impl.ddim</c>) loops over all but the first timestep: one model call fewer,
+    /// ending at the noise level of the smallest DDIM timestep instead of CompVis's final step to <c>alphas_cumprod[0]</c>.
+    /// </summary>
+    public bool A1111SkipsLastStep { get; init; }
+
+    public override double[] Sigmas(DiscreteSchedule schedule, int steps, ScheduleType type)
+    {
+        var sigmas = schedule.DdimSigmas(steps);
+        return A1111SkipsLastStep && sigmas.Length > 2 ? sigmas[..^1] : sigmas;
+    }
 
     /// <summary>DDIM starts from the unit noise itself (x_T), not noise × sigma.</summary>
     public override Tensor InitialLatent(Tensor noise, double sigmaStart) => noise.clone();
