@@ -35,7 +35,8 @@ public sealed class DiscreteSchedule
         }
         for (int i = 1; i < sigmas.Length; i++)
         {
-            if (!(sigmas[i] > sigmas[i - 1])) throw new ArgumentException($"sigmas must increase with the timestep (index {i})", nameof(alphasCumprod));
+            // Equal neighbours happen with fp16-stored buffers; only a decrease is invalid.
+            if (!(sigmas[i] >= sigmas[i - 1])) throw new ArgumentException($"sigmas must not decrease with the timestep (index {i})", nameof(alphasCumprod));
         }
         sgmSigmas = new float[sigmas.Length];
         for (int i = 0; i < sigmas.Length; i++)
@@ -78,7 +79,10 @@ public sealed class DiscreteSchedule
         return betas;
     }
 
-    /// <summary>The checkpoint's <c>alphas_cumprod</c> buffer if it has one (LDM single files), else the SD schedule (SDXL files carry none).</summary>
+    /// <summary>
+    /// The checkpoint's <c>alphas_cumprod</c> buffer if it has one (LDM single files; A1111 samples with the loaded
+    /// buffer, so an fp16-stored one is used as stored), else the SD schedule (SDXL and diffusers files carry none).
+    /// </summary>
     public static DiscreteSchedule FromCheckpoint(IModelFile file)
     {
         var info = file.Tensors.FirstOrDefault(t => t.Name == "alphas_cumprod");
@@ -128,7 +132,7 @@ public sealed class DiscreteSchedule
         }
         lo = Math.Min(lo, logSigmas.Length - 2);
         float low = logSigmas[lo], high = logSigmas[lo + 1];
-        float w = Math.Clamp((low - l) / (low - high), 0f, 1f);
+        float w = low == high ? 0f : Math.Clamp((low - l) / (low - high), 0f, 1f);
         return (1f - w) * lo + w * (lo + 1);
     }
 
