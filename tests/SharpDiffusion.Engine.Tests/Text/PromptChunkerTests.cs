@@ -15,6 +15,8 @@ public class PromptChunkerTests
         return data;
     }
 
+    internal static IEnumerable<string> Names() => Cases.EnumerateArray().Select(c => c.GetProperty("name").GetString()!);
+
     internal static JsonElement Case(string name) => Cases.EnumerateArray().Single(c => c.GetProperty("name").GetString() == name);
 
     internal static string[] Texts(JsonElement c) => c.GetProperty("texts").EnumerateArray().Select(t => t.GetString()!).ToArray();

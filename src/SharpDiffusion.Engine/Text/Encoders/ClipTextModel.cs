@@ -21,7 +21,10 @@ public sealed class ClipTextModel : nn.Module<Tensor, Tensor>
     /// <summary>A buffer real checkpoints carry (arange(77)); the positions are implied, so it is not loaded.</summary>
     public const string PositionIdsKey = "text_model.embeddings.position_ids";
 
-    private readonly ClipTextTransformer _textModel;
+    // TorchSharp registers submodules and parameters under their field names, so fields carry the checkpoint names.
+#pragma warning disable IDE1006
+    private readonly ClipTextTransformer text_model;
+#pragma warning restore IDE1006
 
     public ClipTextModel(int vocabSize, int width, int layers, int heads, int mlpWidth, int positions,
         TextActivation activation = TextActivation.QuickGelu, double layerNormEps = 1e-5) : base(nameof(ClipTextModel))
@@ -29,8 +32,8 @@ public sealed class ClipTextModel : nn.Module<Tensor, Tensor>
         Width = width;
         Layers = layers;
         Heads = heads;
-        _textModel = new ClipTextTransformer(vocabSize, width, layers, heads, mlpWidth, positions, activation, layerNormEps);
-        register_module("text_model", _textModel);
+        text_model = new ClipTextTransformer(vocabSize, width, layers, heads, mlpWidth, positions, activation, layerNormEps);
+        RegisterComponents();
     }
 
     public int Width { get; }
@@ -60,7 +63,7 @@ public sealed class ClipTextModel : nn.Module<Tensor, Tensor>
         ?? throw new InvalidModelFileException(file.Path, $"no tensor {name}: not a text encoder of this layout");
 
     /// <summary>Token embeddings plus positions, [B, T, W]; textual-inversion vectors are placed between this and <see cref="Encode(Tensor)"/>.</summary>
-    public Tensor EmbedTokens(Tensor ids) => _textModel.Embeddings.TokenEmbedding.forward(ids);
+    public Tensor EmbedTokens(Tensor ids) => text_model.embeddings.token_embedding.forward(ids);
 
     /// <summary>All hidden states for token ids [B, T].</summary>
     public TextEncoderOutput Encode(Tensor ids)
@@ -70,10 +73,10 @@ public sealed class ClipTextModel : nn.Module<Tensor, Tensor>
     }
 
     /// <summary>All hidden states for token embeddings [B, T, W] (positions are added here).</summary>
-    public TextEncoderOutput EncodeEmbeddings(Tensor tokenEmbeddings) => _textModel.Run(tokenEmbeddings);
+    public TextEncoderOutput EncodeEmbeddings(Tensor tokenEmbeddings) => text_model.Run(tokenEmbeddings);
 
     /// <summary>The final layer norm (HF <c>final_layer_norm</c>), for CLIP skip.</summary>
-    public Tensor FinalLayerNorm(Tensor hidden) => _textModel.FinalLayerNorm.forward(hidden);
+    public Tensor FinalLayerNorm(Tensor hidden) => text_model.final_layer_norm.forward(hidden);
 
     /// <summary>HF <c>last_hidden_state</c>: the final layer norm of the last layer's output.</summary>
     public override Tensor forward(Tensor ids)
@@ -82,33 +85,31 @@ public sealed class ClipTextModel : nn.Module<Tensor, Tensor>
         return FinalLayerNorm(output.FromEnd(1));
     }
 
+#pragma warning disable IDE1006 // field names are checkpoint key names
     private sealed class ClipTextTransformer : nn.Module
     {
-        public readonly ClipTextEmbeddings Embeddings;
-        public readonly ModuleList<ClipEncoderLayer> EncoderLayers;
-        public readonly LayerNorm FinalLayerNorm;
+        public readonly ClipTextEmbeddings embeddings;
+        public readonly ClipEncoder encoder;
+        public readonly LayerNorm final_layer_norm;
 
         public ClipTextTransformer(int vocab, int width, int layers, int heads, int mlp, int positions, TextActivation act, double eps)
             : base("text_model")
         {
-            Embeddings = new ClipTextEmbeddings(vocab, width, positions);
-            EncoderLayers = new ModuleList<ClipEncoderLayer>(Enumerable.Range(0, layers).Select(_ => new ClipEncoderLayer(width, heads, mlp, act, eps)).ToArray());
-            FinalLayerNorm = nn.LayerNorm(width, eps);
-            register_module("embeddings", Embeddings);
-            var encoder = new EncoderContainer(EncoderLayers);
-            register_module("encoder", encoder);
-            register_module("final_layer_norm", FinalLayerNorm);
+            embeddings = new ClipTextEmbeddings(vocab, width, positions);
+            encoder = new ClipEncoder(width, layers, heads, mlp, act, eps);
+            final_layer_norm = nn.LayerNorm(width, eps);
+            RegisterComponents();
         }
 
         public TextEncoderOutput Run(Tensor tokenEmbeddings)
         {
             long t = tokenEmbeddings.shape[1];
-            var states = new List<Tensor>(EncoderLayers.Count + 1);
-            using var positions = Embeddings.PositionEmbedding.weight!.narrow(0, 0, t);
+            var states = new List<Tensor>(encoder.layers.Count + 1);
+            using var positions = embeddings.position_embedding.weight!.narrow(0, 0, t);
             var x = tokenEmbeddings + positions;
             states.Add(x);
             using var mask = CausalSelfAttention.CausalMask(t, x.dtype, x.device);
-            foreach (var layer in EncoderLayers)
+            foreach (var layer in encoder.layers)
             {
                 x = layer.Run(x, mask);
                 states.Add(x);
@@ -117,102 +118,101 @@ public sealed class ClipTextModel : nn.Module<Tensor, Tensor>
         }
     }
 
-    private sealed class EncoderContainer : nn.Module
+    private sealed class ClipEncoder : nn.Module
     {
-        public EncoderContainer(ModuleList<ClipEncoderLayer> layers) : base("encoder") => register_module("layers", layers);
+        public readonly ModuleList<ClipEncoderLayer> layers;
+
+        public ClipEncoder(int width, int count, int heads, int mlp, TextActivation act, double eps) : base("encoder")
+        {
+            layers = new ModuleList<ClipEncoderLayer>(Enumerable.Range(0, count).Select(_ => new ClipEncoderLayer(width, heads, mlp, act, eps)).ToArray());
+            RegisterComponents();
+        }
     }
 
     private sealed class ClipTextEmbeddings : nn.Module
     {
-        public readonly Embedding TokenEmbedding;
-        public readonly Embedding PositionEmbedding;
+        public readonly Embedding token_embedding;
+        public readonly Embedding position_embedding;
 
         public ClipTextEmbeddings(int vocab, int width, int positions) : base("embeddings")
         {
-            TokenEmbedding = nn.Embedding(vocab, width);
-            PositionEmbedding = nn.Embedding(positions, width);
-            register_module("token_embedding", TokenEmbedding);
-            register_module("position_embedding", PositionEmbedding);
+            token_embedding = nn.Embedding(vocab, width);
+            position_embedding = nn.Embedding(positions, width);
+            RegisterComponents();
         }
     }
 
     private sealed class ClipEncoderLayer : nn.Module
     {
-        private readonly ClipAttention _selfAttn;
-        private readonly LayerNorm _layerNorm1;
-        private readonly ClipMlp _mlp;
-        private readonly LayerNorm _layerNorm2;
+        private readonly ClipAttention self_attn;
+        private readonly LayerNorm layer_norm1;
+        private readonly ClipMlp mlp;
+        private readonly LayerNorm layer_norm2;
 
-        public ClipEncoderLayer(int width, int heads, int mlp, TextActivation act, double eps) : base("layer")
+        public ClipEncoderLayer(int width, int heads, int mlpWidth, TextActivation act, double eps) : base("layer")
         {
-            _selfAttn = new ClipAttention(width, heads);
-            _layerNorm1 = nn.LayerNorm(width, eps);
-            _mlp = new ClipMlp(width, mlp, act);
-            _layerNorm2 = nn.LayerNorm(width, eps);
-            register_module("self_attn", _selfAttn);
-            register_module("layer_norm1", _layerNorm1);
-            register_module("mlp", _mlp);
-            register_module("layer_norm2", _layerNorm2);
+            self_attn = new ClipAttention(width, heads);
+            layer_norm1 = nn.LayerNorm(width, eps);
+            mlp = new ClipMlp(width, mlpWidth, act);
+            layer_norm2 = nn.LayerNorm(width, eps);
+            RegisterComponents();
         }
 
         public Tensor Run(Tensor x, Tensor mask)
         {
-            using var n1 = _layerNorm1.forward(x);
-            using var a = _selfAttn.Run(n1, mask);
+            using var n1 = layer_norm1.forward(x);
+            using var a = self_attn.Run(n1, mask);
             using var h = x + a;
-            using var n2 = _layerNorm2.forward(h);
-            using var m = _mlp.Run(n2);
+            using var n2 = layer_norm2.forward(h);
+            using var m = mlp.Run(n2);
             return h + m;
         }
     }
 
     private sealed class ClipAttention : nn.Module
     {
-        private readonly Linear _q, _k, _v, _out;
+        private readonly Linear q_proj, k_proj, v_proj, out_proj;
         private readonly int _heads;
 
         public ClipAttention(int width, int heads) : base("self_attn")
         {
             _heads = heads;
-            _q = nn.Linear(width, width);
-            _k = nn.Linear(width, width);
-            _v = nn.Linear(width, width);
-            _out = nn.Linear(width, width);
-            register_module("q_proj", _q);
-            register_module("k_proj", _k);
-            register_module("v_proj", _v);
-            register_module("out_proj", _out);
+            q_proj = nn.Linear(width, width);
+            k_proj = nn.Linear(width, width);
+            v_proj = nn.Linear(width, width);
+            out_proj = nn.Linear(width, width);
+            RegisterComponents();
         }
 
         public Tensor Run(Tensor x, Tensor mask)
         {
-            using var q = _q.forward(x);
-            using var k = _k.forward(x);
-            using var v = _v.forward(x);
+            using var q = q_proj.forward(x);
+            using var k = k_proj.forward(x);
+            using var v = v_proj.forward(x);
             using var o = CausalSelfAttention.Attend(q, k, v, _heads, mask);
-            return _out.forward(o);
+            return out_proj.forward(o);
         }
     }
 
     private sealed class ClipMlp : nn.Module
     {
-        private readonly Linear _fc1, _fc2;
+        private readonly Linear fc1, fc2;
         private readonly TextActivation _activation;
 
         public ClipMlp(int width, int hidden, TextActivation activation) : base("mlp")
         {
             _activation = activation;
-            _fc1 = nn.Linear(width, hidden);
-            _fc2 = nn.Linear(hidden, width);
-            register_module("fc1", _fc1);
-            register_module("fc2", _fc2);
+            fc1 = nn.Linear(width, hidden);
+            fc2 = nn.Linear(hidden, width);
+            RegisterComponents();
         }
 
         public Tensor Run(Tensor x)
         {
-            using var h = _fc1.forward(x);
+            using var h = fc1.forward(x);
             using var a = _activation.Apply(h);
-            return _fc2.forward(a);
+            return fc2.forward(a);
         }
     }
+#pragma warning restore IDE1006
 }

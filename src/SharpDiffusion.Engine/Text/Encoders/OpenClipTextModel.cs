@@ -18,11 +18,15 @@ public sealed class OpenClipTextModel : nn.Module<Tensor, Tensor>
     /// <summary>SDXL single-file checkpoints (the bigG role).</summary>
     public const string SdxlPrefix = "conditioner.embedders.1.model.";
 
-    private readonly Embedding _tokenEmbedding;
-    private readonly Parameter _positionalEmbedding;
-    private readonly ModuleList<ResidualAttentionBlock> _resblocks;
-    private readonly LayerNorm _lnFinal;
-    private readonly Parameter _textProjection;
+    // TorchSharp registers submodules and parameters under their field names, so fields carry the checkpoint names.
+#pragma warning disable IDE1006
+    private readonly Embedding token_embedding;
+    private readonly Parameter positional_embedding;
+    private readonly Transformer transformer;
+    private readonly LayerNorm ln_final;
+    private readonly Parameter text_projection;
+    private readonly Parameter logit_scale;
+#pragma warning restore IDE1006
 
     public OpenClipTextModel(int vocabSize, int width, int layers, int heads, int mlpWidth, int positions, int embedDim,
         TextActivation activation = TextActivation.Gelu, double layerNormEps = 1e-5) : base(nameof(OpenClipTextModel))
@@ -30,18 +34,13 @@ public sealed class OpenClipTextModel : nn.Module<Tensor, Tensor>
         Width = width;
         Layers = layers;
         Heads = heads;
-        _tokenEmbedding = nn.Embedding(vocabSize, width);
-        _positionalEmbedding = new Parameter(zeros(positions, width), requires_grad: false);
-        _resblocks = new ModuleList<ResidualAttentionBlock>(
-            Enumerable.Range(0, layers).Select(_ => new ResidualAttentionBlock(width, heads, mlpWidth, activation, layerNormEps)).ToArray());
-        _lnFinal = nn.LayerNorm(width, layerNormEps);
-        _textProjection = new Parameter(zeros(width, embedDim), requires_grad: false);
-        register_module("token_embedding", _tokenEmbedding);
-        register_parameter("positional_embedding", _positionalEmbedding);
-        register_module("transformer", new TransformerContainer(_resblocks));
-        register_module("ln_final", _lnFinal);
-        register_parameter("text_projection", _textProjection);
-        register_parameter("logit_scale", new Parameter(ones(Array.Empty<long>()), requires_grad: false));
+        token_embedding = nn.Embedding(vocabSize, width);
+        positional_embedding = new Parameter(zeros(positions, width), requires_grad: false);
+        transformer = new Transformer(width, layers, heads, mlpWidth, activation, layerNormEps);
+        ln_final = nn.LayerNorm(width, layerNormEps);
+        text_projection = new Parameter(zeros(width, embedDim), requires_grad: false);
+        logit_scale = new Parameter(ones(Array.Empty<long>()), requires_grad: false);
+        RegisterComponents();
     }
 
     public int Width { get; }
@@ -67,7 +66,7 @@ public sealed class OpenClipTextModel : nn.Module<Tensor, Tensor>
         return model;
     }
 
-    public Tensor EmbedTokens(Tensor ids) => _tokenEmbedding.forward(ids);
+    public Tensor EmbedTokens(Tensor ids) => token_embedding.forward(ids);
 
     /// <summary>All hidden states (embeddings, then each resblock's output, no <c>ln_final</c>) for token ids [B, T].</summary>
     public TextEncoderOutput Encode(Tensor ids)
@@ -79,12 +78,12 @@ public sealed class OpenClipTextModel : nn.Module<Tensor, Tensor>
     public TextEncoderOutput EncodeEmbeddings(Tensor tokenEmbeddings)
     {
         long t = tokenEmbeddings.shape[1];
-        var states = new List<Tensor>(_resblocks.Count + 1);
-        using var positions = _positionalEmbedding.narrow(0, 0, t);
+        var states = new List<Tensor>(transformer.resblocks.Count + 1);
+        using var positions = positional_embedding.narrow(0, 0, t);
         var x = tokenEmbeddings + positions;
         states.Add(x);
         using var mask = CausalSelfAttention.CausalMask(t, x.dtype, x.device);
-        foreach (var block in _resblocks)
+        foreach (var block in transformer.resblocks)
         {
             x = block.Run(x, mask);
             states.Add(x);
@@ -92,7 +91,7 @@ public sealed class OpenClipTextModel : nn.Module<Tensor, Tensor>
         return new TextEncoderOutput(states);
     }
 
-    public Tensor FinalLayerNorm(Tensor hidden) => _lnFinal.forward(hidden);
+    public Tensor FinalLayerNorm(Tensor hidden) => ln_final.forward(hidden);
 
     /// <summary>
     /// open_clip's pooled text feature: <c>ln_final(last)</c> at the first position of the largest id (the EOS when
@@ -104,7 +103,7 @@ public sealed class OpenClipTextModel : nn.Module<Tensor, Tensor>
         using var eos = ids.argmax(-1);
         using var rows = arange(ids.shape[0], device: ids.device);
         using var picked = normed[rows, eos];
-        return matmul(picked, _textProjection);
+        return matmul(picked, text_projection);
     }
 
     /// <summary>SD2's conditioning: <c>ln_final</c> of the penultimate resblock's output.</summary>
@@ -114,80 +113,90 @@ public sealed class OpenClipTextModel : nn.Module<Tensor, Tensor>
         return FinalLayerNorm(output.FromEnd(2));
     }
 
-    private sealed class TransformerContainer : nn.Module
+#pragma warning disable IDE1006 // field names are checkpoint key names
+    private sealed class Transformer : nn.Module
     {
-        public TransformerContainer(ModuleList<ResidualAttentionBlock> blocks) : base("transformer") => register_module("resblocks", blocks);
+        public readonly ModuleList<ResidualAttentionBlock> resblocks;
+
+        public Transformer(int width, int layers, int heads, int mlp, TextActivation activation, double eps) : base("transformer")
+        {
+            resblocks = new ModuleList<ResidualAttentionBlock>(
+                Enumerable.Range(0, layers).Select(_ => new ResidualAttentionBlock(width, heads, mlp, activation, eps)).ToArray());
+            RegisterComponents();
+        }
     }
 
     private sealed class ResidualAttentionBlock : nn.Module
     {
-        private readonly LayerNorm _ln1, _ln2;
-        private readonly PackedAttention _attn;
-        private readonly Linear _cFc, _cProj;
-        private readonly TextActivation _activation;
+        private readonly LayerNorm ln_1, ln_2;
+        private readonly PackedAttention attn;
+        private readonly Mlp mlp;
 
-        public ResidualAttentionBlock(int width, int heads, int mlp, TextActivation activation, double eps) : base("resblock")
+        public ResidualAttentionBlock(int width, int heads, int mlpWidth, TextActivation activation, double eps) : base("resblock")
         {
-            _activation = activation;
-            _ln1 = nn.LayerNorm(width, eps);
-            _attn = new PackedAttention(width, heads);
-            _ln2 = nn.LayerNorm(width, eps);
-            _cFc = nn.Linear(width, mlp);
-            _cProj = nn.Linear(mlp, width);
-            register_module("ln_1", _ln1);
-            register_module("attn", _attn);
-            register_module("ln_2", _ln2);
-            register_module("mlp", new MlpContainer(_cFc, _cProj));
+            ln_1 = nn.LayerNorm(width, eps);
+            attn = new PackedAttention(width, heads);
+            ln_2 = nn.LayerNorm(width, eps);
+            mlp = new Mlp(width, mlpWidth, activation);
+            RegisterComponents();
         }
 
         public Tensor Run(Tensor x, Tensor mask)
         {
-            using var n1 = _ln1.forward(x);
-            using var a = _attn.Run(n1, mask);
+            using var n1 = ln_1.forward(x);
+            using var a = attn.Run(n1, mask);
             using var h = x + a;
-            using var n2 = _ln2.forward(h);
-            using var f = _cFc.forward(n2);
-            using var g = _activation.Apply(f);
-            using var m = _cProj.forward(g);
+            using var n2 = ln_2.forward(h);
+            using var m = mlp.Run(n2);
             return h + m;
         }
     }
 
-    private sealed class MlpContainer : nn.Module
+    private sealed class Mlp : nn.Module
     {
-        public MlpContainer(Linear cFc, Linear cProj) : base("mlp")
+        private readonly Linear c_fc, c_proj;
+        private readonly TextActivation _activation;
+
+        public Mlp(int width, int hidden, TextActivation activation) : base("mlp")
         {
-            register_module("c_fc", cFc);
-            register_module("c_proj", cProj);
+            _activation = activation;
+            c_fc = nn.Linear(width, hidden);
+            c_proj = nn.Linear(hidden, width);
+            RegisterComponents();
+        }
+
+        public Tensor Run(Tensor x)
+        {
+            using var f = c_fc.forward(x);
+            using var g = _activation.Apply(f);
+            return c_proj.forward(g);
         }
     }
 
     /// <summary>torch <c>nn.MultiheadAttention</c> weights: one packed q/k/v projection (rows q, k, v) and <c>out_proj</c>.</summary>
     private sealed class PackedAttention : nn.Module
     {
-        private readonly Parameter _inProjWeight, _inProjBias;
-        private readonly Linear _outProj;
+        private readonly Parameter in_proj_weight, in_proj_bias;
+        private readonly Linear out_proj;
         private readonly int _heads;
 
         public PackedAttention(int width, int heads) : base("attn")
         {
             _heads = heads;
-            _inProjWeight = new Parameter(zeros(3 * width, width), requires_grad: false);
-            _inProjBias = new Parameter(zeros(3 * width), requires_grad: false);
-            _outProj = nn.Linear(width, width);
-            register_parameter("in_proj_weight", _inProjWeight);
-            register_parameter("in_proj_bias", _inProjBias);
-            register_module("out_proj", _outProj);
+            in_proj_weight = new Parameter(zeros(3 * width, width), requires_grad: false);
+            in_proj_bias = new Parameter(zeros(3 * width), requires_grad: false);
+            out_proj = nn.Linear(width, width);
+            RegisterComponents();
         }
 
         public Tensor Run(Tensor x, Tensor mask)
         {
-            using var qkv = nn.functional.linear(x, _inProjWeight, _inProjBias);
+            using var qkv = nn.functional.linear(x, in_proj_weight, in_proj_bias);
             var parts = qkv.chunk(3, -1);
             try
             {
                 using var o = CausalSelfAttention.Attend(parts[0], parts[1], parts[2], _heads, mask);
-                return _outProj.forward(o);
+                return out_proj.forward(o);
             }
             finally
             {
@@ -195,4 +204,5 @@ public sealed class OpenClipTextModel : nn.Module<Tensor, Tensor>
             }
         }
     }
+#pragma warning restore IDE1006
 }
