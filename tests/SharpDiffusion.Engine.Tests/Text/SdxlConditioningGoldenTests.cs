@@ -2,12 +2,13 @@ using SharpDiffusion.Engine.Text.Conditioning;
 using SharpDiffusion.Engine.Text.Encoders;
 using SharpDiffusion.Engine.Text.Prompts;
 using SharpDiffusion.Formats.Safetensors;
+using Xunit.Abstractions;
 using static TorchSharp.torch;
 
 namespace SharpDiffusion.Engine.Tests.Text;
 
 /// <summary>SDXL's two encoders, pooled vector, size embeddings and zeroed negative against tiny_sdxl (fp32, max abs ≤ 1e-4).</summary>
-public class SdxlConditioningGoldenTests
+public class SdxlConditioningGoldenTests(ITestOutputHelper output)
 {
     private const string Golden = "tiny_sdxl_golden.safetensors";
     private const double Tolerance = 1e-4;
@@ -26,10 +27,11 @@ public class SdxlConditioningGoldenTests
     private static SdxlTextConditioner Conditioner(ClipTextModel l, OpenClipTextModel g) =>
         new(l, g, new PromptChunker(TextGolden.HfTokenizer), sizeEmbeddingDim: 16);
 
-    private static void AssertClose(string name, Tensor actual)
+    private void AssertClose(string name, Tensor actual)
     {
         using var expected = TextGolden.Read(Golden, name);
         var diff = TextGolden.MaxAbsDiff(actual, expected);
+        output.WriteLine($"{name}: max abs diff {diff:E2}");
         Assert.True(diff <= Tolerance, $"{name}: max abs diff {diff:E2}");
     }
 

@@ -3,12 +3,13 @@ using SharpDiffusion.Engine.Text.Conditioning;
 using SharpDiffusion.Engine.Text.Encoders;
 using SharpDiffusion.Engine.Text.Prompts;
 using SharpDiffusion.Formats.Safetensors;
+using Xunit.Abstractions;
 using static TorchSharp.torch;
 
 namespace SharpDiffusion.Engine.Tests.Text;
 
 /// <summary>CLIP / OpenCLIP encoders and the SD1/SD2 conditioners against the tiny model goldens (fp32, max abs ≤ 1e-4).</summary>
-public class TextEncoderGoldenTests
+public class TextEncoderGoldenTests(ITestOutputHelper output)
 {
     private const double Tolerance = 1e-4;
 
@@ -33,10 +34,11 @@ public class TextEncoderGoldenTests
         return OpenClipTextModel.Load(file, OpenClipTextModel.Sd2Prefix, new TextEncoderOptions { Heads = Heads("tiny_sd2v.config.json", "text_encoder") });
     }
 
-    private static void AssertClose(string goldenFile, string name, Tensor actual, double tolerance = Tolerance)
+    private void AssertClose(string goldenFile, string name, Tensor actual, double tolerance = Tolerance)
     {
         using var expected = TextGolden.Read(goldenFile, name);
         var diff = TextGolden.MaxAbsDiff(actual, expected);
+        output.WriteLine($"{goldenFile} {name}: max abs diff {diff:E2}");
         Assert.True(diff <= tolerance, $"{name}: max abs diff {diff:E2} > {tolerance:E0}");
     }
 
