@@ -124,4 +124,25 @@ public class SdxlConditioningGoldenTests(ITestOutputHelper output)
             Assert.True(negative.CrossAttention.abs().max().item<float>() > 0.1f);
         }
     }
+
+    [Fact]
+    public void SeparateTokenizersPerEncoderAsA1111()
+    {
+        // A1111 tokenizes CLIP-L with transformers' tokenizer and bigG with open_clip's (which html-unescapes).
+        using var scope = NewDisposeScope();
+        var (clipL, clipG) = LoadEncoders();
+        using (clipL)
+        using (clipG)
+        {
+            var size = ImageSizeConditioning.ForImage(1024, 1024);
+            var split = new SdxlTextConditioner(clipL, clipG, new PromptChunker(TextGolden.HfTokenizer), 16,
+                chunkerG: new PromptChunker(TextGolden.Tokenizer));
+            using var plain = split.Encode(new[] { "tom & jerry" }, sizes: size);
+            using var escaped = split.Encode(new[] { "tom &amp; jerry" }, sizes: size);
+            // bigG sees the same text both times (columns 8..23 and the pooled vector); CLIP-L does not (columns 0..7).
+            Assert.True(TextGolden.MaxAbsDiff(plain.CrossAttention.narrow(2, 8, 16), escaped.CrossAttention.narrow(2, 8, 16)) < 1e-6);
+            Assert.True(TextGolden.MaxAbsDiff(plain.Vector!, escaped.Vector!) < 1e-6);
+            Assert.True(TextGolden.MaxAbsDiff(plain.CrossAttention.narrow(2, 0, 8), escaped.CrossAttention.narrow(2, 0, 8)) > 1e-3);
+        }
+    }
 }

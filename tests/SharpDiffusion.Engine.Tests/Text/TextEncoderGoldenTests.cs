@@ -121,6 +121,44 @@ public class TextEncoderGoldenTests(ITestOutputHelper output)
         AssertClose("tiny_sd2v_golden.safetensors", "sample.uncond", negative.CrossAttention);
     }
 
+    /// <summary>Replaces the tokens of one word by fixed vectors (a stand-in for a textual-inversion embedding).</summary>
+    private sealed class WordLookup(IReadOnlyList<int> word, PromptEmbedding embedding) : IPromptEmbeddingLookup
+    {
+        public (PromptEmbedding Embedding, int TokenLength)? FindAt(IReadOnlyList<int> tokens, int position) =>
+            position + word.Count <= tokens.Count && Enumerable.Range(0, word.Count).All(i => tokens[position + i] == word[i])
+                ? (embedding, word.Count)
+                : null;
+    }
+
+    [Fact]
+    public void EmbeddingVectorsReplaceTokenEmbeddingsInsideTheEncoder()
+    {
+        // An "embedding" whose vectors are the token embeddings of "astronaut riding" must reproduce that prompt's conditioning.
+        using var scope = NewDisposeScope();
+        using var model = LoadSd1Encoder();
+        var tokenizer = TextGolden.HfTokenizer;
+        var replaced = tokenizer.Encode("astronaut riding").Select(i => (long)i).ToArray();
+        Tensor vectors;
+        using (inference_mode()) vectors = model.EmbedTokens(tensor(replaced)).clone();
+        var lookup = new WordLookup(tokenizer.Encode("kitty"), new PromptEmbedding("kitty", vectors));
+        using var viaEmbedding = new Sd1TextConditioner(model, new PromptChunker(tokenizer, embeddings: lookup))
+            .Encode(new[] { "a photograph of an kitty a horse" });
+        using var plain = new Sd1TextConditioner(model, new PromptChunker(tokenizer))
+            .Encode(new[] { "a photograph of an astronaut riding a horse" });
+        Assert.True(TextGolden.MaxAbsDiff(viaEmbedding.CrossAttention, plain.CrossAttention) < 1e-6);
+        AssertClose("tiny_sd1_golden.safetensors", "sample.cond", viaEmbedding.CrossAttention);
+    }
+
+    [Fact]
+    public void LoadedEncodersAreInferenceOnly()
+    {
+        using var model = LoadSd1Encoder();
+        Assert.All(model.parameters(), p => Assert.False(p.requires_grad));
+        Assert.Equal(
+            new[] { "text_model.embeddings.token_embedding.weight", "text_model.embeddings.position_embedding.weight" },
+            model.state_dict().Keys.Take(2));
+    }
+
     [Fact]
     public void LoadingTheWrongLayoutIsAClearError()
     {

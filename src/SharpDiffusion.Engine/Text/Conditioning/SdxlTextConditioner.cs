@@ -15,16 +15,26 @@ public sealed class SdxlTextConditioner : ITextConditioner
 
     private readonly ClipTextModel _clipL;
     private readonly OpenClipTextModel _clipG;
-    private readonly PromptChunker _chunker;
+    private readonly PromptChunker _chunkerL;
+    private readonly PromptChunker _chunkerG;
     private readonly int _endId;
 
+    /// <param name="clipL">The CLIP-L encoder (embedder 0).</param>
+    /// <param name="clipG">The bigG encoder (embedder 1).</param>
+    /// <param name="chunker">Chunker for CLIP-L (A1111: transformers' tokenizer, no html unescaping).</param>
     /// <param name="sizeEmbeddingDim">Per-number size embedding (SDXL: 256 = (2816 − 1280) / 6).</param>
+    /// <param name="endId">The end-of-text id; bigG tokens after it become 0.</param>
+    /// <param name="chunkerG">
+    /// Chunker for bigG (A1111: open_clip's tokenizer, which html-unescapes); default: the same as CLIP-L. If the two
+    /// give different chunk counts, the shorter side is padded with empty chunks (A1111 itself fails on that).
+    /// </param>
     public SdxlTextConditioner(ClipTextModel clipL, OpenClipTextModel clipG, PromptChunker chunker,
-        int sizeEmbeddingDim = DefaultSizeEmbeddingDim, int endId = 49407)
+        int sizeEmbeddingDim = DefaultSizeEmbeddingDim, int endId = 49407, PromptChunker? chunkerG = null)
     {
         _clipL = clipL;
         _clipG = clipG;
-        _chunker = chunker;
+        _chunkerL = chunker;
+        _chunkerG = chunkerG ?? chunker;
         _endId = endId;
         SizeEmbeddingDim = sizeEmbeddingDim;
     }
@@ -45,21 +55,24 @@ public sealed class SdxlTextConditioner : ITextConditioner
         var device = _clipL.parameters().First().device;
         var zs = new List<Tensor>();
         Tensor? pooled = null;
-        foreach (var batchChunk in ChunkedTextEncoding.ByChunkIndex(_chunker, prompts))
+        var chunksL = ChunkedTextEncoding.ByChunkIndex(_chunkerL, prompts);
+        var chunksG = ReferenceEquals(_chunkerL, _chunkerG) ? chunksL : ChunkedTextEncoding.ByChunkIndex(_chunkerG, prompts);
+        int k = Math.Max(chunksL.Count, chunksG.Count);
+        for (int i = 0; i < k; i++)
         {
-            var multipliers = ChunkedTextEncoding.Multipliers(batchChunk, device);
-            var ids = ChunkedTextEncoding.Ids(batchChunk, device);
+            var batchL = i < chunksL.Count ? chunksL[i] : Enumerable.Repeat(_chunkerL.EmptyChunk(), prompts.Count).ToList();
+            var batchG = i < chunksG.Count ? chunksG[i] : Enumerable.Repeat(_chunkerG.EmptyChunk(), prompts.Count).ToList();
 
-            var tokensL = _clipL.EmbedTokens(ids);
-            ChunkedTextEncoding.PlaceEmbeddings(tokensL, batchChunk);
+            var tokensL = _clipL.EmbedTokens(ChunkedTextEncoding.Ids(batchL, device));
+            ChunkedTextEncoding.PlaceEmbeddings(tokensL, batchL);
             using var outL = _clipL.EncodeEmbeddings(tokensL);
-            var zL = PromptEmphasis.Apply(outL.FromEnd(2), multipliers, _chunker.Emphasis);
+            var zL = PromptEmphasis.Apply(outL.FromEnd(2), ChunkedTextEncoding.Multipliers(batchL, device), _chunkerL.Emphasis);
 
-            var idsG = ChunkedTextEncoding.PadAfterEnd(ids, _endId, Sd2TextConditioner.PadId);
+            var idsG = ChunkedTextEncoding.PadAfterEnd(ChunkedTextEncoding.Ids(batchG, device), _endId, Sd2TextConditioner.PadId);
             var tokensG = _clipG.EmbedTokens(idsG);
-            ChunkedTextEncoding.PlaceEmbeddings(tokensG, batchChunk);
+            ChunkedTextEncoding.PlaceEmbeddings(tokensG, batchG);
             using var outG = _clipG.EncodeEmbeddings(tokensG);
-            var zG = PromptEmphasis.Apply(outG.FromEnd(2), multipliers, _chunker.Emphasis);
+            var zG = PromptEmphasis.Apply(outG.FromEnd(2), ChunkedTextEncoding.Multipliers(batchG, device), _chunkerG.Emphasis);
             pooled ??= _clipG.Pool(outG.FromEnd(1), idsG); // A1111 keeps the first chunk's pooled output
 
             zs.Add(cat(new[] { zL, zG }, -1));

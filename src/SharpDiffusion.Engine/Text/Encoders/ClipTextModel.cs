@@ -54,6 +54,7 @@ public sealed class ClipTextModel : nn.Module<Tensor, Tensor>
         var model = new ClipTextModel((int)token.Shape[0], (int)width, layers, options.HeadsFor(width), (int)fc1.Shape[0],
             (int)position.Shape[0], options.Activation ?? TextActivation.QuickGelu, options.LayerNormEps);
         model.eval();
+        foreach (var parameter in model.parameters()) parameter.requires_grad = false; // inference only: no autograd graph
         StrictLoader.Load(model, file, prefix, new[] { PositionIdsKey });
         return model;
     }

@@ -62,6 +62,7 @@ public sealed class OpenClipTextModel : nn.Module<Tensor, Tensor>
         var model = new OpenClipTextModel((int)token.Shape[0], (int)width, layers, options.HeadsFor(width), (int)cfc.Shape[0],
             (int)position.Shape[0], (int)projection.Shape[1], options.Activation ?? TextActivation.Gelu, options.LayerNormEps);
         model.eval();
+        foreach (var parameter in model.parameters()) parameter.requires_grad = false; // inference only: no autograd graph
         StrictLoader.Load(model, file, prefix);
         return model;
     }

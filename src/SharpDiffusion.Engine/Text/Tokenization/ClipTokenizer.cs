@@ -50,7 +50,12 @@ public sealed class ClipTokenizer
     public IReadOnlyList<int> Encode(string text)
     {
         var ids = new List<int>();
-        foreach (var token in Tokenize(text)) ids.Add(_vocabulary.Encoder[token]);
+        foreach (var token in Tokenize(text))
+        {
+            if (!_vocabulary.Encoder.TryGetValue(token, out var id))
+                throw new InvalidOperationException($"{_vocabulary.Source}: the vocabulary has no token \"{token}\" although its merges produce it");
+            ids.Add(id);
+        }
         return ids;
     }
 
