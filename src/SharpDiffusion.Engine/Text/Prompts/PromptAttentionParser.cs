@@ -126,7 +126,7 @@ public static class PromptAttentionParser
         return value;
     }
 
-    private static readonly string BreakWord = "BREAK";
+    private const string BreakWord = "BREAK";
 
     /// <summary>Plain text, split by <c>\s*\bBREAK\b\s*</c> with ("BREAK", -1) between the parts.</summary>
     private static void AppendText(List<(string, double)> res, string text)
