@@ -1,0 +1,209 @@
+using SharpDiffusion.Engine.Weights;
+using SharpDiffusion.Formats;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace SharpDiffusion.Engine.Text.Encoders;
+
+/// <summary>
+/// The OpenCLIP text transformer in open_clip names (<c>token_embedding</c>, <c>positional_embedding</c>,
+/// <c>transformer.resblocks.N</c>, <c>ln_final</c>, <c>text_projection</c>, <c>logit_scale</c>): SD2's ViT-H and SDXL's bigG.
+/// </summary>
+public sealed class OpenClipTextModel : nn.Module<Tensor, Tensor>
+{
+    /// <summary>SD2 single-file checkpoints.</summary>
+    public const string Sd2Prefix = "cond_stage_model.model.";
+
+    /// <summary>SDXL single-file checkpoints (the bigG role).</summary>
+    public const string SdxlPrefix = "conditioner.embedders.1.model.";
+
+    // TorchSharp registers submodules and parameters under their field names, so fields carry the checkpoint names.
+#pragma warning disable IDE1006
+    private readonly Embedding token_embedding;
+    private readonly Parameter positional_embedding;
+    private readonly Transformer transformer;
+    private readonly LayerNorm ln_final;
+    private readonly Parameter text_projection;
+    private readonly Parameter logit_scale;
+#pragma warning restore IDE1006
+
+    public OpenClipTextModel(int vocabSize, int width, int layers, int heads, int mlpWidth, int positions, int embedDim,
+        TextActivation activation = TextActivation.Gelu, double layerNormEps = 1e-5) : base(nameof(OpenClipTextModel))
+    {
+        Width = width;
+        Layers = layers;
+        Heads = heads;
+        token_embedding = nn.Embedding(vocabSize, width);
+        positional_embedding = new Parameter(zeros(positions, width), requires_grad: false);
+        transformer = new Transformer(width, layers, heads, mlpWidth, activation, layerNormEps);
+        ln_final = nn.LayerNorm(width, layerNormEps);
+        text_projection = new Parameter(zeros(width, embedDim), requires_grad: false);
+        logit_scale = new Parameter(ones(Array.Empty<long>()), requires_grad: false);
+        RegisterComponents();
+    }
+
+    public int Width { get; }
+    public int Layers { get; }
+    public int Heads { get; }
+
+    /// <summary>Builds the encoder with sizes detected from the weights under <paramref name="prefix"/> and loads them.</summary>
+    public static OpenClipTextModel Load(IModelFile file, string prefix, TextEncoderOptions? options = null)
+    {
+        options ??= new TextEncoderOptions();
+        var token = ClipTextModel.Require(file, prefix + "token_embedding.weight");
+        var position = ClipTextModel.Require(file, prefix + "positional_embedding");
+        var cfc = ClipTextModel.Require(file, prefix + "transformer.resblocks.0.mlp.c_fc.weight");
+        var projection = ClipTextModel.Require(file, prefix + "text_projection");
+        int layers = 0;
+        var names = file.Tensors.Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
+        while (names.Contains($"{prefix}transformer.resblocks.{layers}.ln_1.weight")) layers++;
+        long width = token.Shape[1];
+        var model = new OpenClipTextModel((int)token.Shape[0], (int)width, layers, options.HeadsFor(width), (int)cfc.Shape[0],
+            (int)position.Shape[0], (int)projection.Shape[1], options.Activation ?? TextActivation.Gelu, options.LayerNormEps);
+        model.eval();
+        foreach (var parameter in model.parameters()) parameter.requires_grad = false; // inference only: no autograd graph
+        StrictLoader.Load(model, file, prefix);
+        return model;
+    }
+
+    public Tensor EmbedTokens(Tensor ids) => token_embedding.forward(ids);
+
+    /// <summary>All hidden states (embeddings, then each resblock's output, no <c>ln_final</c>) for token ids [B, T].</summary>
+    public TextEncoderOutput Encode(Tensor ids)
+    {
+        using var tokens = EmbedTokens(ids);
+        return EncodeEmbeddings(tokens);
+    }
+
+    public TextEncoderOutput EncodeEmbeddings(Tensor tokenEmbeddings)
+    {
+        long t = tokenEmbeddings.shape[1];
+        var states = new List<Tensor>(transformer.resblocks.Count + 1);
+        using var positions = positional_embedding.narrow(0, 0, t);
+        var x = tokenEmbeddings + positions;
+        states.Add(x);
+        using var mask = CausalSelfAttention.CausalMask(t, x.dtype, x.device);
+        foreach (var block in transformer.resblocks)
+        {
+            x = block.Run(x, mask);
+            states.Add(x);
+        }
+        return new TextEncoderOutput(states);
+    }
+
+    public Tensor FinalLayerNorm(Tensor hidden) => ln_final.forward(hidden);
+
+    /// <summary>
+    /// open_clip's pooled text feature: <c>ln_final(last)</c> at the first position of the largest id (the EOS when
+    /// pads are 0) <c>@ text_projection</c>; [B, E].
+    /// </summary>
+    public Tensor Pool(Tensor lastHiddenState, Tensor ids)
+    {
+        using var normed = FinalLayerNorm(lastHiddenState);
+        using var eos = ids.argmax(-1);
+        using var rows = arange(ids.shape[0], device: ids.device);
+        using var picked = normed[rows, eos];
+        return matmul(picked, text_projection);
+    }
+
+    /// <summary>SD2's conditioning: <c>ln_final</c> of the penultimate resblock's output.</summary>
+    public override Tensor forward(Tensor ids)
+    {
+        using var output = Encode(ids);
+        return FinalLayerNorm(output.FromEnd(2));
+    }
+
+#pragma warning disable IDE1006 // field names are checkpoint key names
+    private sealed class Transformer : nn.Module
+    {
+        public readonly ModuleList<ResidualAttentionBlock> resblocks;
+
+        public Transformer(int width, int layers, int heads, int mlp, TextActivation activation, double eps) : base("transformer")
+        {
+            resblocks = new ModuleList<ResidualAttentionBlock>(
+                Enumerable.Range(0, layers).Select(_ => new ResidualAttentionBlock(width, heads, mlp, activation, eps)).ToArray());
+            RegisterComponents();
+        }
+    }
+
+    private sealed class ResidualAttentionBlock : nn.Module
+    {
+        private readonly LayerNorm ln_1, ln_2;
+        private readonly PackedAttention attn;
+        private readonly Mlp mlp;
+
+        public ResidualAttentionBlock(int width, int heads, int mlpWidth, TextActivation activation, double eps) : base("resblock")
+        {
+            ln_1 = nn.LayerNorm(width, eps);
+            attn = new PackedAttention(width, heads);
+            ln_2 = nn.LayerNorm(width, eps);
+            mlp = new Mlp(width, mlpWidth, activation);
+            RegisterComponents();
+        }
+
+        public Tensor Run(Tensor x, Tensor mask)
+        {
+            using var n1 = ln_1.forward(x);
+            using var a = attn.Run(n1, mask);
+            using var h = x + a;
+            using var n2 = ln_2.forward(h);
+            using var m = mlp.Run(n2);
+            return h + m;
+        }
+    }
+
+    private sealed class Mlp : nn.Module
+    {
+        private readonly Linear c_fc, c_proj;
+        private readonly TextActivation _activation;
+
+        public Mlp(int width, int hidden, TextActivation activation) : base("mlp")
+        {
+            _activation = activation;
+            c_fc = nn.Linear(width, hidden);
+            c_proj = nn.Linear(hidden, width);
+            RegisterComponents();
+        }
+
+        public Tensor Run(Tensor x)
+        {
+            using var f = c_fc.forward(x);
+            using var g = _activation.Apply(f);
+            return c_proj.forward(g);
+        }
+    }
+
+    /// <summary>torch <c>nn.MultiheadAttention</c> weights: one packed q/k/v projection (rows q, k, v) and <c>out_proj</c>.</summary>
+    private sealed class PackedAttention : nn.Module
+    {
+        private readonly Parameter in_proj_weight, in_proj_bias;
+        private readonly Linear out_proj;
+        private readonly int _heads;
+
+        public PackedAttention(int width, int heads) : base("attn")
+        {
+            _heads = heads;
+            in_proj_weight = new Parameter(zeros(3 * width, width), requires_grad: false);
+            in_proj_bias = new Parameter(zeros(3 * width), requires_grad: false);
+            out_proj = nn.Linear(width, width);
+            RegisterComponents();
+        }
+
+        public Tensor Run(Tensor x, Tensor mask)
+        {
+            using var qkv = nn.functional.linear(x, in_proj_weight, in_proj_bias);
+            var parts = qkv.chunk(3, -1);
+            try
+            {
+                using var o = CausalSelfAttention.Attend(parts[0], parts[1], parts[2], _heads, mask);
+                return out_proj.forward(o);
+            }
+            finally
+            {
+                foreach (var p in parts) p.Dispose();
+            }
+        }
+    }
+#pragma warning restore IDE1006
+}
