@@ -1,4 +1,4 @@
-using SharpDiffusion.Engine.Text.Conditioning;
+using SharpDiffusion.Engine.Text.Conditioners;
 using SharpDiffusion.Engine.Text.Prompts;
 using Xunit.Abstractions;
 using static TorchSharp.torch;

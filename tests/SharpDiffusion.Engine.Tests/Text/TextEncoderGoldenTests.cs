@@ -1,5 +1,5 @@
 using System.Text.Json;
-using SharpDiffusion.Engine.Text.Conditioning;
+using SharpDiffusion.Engine.Text.Conditioners;
 using SharpDiffusion.Engine.Text.Encoders;
 using SharpDiffusion.Engine.Text.Prompts;
 using SharpDiffusion.Formats.Safetensors;

@@ -1,7 +1,7 @@
 using SharpDiffusion.Engine.Text.Prompts;
 using static TorchSharp.torch;
 
-namespace SharpDiffusion.Engine.Text.Conditioning;
+namespace SharpDiffusion.Engine.Text.Conditioners;
 
 /// <summary>
 /// A1111's <c>FrozenCLIPEmbedderWithCustomWordsBase.forward</c>: chunk every prompt, pad the batch with empty chunks,

@@ -1,4 +1,4 @@
-namespace SharpDiffusion.Engine.Text.Conditioning;
+namespace SharpDiffusion.Engine.Text.Conditioners;
 
 /// <summary>SDXL's size inputs: original size (h, w), crop top-left (top, left), target size (h, w).</summary>
 public sealed record ImageSizeConditioning(int OriginalHeight, int OriginalWidth, int CropTop, int CropLeft, int TargetHeight, int TargetWidth)

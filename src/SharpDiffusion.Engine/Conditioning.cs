@@ -1,12 +1,12 @@
 using static TorchSharp.torch;
 
-namespace SharpDiffusion.Engine.Sampling;
+namespace SharpDiffusion.Engine;
 
 /// <summary>
 /// What the U-Net is conditioned on: the cross-attention context [B, tokens, dim] and, for SDXL-style models, the
-/// pooled/size vector [B, adm] (<c>y</c>). The tensors are borrowed: the owner disposes them.
+/// pooled/size vector [B, adm] (<c>y</c>). Whoever creates it owns the tensors; <see cref="Dispose"/> releases them.
 /// </summary>
-public sealed class Conditioning
+public sealed class Conditioning : IDisposable
 {
     public Conditioning(Tensor crossAttention, Tensor? vector = null)
     {
@@ -41,5 +41,11 @@ public sealed class Conditioning
         var context = CrossAttention.expand(batchSize, -1, -1);
         var vector = Vector?.expand(batchSize, -1);
         return new Conditioning(context, vector);
+    }
+
+    public void Dispose()
+    {
+        CrossAttention.Dispose();
+        Vector?.Dispose();
     }
 }

@@ -2,7 +2,7 @@ using SharpDiffusion.Engine.Text.Encoders;
 using SharpDiffusion.Engine.Text.Prompts;
 using static TorchSharp.torch;
 
-namespace SharpDiffusion.Engine.Text.Conditioning;
+namespace SharpDiffusion.Engine.Text.Conditioners;
 
 /// <summary>
 /// SDXL conditioning (sgm <c>GeneralConditioner</c> with A1111's chunking and emphasis per encoder):

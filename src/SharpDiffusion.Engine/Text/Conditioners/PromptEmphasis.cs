@@ -1,7 +1,7 @@
 using SharpDiffusion.Engine.Text.Prompts;
 using static TorchSharp.torch;
 
-namespace SharpDiffusion.Engine.Text.Conditioning;
+namespace SharpDiffusion.Engine.Text.Conditioners;
 
 /// <summary>A1111's <c>sd_emphasis</c>: apply per-token multipliers to one chunk of encoder output for the whole batch.</summary>
 public static class PromptEmphasis

@@ -1,6 +1,6 @@
 using static TorchSharp.torch;
 
-namespace SharpDiffusion.Engine.Text.Conditioning;
+namespace SharpDiffusion.Engine.Text.Conditioners;
 
 /// <summary>
 /// sgm's <c>ConcatTimestepEmbedderND</c>: every number through the sinusoidal timestep embedding (cos first,

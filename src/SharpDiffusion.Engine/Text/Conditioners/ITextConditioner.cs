@@ -1,4 +1,4 @@
-namespace SharpDiffusion.Engine.Text.Conditioning;
+namespace SharpDiffusion.Engine.Text.Conditioners;
 
 /// <summary>Turns a batch of prompts into the conditioning of one model family.</summary>
 public interface ITextConditioner

@@ -2,27 +2,27 @@ using SharpDiffusion.Engine.Text.Encoders;
 using SharpDiffusion.Engine.Text.Prompts;
 using static TorchSharp.torch;
 
-namespace SharpDiffusion.Engine.Text.Conditioning;
+namespace SharpDiffusion.Engine.Text.Conditioners;
 
 /// <summary>
-/// SD1 conditioning as A1111 builds it (<c>FrozenCLIPEmbedderWithCustomWords</c>): CLIP-L last hidden state, or with
-/// CLIP skip N &gt; 1 <c>final_layer_norm(hidden_states[-N])</c>; chunks of 75 tokens padded with 49407; emphasis.
+/// SD2 conditioning (A1111's <c>FrozenOpenCLIPEmbedderWithCustomWords</c> over SD2's <c>FrozenOpenCLIPEmbedder(layer="penultimate")</c>):
+/// <c>ln_final</c> of the penultimate resblock; tokens after the end token are 0; chunks and emphasis as SD1.
+/// A1111 ignores CLIP skip for this encoder.
 /// </summary>
-public sealed class Sd1TextConditioner : ITextConditioner
+public sealed class Sd2TextConditioner : ITextConditioner
 {
-    private readonly ClipTextModel _encoder;
-    private readonly PromptChunker _chunker;
+    public const int PadId = 0;
 
-    /// <param name="clipSkip">A1111's "Clip skip" (<c>CLIP_stop_at_last_layers</c>): 1 = last layer.</param>
-    public Sd1TextConditioner(ClipTextModel encoder, PromptChunker chunker, int clipSkip = 1)
+    private readonly OpenClipTextModel _encoder;
+    private readonly PromptChunker _chunker;
+    private readonly int _endId;
+
+    public Sd2TextConditioner(OpenClipTextModel encoder, PromptChunker chunker, int endId = 49407)
     {
-        if (clipSkip < 1 || clipSkip > encoder.Layers) throw new ArgumentOutOfRangeException(nameof(clipSkip), $"CLIP skip must be 1..{encoder.Layers}");
         _encoder = encoder;
         _chunker = chunker;
-        ClipSkip = clipSkip;
+        _endId = endId;
     }
-
-    public int ClipSkip { get; }
 
     public Conditioning Encode(IReadOnlyList<string> prompts, bool isNegative = false, ImageSizeConditioning? sizes = null)
     {
@@ -32,11 +32,11 @@ public sealed class Sd1TextConditioner : ITextConditioner
         var zs = new List<Tensor>();
         foreach (var batchChunk in ChunkedTextEncoding.ByChunkIndex(_chunker, prompts))
         {
-            var ids = ChunkedTextEncoding.Ids(batchChunk, device);
+            var ids = ChunkedTextEncoding.PadAfterEnd(ChunkedTextEncoding.Ids(batchChunk, device), _endId, PadId);
             var tokens = _encoder.EmbedTokens(ids);
             ChunkedTextEncoding.PlaceEmbeddings(tokens, batchChunk);
             using var output = _encoder.EncodeEmbeddings(tokens);
-            var z = _encoder.FinalLayerNorm(output.FromEnd(ClipSkip));
+            var z = _encoder.FinalLayerNorm(output.FromEnd(2));
             zs.Add(PromptEmphasis.Apply(z, ChunkedTextEncoding.Multipliers(batchChunk, device), _chunker.Emphasis));
         }
         var cond = cat(zs, 1);
