@@ -11,7 +11,8 @@ namespace SharpDiffusion.Formats;
 /// </summary>
 public static class ModelFileReader
 {
-    private const int SniffBytes = 16;
+    /// <summary>Enough to recognise every format, and to quote a text file's first words.</summary>
+    private const int SniffBytes = 64;
 
     public static IModelFile Open(string path)
     {
@@ -103,20 +104,17 @@ public static class ModelFileReader
         if (head.Length >= 3 && head[0] == 0xff && head[1] == 0xd8 && head[2] == 0xff) return "a JPEG image";
         if (head.Length >= 4 && head[..4].SequenceEqual("\u007fELF"u8)) return "an executable (ELF)";
         if (head.Length >= 2 && head[0] == 0x80) return "a pickle with an unsupported protocol";
-        string text = Encoding.UTF8.GetString(head).TrimStart();
+        string text = Encoding.UTF8.GetString(head).TrimStart('\uFEFF').TrimStart();
         if (text.StartsWith("version https://git-lfs", StringComparison.Ordinal)) return "a Git LFS pointer (the weights were not downloaded)";
         if (text.StartsWith('<')) return "HTML or XML text (a web page saved instead of the model?)";
         if (text.StartsWith('{') || text.StartsWith('[')) return "JSON text";
-        if (IsMostlyText(head)) return "text";
+        if (IsText(text)) return "text";
         return "no known model format";
     }
 
-    private static bool IsMostlyText(ReadOnlySpan<byte> head)
-    {
-        int printable = 0;
-        foreach (byte b in head) if (b is >= 0x20 and < 0x7f or (byte)'\n' or (byte)'\r' or (byte)'\t') printable++;
-        return head.Length > 0 && printable == head.Length;
-    }
+    /// <summary>No control characters other than line breaks and tabs (a cut multi-byte character at the end is fine).</summary>
+    private static bool IsText(string text) =>
+        text.Length > 0 && text.All(c => !char.IsControl(c) || c is '\n' or '\r' or '\t');
 }
 
 /// <summary>The container type recognised from a file's first bytes.</summary>

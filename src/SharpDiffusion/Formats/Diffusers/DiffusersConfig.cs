@@ -9,7 +9,9 @@ internal static class DiffusersConfig
     {
         try
         {
-            using var doc = JsonDocument.Parse(File.ReadAllBytes(file), new JsonDocumentOptions { MaxDepth = 32, AllowTrailingCommas = true });
+            var bytes = File.ReadAllBytes(file).AsMemory();
+            if (bytes.Span.StartsWith((ReadOnlySpan<byte>)[0xEF, 0xBB, 0xBF])) bytes = bytes[3..]; // UTF-8 BOM some editors add
+            using var doc = JsonDocument.Parse(bytes, new JsonDocumentOptions { MaxDepth = 32, AllowTrailingCommas = true });
             if (doc.RootElement.ValueKind != JsonValueKind.Object)
                 throw new InvalidModelFileException(file, "is not a JSON object");
             return doc.RootElement.Clone();

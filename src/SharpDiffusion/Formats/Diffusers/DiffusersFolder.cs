@@ -123,7 +123,8 @@ public sealed class DiffusersFolder : IModelFile
         {
             string configPath = System.IO.Path.Combine(root, ConfigFile);
             var config = DiffusersConfig.ReadObject(configPath);
-            string? className = DiffusersConfig.GetString(config, "_class_name");
+            // transformers configs (text encoders) name their class in "architectures" instead of "_class_name".
+            string? className = DiffusersConfig.GetString(config, "_class_name") ?? FirstArchitecture(config);
             string name = DiffusersComponentNames.FromClassName(className) ?? FolderComponentName(root);
             var weights = DiffusersWeights.Find(root)
                 ?? throw new InvalidModelFileException(root, "config.json but no weight file (diffusion_pytorch_model.safetensors, model.safetensors, .bin or a shard index)");
@@ -155,6 +156,10 @@ public sealed class DiffusersFolder : IModelFile
         private static bool IsWeightBearingClass(string className) =>
             !(className.Contains("Tokenizer", StringComparison.Ordinal) || className.Contains("Scheduler", StringComparison.Ordinal)
               || className.Contains("Processor", StringComparison.Ordinal) || className.Contains("FeatureExtractor", StringComparison.Ordinal));
+
+        private static string? FirstArchitecture(JsonElement config) =>
+            config.TryGetProperty("architectures", out var a) && a.ValueKind == JsonValueKind.Array && a.GetArrayLength() > 0
+                && a[0].ValueKind == JsonValueKind.String ? a[0].GetString() : null;
 
         private static string FolderComponentName(string folder)
         {
