@@ -21,7 +21,8 @@ internal static class CliApp
         var root = new RootCommand("SharpDiffusion: read, classify and explain Stable Diffusion model files.");
         foreach (var command in Commands) root.Subcommands.Add(command.Create(context));
 
-        var parsed = root.Parse(args);
+        // No response files: "@name" is a perfectly good model path, not a list of arguments to expand.
+        var parsed = root.Parse(args, new ParserConfiguration { ResponseFileTokenReplacer = null });
         if (parsed.Errors.Count > 0)
         {
             foreach (var error in parsed.Errors) context.Fail(error.Message);

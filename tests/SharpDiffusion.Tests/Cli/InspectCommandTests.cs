@@ -81,6 +81,16 @@ public class InspectCommandTests
     }
 
     [Fact]
+    public void PathsStartingWithAtAreNotResponseFiles()
+    {
+        // System.CommandLine would read "@name" as a response file; here it is a path like any other.
+        var r = CliRunner.Run("inspect", "@no-such-model.safetensors");
+
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains("@no-such-model.safetensors: no such file or folder", r.Stderr);
+    }
+
+    [Fact]
     public void TableGroupsByKindListsInvalidFilesAndSummarises()
     {
         using var dir = new TempDir();
