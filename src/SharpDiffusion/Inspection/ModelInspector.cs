@@ -57,12 +57,16 @@ public sealed class ModelInspector
         if (DiffusersFolder.IsDiffusersFolder(folder))
         {
             yield return folder;
+            // Hub repositories often keep single-file checkpoints beside the pipeline's model_index.json; those are
+            // models of their own. (In a lone component folder the files in it are that component's weights.)
+            if (File.Exists(Path.Combine(folder, DiffusersFolder.ModelIndexFile)))
+                foreach (var file in ModelFilesIn(folder)) yield return file;
             yield break;
         }
         IEnumerable<string> files, subfolders;
         try
         {
-            files = Directory.GetFiles(folder).Where(f => ModelExtensions.Contains(Path.GetExtension(f))).Order(StringComparer.Ordinal).ToList();
+            files = ModelFilesIn(folder);
             subfolders = Directory.GetDirectories(folder).Order(StringComparer.Ordinal).ToList();
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
@@ -75,6 +79,18 @@ public sealed class ModelInspector
             // Symbolic links to folders could loop; models inside them are reached through their real path.
             if (new DirectoryInfo(sub).LinkTarget != null) continue;
             foreach (var model in FindModels(sub)) yield return model;
+        }
+    }
+
+    private static List<string> ModelFilesIn(string folder)
+    {
+        try
+        {
+            return Directory.GetFiles(folder).Where(f => ModelExtensions.Contains(Path.GetExtension(f))).Order(StringComparer.Ordinal).ToList();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return [];
         }
     }
 

@@ -24,6 +24,22 @@ public class ModelInspectorTests
     }
 
     [Fact]
+    public void SingleFileCheckpointBesideAPipelineIsReportedToo()
+    {
+        using var dir = new TempDir();
+        string root = Sd15DiffusersFolder.Create(dir.File("stable-diffusion-v1-5"));
+        Fixtures.SparseSafetensors.Create(Path.Combine(root, "v1-5-pruned-emaonly.safetensors"), Fixtures.ReferenceInventory.Load("sd15_single_file.tsv"));
+        string vae = Path.Combine(root, "vae");
+
+        var reports = new ModelInspector().Inspect(dir.Path).ToList();
+        var vaeOnly = new ModelInspector().Inspect(vae).ToList();
+
+        Assert.Equal(["stable-diffusion-v1-5", "v1-5-pruned-emaonly.safetensors"], reports.Select(r => r.Name));
+        Assert.Equal(1143, reports[1].Classification!.Tensors);
+        Assert.Equal(ModelFormat.Diffusers, Assert.Single(vaeOnly).Format);
+    }
+
+    [Fact]
     public void HashesAreNotComputedForFolders()
     {
         using var dir = new TempDir();
