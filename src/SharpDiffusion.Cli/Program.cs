@@ -1,1 +1,1 @@
-return 0;
+return SharpDiffusion.Cli.CliApp.Run(args, Console.Out, Console.Error, stderrIsTerminal: !Console.IsErrorRedirected);

@@ -1,0 +1,48 @@
+using System.CommandLine;
+using SharpDiffusion.Cli.Commands;
+
+namespace SharpDiffusion.Cli;
+
+/// <summary>
+/// The <c>sharpdiffusion</c> entry point, callable in-process with any writers (tests capture stdout/stderr).
+/// To add a verb, write an <see cref="ICliCommand"/> in Commands/ and list it in <see cref="Commands"/>.
+/// </summary>
+internal static class CliApp
+{
+    private static readonly ICliCommand[] Commands =
+    [
+        new InspectCommand(),
+        new PngInfoCommand(),
+    ];
+
+    public static int Run(string[] args, TextWriter stdout, TextWriter stderr, bool stderrIsTerminal = false)
+    {
+        var context = new CliContext(stdout, stderr, stderrIsTerminal);
+        var root = new RootCommand("SharpDiffusion: read, classify and explain Stable Diffusion model files.");
+        foreach (var command in Commands) root.Subcommands.Add(command.Create(context));
+
+        // No response files: "@name" is a perfectly good model path, not a list of arguments to expand.
+        var parsed = root.Parse(args, new ParserConfiguration { ResponseFileTokenReplacer = null });
+        if (parsed.Errors.Count > 0)
+        {
+            foreach (var error in parsed.Errors) context.Fail(error.Message);
+            stderr.WriteLine("Run 'sharpdiffusion --help' for usage.");
+            return ExitCodes.Usage;
+        }
+        if (parsed.Action == null)
+        {
+            context.Fail("no command given (inspect, pnginfo). Run 'sharpdiffusion --help' for usage.");
+            return ExitCodes.Usage;
+        }
+        try
+        {
+            return parsed.Invoke(new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false });
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // A bug, not bad input (commands report bad input themselves): one line, no stack dump.
+            context.Fail($"internal error: {e.GetType().Name}: {e.Message}");
+            return ExitCodes.InvalidInput;
+        }
+    }
+}
