@@ -64,6 +64,9 @@ internal static class TorchZipReader
     {
         if (entry.Size > limit || entry.Size > Array.MaxLength)
             throw new PickleFormatException($"member '{entry.Name}' is {entry.Size} bytes, more than the {limit}-byte limit");
+        // Deflate cannot expand more than ~1032:1, so a larger claimed size is a lie that would waste memory.
+        if (entry.Method == ZipEntry.Deflated && entry.Size > entry.CompressedSize * 1032 + 1024)
+            throw new PickleFormatException($"member '{entry.Name}' claims {entry.Size} bytes from {entry.CompressedSize} compressed");
         var data = new byte[entry.Size];
         file.Position = entry.DataOffset;
         switch (entry.Method)
