@@ -397,7 +397,7 @@ public sealed class PickleMachine
 
     private static object DecodeLong(byte[] bytes) => bytes.Length == 0 ? 0L : Narrow(new BigInteger(bytes, isUnsigned: false, isBigEndian: false));
 
-    private static object Narrow(BigInteger v) => v >= long.MinValue && v <= long.MaxValue ? (long)v : v;
+    private static object Narrow(BigInteger v) => v >= long.MinValue && v <= long.MaxValue ? (object)(long)v : v;
 
     private static string DecodeUtf8(byte[] bytes)
     {

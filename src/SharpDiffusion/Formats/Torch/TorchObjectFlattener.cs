@@ -17,8 +17,14 @@ internal sealed class TorchObjectFlattener
     /// <summary>Deeper trees are refused: real checkpoints nest a handful of levels; cycles would never end.</summary>
     public const int MaxDepth = 100;
 
-    /// <summary>Visits allowed in total, so a pickle that shares one list many times cannot explode.</summary>
-    public const int MaxVisits = 20_000_000;
+    /// <summary>
+    /// Visits allowed in total, so a pickle that shares one list many times cannot explode (an SD checkpoint
+    /// has a few thousand nodes; the largest real trees stay far below this).
+    /// </summary>
+    public const int MaxVisits = 2_000_000;
+
+    /// <summary>Scalar leaves allowed: metadata is for reading, not a place for millions of entries.</summary>
+    public const int MaxMetadataEntries = 100_000;
 
     private readonly HashSet<string> _names = new(StringComparer.Ordinal);
     private int _visits;
@@ -70,7 +76,11 @@ internal sealed class TorchObjectFlattener
         }
     }
 
-    private void AddMetadata(string path, string text) => Metadata.TryAdd(path.Length == 0 ? "value" : path, text);
+    private void AddMetadata(string path, string text)
+    {
+        if (Metadata.Count >= MaxMetadataEntries) throw new PickleFormatException($"object tree has more than {MaxMetadataEntries} metadata entries");
+        Metadata.TryAdd(path.Length == 0 ? "value" : path, text);
+    }
 
     private static string Join(string path, string key) => path.Length == 0 ? key : path + "." + key;
 

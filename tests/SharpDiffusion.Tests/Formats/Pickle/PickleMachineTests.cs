@@ -45,7 +45,7 @@ public class PickleMachineTests
         Short("f"); w.Mark().Str("x").Str("y").Op(0x91);
         Short("u8"); w.Op(0x8d).Raw(BitConverter.GetBytes(3L)).Ascii("abc");
         Short("b8"); w.Op(0x8e).Raw(BitConverter.GetBytes(2L)).Raw([0xff, 0x00]);
-        Short("again"); w.Op((byte)'j').Raw(BitConverter.GetBytes(3)); // LONG_BINGET of the memoised "k"
+        Short("again"); w.Op((byte)'j').Raw(BitConverter.GetBytes(4)); // LONG_BINGET of the memoised "k"
         w.SetItems().Stop();
 
         var d = Assert.IsType<PickleDict>(Load(w.ToArray()));
