@@ -20,4 +20,7 @@ public sealed class PickledTensor
     public long[] Size { get; }
     public long[] Stride { get; }
     public bool RequiresGrad { get; }
+
+    /// <summary>The explicit torch dtype name of <c>_rebuild_tensor_v3</c> ("float8_e4m3fn"); null when the storage type decides.</summary>
+    public string? DTypeName { get; init; }
 }

@@ -17,7 +17,7 @@ internal static class SafeGlobals
     private static readonly string[] DTypes =
     [
         "float16", "float32", "float64", "bfloat16", "half", "float", "double", "int64", "int32", "int16",
-        "int8", "uint8", "bool", "long", "int", "short", "float8_e4m3fn", "float8_e5m2",
+        "int8", "uint8", "bool", "long", "int", "short", "float8_e4m3fn", "float8_e5m2", "uint16", "uint32", "uint64",
     ];
 
     private static readonly Dictionary<string, SafeGlobalKind> Allowed = Build();
@@ -35,6 +35,7 @@ internal static class SafeGlobals
             ["__builtin__.frozenset"] = SafeGlobalKind.FrozenSet,
             ["torch._utils._rebuild_tensor"] = SafeGlobalKind.RebuildTensor,
             ["torch._utils._rebuild_tensor_v2"] = SafeGlobalKind.RebuildTensor,
+            ["torch._utils._rebuild_tensor_v3"] = SafeGlobalKind.RebuildTensor,
             ["torch._utils._rebuild_parameter"] = SafeGlobalKind.RebuildParameter,
             ["torch._utils._rebuild_parameter_with_state"] = SafeGlobalKind.RebuildParameter,
             ["torch._tensor._rebuild_from_type_v2"] = SafeGlobalKind.RebuildFromType,
@@ -179,7 +180,15 @@ internal static class SafeGlobals
         long[] stride = ToDims(args[3], "stride");
         if (size.Length != stride.Length) throw Bad($"tensor size has {size.Length} dims but stride has {stride.Length}");
         bool requiresGrad = args.Count > 4 && args[4] is true;
-        return new PickledTensor(storage, offset, size, stride, requiresGrad);
+        string? dtypeName = null;
+        if (callable.Name == "_rebuild_tensor_v3")
+        {
+            // v3 adds the dtype (torch.float8_e4m3fn ...) after backward_hooks; offsets and strides count its elements.
+            if (args.Count < 7 || args[6] is not PickleGlobal { Module: "torch", Kind: SafeGlobalKind.Constant } dtype)
+                throw Bad("_rebuild_tensor_v3 arguments lack a torch dtype");
+            dtypeName = dtype.Name;
+        }
+        return new PickledTensor(storage, offset, size, stride, requiresGrad) { DTypeName = dtypeName };
     }
 
     private static long[] ToDims(object? value, string what)

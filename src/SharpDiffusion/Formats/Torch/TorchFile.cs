@@ -91,8 +91,17 @@ public sealed class TorchFile : IModelFile
     private static TensorInfo Describe(string name, PickledTensor t, Dictionary<string, TorchStorageData> storages)
     {
         var storage = t.Storage;
-        if (!TorchStorageTypes.TryGetDType(storage.TypeName, out var dtype))
+        if (!TorchStorageTypes.TryGetDType(storage.TypeName, out var storageDType))
             throw new PickleFormatException($"tensor '{name}': unknown storage type {storage.TypeName}");
+        var dtype = storageDType;
+        string typeName = storage.TypeName;
+        if (t.DTypeName is { } explicitDType)
+        {
+            // _rebuild_tensor_v3: an explicit dtype (float8 ...) over the storage's bytes.
+            if (!TorchStorageTypes.TryGetTorchDType(explicitDType, out dtype))
+                throw new PickleFormatException($"tensor '{name}': dtype torch.{explicitDType} is not supported");
+            typeName = $"{storage.TypeName}({explicitDType})";
+        }
         if (!storages.TryGetValue(storage.Key, out var data))
             throw new PickleFormatException($"tensor '{name}': storage '{storage.Key}' has no data");
         if (t.StorageOffset < 0) throw new PickleFormatException($"tensor '{name}': negative storage offset");
@@ -103,23 +112,24 @@ public sealed class TorchFile : IModelFile
             long dim = t.Size[d], stride = t.Stride[d];
             if (dim < 0 || stride < 0) throw new PickleFormatException($"tensor '{name}': negative size or stride");
             if (dim == 0) { count = 0; continue; }
-            if (count > long.MaxValue / dim || (dim - 1) > 0 && stride > (long.MaxValue / 4 - lastElement) / (dim - 1))
+            if (count > long.MaxValue / dim || (dim - 1) > 0 && stride > (long.MaxValue / 16 - lastElement) / (dim - 1))
                 throw new PickleFormatException($"tensor '{name}': size overflows");
             count *= dim;
             lastElement += (dim - 1) * stride;
         }
-        if (count > 0 && lastElement >= storage.ElementCount)
-            throw new PickleFormatException($"tensor '{name}' {ShapeText(t.Size)} at offset {t.StorageOffset} needs {lastElement + 1} elements but storage '{storage.Key}' holds {storage.ElementCount} (storage too short)");
         int elementSize = dtype.ElementSize();
-        long dataOffset = (storage.ViewElementOffset + t.StorageOffset) * elementSize;
-        if (count > 0 && (storage.ViewElementOffset + lastElement + 1) * elementSize > data.ByteLength)
+        long viewStart = storage.ViewElementOffset * storageDType.ElementSize();
+        long viewBytes = storage.ElementCount * storageDType.ElementSize();
+        if (count > 0 && (lastElement + 1) * elementSize > viewBytes)
+            throw new PickleFormatException($"tensor '{name}' {ShapeText(t.Size)} at offset {t.StorageOffset} needs {lastElement + 1} elements but storage '{storage.Key}' holds {viewBytes / elementSize} (storage too short)");
+        if (count > 0 && viewStart + (lastElement + 1) * elementSize > data.ByteLength)
             throw new PickleFormatException($"tensor '{name}': storage '{storage.Key}' is too short");
         return new TensorInfo(name, dtype, t.Size)
         {
-            DataOffset = dataOffset,
+            DataOffset = viewStart + t.StorageOffset * elementSize,
             Strides = count == 0 || IsContiguous(t.Size, t.Stride) ? null : t.Stride,
             StorageKey = storage.Key,
-            TypeName = storage.TypeName,
+            TypeName = typeName,
         };
     }
 

@@ -49,6 +49,7 @@ internal static class TorchZipReader
             string name = prefix + "data/" + key;
             if (!byName.TryGetValue(name, out var entry)) throw new PickleFormatException($"storage member '{name}' is missing");
             TorchStorageTypes.TryGetDType(pickled.TypeName, out var dtype);
+            if (pickled.ElementCount > long.MaxValue / 8) throw new PickleFormatException($"storage '{key}' element count {pickled.ElementCount} is impossible");
             long needed = pickled.ElementCount * dtype.ElementSize();
             if (entry.Size < needed)
                 throw new PickleFormatException($"storage member '{name}' holds {entry.Size} bytes, the pickle says {pickled.ElementCount} x {pickled.TypeName} ({needed} bytes)");

@@ -13,8 +13,14 @@ internal sealed class FixtureDict : List<KeyValuePair<object, object?>>
 /// <summary>A Python tuple for fixtures.</summary>
 internal sealed record FixtureTuple(params object?[] Items);
 
-/// <summary>A tensor view of a fixture storage: <c>_rebuild_tensor_v2(storage, offset, size, stride, False, OrderedDict())</c>.</summary>
-internal sealed record FixtureTensor(string StorageKey, long Offset, long[] Shape, long[] Stride);
+/// <summary>
+/// A tensor view of a fixture storage: <c>_rebuild_tensor_v2(storage, offset, size, stride, False, OrderedDict())</c>,
+/// or with <see cref="TorchDType"/> set <c>_rebuild_tensor_v3(..., torch.&lt;dtype&gt;)</c> as torch 2.x writes float8.
+/// </summary>
+internal sealed record FixtureTensor(string StorageKey, long Offset, long[] Shape, long[] Stride)
+{
+    public string? TorchDType { get; init; }
+}
 
 /// <summary>A numpy scalar (<c>numpy.core.multiarray.scalar(dtype(code), bytes)</c>), e.g. ("i8", 8 bytes).</summary>
 internal sealed record FixtureNumpyScalar(string Code, byte[] Raw);
@@ -30,6 +36,7 @@ internal sealed record FixtureStorage(string TypeName, int ElementSize, byte[] D
     public static FixtureStorage F32(params float[] values) => new("FloatStorage", 4, Bytes(values));
     public static FixtureStorage F64(params double[] values) => new("DoubleStorage", 8, Bytes(values));
     public static FixtureStorage I64(params long[] values) => new("LongStorage", 8, Bytes(values));
+    public static FixtureStorage Untyped(params byte[] bytes) => new("UntypedStorage", 1, bytes);
     public static FixtureStorage F16(params float[] values) => new("HalfStorage", 2, Bytes(values.Select(v => (Half)v).ToArray()));
 
     /// <summary>bf16 = the upper half of the float32 bits (the values used are exact in bf16).</summary>

@@ -101,7 +101,7 @@ internal sealed class TorchPickler
     private void SaveTensor(FixtureTensor t)
     {
         var storage = _storages[t.StorageKey];
-        _w.Global("torch._utils", "_rebuild_tensor_v2");
+        _w.Global("torch._utils", t.TorchDType is null ? "_rebuild_tensor_v2" : "_rebuild_tensor_v3");
         _w.Mark();
         // persistent id ('storage', torch.<Type>, key, 'cpu', numel[, None])
         _w.Mark().Str("storage").BinPut().Global("torch", storage.TypeName).Str(t.StorageKey).BinPut().Str("cpu").BinPut().Int(storage.ElementCount);
@@ -112,6 +112,7 @@ internal sealed class TorchPickler
         SaveTuple(t.Stride.Cast<object?>().ToArray());
         _w.Bool(false);
         _w.Global("collections", "OrderedDict").EmptyTuple().Reduce().BinPut();
+        if (t.TorchDType is not null) _w.Global("torch", t.TorchDType);
         _w.Tuple().BinPut().Reduce().BinPut();
     }
 

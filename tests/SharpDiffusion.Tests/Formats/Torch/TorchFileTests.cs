@@ -165,4 +165,25 @@ public class TorchFileTests
         Assert.Equal([2f, 3], ReadFloats(f, "2"));
         Assert.Equal("x", f.Metadata["1"]);
     }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void Float8TensorsFromRebuildTensorV3(bool zip)
+    {
+        using var dir = new TempDir();
+        string path = dir.File("f8.pt");
+        // e4m3fn: 0x38 = 1.0, 0x40 = 2.0, 0xB8 = -1.0, 0x30 = 0.5; a view skipping the first byte.
+        var storages = new Dictionary<string, FixtureStorage> { ["0"] = FixtureStorage.Untyped(0x00, 0x38, 0x40, 0xB8, 0x30) };
+        var root = new FixtureDict(ordered: true) { { "w", new FixtureTensor("0", 1, [2, 2], [2, 1]) { TorchDType = "float8_e4m3fn" } } };
+        new TorchFixtures.Fixture(root, storages).Write(path, zip);
+        using var f = TorchFile.Open(path);
+        var t = Assert.Single(f.Tensors);
+        Assert.Equal(TensorDType.F8_E4M3, t.DType);
+        Assert.Equal("UntypedStorage(float8_e4m3fn)", t.TypeName);
+        Assert.Equal(1, t.DataOffset);
+        var bytes = new byte[4];
+        f.ReadTensorData(t, bytes);
+        Assert.Equal([1f, 2f, -1f, 0.5f], bytes.Select(Float8.E4M3FnToSingle));
+    }
 }

@@ -12,7 +12,7 @@ namespace SharpDiffusion.Tests.Formats.Torch;
 /// </summary>
 public class TorchFuzzTests(ITestOutputHelper output)
 {
-    private const int IterationsPerFile = 1000;
+    private const int IterationsPerFile = 900;
 
     /// <summary>Opcodes worth injecting: containers, memo, calls and length-prefixed data.</summary>
     private static readonly byte[] Opcodes =
