@@ -20,6 +20,7 @@ public sealed class PickleMachine
     public const int MaxLineLength = 65_536;
 
     private readonly Stream _stream;
+    private readonly long _length;
     private readonly Func<object?, object?> _persistentLoad;
     private readonly List<object?> _stack = new();
     private readonly Stack<int> _marks = new();
@@ -30,6 +31,7 @@ public sealed class PickleMachine
     public PickleMachine(Stream stream, Func<object?, object?>? persistentLoad = null)
     {
         _stream = stream;
+        _length = stream.Length; // asking a FileStream each time costs a system call
         _persistentLoad = persistentLoad ?? (_ => throw new PickleFormatException("persistent ids are not allowed here"));
     }
 
@@ -310,7 +312,7 @@ public sealed class PickleMachine
     private object? MemoGet(long index) =>
         _memo.TryGetValue(index, out var v) ? v : throw new PickleFormatException($"memo entry {index} is not defined");
 
-    private long Remaining => _stream.Length - _stream.Position;
+    private long Remaining => _length - _stream.Position;
 
     private byte ReadByte()
     {

@@ -20,6 +20,9 @@ internal sealed record FixtureTuple(params object?[] Items);
 internal sealed record FixtureTensor(string StorageKey, long Offset, long[] Shape, long[] Stride)
 {
     public string? TorchDType { get; init; }
+
+    /// <summary>Legacy files only: the persistent id's view metadata (view key, offset, size in elements).</summary>
+    public (string Key, long Offset, long Size)? LegacyView { get; init; }
 }
 
 /// <summary>A numpy scalar (<c>numpy.core.multiarray.scalar(dtype(code), bytes)</c>), e.g. ("i8", 8 bytes).</summary>

@@ -61,15 +61,22 @@ internal sealed class PickleWriter
         return Raw(len).Raw(bytes);
     }
 
-    public PickleWriter BinPut() { Op((byte)'q').Op((byte)(_memo & 0xFF)); _memo++; return this; }
+    /// <summary>BINPUT below 256, LONG_BINPUT above, as CPython chooses.</summary>
+    public PickleWriter BinPut()
+    {
+        if (_memo < 256) Op((byte)'q').Op((byte)_memo);
+        else Op((byte)'r').Raw(BitConverter.GetBytes(_memo));
+        _memo++;
+        return this;
+    }
 
-    public PickleWriter BinGet(int index) => Op((byte)'h').Op((byte)index);
+    public PickleWriter BinGet(int index) => index < 256 ? Op((byte)'h').Op((byte)index) : Op((byte)'j').Raw(BitConverter.GetBytes(index));
 
     /// <summary>GLOBAL, memoised the first time and fetched with BINGET afterwards (as CPython does).</summary>
     public PickleWriter Global(string module, string name)
     {
         string key = module + "\n" + name;
-        if (_globalMemo.TryGetValue(key, out int index) && index < 256) return BinGet(index);
+        if (_globalMemo.TryGetValue(key, out int index)) return BinGet(index);
         Op((byte)'c').Ascii(module + "\n" + name + "\n");
         _globalMemo[key] = _memo;
         return BinPut();

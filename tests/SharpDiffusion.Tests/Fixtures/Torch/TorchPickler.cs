@@ -105,7 +105,8 @@ internal sealed class TorchPickler
         _w.Mark();
         // persistent id ('storage', torch.<Type>, key, 'cpu', numel[, None])
         _w.Mark().Str("storage").BinPut().Global("torch", storage.TypeName).Str(t.StorageKey).BinPut().Str("cpu").BinPut().Int(storage.ElementCount);
-        if (_legacy) _w.None();
+        if (t.LegacyView is { } view) _w.Str(view.Key).Int(view.Offset).Int(view.Size).Tuple3();
+        else if (_legacy) _w.None();
         _w.Tuple().BinPut().BinPersId();
         _w.Int(t.Offset);
         SaveTuple(t.Shape.Cast<object?>().ToArray());

@@ -186,4 +186,27 @@ public class TorchFileTests
         f.ReadTensorData(t, bytes);
         Assert.Equal([1f, 2f, -1f, 0.5f], bytes.Select(Float8.E4M3FnToSingle));
     }
+
+    [Fact]
+    public void LegacyStorageViewsAddTheirOffset()
+    {
+        using var dir = new TempDir();
+        string path = dir.File("view.pt");
+        var storages = new Dictionary<string, FixtureStorage> { ["root"] = FixtureStorage.F32(TorchFixtures.Ramp(10)) };
+        var root = new FixtureDict
+        {
+            // A view of elements 4..9 of the root storage; the tensor starts 1 element into the view.
+            { "v", new FixtureTensor("root", 1, [2, 2], [2, 1]) { LegacyView = ("view1", 4, 6) } },
+            { "w", new FixtureTensor("root", 0, [10], [1]) },
+        };
+        TorchFixtureWriter.WriteLegacy(path, root, storages);
+        using var f = TorchFile.Open(path);
+        Assert.Equal([5f, 6, 7, 8], ReadFloats(f, "v"));
+        Assert.Equal(20, f.Tensors[0].DataOffset);
+        Assert.Equal(TorchFixtures.Ramp(10), ReadFloats(f, "w"));
+
+        var tooLong = new FixtureDict { { "v", new FixtureTensor("root", 3, [2, 2], [2, 1]) { LegacyView = ("view1", 4, 6) } } };
+        TorchFixtureWriter.WriteLegacy(path, tooLong, storages);
+        Assert.Contains("storage too short", Assert.Throws<InvalidModelFileException>(() => TorchFile.Open(path)).Problem);
+    }
 }
