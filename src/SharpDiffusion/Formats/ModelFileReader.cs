@@ -55,9 +55,8 @@ public static class ModelFileReader
 
     // ---- Readers provided by other parts of the library. ----
 
-    /// <summary>Torch (.ckpt/.pt/.pth/.bin: zip or legacy pickle). MERGE: replace the body with <c>Torch.TorchFile.Open(path)</c>.</summary>
-    private static IModelFile OpenTorch(string path) =>
-        throw new InvalidModelFileException(path, "PyTorch pickle/zip file, but the torch reader is not available in this build");
+    /// <summary>Torch (.ckpt/.pt/.pth/.bin: zip or legacy pickle), read by our allow-list unpickler.</summary>
+    private static IModelFile OpenTorch(string path) => Torch.TorchFile.Open(path);
 
     /// <summary>GGUF. MERGE: replace the body with <c>Gguf.GgufFile.Open(path)</c>.</summary>
     private static IModelFile OpenGguf(string path) =>
