@@ -95,6 +95,19 @@ public class TextualInversionEmbeddingTests
     }
 
     [Fact]
+    public void ATorch111ParameterDictIsReadThroughItsParameters()
+    {
+        // torch 1.11 pickled string_to_param as a ParameterDict module; flattened, its tensor sits under _parameters.
+        using var vectors = Vectors(2, 32, 10);
+        using var file = new InMemoryModelFile("/x/old.pt", new[] { ("string_to_param._parameters.*", vectors) },
+            new Dictionary<string, string> { ["string_to_param.training"] = "false", ["step"] = "null" });
+        using var embedding = TextualInversionEmbedding.Load(file);
+        Assert.Equal(EmbeddingLayout.StringToParam, embedding.Layout);
+        Assert.Equal(2, embedding.VectorCount);
+        Assert.Null(embedding.Step);
+    }
+
+    [Fact]
     public void HalfPrecisionVectorsBecomeFloat32()
     {
         using var vectors = Vectors(2, 32, 6).to(ScalarType.Float16);
