@@ -132,6 +132,20 @@ public sealed class EmbeddingDatabase : IDisposable
         return parts.Count == 0 ? null : string.Join(", ", parts);
     }
 
+    /// <summary>
+    /// Names of the embeddings <paramref name="chunker"/> places in <paramref name="prompts"/>, in order of first use
+    /// (what A1111 collects for <c>TI hashes</c> while encoding; pass positive and negative prompts).
+    /// </summary>
+    public static IReadOnlyList<string> NamesUsed(PromptChunker chunker, IEnumerable<string> prompts)
+    {
+        var names = new List<string>();
+        foreach (var prompt in prompts)
+            foreach (var chunk in chunker.Chunk(prompt).Chunks)
+                foreach (var placement in chunk.Embeddings)
+                    if (!names.Contains(placement.Embedding.Name)) names.Add(placement.Embedding.Name);
+        return names;
+    }
+
     public void Dispose()
     {
         foreach (var e in _owned) e.Dispose();

@@ -118,5 +118,10 @@ public class EmbeddingDatabaseTests
         Assert.NotEqual(a, b);
         Assert.Equal($"beta: {b}, alpha: {a}", db.HashesInfotext(new[] { "beta", "alpha", "beta", "unknown" }));
         Assert.Null(db.HashesInfotext(Array.Empty<string>()));
+
+        var chunker = new SharpDiffusion.Engine.Text.Prompts.PromptChunker(Tokenizer, embeddings: db.ForEncoder(Tokenizer, 32));
+        var used = EmbeddingDatabase.NamesUsed(chunker, new[] { "a beta cat, (alpha:1.2)", "beta, blurry" });
+        Assert.Equal(new[] { "beta", "alpha" }, used);
+        Assert.Equal($"beta: {b}, alpha: {a}", db.HashesInfotext(used));
     }
 }
