@@ -25,9 +25,6 @@ public sealed class EmbeddingTokenLookup : IPromptEmbeddingLookup
     /// <summary>The width of the text encoder whose vectors this lookup returns.</summary>
     public int EncoderWidth { get; }
 
-    /// <summary>The token ids a name is matched by (no BOS/EOS), as the lookup sees them.</summary>
-    public IReadOnlyList<int> NameTokens(string name) => _tokenizer.Encode(name);
-
     public (PromptEmbedding Embedding, int TokenLength)? FindAt(IReadOnlyList<int> tokens, int position)
     {
         if (_builtVersion != _database.Version) Build();

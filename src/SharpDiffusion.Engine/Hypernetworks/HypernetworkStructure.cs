@@ -23,8 +23,17 @@ public sealed record HypernetworkStructure
     /// <summary>Activation after the last Linear too.</summary>
     public bool ActivateOutput { get; init; } = true;
 
-    /// <summary>Dropout probability after each layer (index i + 1 follows Linear i); dropout is identity at inference but occupies a Sequential index.</summary>
-    public IReadOnlyList<double> DropoutStructure { get; init; } = new[] { 0.0, 0.0, 0.0 };
+    private readonly IReadOnlyList<double>? _dropoutStructure;
+
+    /// <summary>
+    /// Dropout probability after each layer (index i + 1 follows Linear i); dropout is identity at inference but
+    /// occupies a Sequential index. Default: no dropout anywhere.
+    /// </summary>
+    public IReadOnlyList<double> DropoutStructure
+    {
+        get => _dropoutStructure ?? new double[LayerStructure.Count];
+        init => _dropoutStructure = value;
+    }
 
     /// <summary>Reads the structure from flattened pickle metadata (<c>layer_structure</c>, <c>activation_func</c>, ...).</summary>
     public static HypernetworkStructure FromMetadata(IModelFile file)

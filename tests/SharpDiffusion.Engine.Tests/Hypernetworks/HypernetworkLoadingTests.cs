@@ -61,6 +61,8 @@ public class HypernetworkLoadingTests
     public void ActivateOutputAndLayerNormAfterTheLastLinear()
     {
         var structure = new HypernetworkStructure { ActivationFunc = "prelu", IsLayerNorm = true, ActivateOutput = true };
+        Assert.Equal(new[] { 0.0, 0.0, 0.0 }, structure.DropoutStructure);
+        Assert.Equal(new double[5], (structure with { LayerStructure = new[] { 1.0, 2.0, 4.0, 2.0, 1.0 } }).DropoutStructure);
         using var module = new HypernetworkModule(4, structure);
         // Linear, PReLU (has a weight), LayerNorm, Linear, PReLU, LayerNorm.
         Assert.Equal(new[]
