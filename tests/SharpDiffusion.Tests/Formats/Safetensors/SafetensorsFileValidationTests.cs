@@ -137,7 +137,7 @@ public class SafetensorsFileValidationTests
     [InlineData("Q4_0")]
     [InlineData("")]
     public void UnknownDType(string dtype) =>
-        AssertInvalid($$"""{"a":{"dtype":"{{dtype}}","shape":[1],"data_offsets":[0,4]}}""", 4, $"unknown dtype '{dtype}'");
+        AssertInvalid($$$"""{"a":{"dtype":"{{{dtype}}}","shape":[1],"data_offsets":[0,4]}}""", 4, $"unknown dtype '{dtype}'");
 
     [Fact]
     public void DTypeNotAString() =>
@@ -207,7 +207,7 @@ public class SafetensorsFileValidationTests
     {
         string name = new('x', 5000);
         using var dir = new TempDir();
-        string path = RawSafetensors.Write(dir, $$"""{"{{name}}":{"dtype":"BF16","shape":[1],"data_offsets":[0,4]}}""", 4);
+        string path = RawSafetensors.Write(dir, $$$"""{"{{{name}}}":{"dtype":"BF16","shape":[1],"data_offsets":[0,4]}}""", 4);
         var e = Assert.Throws<InvalidModelFileException>(() => SafetensorsFile.Open(path));
         Assert.True(e.Message.Length < 400, e.Message);
     }
@@ -236,7 +236,7 @@ public class SafetensorsFileValidationTests
     {
         using var dir = new TempDir();
         int bytes = 2 * 3 * elementSize;
-        string path = RawSafetensors.Write(dir, $$"""{"t":{"dtype":"{{dtype}}","shape":[2,3],"data_offsets":[0,{{bytes}}]}}""", bytes);
+        string path = RawSafetensors.Write(dir, $$$"""{"t":{"dtype":"{{{dtype}}}","shape":[2,3],"data_offsets":[0,{{{bytes}}}]}}""", bytes);
         using var file = SafetensorsFile.Open(path);
         var t = Assert.Single(file.Tensors);
         Assert.Equal(dtype, t.DType.SafetensorsName());
