@@ -47,7 +47,7 @@ internal sealed class GgufHeaderReader
     {
         ulong n = ReadUInt64(what);
         if (n > (ulong)(Remaining / Math.Max(1, minBytesEach)))
-            throw Fail($"{what} {n} cannot fit in the {Remaining} bytes left in the file (corrupt header?)");
+            throw Fail($"{what} {n} cannot fit in the {Remaining} bytes left in the file (truncated or corrupt header?)");
         return (long)n;
     }
 
