@@ -177,7 +177,7 @@ public sealed class GgufFile : IModelFile
             string quoted = GgufHeaderReader.Quote(name);
             long bytes = TensorBytes(dims, traits);
             if (bytes == -2)
-                throw r.Fail($"tensor '{quoted}': row of {dims[0]} elements is not a whole number of {traits.Name} blocks ({traits.BlockSize} elements)");
+                throw r.Fail($"tensor '{quoted}': row of {(dims.Length == 0 ? 1 : dims[0])} elements is not a whole number of {traits.Name} blocks ({traits.BlockSize} elements)");
             if (bytes < 0) throw r.Fail($"tensor '{quoted}': shape [{string.Join(", ", dims)}] overflows");
             if (offset % alignment != 0)
                 throw r.Fail($"tensor '{quoted}': offset {offset} is not a multiple of the alignment {alignment}");
