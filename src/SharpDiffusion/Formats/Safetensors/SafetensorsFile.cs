@@ -129,40 +129,39 @@ public sealed class SafetensorsFile : IModelFile
 
     private static TensorInfo ReadTensor(string path, string tensorName, JsonElement e, long dataStart, long dataSize)
     {
-        string name = MessageText.Quote(tensorName);
         if (e.ValueKind != JsonValueKind.Object)
-            throw new InvalidModelFileException(path, $"tensor '{name}': entry is not a JSON object");
+            throw new InvalidModelFileException(path, $"tensor '{MessageText.Quote(tensorName)}': entry is not a JSON object");
         if (!e.TryGetProperty("dtype", out var dtypeEl) || dtypeEl.ValueKind != JsonValueKind.String)
-            throw new InvalidModelFileException(path, $"tensor '{name}': missing dtype");
+            throw new InvalidModelFileException(path, $"tensor '{MessageText.Quote(tensorName)}': missing dtype");
         string dtypeName = dtypeEl.GetString()!;
         if (!TensorDTypeExtensions.TryParseSafetensorsName(dtypeName, out var dtype))
-            throw new InvalidModelFileException(path, $"tensor '{name}': unknown dtype '{MessageText.Quote(dtypeName)}'");
+            throw new InvalidModelFileException(path, $"tensor '{MessageText.Quote(tensorName)}': unknown dtype '{MessageText.Quote(dtypeName)}'");
         if (!e.TryGetProperty("shape", out var shapeEl) || shapeEl.ValueKind != JsonValueKind.Array)
-            throw new InvalidModelFileException(path, $"tensor '{name}': missing shape");
+            throw new InvalidModelFileException(path, $"tensor '{MessageText.Quote(tensorName)}': missing shape");
         var shape = new long[shapeEl.GetArrayLength()];
         int i = 0;
         long count = 1;
         foreach (var d in shapeEl.EnumerateArray())
         {
             if (d.ValueKind != JsonValueKind.Number || !d.TryGetInt64(out long dim) || dim < 0)
-                throw new InvalidModelFileException(path, $"tensor '{name}': shape entry {MessageText.Quote(d.GetRawText())} is not a non-negative integer");
+                throw new InvalidModelFileException(path, $"tensor '{MessageText.Quote(tensorName)}': shape entry {MessageText.Quote(d.GetRawText())} is not a non-negative integer");
             shape[i++] = dim;
             count = dim == 0 ? 0 : (count > long.MaxValue / dim ? -1 : count * dim);
-            if (count < 0) throw new InvalidModelFileException(path, $"tensor '{name}': shape overflows");
+            if (count < 0) throw new InvalidModelFileException(path, $"tensor '{MessageText.Quote(tensorName)}': shape overflows");
         }
         if (!e.TryGetProperty("data_offsets", out var offEl) || offEl.ValueKind != JsonValueKind.Array || offEl.GetArrayLength() != 2)
-            throw new InvalidModelFileException(path, $"tensor '{name}': data_offsets must be [begin, end]");
+            throw new InvalidModelFileException(path, $"tensor '{MessageText.Quote(tensorName)}': data_offsets must be [begin, end]");
         var begin = offEl[0];
         var end = offEl[1];
         if (begin.ValueKind != JsonValueKind.Number || !begin.TryGetInt64(out long b) || b < 0
             || end.ValueKind != JsonValueKind.Number || !end.TryGetInt64(out long en) || en < b)
-            throw new InvalidModelFileException(path, $"tensor '{name}': data_offsets {MessageText.Quote(offEl.GetRawText())} are not valid");
+            throw new InvalidModelFileException(path, $"tensor '{MessageText.Quote(tensorName)}': data_offsets {MessageText.Quote(offEl.GetRawText())} are not valid");
         if (en > dataSize)
-            throw new InvalidModelFileException(path, $"tensor '{name}': data_offsets [{b}, {en}] run past the end of the data ({dataSize} bytes; file truncated?)");
+            throw new InvalidModelFileException(path, $"tensor '{MessageText.Quote(tensorName)}': data_offsets [{b}, {en}] run past the end of the data ({dataSize} bytes; file truncated?)");
         long expected = count > long.MaxValue / dtype.ElementSize() ? -1 : count * dtype.ElementSize();
         if (expected != en - b)
-            throw new InvalidModelFileException(path, $"tensor '{name}': {dtypeName} {string.Join('x', shape)} needs {expected} bytes but data_offsets span {en - b}");
-        return new TensorInfo(tensorName, dtype, shape) { DataOffset = dataStart + b, TypeName = dtypeName };
+            throw new InvalidModelFileException(path, $"tensor '{MessageText.Quote(tensorName)}': {dtypeName} {string.Join('x', shape)} needs {expected} bytes but data_offsets span {en - b}");
+        return new TensorInfo(tensorName, dtype, shape) { DataOffset = dataStart + b, TypeName = dtype.SafetensorsName() };
     }
 
     /// <summary>Tensors must tile the data section exactly: no gaps, no overlap, nothing after the last tensor.</summary>

@@ -313,4 +313,25 @@ public class SafetensorsWriterTests
             Assert.Equal(a, b);
         }
     }
+
+    [Fact]
+    public void SparseSd15CheckpointFromTheReferenceInventory()
+    {
+        string tsv = TestPaths.ReferenceFile("sd15_single_file.tsv");
+        if (!File.Exists(tsv)) return; // the shared reference data is not present in this checkout
+        var tensors = File.ReadLines(tsv).Select(line => line.Split('\t')).Select(p =>
+        {
+            Assert.True(TensorDTypeExtensions.TryParseSafetensorsName(p[1], out var dtype), p[1]);
+            var shape = p[2].Trim('[', ']').Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(long.Parse).ToArray();
+            return new TensorInfo(p[0], dtype, shape);
+        }).ToList();
+        using var dir = new TempDir();
+        string path = dir.File("v1-5-pruned-emaonly.safetensors");
+        SafetensorsWriter.WriteSparse(path, tensors);
+        using var file = SafetensorsFile.Open(path);
+        Assert.Equal(1143, file.Tensors.Count);
+        Assert.Equal(tensors.Select(t => (t.Name, t.DType, t.ShapeText)), file.Tensors.Select(t => (t.Name, t.DType, t.ShapeText)));
+        Assert.Equal(file.DataStart + tensors.Sum(t => t.ByteLength), file.SizeBytes);
+        Assert.Equal(0, file.DataStart % 8);
+    }
 }
