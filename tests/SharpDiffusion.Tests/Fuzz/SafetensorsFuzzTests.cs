@@ -14,7 +14,7 @@ public class SafetensorsFuzzTests(ITestOutputHelper output)
         ["F64", "F32", "F16", "BF16", "I64", "I32", "I16", "I8", "U8", "BOOL", "F8_E4M3", "F8_E5M2", "Q4_0", "F128", "", "f32", "F3"];
 
     private static readonly string[] Insertions =
-        ["{", "}", "[", "]", "\"", ",", ":", "-", "0", "9", "e", ".", " ", "\\", "\\u0000", "null", "true", "1e400", "{\"a\":", "\u00e9", "\ud83d\ude00"];
+        ["{", "}", "[", "]", "\"", ",", ":", "-", "0", "9", "e", ".", " ", "\\", "\\u0000", "\\ud800", "\\udc00", "null", "true", "1e400", "{\"a\":", "\u00e9", "\ud83d\ude00"];
 
     /// <summary>A small valid file with every dtype, metadata, an empty tensor and a scalar.</summary>
     private static byte[] SeedFile(TempDir dir)

@@ -39,7 +39,14 @@ public sealed class SafetensorsFile : IModelFile
     public static SafetensorsFile Open(string path)
     {
         using var stream = OpenRead(path);
-        return Read(path, stream);
+        try
+        {
+            return Read(path, stream);
+        }
+        catch (IOException e)
+        {
+            throw new InvalidModelFileException(path, "read error: " + MessageText.OneLine(e.Message), e);
+        }
     }
 
     internal static FileStream OpenRead(string path)
@@ -89,29 +96,42 @@ public sealed class SafetensorsFile : IModelFile
 
         using (doc)
         {
-            if (doc.RootElement.ValueKind != JsonValueKind.Object)
-                throw new InvalidModelFileException(path, "header is not a JSON object");
-            var tensors = new List<TensorInfo>();
-            var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
-            // JSON allows repeated keys and JsonDocument keeps them all; the reference reader refuses them.
-            var seen = new HashSet<string>(StringComparer.Ordinal);
-            bool sawMetadata = false;
-            foreach (var prop in doc.RootElement.EnumerateObject())
+            try
             {
-                if (prop.Name == "__metadata__")
-                {
-                    if (sawMetadata) throw new InvalidModelFileException(path, "__metadata__ appears twice in the header");
-                    sawMetadata = true;
-                    ReadMetadata(path, prop.Value, metadata);
-                    continue;
-                }
-                if (!seen.Add(prop.Name))
-                    throw new InvalidModelFileException(path, $"tensor '{MessageText.Quote(prop.Name)}' appears twice in the header");
-                tensors.Add(ReadTensor(path, prop.Name, prop.Value, dataStart, dataSize));
+                return Interpret(path, doc, size, dataStart, dataSize);
             }
-            ValidateLayout(path, tensors, dataStart, dataSize);
-            return new SafetensorsFile(path, size, dataStart, tensors, metadata);
+            catch (InvalidOperationException e)
+            {
+                // JsonElement.GetString/Name throw this for escapes that decode to lone UTF-16 surrogates ("\ud800").
+                throw new InvalidModelFileException(path, "header has a string with an invalid UTF-16 escape: " + MessageText.OneLine(e.Message), e);
+            }
         }
+    }
+
+    private static SafetensorsFile Interpret(string path, JsonDocument doc, long size, long dataStart, long dataSize)
+    {
+        if (doc.RootElement.ValueKind != JsonValueKind.Object)
+            throw new InvalidModelFileException(path, "header is not a JSON object");
+        var tensors = new List<TensorInfo>();
+        var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
+        // JSON allows repeated keys and JsonDocument keeps them all; the reference reader refuses them.
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        bool sawMetadata = false;
+        foreach (var prop in doc.RootElement.EnumerateObject())
+        {
+            if (prop.Name == "__metadata__")
+            {
+                if (sawMetadata) throw new InvalidModelFileException(path, "__metadata__ appears twice in the header");
+                sawMetadata = true;
+                ReadMetadata(path, prop.Value, metadata);
+                continue;
+            }
+            if (!seen.Add(prop.Name))
+                throw new InvalidModelFileException(path, $"tensor '{MessageText.Quote(prop.Name)}' appears twice in the header");
+            tensors.Add(ReadTensor(path, prop.Name, prop.Value, dataStart, dataSize));
+        }
+        ValidateLayout(path, tensors, dataStart, dataSize);
+        return new SafetensorsFile(path, size, dataStart, tensors, metadata);
     }
 
     private static void ReadMetadata(string path, JsonElement value, Dictionary<string, string> metadata)

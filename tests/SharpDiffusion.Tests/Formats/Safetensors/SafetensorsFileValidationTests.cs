@@ -98,6 +98,13 @@ public class SafetensorsFileValidationTests
         AssertInvalid(path, "not valid UTF-8");
     }
 
+    [Theory]
+    [InlineData("""{"\ud800":{"dtype":"U8","shape":[0],"data_offsets":[0,0]}}""")]
+    [InlineData("""{"__metadata__":{"k":"\udc00x"}}""")]
+    [InlineData("""{"__metadata__":{"\ud800\u0041":"v"}}""")]
+    [InlineData("""{"a":{"dtype":"\ud800","shape":[0],"data_offsets":[0,0]}}""")]
+    public void LoneSurrogateEscapes(string header) => AssertInvalid(header, 0, "invalid UTF-16 escape");
+
     [Fact]
     public void DeeplyNestedJson() =>
         AssertInvalid("{\"__metadata__\":" + new string('[', 64) + new string(']', 64) + "}", 0, "header is not valid JSON");
