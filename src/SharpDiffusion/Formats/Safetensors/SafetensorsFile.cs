@@ -16,6 +16,7 @@ public sealed class SafetensorsFile : IModelFile
     private readonly object _mapLock = new();
     private MemoryMappedFile? _map;
     private MemoryMappedViewAccessor? _view;
+    private bool _disposed;
 
     private SafetensorsFile(string path, long size, long dataStart, List<TensorInfo> tensors, Dictionary<string, string> metadata)
     {
@@ -38,7 +39,14 @@ public sealed class SafetensorsFile : IModelFile
     public static SafetensorsFile Open(string path)
     {
         using var stream = OpenRead(path);
-        return Read(path, stream);
+        try
+        {
+            return Read(path, stream);
+        }
+        catch (IOException e)
+        {
+            throw new InvalidModelFileException(path, "read error: " + MessageText.OneLine(e.Message), e);
+        }
     }
 
     internal static FileStream OpenRead(string path)
@@ -49,7 +57,7 @@ public sealed class SafetensorsFile : IModelFile
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new InvalidModelFileException(path, "cannot open: " + e.Message, e);
+            throw new InvalidModelFileException(path, "cannot open: " + MessageText.OneLine(e.Message), e);
         }
     }
 
@@ -70,6 +78,11 @@ public sealed class SafetensorsFile : IModelFile
         stream.ReadExactly(header);
         long dataStart = 8 + (long)headerLen;
         long dataSize = size - dataStart;
+        // Checked up front: JsonDocument accepts some invalid UTF-8 inside strings and only fails on GetString.
+        if (!System.Text.Unicode.Utf8.IsValid(header))
+            throw new InvalidModelFileException(path, "header is not valid UTF-8 (not a safetensors file?)");
+        if (header[0] != (byte)'{')
+            throw new InvalidModelFileException(path, "header does not start with '{' (not a safetensors file?)");
 
         JsonDocument doc;
         try
@@ -78,27 +91,47 @@ public sealed class SafetensorsFile : IModelFile
         }
         catch (JsonException e)
         {
-            throw new InvalidModelFileException(path, "header is not valid JSON: " + e.Message, e);
+            throw new InvalidModelFileException(path, "header is not valid JSON: " + MessageText.OneLine(e.Message), e);
         }
 
         using (doc)
         {
-            if (doc.RootElement.ValueKind != JsonValueKind.Object)
-                throw new InvalidModelFileException(path, "header is not a JSON object");
-            var tensors = new List<TensorInfo>();
-            var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
-            foreach (var prop in doc.RootElement.EnumerateObject())
+            try
             {
-                if (prop.Name == "__metadata__")
-                {
-                    ReadMetadata(path, prop.Value, metadata);
-                    continue;
-                }
-                tensors.Add(ReadTensor(path, prop.Name, prop.Value, dataStart, dataSize));
+                return Interpret(path, doc, size, dataStart, dataSize);
             }
-            ValidateLayout(path, tensors, dataStart, dataSize);
-            return new SafetensorsFile(path, size, dataStart, tensors, metadata);
+            catch (InvalidOperationException e)
+            {
+                // JsonElement.GetString/Name throw this for escapes that decode to lone UTF-16 surrogates ("\ud800").
+                throw new InvalidModelFileException(path, "header has a string with an invalid UTF-16 escape: " + MessageText.OneLine(e.Message), e);
+            }
         }
+    }
+
+    private static SafetensorsFile Interpret(string path, JsonDocument doc, long size, long dataStart, long dataSize)
+    {
+        if (doc.RootElement.ValueKind != JsonValueKind.Object)
+            throw new InvalidModelFileException(path, "header is not a JSON object");
+        var tensors = new List<TensorInfo>();
+        var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
+        // JSON allows repeated keys and JsonDocument keeps them all; the reference reader refuses them.
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        bool sawMetadata = false;
+        foreach (var prop in doc.RootElement.EnumerateObject())
+        {
+            if (prop.Name == "__metadata__")
+            {
+                if (sawMetadata) throw new InvalidModelFileException(path, "__metadata__ appears twice in the header");
+                sawMetadata = true;
+                ReadMetadata(path, prop.Value, metadata);
+                continue;
+            }
+            if (!seen.Add(prop.Name))
+                throw new InvalidModelFileException(path, $"tensor '{MessageText.Quote(prop.Name)}' appears twice in the header");
+            tensors.Add(ReadTensor(path, prop.Name, prop.Value, dataStart, dataSize));
+        }
+        ValidateLayout(path, tensors, dataStart, dataSize);
+        return new SafetensorsFile(path, size, dataStart, tensors, metadata);
     }
 
     private static void ReadMetadata(string path, JsonElement value, Dictionary<string, string> metadata)
@@ -108,59 +141,62 @@ public sealed class SafetensorsFile : IModelFile
         foreach (var m in value.EnumerateObject())
         {
             if (m.Value.ValueKind != JsonValueKind.String)
-                throw new InvalidModelFileException(path, $"__metadata__ value '{m.Name}' is not a string");
-            metadata[m.Name] = m.Value.GetString()!;
+                throw new InvalidModelFileException(path, $"__metadata__ value '{MessageText.Quote(m.Name)}' is not a string (it is {m.Value.ValueKind.ToString().ToLowerInvariant()})");
+            if (!metadata.TryAdd(m.Name, m.Value.GetString()!))
+                throw new InvalidModelFileException(path, $"__metadata__ key '{MessageText.Quote(m.Name)}' appears twice");
         }
     }
 
-    private static TensorInfo ReadTensor(string path, string name, JsonElement e, long dataStart, long dataSize)
+    private static TensorInfo ReadTensor(string path, string tensorName, JsonElement e, long dataStart, long dataSize)
     {
         if (e.ValueKind != JsonValueKind.Object)
-            throw new InvalidModelFileException(path, $"tensor '{name}': entry is not a JSON object");
+            throw new InvalidModelFileException(path, $"tensor '{MessageText.Quote(tensorName)}': entry is not a JSON object");
         if (!e.TryGetProperty("dtype", out var dtypeEl) || dtypeEl.ValueKind != JsonValueKind.String)
-            throw new InvalidModelFileException(path, $"tensor '{name}': missing dtype");
+            throw new InvalidModelFileException(path, $"tensor '{MessageText.Quote(tensorName)}': missing dtype");
         string dtypeName = dtypeEl.GetString()!;
         if (!TensorDTypeExtensions.TryParseSafetensorsName(dtypeName, out var dtype))
-            throw new InvalidModelFileException(path, $"tensor '{name}': unknown dtype '{dtypeName}'");
+            throw new InvalidModelFileException(path, $"tensor '{MessageText.Quote(tensorName)}': unknown dtype '{MessageText.Quote(dtypeName)}'");
         if (!e.TryGetProperty("shape", out var shapeEl) || shapeEl.ValueKind != JsonValueKind.Array)
-            throw new InvalidModelFileException(path, $"tensor '{name}': missing shape");
+            throw new InvalidModelFileException(path, $"tensor '{MessageText.Quote(tensorName)}': missing shape");
         var shape = new long[shapeEl.GetArrayLength()];
         int i = 0;
         long count = 1;
         foreach (var d in shapeEl.EnumerateArray())
         {
             if (d.ValueKind != JsonValueKind.Number || !d.TryGetInt64(out long dim) || dim < 0)
-                throw new InvalidModelFileException(path, $"tensor '{name}': shape entry {d} is not a non-negative integer");
+                throw new InvalidModelFileException(path, $"tensor '{MessageText.Quote(tensorName)}': shape entry {MessageText.Quote(d.GetRawText())} is not a non-negative integer");
             shape[i++] = dim;
             count = dim == 0 ? 0 : (count > long.MaxValue / dim ? -1 : count * dim);
-            if (count < 0) throw new InvalidModelFileException(path, $"tensor '{name}': shape overflows");
+            if (count < 0) throw new InvalidModelFileException(path, $"tensor '{MessageText.Quote(tensorName)}': shape overflows");
         }
         if (!e.TryGetProperty("data_offsets", out var offEl) || offEl.ValueKind != JsonValueKind.Array || offEl.GetArrayLength() != 2)
-            throw new InvalidModelFileException(path, $"tensor '{name}': data_offsets must be [begin, end]");
+            throw new InvalidModelFileException(path, $"tensor '{MessageText.Quote(tensorName)}': data_offsets must be [begin, end]");
         var begin = offEl[0];
         var end = offEl[1];
         if (begin.ValueKind != JsonValueKind.Number || !begin.TryGetInt64(out long b) || b < 0
             || end.ValueKind != JsonValueKind.Number || !end.TryGetInt64(out long en) || en < b)
-            throw new InvalidModelFileException(path, $"tensor '{name}': data_offsets {offEl} are not valid");
+            throw new InvalidModelFileException(path, $"tensor '{MessageText.Quote(tensorName)}': data_offsets {MessageText.Quote(offEl.GetRawText())} are not valid");
         if (en > dataSize)
-            throw new InvalidModelFileException(path, $"tensor '{name}': data_offsets [{b}, {en}] run past the end of the data ({dataSize} bytes; file truncated?)");
+            throw new InvalidModelFileException(path, $"tensor '{MessageText.Quote(tensorName)}': data_offsets [{b}, {en}] run past the end of the data ({dataSize} bytes; file truncated?)");
         long expected = count > long.MaxValue / dtype.ElementSize() ? -1 : count * dtype.ElementSize();
         if (expected != en - b)
-            throw new InvalidModelFileException(path, $"tensor '{name}': {dtypeName} {string.Join('x', shape)} needs {expected} bytes but data_offsets span {en - b}");
-        return new TensorInfo(name, dtype, shape) { DataOffset = dataStart + b, TypeName = dtypeName };
+            throw new InvalidModelFileException(path, $"tensor '{MessageText.Quote(tensorName)}': {dtypeName} {string.Join('x', shape)} needs {expected} bytes but data_offsets span {en - b}");
+        return new TensorInfo(tensorName, dtype, shape) { DataOffset = dataStart + b, TypeName = dtype.SafetensorsName() };
     }
 
     /// <summary>Tensors must tile the data section exactly: no gaps, no overlap, nothing after the last tensor.</summary>
     private static void ValidateLayout(string path, List<TensorInfo> tensors, long dataStart, long dataSize)
     {
+        if (tensors.Count == 0 && dataSize > 0)
+            throw new InvalidModelFileException(path, $"{dataSize} bytes of data but the header lists no tensors");
         var byStart = tensors.OrderBy(t => t.DataOffset).ThenBy(t => t.ByteLength).ToList();
         long cursor = dataStart;
         foreach (var t in byStart)
         {
             if (t.DataOffset < cursor)
-                throw new InvalidModelFileException(path, $"tensor '{t.Name}' overlaps the previous tensor's data");
+                throw new InvalidModelFileException(path, $"tensor '{MessageText.Quote(t.Name)}' overlaps the previous tensor's data");
             if (t.DataOffset > cursor)
-                throw new InvalidModelFileException(path, $"gap of {t.DataOffset - cursor} bytes before tensor '{t.Name}' (data is not contiguous)");
+                throw new InvalidModelFileException(path, $"gap of {t.DataOffset - cursor} bytes before tensor '{MessageText.Quote(t.Name)}' (data is not contiguous)");
             cursor += t.ByteLength;
         }
         if (cursor != dataStart + dataSize)
@@ -172,6 +208,8 @@ public sealed class SafetensorsFile : IModelFile
         if (destination.Length != tensor.ByteLength)
             throw new ArgumentException($"destination holds {destination.Length} bytes, tensor '{tensor.Name}' has {tensor.ByteLength}", nameof(destination));
         if (tensor.ByteLength == 0) return;
+        if (tensor.DataOffset < DataStart || tensor.DataOffset > SizeBytes - tensor.ByteLength)
+            throw new ArgumentException($"tensor '{tensor.Name}' does not lie inside the data of {Path}", nameof(tensor));
         var view = EnsureMapped();
         unsafe
         {
@@ -192,9 +230,23 @@ public sealed class SafetensorsFile : IModelFile
     {
         lock (_mapLock)
         {
+            ObjectDisposedException.ThrowIf(_disposed, this);
             if (_view != null) return _view;
-            _map = MemoryMappedFile.CreateFromFile(Path, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
-            _view = _map.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read);
+            try
+            {
+                // Re-check the length: reading a mapping past the end of a file truncated since Open would crash (SIGBUS).
+                long length = new FileInfo(Path).Length;
+                if (length != SizeBytes)
+                    throw new InvalidModelFileException(Path, $"file changed size since it was opened ({SizeBytes} -> {length} bytes)");
+                _map = MemoryMappedFile.CreateFromFile(Path, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
+                _view = _map.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                _map?.Dispose();
+                _map = null;
+                throw new InvalidModelFileException(Path, "cannot map the file for reading: " + e.Message, e);
+            }
             return _view;
         }
     }
@@ -207,6 +259,7 @@ public sealed class SafetensorsFile : IModelFile
             _map?.Dispose();
             _view = null;
             _map = null;
+            _disposed = true;
         }
     }
 }
