@@ -58,9 +58,8 @@ public static class ModelFileReader
     /// <summary>Torch (.ckpt/.pt/.pth/.bin: zip or legacy pickle), read by our allow-list unpickler.</summary>
     private static IModelFile OpenTorch(string path) => Torch.TorchFile.Open(path);
 
-    /// <summary>GGUF. MERGE: replace the body with <c>Gguf.GgufFile.Open(path)</c>.</summary>
-    private static IModelFile OpenGguf(string path) =>
-        throw new InvalidModelFileException(path, "GGUF file, but the GGUF reader is not available in this build");
+    /// <summary>GGUF (stable-diffusion.cpp quantized models): header, key/values and tensor records.</summary>
+    private static IModelFile OpenGguf(string path) => Gguf.GgufFile.Open(path);
 
     // ---- Describing what an unrecognised file looks like. ----
 
