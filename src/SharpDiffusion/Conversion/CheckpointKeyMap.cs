@@ -35,7 +35,9 @@ public sealed class CheckpointKeyMap
         var architecture = list.Any(k => k.StartsWith("conditioner.embedders.", StringComparison.Ordinal)) ? CheckpointArchitecture.Sdxl
             : list.Any(k => k.StartsWith(KeyPrefixes.Sd2TextEncoder, StringComparison.Ordinal)) ? CheckpointArchitecture.Sd2
             : CheckpointArchitecture.Sd1;
-        var unet = UnetLayout.FromLdmKeys(list.Where(k => k.StartsWith(KeyPrefixes.Unet, StringComparison.Ordinal)));
+        var unetKeys = list.Where(k => k.StartsWith(KeyPrefixes.Unet, StringComparison.Ordinal)).ToList();
+        // A file without a U-Net (VAE or text encoder alone) still maps its parts; assume the family's standard U-Net.
+        var unet = unetKeys.Count > 0 ? UnetLayout.FromLdmKeys(unetKeys) : DefaultUnet(architecture);
         int vaeLevels = VaeKeyNames.LevelsFromLdmKeys(list);
         return new CheckpointKeyMap(architecture, unet, vaeLevels == 0 ? 4 : vaeLevels, vaeNames);
     }
@@ -49,14 +51,18 @@ public sealed class CheckpointKeyMap
     {
         var list = folderTensorNames as IReadOnlyCollection<string> ?? folderTensorNames.ToList();
         const string unetPrefix = DiffusersComponents.Unet + "/";
-        var unet = UnetLayout.FromDiffusersKeys(list.Where(k => k.StartsWith(unetPrefix, StringComparison.Ordinal)).Select(k => k[unetPrefix.Length..]));
+        var unetKeys = list.Where(k => k.StartsWith(unetPrefix, StringComparison.Ordinal)).Select(k => k[unetPrefix.Length..]).ToList();
         var vaeNames = list.Any(k => k.StartsWith("vae/", StringComparison.Ordinal) && k.Contains(".attentions.0.query.", StringComparison.Ordinal))
             ? VaeAttentionNames.Legacy : VaeAttentionNames.Modern;
         bool hasSecond = list.Any(k => k.StartsWith(DiffusersComponents.TextEncoder2 + "/", StringComparison.Ordinal));
         int vaeLevels = VaeKeyNames.LevelsFromDiffusersKeys(list);
-        return new CheckpointKeyMap(architecture ?? (hasSecond ? CheckpointArchitecture.Sdxl : CheckpointArchitecture.Sd1),
-            unet, vaeLevels == 0 ? 4 : vaeLevels, vaeNames);
+        var family = architecture ?? (hasSecond ? CheckpointArchitecture.Sdxl : CheckpointArchitecture.Sd1);
+        var unet = unetKeys.Count > 0 ? UnetLayout.FromDiffusersKeys(unetKeys) : DefaultUnet(family);
+        return new CheckpointKeyMap(family, unet, vaeLevels == 0 ? 4 : vaeLevels, vaeNames);
     }
+
+    private static UnetLayout DefaultUnet(CheckpointArchitecture architecture) =>
+        architecture == CheckpointArchitecture.Sdxl ? UnetLayout.Sdxl : UnetLayout.Sd1;
 
     /// <summary>The diffusers counterparts of a single-file key: usually one, three for a stacked q/k/v tensor, none if it has none.</summary>
     public IReadOnlyList<KeyCorrespondence> ToDiffusers(string ldmKey)

@@ -122,6 +122,19 @@ public sealed class CheckpointKeyMapTests
     }
 
     [Fact]
+    public void A_vae_alone_maps_without_a_unet()
+    {
+        var vae = ReferenceInventory.SingleFile.Where(e => e.Name.StartsWith(KeyPrefixes.Vae, StringComparison.Ordinal)).Select(e => e.Name).ToList();
+        var map = CheckpointKeyMap.FromLdmKeys(vae);
+        var mapping = map.MapLdmKeys(vae);
+        Assert.Empty(mapping.Unmapped);
+        Assert.Equal(248, mapping.Correspondences.Count);
+        Assert.All(mapping.Correspondences, c => Assert.Equal(DiffusersComponents.Vae, c.Component));
+        var folder = CheckpointKeyMap.FromDiffusersKeys(ReferenceInventory.DiffusersFolder.Where(e => e.Name.StartsWith("vae/", StringComparison.Ordinal)).Select(e => e.Name));
+        Assert.Equal(4, folder.VaeLevels);
+    }
+
+    [Fact]
     public void Pre_4_x_transformers_clip_names_map_to_the_same_text_encoder_keys()
     {
         var map = CheckpointKeyMap.Create(CheckpointArchitecture.Sd1, UnetLayout.Sd1);

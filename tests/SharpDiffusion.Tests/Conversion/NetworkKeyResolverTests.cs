@@ -179,6 +179,30 @@ public sealed class NetworkKeyResolverTests
         Assert.Equal(label, add);
     }
 
+    [Fact]
+    public void Sd2_lora_te_names_resolve_to_the_openclip_h_text_encoder()
+    {
+        var keys = new List<string>(Model.Where(e => e.Name.StartsWith(KeyPrefixes.Unet, StringComparison.Ordinal)).Select(e => e.Name))
+        {
+            "cond_stage_model.model.transformer.resblocks.22.attn.in_proj_weight",
+            "cond_stage_model.model.transformer.resblocks.22.attn.in_proj_bias",
+            "cond_stage_model.model.transformer.resblocks.22.mlp.c_proj.weight",
+            "cond_stage_model.model.transformer.resblocks.22.mlp.c_proj.bias",
+        };
+        var resolver = NetworkKeyResolver.ForModel(keys);
+        var result = resolver.Resolve([
+            "lora_te_text_model_encoder_layers_22_self_attn_v_proj.lora_up.weight",
+            "lora_te_text_model_encoder_layers_22_self_attn_v_proj.lora_down.weight",
+            "text_encoder.text_model.encoder.layers.22.mlp.fc2.lora_A.weight",
+            "text_encoder.text_model.encoder.layers.22.mlp.fc2.lora_B.weight",
+        ]);
+        Assert.Empty(result.Unused);
+        Assert.Equal(
+            [new NetworkTarget("cond_stage_model.model.transformer.resblocks.22.attn.in_proj_weight", "cond_stage_model.model.transformer.resblocks.22.attn.in_proj_bias", ModelPart.TextEncoder, 2, 3),
+             new NetworkTarget("cond_stage_model.model.transformer.resblocks.22.mlp.c_proj.weight", "cond_stage_model.model.transformer.resblocks.22.mlp.c_proj.bias", ModelPart.TextEncoder)],
+            result.Modules.Select(m => m.Target));
+    }
+
     [Theory]
     [InlineData("<lora:detail:0.8>", "detail", 0.8, 0.8, null)]
     [InlineData("<lora:detail>", "detail", 1.0, 1.0, null)]
