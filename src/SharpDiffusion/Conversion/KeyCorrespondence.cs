@@ -20,6 +20,20 @@ public sealed record KeyCorrespondence(
     /// <summary>The diffusers-folder tensor name (<c>component/key</c>), as the diffusers folder reader exposes it.</summary>
     public string FolderTensorName => Component + "/" + DiffusersKey;
 
+    /// <summary>
+    /// The diffusers shape of this key given the LDM tensor's shape; null when the shape does not fit the transform.
+    /// (Conv1x1ToLinear and RowSlice keep the bytes' order: a reshape, or a contiguous block of rows.)
+    /// </summary>
+    public long[]? DiffusersShapeFromLdm(long[] ldmShape) => Transform switch
+    {
+        TensorTransform.None => ldmShape,
+        TensorTransform.Conv1x1ToLinear when ldmShape is [var o, var i, 1, 1] => [o, i],
+        TensorTransform.Transpose when ldmShape.Length == 2 => [ldmShape[1], ldmShape[0]],
+        TensorTransform.RowSlice when ldmShape.Length >= 1 && ldmShape[0] % SliceCount == 0 =>
+            [ldmShape[0] / SliceCount, .. ldmShape[1..]],
+        _ => null,
+    };
+
     /// <summary>The LDM shape this diffusers shape corresponds to (for checks); null when it cannot be told from one part.</summary>
     public long[]? LdmShapeFromDiffusers(long[] diffusersShape) => Transform switch
     {

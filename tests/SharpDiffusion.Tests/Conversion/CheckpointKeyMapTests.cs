@@ -39,6 +39,7 @@ public sealed class CheckpointKeyMapTests
             Assert.True(folder.TryGetValue(c.FolderTensorName, out var target), $"{c.LdmKey} -> {c.FolderTensorName}: not in the diffusers folder");
             Assert.True(seen.Add(c.FolderTensorName), $"{c.FolderTensorName} is the target of two keys");
             Assert.Equal(shapes[c.LdmKey], c.LdmShapeFromDiffusers(target.Shape));
+            Assert.Equal(target.Shape, c.DiffusersShapeFromLdm(shapes[c.LdmKey]));
             if (c.Transform == TensorTransform.Conv1x1ToLinear) reshaped++;
             else Assert.Equal(TensorTransform.None, c.Transform);
         }
@@ -207,6 +208,7 @@ public sealed class CheckpointKeyMapTests
         Assert.All(parts, p => Assert.Equal((DiffusersComponents.TextEncoder2, TensorTransform.RowSlice, 3), (p.Component, p.Transform, p.SliceCount)));
         Assert.Equal([0, 1, 2], parts.Select(p => p.SliceIndex));
         Assert.Equal(new long[] { 3840, 1280 }, parts[1].LdmShapeFromDiffusers([1280, 1280]));
+        Assert.Equal(new long[] { 1280, 1280 }, parts[2].DiffusersShapeFromLdm([3840, 1280]));
 
         var k = map.ToLdm(DiffusersComponents.TextEncoder2, "text_model.encoder.layers.5.self_attn.k_proj.bias");
         Assert.Equal(("conditioner.embedders.1.model.transformer.resblocks.5.attn.in_proj_bias", 1), (k?.LdmKey, k?.SliceIndex));
