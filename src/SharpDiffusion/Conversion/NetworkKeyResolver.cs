@@ -12,6 +12,7 @@ namespace SharpDiffusion.Conversion;
 public sealed class NetworkKeyResolver
 {
     private readonly Dictionary<string, NetworkTarget> _aliases = new(StringComparer.Ordinal);
+    private readonly List<string> _collisions = [];
 
     private NetworkKeyResolver() { }
 
@@ -20,8 +21,6 @@ public sealed class NetworkKeyResolver
 
     /// <summary>Module names that two different model weights both claimed (first one kept); empty for the known architectures.</summary>
     public IReadOnlyList<string> Collisions => _collisions;
-
-    private readonly List<string> _collisions = [];
 
     /// <summary>Builds the alias map for a model given all its single-file keys (U-Net, text encoders; others are ignored).</summary>
     public static NetworkKeyResolver ForModel(IEnumerable<string> modelKeys)
@@ -87,9 +86,11 @@ public sealed class NetworkKeyResolver
                 continue;
             }
             var (algorithm, used) = kind.Value;
+            // A bias change for a layer without bias has nothing to patch.
+            if (target.BiasKey == null) used = [.. used.Where(r => r is not ("diff_b" or "b_norm"))];
             var tensors = used.ToDictionary(r => r, r => roles[r], StringComparer.Ordinal);
             unused.AddRange(roles.Where(r => !tensors.ContainsKey(r.Key)).Select(r => r.Value));
-            modules.Add(new ResolvedNetworkModule(name, target, algorithm, tensors));
+            if (tensors.Count > 0) modules.Add(new ResolvedNetworkModule(name, target, algorithm, tensors));
         }
         return new NetworkResolution(modules, unused);
     }
@@ -132,8 +133,9 @@ public sealed class NetworkKeyResolver
         foreach (var c in OpenClipKeyNames.ToHf(open, withProjection: false))
         {
             if (!c.Key.EndsWith(".weight", StringComparison.Ordinal)) continue;
-            string? bias = c.Transform == TensorTransform.RowSlice
-                ? (keySet.Contains(prefix + open.Replace("in_proj_weight", "in_proj_bias", StringComparison.Ordinal)) ? prefix + open.Replace("in_proj_weight", "in_proj_bias", StringComparison.Ordinal) : null)
+            // The stacked q/k/v weight's bias is in_proj_bias (same row block); other layers follow X.weight / X.bias.
+            string? bias = key.EndsWith("in_proj_weight", StringComparison.Ordinal)
+                ? Existing(key[..^"weight".Length] + "bias", keySet)
                 : BiasOf(key, keySet);
             var target = new NetworkTarget(key, bias, part, c.SliceIndex, c.SliceCount);
             string module = c.Key[..^".weight".Length];
@@ -152,11 +154,10 @@ public sealed class NetworkKeyResolver
         _aliases[alias] = target;
     }
 
-    private static string? BiasOf(string weightKey, ISet<string> keySet)
-    {
-        string bias = weightKey[..^"weight".Length] + "bias";
-        return keySet.Contains(bias) ? bias : null;
-    }
+    private static string? BiasOf(string weightKey, ISet<string> keySet) =>
+        weightKey.EndsWith(".weight", StringComparison.Ordinal) ? Existing(weightKey[..^"weight".Length] + "bias", keySet) : null;
+
+    private static string? Existing(string key, ISet<string> keySet) => keySet.Contains(key) ? key : null;
 
     private static string Underscored(string path) => path.Replace('.', '_');
 }

@@ -119,6 +119,17 @@ public sealed class NetworkKeyResolverTests
             result.Unused.Order());
     }
 
+    [Fact]
+    public void A_bias_difference_for_a_layer_without_bias_is_unused()
+    {
+        var resolver = NetworkKeyResolver.ForModel(Model.Select(e => e.Name));
+        string q = "lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn1_to_q"; // SD attention q has no bias
+        var result = resolver.Resolve([q + ".diff", q + ".diff_b", "lora_unet_mid_block_attentions_0_transformer_blocks_0_attn1_to_k.diff_b"]);
+        var m = Assert.Single(result.Modules);
+        Assert.Equal(["diff"], m.Tensors.Keys);
+        Assert.Equal([q + ".diff_b", "lora_unet_mid_block_attentions_0_transformer_blocks_0_attn1_to_k.diff_b"], result.Unused);
+    }
+
     [Theory]
     [InlineData(NetworkAlgorithm.LoHa, new[] { "hada_w1_a", "hada_w1_b", "hada_w2_a", "hada_w2_b", "alpha" })]
     [InlineData(NetworkAlgorithm.LoHa, new[] { "hada_w1_a", "hada_w1_b", "hada_w2_a", "hada_w2_b", "hada_t1", "hada_t2", "alpha", "dora_scale" })]
