@@ -1,0 +1,71 @@
+using SharpDiffusion.Conversion;
+using static TorchSharp.torch;
+
+namespace SharpDiffusion.Engine.Networks;
+
+/// <summary>
+/// Applies network modules to a model's weights in place and restores them exactly afterwards: the first time a
+/// weight is patched its original (in its own dtype) is kept, and <see cref="Restore"/> copies it back bit for bit.
+/// Modules are applied in order, each on the weight as the previous ones left it (as ComfyUI does).
+/// </summary>
+public sealed class NetworkPatcher : IDisposable
+{
+    private readonly IReadOnlyDictionary<string, Tensor> _weights;
+    private readonly Dictionary<string, Tensor> _originals = new(StringComparer.Ordinal);
+
+    /// <param name="modelWeights">The live model tensors by single-file key (e.g. a module's state_dict with its prefix added).</param>
+    public NetworkPatcher(IReadOnlyDictionary<string, Tensor> modelWeights) => _weights = modelWeights;
+
+    /// <summary>Number of model tensors currently changed (weights and biases).</summary>
+    public int PatchedTensorCount => _originals.Count;
+
+    /// <summary>Applies each module at its strength.</summary>
+    public void Apply(IEnumerable<(NetworkModuleWeights Module, double Strength)> modules)
+    {
+        foreach (var (module, strength) in modules) Apply(module, strength);
+    }
+
+    /// <summary>Applies a whole network with A1111's split strengths: text-encoder modules at one, U-Net modules at the other.</summary>
+    public void Apply(IEnumerable<NetworkModuleWeights> network, double textEncoderStrength, double unetStrength)
+    {
+        foreach (var module in network) Apply(module, module.Target.IsTextEncoder ? textEncoderStrength : unetStrength);
+    }
+
+    /// <summary>Applies one module at <paramref name="strength"/>.</summary>
+    public void Apply(NetworkModuleWeights module, double strength)
+    {
+        var target = module.Target;
+        using var noGrad = no_grad();
+        Patch(module, target.WeightKey, target, (w) => NetworkWeightMath.PatchedWeight(module, w, strength));
+        if (target.BiasKey is { } biasKey && (module["diff_b"] ?? module["b_norm"]) is not null)
+            Patch(module, biasKey, target, (b) => NetworkWeightMath.PatchedBias(module, b, strength)!);
+    }
+
+    /// <summary>Puts every changed tensor back to its original values (bitwise) and forgets the originals.</summary>
+    public void Restore()
+    {
+        using var noGrad = no_grad();
+        foreach (var (key, original) in _originals)
+        {
+            _weights[key].copy_(original);
+            original.Dispose();
+        }
+        _originals.Clear();
+    }
+
+    private void Patch(NetworkModuleWeights module, string key, NetworkTarget target, Func<Tensor, Tensor> patched)
+    {
+        if (!_weights.TryGetValue(key, out var live))
+            throw new InvalidOperationException($"network module {module.Name}: the model has no tensor {key}");
+        if (!_originals.ContainsKey(key)) _originals[key] = live.detach().clone();
+
+        // kohya's q/k/v of an OpenCLIP encoder patch one row block of the stacked in_proj tensor.
+        long rows = live.shape[0] / target.SliceCount;
+        using var view = target.SliceCount == 1 ? live.alias() : live.narrow(0, target.SliceIndex * rows, rows);
+        using var result = patched(view);
+        view.copy_(result);
+    }
+
+    /// <summary>Restores, then releases the kept originals.</summary>
+    public void Dispose() => Restore();
+}

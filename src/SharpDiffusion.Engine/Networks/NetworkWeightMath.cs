@@ -1,0 +1,224 @@
+using System.Runtime.InteropServices;
+using SharpDiffusion.Conversion;
+using static TorchSharp.torch;
+
+namespace SharpDiffusion.Engine.Networks;
+
+/// <summary>
+/// The weight change of one network module, in float32, following ComfyUI's <c>comfy/weight_adapter</c> and LyCORIS:
+/// a raw difference shaped like the weight, a scale (alpha / rank when the module has low-rank factors, 1 otherwise
+/// or when alpha is absent), the strength, and DoRA's re-normalisation when the module has <c>dora_scale</c>.
+/// </summary>
+public static class NetworkWeightMath
+{
+    /// <summary>The weight after applying <paramref name="module"/> at <paramref name="strength"/> (float32, new tensor).</summary>
+    public static Tensor PatchedWeight(NetworkModuleWeights module, Tensor weight, double strength)
+    {
+        using var scope = NewDisposeScope();
+        var w = weight.to(ScalarType.Float32);
+        var (diff, scale) = Difference(module, w);
+        var dora = module[NetworkTensorRoles.DoraScale];
+        Tensor result;
+        if (dora is null)
+        {
+            result = w + diff * (strength * scale);
+        }
+        else
+        {
+            // W' = dora_scale * (W + s*dW) / ||W + s*dW||, then blended with W by the strength (ComfyUI weight_decompose).
+            var combined = w + diff * scale;
+            var norm = DoraNorm(combined, dora);
+            var decomposed = combined * (dora.reshape(norm.shape) / norm);
+            result = w + (decomposed - w) * strength;
+        }
+        return result.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The change <c>PatchedWeight - weight</c> (float32, shaped like the weight).</summary>
+    public static Tensor Delta(NetworkModuleWeights module, Tensor weight, double strength)
+    {
+        using var scope = NewDisposeScope();
+        var w = weight.to(ScalarType.Float32);
+        if (module[NetworkTensorRoles.DoraScale] is not null) return (PatchedWeight(module, w, strength) - w).MoveToOuterDisposeScope();
+        var (diff, scale) = Difference(module, w);
+        return (diff * (strength * scale)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The bias after the module's <c>diff_b</c> / <c>b_norm</c> at <paramref name="strength"/>; null when it changes no bias.</summary>
+    public static Tensor? PatchedBias(NetworkModuleWeights module, Tensor bias, double strength)
+    {
+        var change = module["diff_b"] ?? module["b_norm"];
+        if (change is null) return null;
+        using var scope = NewDisposeScope();
+        var b = bias.to(ScalarType.Float32);
+        return (b + change.reshape(b.shape) * strength).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The raw difference (before scale and strength) shaped like <paramref name="w"/>, and its scale.</summary>
+    private static (Tensor Diff, double Scale) Difference(NetworkModuleWeights m, Tensor w)
+    {
+        try
+        {
+            return m.Algorithm switch
+            {
+                NetworkAlgorithm.LoRA => LoRA(m, w),
+                NetworkAlgorithm.LoHa => LoHa(m, w),
+                NetworkAlgorithm.LoKr => LoKr(m, w),
+                NetworkAlgorithm.IA3 => IA3(m, w),
+                NetworkAlgorithm.Full => (m["diff"]?.reshape(w.shape) ?? zeros_like(w), 1.0),
+                NetworkAlgorithm.Norm => (m.Required("w_norm").reshape(w.shape), 1.0),
+                NetworkAlgorithm.GLoRA => GLoRA(m, w),
+                _ => throw new NotSupportedException($"network module {m.Name}: algorithm {m.Algorithm}"),
+            };
+        }
+        catch (Exception e) when (e is ExternalException or ArgumentException)
+        {
+            throw new InvalidOperationException(
+                $"network module {m.Name} ({m.Algorithm}) does not fit weight {m.Target.WeightKey} [{string.Join(", ", w.shape)}]: {FirstLine(e.Message)}", e);
+        }
+    }
+
+    private static (Tensor, double) LoRA(NetworkModuleWeights m, Tensor w)
+    {
+        var up = m.Required(NetworkTensorRoles.Up);
+        var down = m.Required(NetworkTensorRoles.Down);
+        var mid = m[NetworkTensorRoles.Mid];
+        long rank = down.shape[0];
+        Tensor diff;
+        if (mid is null)
+        {
+            // Linear, 1x1 conv, or kohya LoCon: k x k down, 1x1 up -> flatten, multiply, reshape.
+            diff = up.flatten(1).mm(down.flatten(1));
+        }
+        else
+        {
+            // CP/Tucker LoCon: dW[o,i,k..] = sum up[o,m] mid[m,n,k..] down[n,i]
+            diff = einsum("m n ..., i m, n j -> i j ...", mid, up.reshape(up.shape[0], up.shape[1]), down.reshape(down.shape[0], down.shape[1]));
+        }
+        return (diff.reshape(w.shape), Scale(m, rank));
+    }
+
+    private static (Tensor, double) LoHa(NetworkModuleWeights m, Tensor w)
+    {
+        var w1a = m.Required("hada_w1_a");
+        var w1b = m.Required("hada_w1_b");
+        var w2a = m.Required("hada_w2_a");
+        var w2b = m.Required("hada_w2_b");
+        var t1 = m["hada_t1"];
+        var t2 = m["hada_t2"];
+        Tensor m1, m2;
+        if (t1 is not null && t2 is not null)
+        {
+            // Tucker: w*_a is [rank, out], w*_b [rank, in], t* [rank, rank, k...]
+            m1 = einsum("i j ..., j r, i p -> p r ...", t1, w1b, w1a);
+            m2 = einsum("i j ..., j r, i p -> p r ...", t2, w2b, w2a);
+        }
+        else
+        {
+            m1 = w1a.flatten(1).mm(w1b.flatten(1));
+            m2 = w2a.flatten(1).mm(w2b.flatten(1));
+        }
+        return ((m1 * m2).reshape(w.shape), Scale(m, w1b.shape[0]));
+    }
+
+    private static (Tensor, double) LoKr(NetworkModuleWeights m, Tensor w)
+    {
+        long? rank = null;
+        var w1 = m["lokr_w1"];
+        if (w1 is null)
+        {
+            var w1b = m.Required("lokr_w1_b");
+            rank = w1b.shape[0];
+            w1 = m.Required("lokr_w1_a").mm(w1b);
+        }
+        var w2 = m["lokr_w2"];
+        if (w2 is null)
+        {
+            var w2a = m.Required("lokr_w2_a");
+            var w2b = m.Required("lokr_w2_b");
+            rank = w2b.shape[0];
+            var t2 = m["lokr_t2"];
+            w2 = t2 is null ? w2a.mm(w2b) : einsum("i j ..., j r, i p -> p r ...", t2, w2b, w2a);
+        }
+        // Conv: w1 [a, b] acts on channels only; w2 carries the kernel.
+        while (w1.dim() < w2.dim()) w1 = w1.unsqueeze(-1);
+        var diff = kron(w1.contiguous(), w2.contiguous()).reshape(w.shape); // libtorch kron views its inputs
+        // LyCORIS: alpha / rank only applies when some factor is low-rank; full w1 and w2 are used as they are.
+        return (diff, rank is long r ? Scale(m, r) : 1.0);
+    }
+
+    private static (Tensor, double) IA3(NetworkModuleWeights m, Tensor w)
+    {
+        var scaleVector = m.Required("weight");
+        bool onInput = m["on_input"] is { } flag && flag.to(ScalarType.Float64).item<double>() != 0;
+        // Scale output rows (default) or input columns by w: dW = W * w, so W' = W * (1 + strength * w).
+        var shape = Enumerable.Repeat(1L, (int)w.dim()).ToArray();
+        shape[onInput ? 1 : 0] = -1;
+        return (w * scaleVector.reshape(shape), 1.0);
+    }
+
+    private static (Tensor, double) GLoRA(NetworkModuleWeights m, Tensor w)
+    {
+        var a1 = m.Required("a1.weight");
+        var a2 = m.Required("a2.weight");
+        var b1 = m.Required("b1.weight");
+        var b2 = m.Required("b2.weight");
+        // Two layouts exist (old LyCORIS and current); tell them apart by shapes exactly as ComfyUI does.
+        long? rank = null;
+        bool old = false;
+        if (b2.shape[1] == b1.shape[0] && b1.shape[0] == a1.shape[0] && a1.shape[0] == a2.shape[1])
+        {
+            rank = a1.shape[0];
+            old = true;
+        }
+        if (b2.shape[0] == b1.shape[1] && b1.shape[1] == a1.shape[1] && a1.shape[1] == a2.shape[0])
+        {
+            if (!(old && a2.shape[0] == w.shape[0] && w.shape[0] == w.shape[1]))
+            {
+                old = false;
+                rank = a2.shape[0];
+            }
+        }
+        if (rank is not long r) throw new ArgumentException("GLoRA factor shapes do not agree on a rank");
+        Tensor fa1 = a1.flatten(1), fa2 = a2.flatten(1), fb1 = b1.flatten(1), fb2 = b2.flatten(1);
+        Tensor diff;
+        if (old)
+        {
+            diff = fb2.mm(fb1) + w.flatten(1).mm(fa2).mm(fa1);
+        }
+        else
+        {
+            var wa = w.dim() > 2
+                ? einsum("o i ..., i j -> o j ...", einsum("o i ..., i j -> o j ...", w, fa1), fa2)
+                : w.mm(fa1).mm(fa2);
+            diff = wa.reshape(w.shape) + fb1.mm(fb2).reshape(w.shape);
+        }
+        return (diff.reshape(w.shape), Scale(m, r));
+    }
+
+    private static double Scale(NetworkModuleWeights m, long rank) => m.Alpha is double alpha ? alpha / rank : 1.0;
+
+    /// <summary>
+    /// DoRA's column norm of W + dW: over every dim but the input one when <c>dora_scale</c> is [1, in, 1...] (kohya,
+    /// ComfyUI), over every dim but the output one when it is [out, 1, ...] (LyCORIS <c>wd_on_out</c>).
+    /// </summary>
+    private static Tensor DoraNorm(Tensor combined, Tensor dora)
+    {
+        long outDim = combined.shape[0], inDim = combined.shape[1];
+        var ones = Enumerable.Repeat(1L, (int)combined.dim() - 1).ToArray();
+        bool onInput = dora.numel() == inDim && (dora.numel() != outDim || dora.dim() < 2 || dora.shape[0] == 1);
+        if (onInput)
+        {
+            return combined.transpose(0, 1).reshape(inDim, -1).norm(1, keepdim: true)
+                .reshape([inDim, .. ones]).transpose(0, 1);
+        }
+        if (dora.numel() == outDim) return combined.reshape(outDim, -1).norm(1, keepdim: true).reshape([outDim, .. ones]);
+        throw new ArgumentException($"dora_scale [{string.Join(", ", dora.shape)}] fits neither the input nor the output dimension");
+    }
+
+    private static string FirstLine(string message)
+    {
+        int nl = message.IndexOf('\n');
+        return nl < 0 ? message : message[..nl];
+    }
+}

@@ -1,0 +1,171 @@
+namespace SharpDiffusion.Conversion;
+
+/// <summary>
+/// Tensor names of a Stable Diffusion checkpoint in the single-file (LDM/sgm) layout and in the diffusers folder
+/// layout, both ways, derived from the architecture (block counts, attention levels) rather than from a fixed list.
+/// </summary>
+public sealed class CheckpointKeyMap
+{
+    private CheckpointKeyMap(CheckpointArchitecture architecture, UnetLayout unet, int vaeLevels, VaeAttentionNames vaeNames)
+    {
+        Architecture = architecture;
+        Unet = unet;
+        VaeLevels = vaeLevels;
+        VaeNames = vaeNames;
+    }
+
+    public CheckpointArchitecture Architecture { get; }
+    public UnetLayout Unet { get; }
+    public int VaeLevels { get; }
+
+    /// <summary>Names produced for the VAE mid attention by <see cref="ToDiffusers"/> (<see cref="ToLdm"/> accepts both).</summary>
+    public VaeAttentionNames VaeNames { get; }
+
+    public static CheckpointKeyMap Create(CheckpointArchitecture architecture, UnetLayout unet, int vaeLevels = 4,
+        VaeAttentionNames vaeNames = VaeAttentionNames.Modern)
+    {
+        if (vaeLevels < 1) throw new ArgumentOutOfRangeException(nameof(vaeLevels), vaeLevels, "a VAE has at least one level");
+        return new CheckpointKeyMap(architecture, unet, vaeLevels, vaeNames);
+    }
+
+    /// <summary>Builds the map for the checkpoint whose single-file keys these are (architecture and layout inferred).</summary>
+    public static CheckpointKeyMap FromLdmKeys(IEnumerable<string> keys, VaeAttentionNames vaeNames = VaeAttentionNames.Modern)
+    {
+        var list = keys as IReadOnlyCollection<string> ?? keys.ToList();
+        var architecture = list.Any(k => k.StartsWith("conditioner.embedders.", StringComparison.Ordinal)) ? CheckpointArchitecture.Sdxl
+            : list.Any(k => k.StartsWith(KeyPrefixes.Sd2TextEncoder, StringComparison.Ordinal)) ? CheckpointArchitecture.Sd2
+            : CheckpointArchitecture.Sd1;
+        var unetKeys = list.Where(k => k.StartsWith(KeyPrefixes.Unet, StringComparison.Ordinal)).ToList();
+        // A file without a U-Net (VAE or text encoder alone) still maps its parts; assume the family's standard U-Net.
+        var unet = unetKeys.Count > 0 ? UnetLayout.FromLdmKeys(unetKeys) : DefaultUnet(architecture);
+        int vaeLevels = VaeKeyNames.LevelsFromLdmKeys(list);
+        return new CheckpointKeyMap(architecture, unet, vaeLevels == 0 ? 4 : vaeLevels, vaeNames);
+    }
+
+    /// <summary>Builds the map from a diffusers folder's tensor names (<c>component/key</c>, as the folder reader exposes them).</summary>
+    /// <param name="architecture">
+    /// SD 2.x folders name their text encoder like SD 1.x (only the width differs), so pass <see cref="CheckpointArchitecture.Sd2"/>
+    /// when the text encoder config says so; by default a folder with <c>text_encoder_2</c> is SDXL and any other SD 1.x.
+    /// </param>
+    public static CheckpointKeyMap FromDiffusersKeys(IEnumerable<string> folderTensorNames, CheckpointArchitecture? architecture = null)
+    {
+        var list = folderTensorNames as IReadOnlyCollection<string> ?? folderTensorNames.ToList();
+        const string unetPrefix = DiffusersComponents.Unet + "/";
+        var unetKeys = list.Where(k => k.StartsWith(unetPrefix, StringComparison.Ordinal)).Select(k => k[unetPrefix.Length..]).ToList();
+        var vaeNames = list.Any(k => k.StartsWith("vae/", StringComparison.Ordinal) && k.Contains(".attentions.0.query.", StringComparison.Ordinal))
+            ? VaeAttentionNames.Legacy : VaeAttentionNames.Modern;
+        bool hasSecond = list.Any(k => k.StartsWith(DiffusersComponents.TextEncoder2 + "/", StringComparison.Ordinal));
+        int vaeLevels = VaeKeyNames.LevelsFromDiffusersKeys(list);
+        var family = architecture ?? (hasSecond ? CheckpointArchitecture.Sdxl : CheckpointArchitecture.Sd1);
+        var unet = unetKeys.Count > 0 ? UnetLayout.FromDiffusersKeys(unetKeys) : DefaultUnet(family);
+        return new CheckpointKeyMap(family, unet, vaeLevels == 0 ? 4 : vaeLevels, vaeNames);
+    }
+
+    private static UnetLayout DefaultUnet(CheckpointArchitecture architecture) =>
+        architecture == CheckpointArchitecture.Sdxl ? UnetLayout.Sdxl : UnetLayout.Sd1;
+
+    /// <summary>The diffusers counterparts of a single-file key: usually one, three for a stacked q/k/v tensor, none if it has none.</summary>
+    public IReadOnlyList<KeyCorrespondence> ToDiffusers(string ldmKey)
+    {
+        if (ldmKey.StartsWith(KeyPrefixes.Unet, StringComparison.Ordinal))
+        {
+            var key = UnetKeyNames.ToDiffusers(ldmKey[KeyPrefixes.Unet.Length..], Unet);
+            return key == null ? [] : [new KeyCorrespondence(ldmKey, DiffusersComponents.Unet, key)];
+        }
+        if (ldmKey.StartsWith(KeyPrefixes.Vae, StringComparison.Ordinal))
+        {
+            var vae = VaeKeyNames.ToDiffusers(ldmKey[KeyPrefixes.Vae.Length..], VaeLevels, VaeNames);
+            return vae is { } v ? [new KeyCorrespondence(ldmKey, DiffusersComponents.Vae, v.Key, v.Transform)] : [];
+        }
+        switch (Architecture)
+        {
+            case CheckpointArchitecture.Sd1 when ldmKey.StartsWith(KeyPrefixes.Sd1TextEncoder, StringComparison.Ordinal):
+                return HfClip(ldmKey, ldmKey[KeyPrefixes.Sd1TextEncoder.Length..], DiffusersComponents.TextEncoder);
+            case CheckpointArchitecture.Sd2 when ldmKey.StartsWith(KeyPrefixes.Sd2TextEncoder, StringComparison.Ordinal):
+                return OpenClip(ldmKey, ldmKey[KeyPrefixes.Sd2TextEncoder.Length..], DiffusersComponents.TextEncoder, withProjection: false);
+            case CheckpointArchitecture.Sdxl when ldmKey.StartsWith(KeyPrefixes.SdxlTextEncoder1, StringComparison.Ordinal):
+                return HfClip(ldmKey, ldmKey[KeyPrefixes.SdxlTextEncoder1.Length..], DiffusersComponents.TextEncoder);
+            case CheckpointArchitecture.Sdxl when ldmKey.StartsWith(KeyPrefixes.SdxlTextEncoder2, StringComparison.Ordinal):
+                return OpenClip(ldmKey, ldmKey[KeyPrefixes.SdxlTextEncoder2.Length..], DiffusersComponents.TextEncoder2, withProjection: true);
+            default:
+                return [];
+        }
+    }
+
+    /// <summary>The single-file counterpart of a diffusers key in <paramref name="component"/>; null if it has none.</summary>
+    public KeyCorrespondence? ToLdm(string component, string key)
+    {
+        switch (component)
+        {
+            case DiffusersComponents.Unet:
+            {
+                var ldm = UnetKeyNames.ToLdm(key, Unet);
+                return ldm == null ? null : new KeyCorrespondence(KeyPrefixes.Unet + ldm, component, key);
+            }
+            case DiffusersComponents.Vae:
+            {
+                var ldm = VaeKeyNames.ToLdm(key, VaeLevels);
+                return ldm is { } v ? new KeyCorrespondence(KeyPrefixes.Vae + v.Key, component, key, v.Transform) : null;
+            }
+            case DiffusersComponents.TextEncoder when Architecture == CheckpointArchitecture.Sd2:
+                return FromOpenClip(KeyPrefixes.Sd2TextEncoder, component, key, withProjection: false);
+            case DiffusersComponents.TextEncoder when key.StartsWith("text_model.", StringComparison.Ordinal):
+            {
+                string prefix = Architecture == CheckpointArchitecture.Sdxl ? KeyPrefixes.SdxlTextEncoder1 : KeyPrefixes.Sd1TextEncoder;
+                return new KeyCorrespondence(prefix + key, component, key);
+            }
+            case DiffusersComponents.TextEncoder2 when Architecture == CheckpointArchitecture.Sdxl:
+                return FromOpenClip(KeyPrefixes.SdxlTextEncoder2, component, key, withProjection: true);
+            default:
+                return null;
+        }
+    }
+
+    /// <summary>Maps every single-file key; keys with no diffusers counterpart (DDPM buffers, <c>logit_scale</c>...) are listed.</summary>
+    public KeyMapping MapLdmKeys(IEnumerable<string> ldmKeys)
+    {
+        var found = new List<KeyCorrespondence>();
+        var unmapped = new List<string>();
+        foreach (var key in ldmKeys)
+        {
+            var parts = ToDiffusers(key);
+            if (parts.Count == 0) unmapped.Add(key);
+            else found.AddRange(parts);
+        }
+        return new KeyMapping(found, unmapped);
+    }
+
+    /// <summary>Maps every diffusers tensor name (<c>component/key</c>); names with no single-file counterpart are listed.</summary>
+    public KeyMapping MapDiffusersKeys(IEnumerable<string> folderTensorNames)
+    {
+        var found = new List<KeyCorrespondence>();
+        var unmapped = new List<string>();
+        foreach (var name in folderTensorNames)
+        {
+            int slash = name.IndexOf('/');
+            var c = slash > 0 ? ToLdm(name[..slash], name[(slash + 1)..]) : null;
+            if (c == null) unmapped.Add(name);
+            else found.Add(c);
+        }
+        return new KeyMapping(found, unmapped);
+    }
+
+    // transformers renamed CLIPTextModel's children under text_model. in 4.x; A1111 still accepts the old names.
+    private static readonly string[] LegacyClipRoots = ["embeddings.", "encoder.", "final_layer_norm."];
+
+    private static IReadOnlyList<KeyCorrespondence> HfClip(string ldmKey, string rest, string component)
+    {
+        if (rest.StartsWith("text_model.", StringComparison.Ordinal)) return [new KeyCorrespondence(ldmKey, component, rest)];
+        if (LegacyClipRoots.Any(r => rest.StartsWith(r, StringComparison.Ordinal)))
+            return [new KeyCorrespondence(ldmKey, component, "text_model." + rest)];
+        return [];
+    }
+
+    private static IReadOnlyList<KeyCorrespondence> OpenClip(string ldmKey, string rest, string component, bool withProjection) =>
+        [.. OpenClipKeyNames.ToHf(rest, withProjection).Select(c => new KeyCorrespondence(ldmKey, component, c.Key, c.Transform, c.SliceIndex, c.SliceCount))];
+
+    private static KeyCorrespondence? FromOpenClip(string prefix, string component, string key, bool withProjection) =>
+        OpenClipKeyNames.ToOpenClip(key, withProjection) is { } c
+            ? new KeyCorrespondence(prefix + c.Key, component, key, c.Transform, c.SliceIndex, c.SliceCount)
+            : null;
+}
