@@ -113,6 +113,31 @@ public class HypernetworkGoldenTests(ITestOutputHelper output)
         AssertClose(prefix + "attn2_x64", Attention(model, Block + "attn2.", x64, context, stack, heads));
     }
 
+    /// <summary>The real .pt files A1111 saved, read by our allow-list torch reader, give A1111's outputs.</summary>
+    [Theory]
+    [InlineData("tiny_relu")]
+    [InlineData("tiny_swish_ln")]
+    public void RealPtFilesReadByTheTorchReaderMatchA1111(string hn)
+    {
+        using var scope = NewDisposeScope();
+        using var mode = inference_mode();
+        using var file = SharpDiffusion.Formats.ModelFileReader.Open(TestPaths.GoldenFile($"a1111/hypernetworks/{hn}.pt"));
+        Assert.Equal(SharpDiffusion.Formats.ModelFormat.TorchZip, file.Format);
+        using var network = Hypernetwork.Load(file);
+        Assert.Equal(hn, network.Name);
+        Assert.Equal(new[] { 32, 64 }, network.Widths);
+        foreach (var strength in new[] { "1.0", "0.6" })
+        {
+            var stack = new HypernetworkStack(new[] { (network, double.Parse(strength, CultureInfo.InvariantCulture)) });
+            var (ck, cv) = stack.Transform(TextGolden.Read(Golden, "input.context"));
+            AssertClose($"{hn}.s{strength}.context_k", ck);
+            AssertClose($"{hn}.s{strength}.context_v", cv);
+            var (xk, xv) = stack.Transform(TextGolden.Read(Golden, "input.x64"));
+            AssertClose($"{hn}.s{strength}.x64_k", xk);
+            AssertClose($"{hn}.s{strength}.x64_v", xv);
+        }
+    }
+
     [Fact]
     public void WithoutHypernetworksTheAttentionIsUnchanged()
     {
