@@ -75,7 +75,8 @@ internal static class CheckpointDetector
             Evidence.Add(result, "single-file checkpoint: " + string.Join(", ", result.Components) + " in one file");
         }
 
-        ApplyFamily(result, denoiser, encoders.Select(e => e.Facts).ToList(), vae);
+        var encoderFacts = encoders.Select(e => e.Facts).ToList();
+        ApplyFamily(result, denoiser, encoderFacts, vae);
         if (denoiser != null)
         {
             result.InputChannels = denoiser.InputChannels;
@@ -83,6 +84,8 @@ internal static class CheckpointDetector
             DetectPrediction(index, result);
             if (denoiserPrefix == "model.diffusion_model.") DetectEma(index, result);
         }
+        // The denoiser decided; the encoders only confirm, so they get whatever evidence room is left.
+        if (denoiser?.Base != null) foreach (var e in encoderFacts) Evidence.Add(result, e.Describe());
         return true;
     }
 
@@ -128,7 +131,6 @@ internal static class CheckpointDetector
         {
             result.Base = family;
             foreach (var line in denoiser.Evidence) Evidence.Add(result, line);
-            foreach (var e in encoders) Evidence.Add(result, e.Describe());
             return;
         }
         if (denoiser != null) foreach (var line in denoiser.Evidence) Evidence.Add(result, line);

@@ -63,7 +63,7 @@ internal static class LoraDetector
         details.Alphas.AddRange(ReadAlphas(index, modules.Values).Distinct().Order());
 
         var sample = real.First(m => AlgorithmOf(m) == details.Algorithm);
-        var sampleKey = sample.Parts.First().Value;
+        var sampleKey = TellingPart(sample, details.Algorithm);
         Evidence.Add(result, Evidence.Key(sampleKey, $"{details.Algorithm} module in {details.Style} style ({details.Modules} modules, "
             + (details.Ranks.Count > 0 ? "rank " + string.Join("/", details.Ranks) : "no rank") + ")"));
         if (details.Algorithm == "locon")
@@ -75,6 +75,27 @@ internal static class LoraDetector
         DetectFamily(index, result, real);
         KohyaMetadata.Apply(index, result, details);
         return true;
+    }
+
+    /// <summary>The key that shows the algorithm best (the DoRA scale, not the alpha), for the evidence line.</summary>
+    private static TensorInfo TellingPart(Module m, string algorithm)
+    {
+        string[] preferred = algorithm switch
+        {
+            "dora" => new[] { ".dora_scale", ".lora_magnitude_vector", ".lora_magnitude_vector.weight" },
+            "loha" => new[] { ".hada_w1_a" },
+            "lokr" => new[] { ".lokr_w1", ".lokr_w1_a" },
+            "glora" => new[] { ".a1.weight" },
+            "full" => new[] { ".diff" },
+            "ia3" => new[] { ".on_input" },
+            "norm" => new[] { ".w_norm" },
+            _ => Array.Empty<string>(),
+        };
+        foreach (var suffix in preferred)
+        {
+            if (m.Part(suffix) is { } t) return t;
+        }
+        return DownOf(m) ?? m.Parts.Values.FirstOrDefault(t => !t.Name.EndsWith(".alpha", StringComparison.Ordinal)) ?? m.Parts.Values.First();
     }
 
     private static string AlgorithmOf(Module m)
