@@ -167,6 +167,11 @@ internal static class CheckpointDetector
             AddVariant(result, "v-prediction");
             Evidence.Add(result, "metadata modelspec.prediction_type = " + prediction + ": v-prediction");
         }
+        else if (prediction == null && index.Meta("modelspec.architecture") is string arch && arch.Contains("768-v", StringComparison.Ordinal))
+        {
+            AddVariant(result, "v-prediction");
+            Evidence.Add(result, "metadata modelspec.architecture = " + arch + ": the 768-v (v-prediction) model");
+        }
         else if (prediction == null && result.Base == BaseFamily.SD2)
         {
             Evidence.Add(result, "SD2 v-prediction (768-v) and epsilon (512-base) models have identical weights: the prediction type cannot be told without metadata");

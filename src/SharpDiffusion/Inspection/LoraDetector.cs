@@ -36,12 +36,15 @@ internal static class LoraDetector
             m.Kinds.Add(key.Part);
         }
         // IA3 stores a plain ".weight" next to ".on_input"; pair them now that the flags are known.
-        foreach (var t in index.Tensors)
+        bool hasIa3 = modules.Values.Any(m => m.Kinds.Contains(LoraPart.Ia3Flag));
+        foreach (var t in hasIa3 ? index.Tensors : Array.Empty<TensorInfo>())
         {
             if (!t.Name.EndsWith(".weight", StringComparison.Ordinal)) continue;
             var name = t.Name[..^".weight".Length];
             if (modules.TryGetValue(name, out var m) && m.Kinds.Contains(LoraPart.Ia3Flag) && m.Parts.TryAdd(".weight", t)) parsed++;
         }
+
+        if (parsed * 2 < index.Count) return false;
 
         // Alpha-only or stray matches are not a network: real ones have weight parts on most keys.
         var real = modules.Values.Where(m => m.Kinds.Any(k => k != LoraPart.Alpha)).ToList();
@@ -223,6 +226,13 @@ internal static class LoraDetector
         {
             result.Base = BaseFamily.SDXL;
             Evidence.Add(result, te2.Name + ": second text encoder (OpenCLIP bigG) targeted: SDXL");
+            return;
+        }
+        var te1 = modules.FirstOrDefault(m => m.Name.StartsWith("lora_te1_", StringComparison.Ordinal));
+        if (te1 != null)
+        {
+            result.Base = BaseFamily.SDXL;
+            Evidence.Add(result, te1.Name + ": kohya numbers the text encoders (te1) only for two-encoder SDXL");
             return;
         }
         var ldmNames = modules.FirstOrDefault(m => m.Name.StartsWith("lora_unet_input_blocks_", StringComparison.Ordinal)

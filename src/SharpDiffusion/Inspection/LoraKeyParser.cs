@@ -78,14 +78,38 @@ internal static class LoraKeyParser
 
     private static readonly string[] KohyaPrefixes = { "lora_unet_", "lora_te_", "lora_te1_", "lora_te2_", "lora_te3_", "lycoris_" };
 
+    /// <summary>
+    /// Suffixes grouped by their last segment (two segments for "*.weight"), so a checkpoint's thousands of keys
+    /// are rejected with one hash lookup each instead of dozens of string comparisons.
+    /// </summary>
+    private static readonly Dictionary<string, (string Suffix, LoraPart Part, string? Style)[]> ByTail =
+        Suffixes.GroupBy(s => Tail(s.Suffix).ToString(), StringComparer.Ordinal)
+            .ToDictionary(g => g.Key, g => g.ToArray(), StringComparer.Ordinal);
+
+    private static readonly Dictionary<string, (string Suffix, LoraPart Part, string? Style)[]>.AlternateLookup<ReadOnlySpan<char>> ByTailSpan =
+        ByTail.GetAlternateLookup<ReadOnlySpan<char>>();
+
+    private static ReadOnlySpan<char> Tail(string name)
+    {
+        int last = name.LastIndexOf('.');
+        if (last < 0) return name;
+        var tail = name.AsSpan(last + 1);
+        if (!tail.SequenceEqual("weight") || last == 0) return tail;
+        int previous = name.LastIndexOf('.', last - 1);
+        return name.AsSpan(previous + 1);
+    }
+
     public static bool TryParse(string name, out LoraKey key)
     {
-        foreach (var (suffix, part, style) in Suffixes)
+        if (ByTailSpan.TryGetValue(Tail(name), out var candidates))
         {
-            if (!name.EndsWith(suffix, StringComparison.Ordinal) || name.Length == suffix.Length) continue;
-            var module = name[..^suffix.Length];
-            key = new LoraKey(module, part, suffix, style ?? StyleOf(module));
-            return true;
+            foreach (var (suffix, part, style) in candidates)
+            {
+                if (!name.EndsWith(suffix, StringComparison.Ordinal) || name.Length == suffix.Length) continue;
+                var module = name[..^suffix.Length];
+                key = new LoraKey(module, part, suffix, style ?? StyleOf(module));
+                return true;
+            }
         }
         key = default;
         return false;

@@ -92,6 +92,10 @@ public class LoraClassificationTests
     [InlineData("lora")]
     [InlineData("loha")]
     [InlineData("lokr")]
+    [InlineData("dora")]
+    [InlineData("glora")]
+    [InlineData("full")]
+    [InlineData("ia3")]
     public void SdxlKohyaWithBothTextEncoders(string algorithm)
     {
         var r = Classify(LoraKeySets.Kohya(LoraModules.SDXL(), algorithm, rank: 4, alpha: 1, sdxl: true));
@@ -99,7 +103,15 @@ public class LoraClassificationTests
         Assert.Equal(BaseFamily.SDXL, r.Base);
         Assert.Equal(new[] { "unet", "text_encoder", "text_encoder_2" }, r.Lora.Targets);
         Assert.Equal(LoraModules.SDXL().Count, r.Lora.Modules);
-        ClassificationAssert.EvidenceMentions(r, "lora_unet_input_blocks_4_1_transformer_blocks_0_attn2_to_k", "2048");
+        if (algorithm == "ia3")
+        {
+            // IA3 vectors carry no input width; the second text encoder names the family.
+            ClassificationAssert.EvidenceMentions(r, "lora_te2_", "SDXL");
+        }
+        else
+        {
+            ClassificationAssert.EvidenceMentions(r, "lora_unet_input_blocks_4_1_transformer_blocks_0_attn2_to_k", "2048");
+        }
     }
 
     [Fact]
