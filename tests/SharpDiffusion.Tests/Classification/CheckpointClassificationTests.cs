@@ -85,6 +85,29 @@ public class CheckpointClassificationTests
     }
 
     [Fact]
+    public void SD2ModelspecArchitectureNamesThe768VModel()
+    {
+        var r = Classify(CheckpointKeySets.SD2(), metadata: new() { ["modelspec.architecture"] = "stable-diffusion-v2-768-v" });
+        Assert.Equal(BaseFamily.SD2, r.Base);
+        Assert.Equal("v-prediction", r.Variant);
+        ClassificationAssert.EvidenceMentions(r, "stable-diffusion-v2-768-v");
+    }
+
+    [Fact]
+    public void OldTransformersTextEncoderNamesStillReadAsClipL()
+    {
+        // Checkpoints saved with transformers < 4.x lack the "text_model." level.
+        var keys = CheckpointKeySets.SD15().Select(e => e with
+        {
+            Name = e.Name.Replace("cond_stage_model.transformer.text_model.", "cond_stage_model.transformer.", StringComparison.Ordinal),
+        });
+        var r = Classify(keys);
+        Assert.Equal(ModelKind.Checkpoint, r.Kind);
+        Assert.Equal(new[] { "text_encoder", "unet", "vae" }, r.Components);
+        Assert.Equal(BaseFamily.SD1, r.Base);
+    }
+
+    [Fact]
     public void SdxlBaseSingleFileClassifiesFast()
     {
         var keys = CheckpointKeySets.SDXL();

@@ -115,6 +115,26 @@ public class LoraClassificationTests
     }
 
     [Fact]
+    public void SdxlFirstTextEncoderOnly()
+    {
+        var te1 = LoraModules.SDXLTextEncoders().Where(t => t.Component == "text_encoder");
+        var r = Classify(LoraKeySets.Kohya(te1, "lora", sdxl: true));
+        Assert.Equal(BaseFamily.SDXL, r.Base);
+        Assert.Equal(new[] { "text_encoder" }, r.Lora!.Targets);
+        ClassificationAssert.EvidenceMentions(r, "lora_te1_");
+    }
+
+    [Theory]
+    [InlineData(TensorDType.F32)]
+    [InlineData(TensorDType.BF16)]
+    public void AlphasAreReadInEveryFloatType(TensorDType dtype)
+    {
+        var r = Classify(LoraKeySets.Kohya(LoraModules.SD1(), "lora", rank: 32, alpha: 16, dtype: dtype));
+        Assert.Equal(new[] { 16.0 }, r.Lora!.Alphas);
+        Assert.Equal(new[] { 32 }, r.Lora.Ranks);
+    }
+
+    [Fact]
     public void SdxlLoconOnResnets()
     {
         var targets = LoraModules.SDXLUnet().Concat(LoraModules.SDXLUnetConv()).ToList();
