@@ -181,7 +181,7 @@ internal static class CheckpointDetector
     private static void DetectEma(TensorIndex index, ModelClassification result)
     {
         int ema = 0;
-        foreach (var t in index.Tensors)
+        foreach (var t in index.AnyWithPrefix("model_ema.") ? index.Tensors : Array.Empty<Formats.TensorInfo>())
         {
             if (t.Name.StartsWith("model_ema.", StringComparison.Ordinal) && t.Name is not ("model_ema.decay" or "model_ema.num_updates")) ema++;
         }

@@ -28,7 +28,7 @@ internal static class ControlNetDetector
             return true;
         }
 
-        var adapter = index.FirstContaining("body.0.block1.weight") ?? index.FirstContaining("body.0.resnets.0.block1.weight");
+        var adapter = index.FirstEndingWith("body.0.block1.weight") ?? index.FirstEndingWith("body.0.resnets.0.block1.weight");
         if (adapter != null)
         {
             var convIn = index.Get("conv_in.weight") ?? index.Get("adapter.conv_in.weight");

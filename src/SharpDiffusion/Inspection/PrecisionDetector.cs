@@ -17,28 +17,35 @@ internal static class PrecisionDetector
 
     public static string? Detect(IReadOnlyList<TensorInfo> tensors)
     {
-        var quantized = new Dictionary<string, long>(StringComparer.Ordinal);
-        var floatBytes = new Dictionary<string, long>(StringComparer.Ordinal);
-        var smallFloatBytes = new Dictionary<string, long>(StringComparer.Ordinal);
+        // Indexed by TensorDType: one pass, no per-tensor hashing.
+        int types = Enum.GetValues<TensorDType>().Length;
+        var weightBytes = new long[types];
+        var smallBytes = new long[types];
+        Dictionary<string, long>? quantized = null;
         foreach (var t in tensors)
         {
             if (t.DType == TensorDType.Quantized)
             {
+                quantized ??= new Dictionary<string, long>(StringComparer.Ordinal);
                 var name = t.TypeName ?? "quantized";
                 quantized[name] = quantized.GetValueOrDefault(name) + t.ElementCount;
-                continue;
             }
-            if (!t.DType.IsFloatingPoint()) continue;
-            var target = t.ElementCount >= SmallTensor ? floatBytes : smallFloatBytes;
-            var key = Name(t.DType);
-            target[key] = target.GetValueOrDefault(key) + t.ByteLength;
+            else if (t.DType.IsFloatingPoint())
+            {
+                (t.ElementCount >= SmallTensor ? weightBytes : smallBytes)[(int)t.DType] += t.ByteLength;
+            }
         }
+        if (quantized != null) return quantized.MaxBy(kv => kv.Value).Key.ToUpperInvariant();
 
-        if (quantized.Count > 0) return quantized.MaxBy(kv => kv.Value).Key.ToUpperInvariant();
-        var weights = floatBytes.Count > 0 ? floatBytes : smallFloatBytes;
-        if (weights.Count == 0) return null;
-        long total = weights.Values.Sum();
-        var top = weights.MaxBy(kv => kv.Value);
+        var byName = new Dictionary<string, long>(StringComparer.Ordinal);
+        var source = weightBytes.Any(b => b > 0) ? weightBytes : smallBytes;
+        for (int i = 0; i < types; i++)
+        {
+            if (source[i] > 0) byName[Name((TensorDType)i)] = byName.GetValueOrDefault(Name((TensorDType)i)) + source[i];
+        }
+        if (byName.Count == 0) return null;
+        long total = byName.Values.Sum();
+        var top = byName.MaxBy(kv => kv.Value);
         return top.Value >= DominantShare * total ? top.Key : "mixed";
     }
 

@@ -30,8 +30,52 @@ internal sealed class TensorIndex
 
     public bool Has(string name) => _byName.ContainsKey(name);
 
+    /// <summary>Prefixes up to this many separators deep are indexed; deeper ones are found by scanning.</summary>
+    private const int IndexedDepth = 4;
+
+    private HashSet<string>? _prefixes;
+
+    /// <summary>
+    /// Every name prefix that ends at one of the first <see cref="IndexedDepth"/> '.' or '/' separators
+    /// ("model.", "model.diffusion_model.", "unet/", ...). Detectors probe dozens of prefixes that a file lacks;
+    /// this answers each probe with one lookup instead of a scan over thousands of names.
+    /// </summary>
+    private HashSet<string> Prefixes => _prefixes ??= BuildPrefixes();
+
+    private HashSet<string> BuildPrefixes()
+    {
+        var set = new HashSet<string>(StringComparer.Ordinal);
+        var lookup = set.GetAlternateLookup<ReadOnlySpan<char>>();
+        foreach (var t in Tensors)
+        {
+            var name = t.Name;
+            int depth = 0;
+            for (int i = 0; i < name.Length && depth < IndexedDepth; i++)
+            {
+                if (name[i] is '.' or '/')
+                {
+                    lookup.Add(name.AsSpan(0, i + 1)); // allocates only for prefixes not seen yet
+                    depth++;
+                }
+            }
+        }
+        return set;
+    }
+
+    private static bool IsIndexed(string prefix)
+    {
+        if (prefix.Length == 0 || prefix[^1] is not ('.' or '/')) return false;
+        int separators = 0;
+        foreach (var c in prefix)
+        {
+            if (c is '.' or '/') separators++;
+        }
+        return separators <= IndexedDepth;
+    }
+
     public TensorInfo? FirstWithPrefix(string prefix)
     {
+        if (IsIndexed(prefix) && !Prefixes.Contains(prefix)) return null;
         foreach (var t in Tensors)
         {
             if (t.Name.StartsWith(prefix, StringComparison.Ordinal)) return t;
@@ -39,7 +83,7 @@ internal sealed class TensorIndex
         return null;
     }
 
-    public bool AnyWithPrefix(string prefix) => FirstWithPrefix(prefix) != null;
+    public bool AnyWithPrefix(string prefix) => IsIndexed(prefix) ? Prefixes.Contains(prefix) : FirstWithPrefix(prefix) != null;
 
     public int CountWithPrefix(string prefix)
     {
