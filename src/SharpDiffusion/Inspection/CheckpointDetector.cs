@@ -134,6 +134,12 @@ internal static class CheckpointDetector
             return;
         }
         if (denoiser != null) foreach (var line in denoiser.Evidence) Evidence.Add(result, line);
+        if (denoiser != null && FamilyFromLayout(denoiser, encoders) is (BaseFamily byLayout, string why))
+        {
+            result.Base = byLayout;
+            Evidence.Add(result, why);
+            return;
+        }
 
         var (teBase, teCompatible) = TextEncoderDetector.FamilyOf(encoders);
         foreach (var e in encoders) Evidence.Add(result, e.Describe());
@@ -152,6 +158,41 @@ internal static class CheckpointDetector
             Evidence.Add(result, "a lone " + encoders[0].Architecture + " text encoder is used by "
                 + string.Join(", ", compatible.Select(Evidence.Family)) + ": the weights cannot tell which");
         }
+    }
+
+    /// <summary>
+    /// Scaled-down or custom models (test models, distillations) have widths no released family uses; their layout
+    /// still says which pipeline loads them: SDXL's size-conditioning embedding and two encoders, SD2's OpenCLIP
+    /// text tower with linear projections, SD1's Hugging Face CLIP with 1x1-conv projections.
+    /// </summary>
+    private static (BaseFamily, string)? FamilyFromLayout(DenoiserFacts denoiser, List<TextEncoderFacts> encoders)
+    {
+        string widths = denoiser.Context is int c ? $"non-standard context width {c}" : "no standard widths";
+        bool openClip = encoders.Any(e => e.Key.Name.EndsWith(".token_embedding.weight", StringComparison.Ordinal)
+            && !e.Key.Name.Contains("embeddings.token_embedding", StringComparison.Ordinal));
+        bool hfClip = encoders.Any(e => e.Key.Name.Contains("embeddings.token_embedding", StringComparison.Ordinal));
+        if (denoiser.Adm != null)
+        {
+            if (encoders.Count == 1 && openClip)
+            {
+                return (BaseFamily.SDXLRefiner, $"{widths}, but the layout is the SDXL refiner's: {denoiser.Adm.Name} with a single OpenCLIP encoder");
+            }
+            if (encoders.Count >= 2 && denoiser.Context == encoders.Sum(e => e.Width))
+            {
+                return (BaseFamily.SDXL, $"{widths} = the two text encoders' widths " + string.Join(" + ", encoders.Select(e => e.Width))
+                    + $" and {denoiser.Adm.Name} present: SDXL layout (scaled-down model)");
+            }
+            return null;
+        }
+        if (encoders.Count == 1 && openClip && denoiser.ProjIn is { Rank: 2 })
+        {
+            return (BaseFamily.SD2, $"{widths}, but the layout is SD2's: OpenCLIP text tower ({encoders[0].Key.Name}) and linear proj_in (scaled-down model)");
+        }
+        if (encoders.Count == 1 && hfClip && denoiser.ProjIn is { Rank: 4 })
+        {
+            return (BaseFamily.SD1, $"{widths}, but the layout is SD1's: Hugging Face CLIP text encoder ({encoders[0].Key.Name}) and 1x1-conv proj_in (scaled-down model)");
+        }
+        return null;
     }
 
     private static void DetectPrediction(TensorIndex index, ModelClassification result)

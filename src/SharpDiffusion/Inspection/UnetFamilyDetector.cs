@@ -3,7 +3,17 @@ using SharpDiffusion.Formats;
 namespace SharpDiffusion.Inspection;
 
 /// <summary>What the denoiser's weights say about its family (null base when they cannot tell).</summary>
-internal sealed record DenoiserFacts(BaseFamily? Base, int? InputChannels, List<string> Evidence, bool Found);
+internal sealed record DenoiserFacts(BaseFamily? Base, int? InputChannels, List<string> Evidence, bool Found)
+{
+    /// <summary>Cross-attention context width (attn2.to_k in-features), when present.</summary>
+    public int? Context { get; init; }
+
+    /// <summary>The ADM / size-conditioning embedding that SDXL U-Nets have.</summary>
+    public TensorInfo? Adm { get; init; }
+
+    /// <summary>proj_in, whose form (1x1 conv vs linear) separates SD1 from SD2/SDXL layouts.</summary>
+    public TensorInfo? ProjIn { get; init; }
+}
 
 /// <summary>
 /// Tells SD1 / SD2 / SDXL / SDXL refiner / SD3 / Flux apart from a denoiser's keys and shapes, in both the LDM
@@ -92,7 +102,7 @@ internal static class UnetFamilyDetector
         {
             evidence.Add(Evidence.Key(convIn, $"{ic} input channels ({InputVariant(ic) ?? "non-standard"})"));
         }
-        return new DenoiserFacts(family, inChannels, evidence, true);
+        return new DenoiserFacts(family, inChannels, evidence, true) { Context = context, Adm = adm, ProjIn = projIn };
     }
 
     private static DenoiserFacts DetectMmdit(TensorIndex index, string prefix)
