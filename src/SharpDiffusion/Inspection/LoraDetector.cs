@@ -44,11 +44,10 @@ internal static class LoraDetector
             if (modules.TryGetValue(name, out var m) && m.Kinds.Contains(LoraPart.Ia3Flag) && m.Parts.TryAdd(".weight", t)) parsed++;
         }
 
+        // A network's keys are nearly all LoRA parts; a checkpoint's stray matches (or alphas alone) are not a network.
         if (parsed * 2 < index.Count) return false;
-
-        // Alpha-only or stray matches are not a network: real ones have weight parts on most keys.
         var real = modules.Values.Where(m => m.Kinds.Any(k => k != LoraPart.Alpha)).ToList();
-        if (real.Count == 0 || parsed * 2 < index.Count) return false;
+        if (real.Count == 0) return false;
 
         var details = new LoraDetails { Modules = real.Count };
         result.Kind = ModelKind.Lora;

@@ -1,5 +1,6 @@
 using SharpDiffusion.Formats.Safetensors;
 using SharpDiffusion.Inspection;
+using Xunit.Abstractions;
 
 namespace SharpDiffusion.Tests.Classification;
 
@@ -9,6 +10,10 @@ namespace SharpDiffusion.Tests.Classification;
 /// </summary>
 public class GoldenModelClassificationTests
 {
+    private readonly ITestOutputHelper _output;
+
+    public GoldenModelClassificationTests(ITestOutputHelper output) => _output = output;
+
     [Theory]
     [InlineData("tiny_sd1.safetensors", BaseFamily.SD1, "1x1-conv proj_in")]
     [InlineData("tiny_sd2v.safetensors", BaseFamily.SD2, "OpenCLIP text tower")]
@@ -17,6 +22,7 @@ public class GoldenModelClassificationTests
     {
         using var model = SafetensorsFile.Open(TestPaths.GoldenFile(file));
         var r = ModelClassifier.Classify(model);
+        foreach (var line in r.Evidence) _output.WriteLine(file + ": " + line);
         Assert.Equal(ModelKind.Checkpoint, r.Kind);
         Assert.Equal(family, r.Base);
         Assert.Equal("fp32", r.Precision);
