@@ -29,7 +29,14 @@ internal static class KohyaMetadata
             if (argsJson.TryGetProperty("conv_dim", out var convDim)) details.ConvDim = convDim.ToString();
         }
         details.BaseModelName = index.Meta("ss_sd_model_name");
+    }
 
+    /// <summary>
+    /// Trigger words for any kind of file (kohya also writes ss_tag_frequency into fine-tuned checkpoints):
+    /// the modelspec trigger phrase first, then the most frequent dataset tags.
+    /// </summary>
+    public static void ApplyTriggerWords(TensorIndex index, ModelClassification result)
+    {
         if (index.Meta("modelspec.trigger_phrase") is string phrase)
         {
             foreach (var word in phrase.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))

@@ -40,6 +40,7 @@ public static class ModelClassifier
             return result;
         }
 
+        KohyaMetadata.ApplyTriggerWords(index, result);
         foreach (var detect in Detectors)
         {
             if (detect(index, result)) return result;
