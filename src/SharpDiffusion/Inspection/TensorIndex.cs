@@ -85,16 +85,6 @@ internal sealed class TensorIndex
 
     public bool AnyWithPrefix(string prefix) => IsIndexed(prefix) ? Prefixes.Contains(prefix) : FirstWithPrefix(prefix) != null;
 
-    public int CountWithPrefix(string prefix)
-    {
-        int n = 0;
-        foreach (var t in Tensors)
-        {
-            if (t.Name.StartsWith(prefix, StringComparison.Ordinal)) n++;
-        }
-        return n;
-    }
-
     public TensorInfo? FirstContaining(string fragment)
     {
         foreach (var t in Tensors)

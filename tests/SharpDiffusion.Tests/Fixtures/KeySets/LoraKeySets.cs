@@ -1,4 +1,3 @@
-using System.Globalization;
 using SharpDiffusion.Formats;
 
 namespace SharpDiffusion.Tests.Fixtures.KeySets;
@@ -108,6 +107,4 @@ public static class LoraKeySets
         }
         return set;
     }
-
-    public static string Describe(KeyEntry e) => e.Name + " " + string.Join("x", e.Shape.Select(d => d.ToString(CultureInfo.InvariantCulture)));
 }
