@@ -41,6 +41,9 @@ public sealed class ModelClassification
     public EmbeddingDetails? Embedding { get; set; }
     public HypernetworkDetails? Hypernetwork { get; set; }
 
+    /// <summary>Title from metadata (modelspec.title, ss_output_name), when present.</summary>
+    public string? Title { get; set; }
+
     /// <summary>Trigger words (top tags of kohya ss_tag_frequency), most frequent first.</summary>
     public List<string> TriggerWords { get; } = new();
 }
@@ -67,6 +70,18 @@ public sealed class LoraDetails
 
     /// <summary>Number of conv modules (LoCon etc.).</summary>
     public int ConvModules { get; set; }
+
+    /// <summary>kohya ss_network_module (networks.lora, lycoris.kohya, ...), when the metadata says.</summary>
+    public string? NetworkModule { get; set; }
+
+    /// <summary>LyCORIS algo from ss_network_args, when the metadata says.</summary>
+    public string? NetworkAlgo { get; set; }
+
+    /// <summary>conv_dim from ss_network_args (LoCon), when the metadata says.</summary>
+    public string? ConvDim { get; set; }
+
+    /// <summary>kohya ss_sd_model_name: the checkpoint it was trained on.</summary>
+    public string? BaseModelName { get; set; }
 }
 
 /// <summary>A textual-inversion embedding.</summary>

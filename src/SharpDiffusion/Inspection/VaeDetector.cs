@@ -1,0 +1,37 @@
+using SharpDiffusion.Formats;
+
+namespace SharpDiffusion.Inspection;
+
+/// <summary>A VAE found in a file: latent channels, layout and the key that showed it.</summary>
+internal sealed record VaeFacts(string Prefix, int LatentChannels, string Layout, TensorInfo Key)
+{
+    /// <summary>4-channel KL-f8 VAEs share one architecture across SD1/SD2/SDXL; 16 channels is the SD3/Flux VAE.</summary>
+    public List<BaseFamily> CompatibleBases => LatentChannels == 16
+        ? new List<BaseFamily> { BaseFamily.SD3, BaseFamily.Flux }
+        : LatentChannels == 4 ? new List<BaseFamily> { BaseFamily.SD1, BaseFamily.SD2, BaseFamily.SDXL, BaseFamily.SDXLRefiner } : new List<BaseFamily>();
+
+    public string Describe() => LatentChannels switch
+    {
+        4 => Evidence.Key(Key, $"{Layout} VAE with 4 latent channels: the same architecture serves SD1, SD2 and SDXL, so the weights cannot tell the family"),
+        16 => Evidence.Key(Key, $"{Layout} VAE with 16 latent channels (SD3/Flux family)"),
+        _ => Evidence.Key(Key, $"{Layout} VAE with {LatentChannels} latent channels"),
+    };
+}
+
+/// <summary>Recognises an autoencoder (LDM <c>encoder.down.N</c> or diffusers <c>encoder.down_blocks.N</c>) by its conv stems.</summary>
+internal static class VaeDetector
+{
+    public static VaeFacts? At(TensorIndex index, string prefix)
+    {
+        var decoderIn = index.Get(prefix + "decoder.conv_in.weight");
+        var encoderOut = index.Get(prefix + "encoder.conv_out.weight");
+        if (decoderIn is not { Rank: 4 } && encoderOut is not { Rank: 4 }) return null;
+        if (!index.Has(prefix + "decoder.conv_out.weight") && !index.Has(prefix + "encoder.conv_in.weight")) return null;
+
+        string layout = index.AnyWithPrefix(prefix + "decoder.up_blocks.") || index.AnyWithPrefix(prefix + "encoder.down_blocks.")
+            ? "diffusers-layout" : "LDM-layout";
+        if (decoderIn is { Rank: 4 }) return new VaeFacts(prefix, (int)decoderIn.Shape[1], layout, decoderIn);
+        // Encoder-only: conv_out emits mean and log-variance, twice the latent channels.
+        return new VaeFacts(prefix, (int)encoderOut!.Shape[0] / 2, layout, encoderOut);
+    }
+}
