@@ -4,7 +4,9 @@ namespace SharpDiffusion.Engine.Sampling;
 
 /// <summary>
 /// Classifier-free guidance: one batched call on <c>[uncond rows, cond rows]</c> (the goldens' order),
-/// <c>D = D_uncond + scale·(D_cond - D_uncond)</c>.
+/// <c>D = D_uncond + scale·(D_cond - D_uncond)</c>. When the prompts encode to different lengths (a prompt longer
+/// than 75 tokens against a short negative), the two halves run as separate calls, as A1111 does by default
+/// (pad_cond_uncond off).
 /// </summary>
 public sealed class CfgDenoiser : IGuidedDenoiser, IDisposable
 {
@@ -28,6 +30,13 @@ public sealed class CfgDenoiser : IGuidedDenoiser, IDisposable
     {
         long batch = x.shape[0];
         using var scope = NewDisposeScope();
+        if (cond.CrossAttention.shape[1] != uncond.CrossAttention.shape[1])
+        {
+            var rowSigmas = Enumerable.Repeat(sigma, (int)batch).ToArray();
+            var du = denoiser.Denoise(x, rowSigmas, uncond.ExpandTo(batch));
+            var dc = denoiser.Denoise(x, rowSigmas, cond.ExpandTo(batch));
+            return (du + (dc - du) * Scale).MoveToOuterDisposeScope();
+        }
         var both = BatchedConditioning(batch);
         var xIn = cat(new[] { x, x }, 0);
         var sigmas = Enumerable.Repeat(sigma, (int)(2 * batch)).ToArray();
