@@ -22,6 +22,7 @@ public sealed class AutoencoderKL : NamedModule
         int moments = config.DoubleZ ? 2 * config.ZChannels : config.ZChannels;
         _quantConv = Child("quant_conv", f.Conv(moments, 2 * config.EmbedDim, 1));
         _postQuantConv = Child("post_quant_conv", f.Conv(config.EmbedDim, config.ZChannels, 1));
+        FreezeParameters();
     }
 
     public VaeConfig Config { get; }
@@ -34,6 +35,7 @@ public sealed class AutoencoderKL : NamedModule
     /// </summary>
     public (Tensor Mean, Tensor LogVar) Encode(Tensor image)
     {
+        using var noGrad = no_grad();
         using var scope = NewDisposeScope();
         var moments = _quantConv.forward(_encoder.Forward(image.to(DType))).to(ScalarType.Float32);
         var halves = moments.chunk(2, 1);
@@ -57,6 +59,7 @@ public sealed class AutoencoderKL : NamedModule
     /// </summary>
     public Tensor Decode(Tensor latents)
     {
+        using var noGrad = no_grad();
         using var scope = NewDisposeScope();
         var z = latents.to(ScalarType.Float32).mul(1.0 / Config.ScaleFactor).to(DType);
         var image = _decoder.Forward(_postQuantConv.forward(z)).to(ScalarType.Float32);

@@ -5,8 +5,10 @@ using static TorchSharp.torch;
 namespace SharpDiffusion.Engine.Models;
 
 /// <summary>
-/// GroupNorm with affine "weight"/"bias" that always normalises in float32 and returns the input's dtype,
-/// as LDM's GroupNorm32 does (<c>super().forward(x.float()).type(x.dtype)</c>); bf16 models keep fp32 statistics.
+/// GroupNorm with affine "weight"/"bias" whose statistics are float32 and whose result has the input's dtype,
+/// as LDM's GroupNorm32 (<c>super().forward(x.float()).type(x.dtype)</c>). For bf16 input with bf16 parameters
+/// libtorch's CPU kernel already accumulates mean/variance in float32 (its opmath type), so no copies are made;
+/// only mixed dtypes are converted.
 /// </summary>
 public sealed class GroupNorm32 : NamedModule
 {
@@ -30,7 +32,7 @@ public sealed class GroupNorm32 : NamedModule
     {
         var weight = Weight;
         var bias = Bias;
-        if (x.dtype == ScalarType.Float32 && weight.dtype == ScalarType.Float32)
+        if (x.dtype == weight.dtype)
             return nn.functional.group_norm(x, _groups, weight, bias, _eps);
         using var xf = x.to(ScalarType.Float32);
         using var wf = weight.to(ScalarType.Float32);

@@ -20,6 +20,12 @@ public abstract class NamedModule : nn.Module
         register_module(name, module);
         return module;
     }
+
+    /// <summary>Inference only: no parameter records autograd history, whoever calls the model.</summary>
+    protected void FreezeParameters()
+    {
+        foreach (var p in parameters()) p.requires_grad = false;
+    }
 }
 
 /// <summary>A container whose children are named by position ("0", "2", ...), like torch Sequential/ModuleList.</summary>

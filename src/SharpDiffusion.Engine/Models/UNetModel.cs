@@ -91,6 +91,7 @@ public sealed class UNetModel : NamedModule, IDiffusionModel
         var outSeq = Child("out", new IndexedModules());
         _outNorm = outSeq.Add(0, f.GroupNorm(ch, 1e-5));
         _outConv = outSeq.Add(2, f.Conv(mc, config.OutChannels, 3, padding: 1));
+        FreezeParameters();
     }
 
     public UNetConfig Config { get; }
@@ -109,6 +110,7 @@ public sealed class UNetModel : NamedModule, IDiffusionModel
     {
         if ((y is not null) != (Config.AdmInChannels != null))
             throw new ArgumentException(Config.AdmInChannels != null ? "this UNet needs the vector conditioning y" : "this UNet takes no vector conditioning y");
+        using var noGrad = no_grad();
         using var scope = NewDisposeScope();
         var dtype = DType;
         var tEmb = TimestepEmbedding.Sinusoidal(timesteps, Config.ModelChannels).to(dtype);
