@@ -66,20 +66,26 @@ public static class UNetBenchmark
         output.WriteLine($"VAE {dtype}: decode 1x4x64x64 -> 512x512: {Describe(times)}");
     }
 
-    private static List<double> Time(int repeats, Func<Tensor> step)
+    /// <summary>Wall and process CPU seconds per timed run (CPU time shows contention on a shared machine).</summary>
+    private static List<(double Wall, double Cpu)> Time(int repeats, Func<Tensor> step)
     {
-        var times = new List<double>();
+        var times = new List<(double, double)>();
         using var inference = inference_mode();
+        var process = Process.GetCurrentProcess();
         for (int i = 0; i <= repeats; i++)
         {
+            process.Refresh();
+            var cpu = process.TotalProcessorTime;
             var sw = Stopwatch.StartNew();
             using (NewDisposeScope()) step();
             sw.Stop();
-            if (i > 0) times.Add(sw.Elapsed.TotalSeconds);
+            process.Refresh();
+            if (i > 0) times.Add((sw.Elapsed.TotalSeconds, (process.TotalProcessorTime - cpu).TotalSeconds));
         }
         return times;
     }
 
-    private static string Describe(List<double> seconds) =>
-        $"best {seconds.Min():F2} s (runs: {string.Join(", ", seconds.Select(s => s.ToString("F2", System.Globalization.CultureInfo.InvariantCulture)))})";
+    private static string Describe(List<(double Wall, double Cpu)> runs) =>
+        $"best {runs.Min(r => r.Wall):F2} s wall (runs: " +
+        string.Join(", ", runs.Select(r => string.Format(System.Globalization.CultureInfo.InvariantCulture, "{0:F2} s wall / {1:F2} s cpu", r.Wall, r.Cpu))) + ")";
 }

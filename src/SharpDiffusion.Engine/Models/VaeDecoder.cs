@@ -67,7 +67,12 @@ public sealed class VaeDecoder : NamedModule
                 var next = blocks[j].Forward(h);
                 h.Dispose();
                 h = next;
-                if (attn.Length > 0) h = attn[j].Forward(h);
+                if (attn.Length > 0)
+                {
+                    next = attn[j].Forward(h);
+                    h.Dispose();
+                    h = next;
+                }
             }
             if (upConv is not null)
             {

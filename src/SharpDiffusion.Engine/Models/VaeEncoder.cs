@@ -52,15 +52,25 @@ public sealed class VaeEncoder : NamedModule
     {
         using var scope = NewDisposeScope();
         var h = _convIn.forward(x);
+        // Intermediates are released as soon as they are consumed: at 512×512 a level's maps are ~130 MB each.
+        void Replace(Tensor next)
+        {
+            h.Dispose();
+            h = next;
+        }
         foreach (var (blocks, attn, downConv) in _levels)
         {
             for (int j = 0; j < blocks.Length; j++)
             {
-                h = blocks[j].Forward(h);
-                if (attn.Length > 0) h = attn[j].Forward(h);
+                Replace(blocks[j].Forward(h));
+                if (attn.Length > 0) Replace(attn[j].Forward(h));
             }
             // Downsample(with_conv): F.pad(x, (0, 1, 0, 1)) then a 3×3 stride-2 conv without padding.
-            if (downConv is not null) h = downConv.forward(F.pad(h, new long[] { 0, 1, 0, 1 }));
+            if (downConv is not null)
+            {
+                using var padded = F.pad(h, new long[] { 0, 1, 0, 1 });
+                Replace(downConv.forward(padded));
+            }
         }
         h = _mid2.Forward(_midAttn.Forward(_mid1.Forward(h)));
         h = _convOut.forward(F.silu(_normOut.Forward(h), inplace: true));
