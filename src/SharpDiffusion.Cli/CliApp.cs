@@ -13,6 +13,7 @@ internal static class CliApp
     [
         new InspectCommand(),
         new PngInfoCommand(),
+        new GenerateCommand(),
     ];
 
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr, bool stderrIsTerminal = false)

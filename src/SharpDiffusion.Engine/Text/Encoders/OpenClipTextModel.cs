@@ -47,6 +47,9 @@ public sealed class OpenClipTextModel : nn.Module<Tensor, Tensor>
     public int Layers { get; }
     public int Heads { get; }
 
+    /// <summary>Width of the pooled, projected embedding (text_projection's second dimension).</summary>
+    public long ProjectionDim => text_projection.shape[1];
+
     /// <summary>Builds the encoder with sizes detected from the weights under <paramref name="prefix"/> and loads them.</summary>
     public static OpenClipTextModel Load(IModelFile file, string prefix, TextEncoderOptions? options = null)
     {

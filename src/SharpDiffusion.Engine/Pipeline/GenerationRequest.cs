@@ -1,0 +1,46 @@
+using SharpDiffusion.Engine.Random;
+using SharpDiffusion.Engine.Sampling;
+
+namespace SharpDiffusion.Engine.Pipeline;
+
+/// <summary>One txt2img/img2img job with A1111's parameters and defaults.</summary>
+public sealed record GenerationRequest
+{
+    public string Prompt { get; init; } = "";
+    public string NegativePrompt { get; init; } = "";
+    public int Steps { get; init; } = 20;
+
+    /// <summary>A1111 display name or snake_case alias ("Euler a", "dpmpp_2m").</summary>
+    public string Sampler { get; init; } = "Euler a";
+
+    /// <summary>null: the sampler's own default (A1111 "Automatic").</summary>
+    public ScheduleType? Schedule { get; init; }
+
+    public double CfgScale { get; init; } = 7.0;
+    public long Seed { get; init; }
+    public NoiseSourceKind Rng { get; init; } = NoiseSourceKind.Cpu;
+    public int Width { get; init; } = 512;
+    public int Height { get; init; } = 512;
+    public int BatchSize { get; init; } = 1;
+
+    /// <summary>A1111 "Clip skip" (SD1 only; SD2/SDXL use their fixed layers).</summary>
+    public int ClipSkip { get; init; } = 1;
+
+    /// <summary>img2img: RGB bytes (row-major, 3 per pixel) of <see cref="Width"/> x <see cref="Height"/>, already resized.</summary>
+    public byte[]? InitImage { get; init; }
+
+    /// <summary>img2img denoising strength (A1111 default 0.75).</summary>
+    public double Strength { get; init; } = 0.75;
+
+    /// <summary>Ancestral samplers' eta (A1111 default 1).</summary>
+    public double Eta { get; init; } = 1.0;
+
+    /// <summary>
+    /// A1111's sigma quirks (DPM2 drops the next-to-last sigma, DDIM's 1.6+ loop); off gives plain k-diffusion/CompVis,
+    /// as the goldens use.
+    /// </summary>
+    public bool A1111SigmaQuirks { get; init; } = true;
+
+    /// <summary>SDXL size conditioning; default as A1111: original and target size = the image size, no crop.</summary>
+    public Text.Conditioners.ImageSizeConditioning? SizeConditioning { get; init; }
+}

@@ -1,0 +1,193 @@
+using System.Diagnostics;
+using TorchSharp;
+using SharpDiffusion.Engine.Models;
+using SharpDiffusion.Engine.Sampling;
+using SharpDiffusion.Engine.Text.Conditioners;
+using SharpDiffusion.Engine.Text.Encoders;
+using SharpDiffusion.Engine.Text.Prompts;
+using SharpDiffusion.Engine.Text.Tokenization;
+using SharpDiffusion.Engine.Weights;
+using SharpDiffusion.Formats;
+using static TorchSharp.torch;
+
+namespace SharpDiffusion.Engine.Pipeline;
+
+/// <summary>
+/// A loaded single-file checkpoint: U-Net, VAE, text encoder(s), tokenizer and noise schedule, with the
+/// architecture taken from an LDM config when there is one and detected from the weights otherwise (the same
+/// code path for tiny test models and 860M U-Nets). Loading is a strict name match.
+/// </summary>
+public sealed class StableDiffusionCheckpoint : IDisposable
+{
+    private readonly IModelFile _file;
+    private readonly Lazy<ClipTokenizer> _tokenizer;
+
+    private StableDiffusionCheckpoint(IModelFile file, ModelFamily family, UNetModel unet, AutoencoderKL vae, ClipTextModel? clipL,
+        OpenClipTextModel? openClip, Lazy<ClipTokenizer> tokenizer, DiscreteSchedule schedule, Prediction prediction, TimeSpan loadTime)
+    {
+        _file = file;
+        Family = family;
+        UNet = unet;
+        Vae = vae;
+        ClipL = clipL;
+        OpenClip = openClip;
+        _tokenizer = tokenizer;
+        Schedule = schedule;
+        Prediction = prediction;
+        LoadTime = loadTime;
+    }
+
+    public string Path => _file.Path;
+    public IModelFile File => _file;
+    public ModelFamily Family { get; }
+    public UNetModel UNet { get; }
+    public AutoencoderKL Vae { get; }
+
+    /// <summary>CLIP ViT-L (SD1; SDXL's first encoder).</summary>
+    public ClipTextModel? ClipL { get; }
+
+    /// <summary>OpenCLIP (SD2's ViT-H; SDXL's bigG).</summary>
+    public OpenClipTextModel? OpenClip { get; }
+
+    /// <summary>
+    /// The CLIP tokenizer (transformers-style, no HTML unescaping, as A1111 uses for CLIP-L), found on first use:
+    /// a missing vocabulary is reported when text is first encoded, with every place that was searched.
+    /// </summary>
+    public ClipTokenizer Tokenizer => _tokenizer.Value;
+
+    public DiscreteSchedule Schedule { get; }
+    public Prediction Prediction { get; }
+    public TimeSpan LoadTime { get; }
+
+    /// <summary>Pixels per latent cell times the U-Net's own down-sampling: sizes must be multiples of this.</summary>
+    public int SizeMultiple => Vae.Config.DownsampleFactor * (1 << (UNet.Config.Levels - 1));
+
+    public int LatentChannels => UNet.Config.InChannels;
+
+    public static StableDiffusionCheckpoint Load(string path, CheckpointLoadOptions? options = null)
+    {
+        options ??= new CheckpointLoadOptions();
+        var clock = Stopwatch.StartNew();
+        var file = ModelFileReader.Open(path);
+        try
+        {
+            var family = ModelFamilyDetection.Detect(file);
+            var configPath = options.ConfigPath ?? LdmConfigFile.FindBeside(path);
+            var config = configPath == null ? null : LdmConfigFile.Load(configPath);
+
+            var unetConfig = config != null
+                ? UNetConfig.FromLdmConfig(config)
+                : UNetConfig.DetectFromWeights(file, ModelFamilyDetection.UNetPrefix);
+            double defaultScale = family == ModelFamily.Sdxl ? 0.13025 : 0.18215;
+            var vaeConfig = config != null
+                ? VaeConfig.FromLdmConfig(config)
+                : VaeConfig.DetectFromWeights(file, ModelFamilyDetection.VaePrefix, defaultScale);
+
+            var factory = new LayerFactory(options.Device, options.DType);
+            var unet = new UNetModel(unetConfig, factory);
+            StrictLoader.Load(unet, file, ModelFamilyDetection.UNetPrefix);
+            var vae = new AutoencoderKL(vaeConfig, factory);
+            StrictLoader.Load(vae, file, ModelFamilyDetection.VaePrefix);
+
+            ClipTextModel? clipL = null;
+            OpenClipTextModel? openClip = null;
+            switch (family)
+            {
+                case ModelFamily.Sd1:
+                    clipL = ClipTextModel.Load(file, ClipTextModel.Sd1Prefix, TextOptions(config, "text_encoder.num_attention_heads"));
+                    break;
+                case ModelFamily.Sd2:
+                    openClip = OpenClipTextModel.Load(file, OpenClipTextModel.Sd2Prefix, TextOptions(config, "text_encoder.num_attention_heads"));
+                    break;
+                case ModelFamily.Sdxl:
+                    clipL = ClipTextModel.Load(file, ClipTextModel.SdxlPrefix, TextOptions(config, "text_encoders.clip_l.num_attention_heads"));
+                    openClip = OpenClipTextModel.Load(file, OpenClipTextModel.SdxlPrefix, TextOptions(config, "text_encoders.clip_g.heads"));
+                    break;
+            }
+            clipL?.to(options.Device);
+            openClip?.to(options.Device);
+
+            var modelFolder = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path));
+            var tokenizerPath = options.TokenizerPath;
+            var tokenizer = new Lazy<ClipTokenizer>(() => new TokenizerLocator().LoadTokenizer(tokenizerPath, modelFolder, htmlUnescape: false));
+            var schedule = file.Tensors.Any(t => t.Name == "alphas_cumprod")
+                ? DiscreteSchedule.FromCheckpoint(file)
+                : DiscreteSchedule.ScaledLinear();
+            var prediction = options.Prediction ?? PredictionFromConfig(config) ?? Prediction.Eps;
+            return new StableDiffusionCheckpoint(file, family, unet, vae, clipL, openClip, tokenizer, schedule, prediction, clock.Elapsed);
+        }
+        catch
+        {
+            file.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Heads are not visible in weights: real CLIP/OpenCLIP towers use 64-wide heads (the encoders' default); a
+    /// config may say otherwise (the goldens' json form lists them per encoder).
+    /// </summary>
+    private static TextEncoderOptions TextOptions(ConfigTree? config, string headsKey) =>
+        new() { Heads = config == null ? null : (int?)ConfigTree.Integer(config.Find(headsKey)) };
+
+    private static Prediction? PredictionFromConfig(ConfigTree? config)
+    {
+        if (config == null) return null;
+        var value = config.Find("parameterization") as string;
+        if (value == null)
+        {
+            try { value = LdmConfigFile.ModelRoot(config).Find("model.params.parameterization") as string; }
+            catch (InvalidModelFileException) { value = null; }
+        }
+        return value switch
+        {
+            "v" => Prediction.V,
+            "eps" => Prediction.Eps,
+            _ => null,
+        };
+    }
+
+    /// <summary>
+    /// The text conditioner for one job: CLIP skip and textual-inversion lookups differ between jobs, the encoders
+    /// do not.
+    /// </summary>
+    public ITextConditioner CreateTextConditioner(int clipSkip = 1, Func<int, IPromptEmbeddingLookup?>? embeddingsForWidth = null)
+    {
+        var chunker = new PromptChunker(Tokenizer, embeddings: embeddingsForWidth?.Invoke(ClipL?.Width ?? OpenClip!.Width));
+        return Family switch
+        {
+            ModelFamily.Sd1 => new Sd1TextConditioner(ClipL!, chunker, clipSkip),
+            ModelFamily.Sd2 => new Sd2TextConditioner(OpenClip!, OpenClipChunker(embeddingsForWidth?.Invoke(OpenClip!.Width))),
+            _ => new SdxlTextConditioner(ClipL!, OpenClip!, chunker, SdxlSizeEmbeddingDim,
+                chunkerG: OpenClipChunker(embeddingsForWidth?.Invoke(OpenClip!.Width))),
+        };
+    }
+
+    /// <summary>
+    /// The width of each of SDXL's six size embeddings: the U-Net's vector input is the pooled text embedding plus
+    /// six of them (2816 = 1280 + 6 x 256 in SDXL base).
+    /// </summary>
+    private int SdxlSizeEmbeddingDim => (UNet.Config.AdmInChannels ?? 0) - (int)OpenClip!.ProjectionDim is var rest && rest > 0 && rest % 6 == 0
+        ? rest / 6
+        : throw new InvalidModelFileException(Path, $"the U-Net's vector input ({UNet.Config.AdmInChannels}) does not fit the text projection ({OpenClip!.ProjectionDim}) plus six size embeddings");
+
+    /// <summary>open_clip's tokenizer does unescape HTML, unlike transformers' CLIPTokenizer.</summary>
+    private PromptChunker OpenClipChunker(IPromptEmbeddingLookup? embeddings) =>
+        new(new ClipTokenizer(Tokenizer.Vocabulary, htmlUnescape: true), embeddings: embeddings);
+
+    /// <summary>The denoiser the samplers call: eps or v parameterisation over this U-Net.</summary>
+    public DiscreteDenoiser CreateDenoiser()
+    {
+        var model = new UNetDiffusionModel(UNet);
+        return Prediction == Prediction.V ? new VDenoiser(model, Schedule) : new EpsDenoiser(model, Schedule);
+    }
+
+    public void Dispose()
+    {
+        UNet.Dispose();
+        Vae.Dispose();
+        ClipL?.Dispose();
+        OpenClip?.Dispose();
+        _file.Dispose();
+    }
+}
