@@ -1,0 +1,158 @@
+using SharpDiffusion.Cli;
+using SharpDiffusion.Engine.Tests.Sampling;
+using SharpDiffusion.Formats;
+using SharpDiffusion.Formats.Safetensors;
+using SharpDiffusion.Png;
+using static TorchSharp.torch;
+
+namespace SharpDiffusion.Engine.Tests.Cli;
+
+/// <summary><c>sharpdiffusion generate</c> on the tiny golden models: PNG + A1111 parameters, re-runs, and bad input.</summary>
+public class GenerateCommandTests
+{
+    private static readonly string Model = TestPaths.GoldenFile("tiny_sd1.safetensors");
+    private static readonly string Config = TestPaths.GoldenFile("tiny_sd1.config.json");
+    private static readonly string Vocab = TestPaths.GoldenFile("clip");
+
+    private static (int Code, string Stdout, string Stderr) Run(params string[] args)
+    {
+        var stdout = new StringWriter();
+        var stderr = new StringWriter();
+        int code = CliApp.Run(args, stdout, stderr, stderrIsTerminal: false);
+        return (code, stdout.ToString(), stderr.ToString());
+    }
+
+    /// <summary>A generate command line for the tiny model at 16x16; options in <paramref name="extra"/> replace the defaults.</summary>
+    private static string[] Tiny(params string[] extra)
+    {
+        var args = new List<string> { "generate", "--model", Model, "--config", Config, "--tokenizer", Vocab };
+        foreach (var (option, value) in new[] { ("--width", "16"), ("--height", "16") })
+            if (!extra.Contains(option)) args.AddRange(new[] { option, value });
+        return args.Concat(extra).ToArray();
+    }
+
+    [Fact]
+    public void WritesAPngWithA1111ParametersAndTheGoldenLatents()
+    {
+        using var dir = new TempDir();
+        var png = dir.File("out.png");
+        var latents = dir.File("latents.safetensors");
+        var (code, stdout, stderr) = Run(Tiny("--prompt", "a photograph of an astronaut riding a horse", "--steps", "8",
+            "--sampler", "Euler", "--cfg", "7", "--seed", "42", "--out", png, "--save-latents", latents));
+        Assert.True(code == 0, stderr);
+        Assert.Equal(png, stdout.Trim());
+
+        var parameters = PngTextChunks.Get(PngTextChunks.Read(png), "parameters");
+        // The model hash is the first 10 hex digits of the checkpoint's sha256 (tiny_sd1.config.json checkpoint_sha256).
+        Assert.Equal("a photograph of an astronaut riding a horse\n"
+            + "Steps: 8, Sampler: Euler, Schedule type: Automatic, CFG scale: 7, Seed: 42, Size: 16x16, Model hash: 3b956ae8fc, Model: tiny_sd1",
+            parameters);
+
+        using var saved = SafetensorsFile.Open(latents);
+        var info = Assert.Single(saved.Tensors);
+        Assert.Equal("latents", info.Name);
+        Assert.Equal(new long[] { 1, 4, 8, 8 }, info.Shape);
+        using var scope = NewDisposeScope();
+        var actual = Weights.TensorReading.Read(saved, info);
+        using var golden = GoldenTensors.Open("tiny_sd1_golden.safetensors");
+        TensorAssert.CloseRelativeToRms(golden.Get("sample.euler.latents"), actual, 1e-3, "CLI latents");
+    }
+
+    [Fact]
+    public void FromPngReproducesTheSameImage()
+    {
+        using var dir = new TempDir();
+        var first = dir.File("first.png");
+        var again = dir.File("again.png");
+        var r1 = Run(Tiny("--prompt", "a (red:1.2) fox, [snow]", "--negative", "blurry", "--steps", "4", "--sampler", "DPM++ 2M",
+            "--schedule", "karras", "--seed", "7", "--out", first));
+        Assert.True(r1.Code == 0, r1.Stderr);
+        var r2 = Run("generate", "--model", Model, "--config", Config, "--tokenizer", Vocab, "--from-png", first, "--out", again);
+        Assert.True(r2.Code == 0, r2.Stderr);
+        Assert.Equal(File.ReadAllBytes(first), File.ReadAllBytes(again));
+        var info = A1111Infotext.Parse(PngTextChunks.Get(PngTextChunks.Read(again), "parameters")!);
+        Assert.Equal("a (red:1.2) fox, [snow]", info.Prompt);
+        Assert.Equal("blurry", info.NegativePrompt);
+        Assert.Equal("DPM++ 2M", info.Sampler);
+        Assert.Equal("Karras", info.ScheduleType);
+        Assert.Equal(7L, info.Seed);
+    }
+
+    [Fact]
+    public void BatchesUseSeedPlusIndex()
+    {
+        using var dir = new TempDir();
+        var (code, stdout, stderr) = Run(Tiny("--prompt", "a cat", "--steps", "2", "--seed", "100", "--batch", "2", "--out", dir.Path));
+        Assert.True(code == 0, stderr);
+        var files = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(new[] { "00000-100.png", "00001-101.png" }, files.Select(Path.GetFileName));
+        var seeds = files.Select(f => A1111Infotext.Parse(PngTextChunks.Get(PngTextChunks.Read(f), "parameters")!).Seed).ToArray();
+        Assert.Equal(new long?[] { 100, 101 }, seeds);
+    }
+
+    [Theory]
+    [InlineData("--sampler", "Euler b", "unknown sampler 'Euler b'")]
+    [InlineData("--width", "18", "multiples of 4")]
+    [InlineData("--rng", "gpu2", "gpu2")]
+    [InlineData("--precision", "fp16", "fp16")]
+    public void BadParametersFailWithOneLineAndNoOutput(string option, string value, string expected)
+    {
+        using var dir = new TempDir();
+        var png = dir.File("out.png");
+        var (code, _, stderr) = Run(Tiny("--prompt", "x", "--steps", "2", option, value, "--out", png));
+        Assert.Equal(2, code);
+        Assert.Contains(expected, stderr);
+        Assert.Single(stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.Empty(Directory.EnumerateFileSystemEntries(dir.Path));
+    }
+
+    [Fact]
+    public void MissingVocabularyIsAUsageErrorNamingWhereItLooked()
+    {
+        using var dir = new TempDir();
+        var empty = Directory.CreateDirectory(dir.File("no-vocab")).FullName;
+        var (code, _, stderr) = Run("generate", "--model", Model, "--config", Config, "--tokenizer", empty, "--prompt", "x",
+            "--width", "16", "--height", "16", "--out", dir.File("out.png"));
+        Assert.Equal(2, code);
+        Assert.Contains("no-vocab", stderr);
+        Assert.Contains("vocab", stderr);
+        Assert.False(File.Exists(dir.File("out.png")));
+    }
+
+    [Fact]
+    public void ALoraPassedAsTheModelIsRefused()
+    {
+        using var dir = new TempDir();
+        var lora = dir.File("detail.safetensors");
+        var zeros8x32 = new byte[8 * 32 * 4];
+        SafetensorsWriter.Write(lora, new[]
+        {
+            TensorToWrite.FromBytes("lora_unet_down_blocks_0_attentions_0_proj_in.lora_down.weight", TensorDType.F32, new long[] { 8, 32 }, zeros8x32),
+            TensorToWrite.FromBytes("lora_unet_down_blocks_0_attentions_0_proj_in.lora_up.weight", TensorDType.F32, new long[] { 32, 8 }, zeros8x32),
+            TensorToWrite.FromBytes("lora_unet_down_blocks_0_attentions_0_proj_in.alpha", TensorDType.F32, Array.Empty<long>(), new byte[4]),
+        });
+        var (code, _, stderr) = Run("generate", "--model", lora, "--tokenizer", Vocab, "--prompt", "x", "--out", dir.File("out.png"));
+        Assert.Equal(2, code);
+        Assert.Contains("a LoRA, not a checkpoint", stderr);
+        Assert.Contains(lora, stderr);
+        Assert.False(File.Exists(dir.File("out.png")));
+    }
+
+    [Fact]
+    public void Sd2VPredictionModelGeneratesFromItsConfig()
+    {
+        using var dir = new TempDir();
+        var png = dir.File("fox.png");
+        var latents = dir.File("fox.safetensors");
+        var (code, _, stderr) = Run("generate", "--model", TestPaths.GoldenFile("tiny_sd2v.safetensors"), "--config",
+            TestPaths.GoldenFile("tiny_sd2v.config.json"), "--tokenizer", Vocab, "--prompt", "a watercolor painting of a red fox in the snow",
+            "--steps", "8", "--sampler", "euler", "--cfg", "6.5", "--seed", "31337", "--width", "16", "--height", "16",
+            "--out", png, "--save-latents", latents);
+        Assert.True(code == 0, stderr);
+        using var saved = SafetensorsFile.Open(latents);
+        using var scope = NewDisposeScope();
+        var actual = Weights.TensorReading.Read(saved, saved.Tensors[0]);
+        using var golden = GoldenTensors.Open("tiny_sd2v_golden.safetensors");
+        TensorAssert.CloseRelativeToRms(golden.Get("sample.euler.latents"), actual, 1e-3, "SD2-v CLI latents");
+    }
+}
