@@ -38,8 +38,12 @@ public static class LowRankFactorization
         if (clampQuantile < 1.0)
         {
             double hi = Quantile(cat([up.flatten(), down.flatten()]), clampQuantile);
-            up = up.clamp(-hi, hi);
-            down = down.clamp(-hi, hi);
+            // kohya clamps to [-q, q] of the signed values; a non-positive q (all values <= 0) would empty the range.
+            if (hi > 0)
+            {
+                up = up.clamp(-hi, hi);
+                down = down.clamp(-hi, hi);
+            }
         }
         if (change.dim() == 4)
         {
