@@ -47,6 +47,9 @@ public static class LoraResizer
                 long oldRank = down.shape[0];
                 bool conv = full.dim() == 4;
                 var f = LowRankFactorization.Factor(full, conv ? options.ConvRank ?? options.Rank : options.Rank, zeroMatrixRankOne: true);
+                // The factors outlive this module's scope: they are written at the end (and disposed in finally).
+                f.Up.DetachFromDisposeScope();
+                f.Down.DetachFromDisposeScope();
                 factors.Add(f);
                 double scale = alpha is double a ? a / oldRank : 1.0;
                 double newAlpha = scale * f.Rank;
