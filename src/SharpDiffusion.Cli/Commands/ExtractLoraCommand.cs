@@ -65,7 +65,9 @@ internal sealed class ExtractLoraCommand : ICliCommand
             ? string.Create(culture, $"> {minDiff:G4}, {result.TextEncoderModules} modules extracted")
             : string.Create(culture, $"<= {minDiff:G4}, skipped (U-Net only)");
         context.Output.WriteLine(string.Create(culture, $"text encoder: max difference {result.TextEncoderMaxDiff:G4} {textEncoder}"));
-        context.Output.WriteLine(string.Create(culture, $"U-Net: {result.UnetModules} modules extracted"));
+        context.Output.WriteLine(string.Create(culture, $"U-Net: max difference {result.UnetMaxDiff:G4}, {result.UnetModules} modules extracted"));
+        if (result.UnetMaxDiff == 0 && result.TextEncoderModules == 0)
+            context.Error.WriteLine("sharpdiffusion: warning: the checkpoints do not differ in any LoRA layer; the LoRA changes nothing");
         context.Output.WriteLine(string.Create(culture, $"rank {rank}{(convRank is int c ? $", conv rank {c}" : "")}, mean kept energy {result.MeanKeptEnergy:P2}"));
         context.Output.WriteLine($"wrote {outputPath}");
         return ExitCodes.Success;

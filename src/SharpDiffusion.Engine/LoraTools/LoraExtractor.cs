@@ -56,13 +56,14 @@ public static class LoraExtractor
         var modules = new List<(string Name, LowRankFactors Factors)>(chosen.Count);
         try
         {
-            double energy = 0;
+            double energy = 0, unetMaxDiff = 0;
             for (int i = 0; i < chosen.Count; i++)
             {
                 var target = chosen[i];
                 int rank = target.IsConv3x3 && options.ConvRank is int convRank ? convRank : options.Rank;
                 using (var diff = Difference(target))
                 {
+                    if (!target.IsTextEncoder) unetMaxDiff = Math.Max(unetMaxDiff, diff.abs().max().item<float>());
                     var factors = LowRankFactorization.Factor(diff, rank, options.ClampQuantile);
                     modules.Add((target.ModuleName, factors));
                     energy += factors.KeptEnergy;
@@ -79,7 +80,7 @@ public static class LoraExtractor
                 LoraTensor.Scalar(m.Name + ".alpha", m.Factors.Rank),
             })], options.OutputDType, metadata, progress);
             int textCount = chosen.Count(t => t.IsTextEncoder);
-            return new LoraExtractionResult(chosen.Count - textCount, textCount, textMaxDiff,
+            return new LoraExtractionResult(chosen.Count - textCount, textCount, textMaxDiff, unetMaxDiff,
                 chosen.Count == 0 ? 1.0 : energy / chosen.Count, metadata);
         }
         finally

@@ -36,10 +36,23 @@ public sealed class LoraCommandTests
         var (code, stdout, stderr) = Run("extract-lora", "--base", TinySd1, "--tuned", tuned, "--rank", "2", "--precision", "fp16", "--out", output);
         Assert.True(code == 0, stderr);
         Assert.Contains("12 modules extracted", stdout);
-        Assert.Contains("U-Net: 48 modules extracted", stdout);
+        Assert.Contains("48 modules extracted", stdout);
+        Assert.DoesNotContain("warning", stderr);
         using var file = ModelFileReader.Open(output);
         Assert.Equal(180, file.Tensors.Count);
         Assert.All(file.Tensors, t => Assert.Equal(TensorDType.F16, t.DType));
+    }
+
+    [Fact]
+    public void Extract_lora_of_identical_checkpoints_warns()
+    {
+        using var dir = new TempDir();
+        string output = dir.File("same.safetensors");
+        var (code, stdout, stderr) = Run("extract-lora", "--base", TinySd1, "--tuned", TinySd1, "--rank", "2", "--out", output);
+        Assert.Equal(0, code);
+        Assert.Contains("skipped (U-Net only)", stdout);
+        Assert.Contains("warning: the checkpoints do not differ", stderr);
+        Assert.True(File.Exists(output));
     }
 
     [Fact]

@@ -60,6 +60,8 @@ public sealed class LoraExtractorTests
 
         Assert.Equal(48, result.UnetModules);
         Assert.Equal(12, result.TextEncoderModules);
+        double expectedUnetMax = changes.Where(c => c.Key.StartsWith(Unet, StringComparison.Ordinal)).Max(c => c.Value.abs().max().item<float>());
+        Assert.Equal(expectedUnetMax, result.UnetMaxDiff, 5);
         var (maxError, resolution) = ApplyAndCompare(lora, tuned);
         Assert.Empty(resolution.Unused);
         Assert.Equal(60, resolution.Modules.Count);

@@ -157,6 +157,30 @@ public sealed class LoraResizerTests
     }
 
     [Fact]
+    public void Tucker_mid_is_folded_into_plain_up_and_down()
+    {
+        using var dir = new TempDir();
+        string input = dir.File("cp.safetensors"), output = dir.File("out.safetensors");
+        var g = new Generator(11);
+        using var up = randn(32, 2, 1, 1, generator: g);
+        using var mid = randn(2, 2, 3, 3, generator: g);
+        using var down = randn(2, 32, 1, 1, generator: g);
+        WriteTensors(input, [(Conv + ".lora_up.weight", up), (Conv + ".lora_mid.weight", mid), (Conv + ".lora_down.weight", down), (Conv + ".alpha", tensor(1.0f))]);
+        using var expected = einsum("m n ..., i m, n j -> i j ...", mid, up.flatten(1), down.flatten(1)) * 0.5;
+
+        var result = LoraResizer.Resize(input, output, new LoraResizeOptions { Rank = 8 });
+        var module = Assert.Single(result.Modules);
+        Assert.Equal(8, module.NewRank); // capped only by min(out, in * 3 * 3), as kohya does
+        Assert.Equal(4.0, module.NewAlpha, 6); // 1 / 2 * 8
+        using var file = ModelFileReader.Open(output);
+        Assert.DoesNotContain(file.Tensors, t => t.Name.EndsWith("lora_mid.weight", StringComparison.Ordinal));
+        var changes = Changes(output);
+        // Values reach ~10 here: float32 rounding allows 1e-5 relative to the largest.
+        double error = MaxAbs(changes[Conv], expected.reshape(32, -1)), largest = expected.abs().max().item<float>();
+        Assert.True(error < 1e-5 * largest, $"error {error}, largest value {largest}");
+    }
+
+    [Fact]
     public void Input_without_lora_modules_is_invalid_and_nothing_is_written()
     {
         using var dir = new TempDir();
