@@ -11,7 +11,10 @@ public sealed record LoraExtractionOptions
     /// <summary>Rank of 3x3 convolutions (kohya --conv_dim); null: no LoCon layers at all.</summary>
     public int? ConvRank { get; init; }
 
-    /// <summary>Up and down values are clamped to ± this quantile of their absolute spread; 1 keeps every value.</summary>
+    /// <summary>
+    /// Up and down values are clamped to ± this quantile of their (signed) values, as kohya does; 1 keeps every value
+    /// (kohya would still clamp negatives beyond the largest positive value there, which no one asking for 1 wants).
+    /// </summary>
     public double ClampQuantile { get; init; } = 0.99;
 
     /// <summary>The text encoder is extracted only when some weight differs by more than this.</summary>

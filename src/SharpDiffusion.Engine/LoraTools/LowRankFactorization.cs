@@ -14,9 +14,10 @@ public static class LowRankFactorization
 
     /// <summary>
     /// Factors <paramref name="change"/> (shape [out, in] or [out, in, kh, kw]) at rank
-    /// min(<paramref name="rank"/>, out, flattened in); with <paramref name="clampQuantile"/> below 1, every value of
+    /// min(<paramref name="rank"/>, out, in); with <paramref name="clampQuantile"/> below 1, every value of
     /// up and down is clamped to ± the quantile of all of them (kohya's outlier clamp).
     /// </summary>
+    /// <param name="zeroMatrixRankOne">kohya resize: a change whose largest singular value is at most <see cref="ZeroSingularValue"/> keeps rank 1.</param>
     public static LowRankFactors Factor(Tensor change, long rank, double clampQuantile = 1.0, bool zeroMatrixRankOne = false)
     {
         if (change.dim() is not (2 or 4)) throw new ArgumentException($"a weight change must be 2-D or 4-D, not [{string.Join(", ", change.shape)}]");
@@ -24,8 +25,8 @@ public static class LowRankFactorization
         using var scope = NewDisposeScope();
         long outDim = change.shape[0], inDim = change.shape[1];
         var matrix = change.to(ScalarType.Float32).reshape(outDim, -1);
-        long flatIn = matrix.shape[1];
-        long r = Math.Min(rank, Math.Min(outDim, flatIn));
+        // kohya: "LoRA rank cannot exceed the original dim" -- out and in channels, not in * kh * kw.
+        long r = Math.Min(rank, Math.Min(outDim, inDim));
 
         var (u, s, vh) = linalg.svd(matrix, fullMatrices: false);
         if (zeroMatrixRankOne && s[0].item<float>() <= ZeroSingularValue) r = 1;

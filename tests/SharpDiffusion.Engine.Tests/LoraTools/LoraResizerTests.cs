@@ -170,7 +170,7 @@ public sealed class LoraResizerTests
 
         var result = LoraResizer.Resize(input, output, new LoraResizeOptions { Rank = 8 });
         var module = Assert.Single(result.Modules);
-        Assert.Equal(8, module.NewRank); // capped only by min(out, in * 3 * 3), as kohya does
+        Assert.Equal(8, module.NewRank); // the true rank is up to 2 * 9; capped at min(out, in) = 32 only
         Assert.Equal(4.0, module.NewAlpha, 6); // 1 / 2 * 8
         using var file = ModelFileReader.Open(output);
         Assert.DoesNotContain(file.Tensors, t => t.Name.EndsWith("lora_mid.weight", StringComparison.Ordinal));
