@@ -60,6 +60,11 @@ internal sealed class ExtractLoraCommand : ICliCommand
             context.Fail(e.Message);
             return ExitCodes.InvalidInput;
         }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            context.Fail($"{outputPath}: cannot write: {e.Message}");
+            return ExitCodes.InvalidInput;
+        }
         var culture = CultureInfo.InvariantCulture;
         string textEncoder = result.TextEncoderModules > 0
             ? string.Create(culture, $"> {minDiff:G4}, {result.TextEncoderModules} modules extracted")

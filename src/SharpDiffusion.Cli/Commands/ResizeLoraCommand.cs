@@ -52,6 +52,11 @@ internal sealed class ResizeLoraCommand : ICliCommand
             context.Fail(e.Message);
             return ExitCodes.InvalidInput;
         }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            context.Fail($"{outputPath}: cannot write: {e.Message}");
+            return ExitCodes.InvalidInput;
+        }
         var culture = CultureInfo.InvariantCulture;
         int width = Math.Max(6, result.Modules.Max(m => m.Name.Length));
         context.Output.WriteLine($"{"module".PadRight(width)}  rank     alpha       kept energy");

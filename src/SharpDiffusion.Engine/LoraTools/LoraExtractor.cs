@@ -17,6 +17,9 @@ public static class LoraExtractor
         IProgress<LoraToolProgress>? progress = null)
     {
         Validate(options);
+        foreach (var input in new[] { basePath, tunedPath })
+            if (string.Equals(Path.GetFullPath(input), Path.GetFullPath(outputPath), StringComparison.Ordinal))
+                throw new ArgumentException($"{outputPath}: the output would replace the input {input}");
         using var baseFile = ModelFileReader.Open(basePath);
         using var tunedFile = ModelFileReader.Open(tunedPath);
         var targets = ExtractionTargets.ForSd1Checkpoint(baseFile, options.ConvRank != null);
