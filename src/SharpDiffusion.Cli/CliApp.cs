@@ -14,6 +14,8 @@ internal static class CliApp
         new InspectCommand(),
         new PngInfoCommand(),
         new GenerateCommand(),
+        new ExtractLoraCommand(),
+        new ResizeLoraCommand(),
     ];
 
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr, bool stderrIsTerminal = false)
@@ -32,7 +34,7 @@ internal static class CliApp
         }
         if (parsed.Action == null)
         {
-            context.Fail("no command given (inspect, pnginfo). Run 'sharpdiffusion --help' for usage.");
+            context.Fail($"no command given ({string.Join(", ", root.Subcommands.Select(c => c.Name))}). Run 'sharpdiffusion --help' for usage.");
             return ExitCodes.Usage;
         }
         try
