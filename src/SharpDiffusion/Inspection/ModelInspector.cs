@@ -27,29 +27,30 @@ public sealed class ModelInspector
     /// </summary>
     public Func<string, long, Func<IProgress<long>?, ModelHashes>, ModelHashes>? HashRunner { get; init; }
 
-    /// <summary>Reports for every model found under <paramref name="paths"/>, lazily, in order.</summary>
+    /// <summary>
+    /// Reports for every model found under <paramref name="paths"/>, lazily, in order. Without hashing, files are
+    /// read on every core (header parsing and classification are CPU work); hashing stays sequential, it is disk-bound.
+    /// </summary>
     public IEnumerable<ModelReport> Inspect(IEnumerable<string> paths)
     {
-        foreach (var path in paths)
-            foreach (var report in Inspect(path))
-                yield return report;
+        var models = paths.SelectMany(Targets);
+        if (ComputeHashes) return models.Select(InspectTarget);
+        return models.AsParallel().AsOrdered().WithDegreeOfParallelism(Environment.ProcessorCount).Select(InspectTarget);
     }
 
-    public IEnumerable<ModelReport> Inspect(string path)
+    public IEnumerable<ModelReport> Inspect(string path) => Inspect(new[] { path });
+
+    /// <summary>The models a command-line path stands for: itself, the models under a folder, or a missing path.</summary>
+    private static IEnumerable<(string Path, bool Missing)> Targets(string path)
     {
-        if (File.Exists(path))
-        {
-            yield return InspectModel(path);
-        }
-        else if (Directory.Exists(path))
-        {
-            foreach (var model in FindModels(path)) yield return InspectModel(model);
-        }
-        else
-        {
-            yield return new ModelReport { Path = path, Error = $"{path}: no such file or folder" };
-        }
+        if (File.Exists(path)) return new[] { (path, false) };
+        if (Directory.Exists(path)) return FindModels(path).Select(model => (model, false));
+        return new[] { (path, true) };
     }
+
+    private ModelReport InspectTarget((string Path, bool Missing) target) => target.Missing
+        ? new ModelReport { Path = target.Path, Error = $"{target.Path}: no such file or folder" }
+        : InspectModel(target.Path);
 
     /// <summary>Model files and diffusers folders under <paramref name="folder"/> (the folder itself when it is one).</summary>
     public static IEnumerable<string> FindModels(string folder)
