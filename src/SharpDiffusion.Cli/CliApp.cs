@@ -13,6 +13,8 @@ internal static class CliApp
     [
         new InspectCommand(),
         new PngInfoCommand(),
+        new MergeCommand(),
+        new ConvertCommand(),
     ];
 
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr, bool stderrIsTerminal = false)

@@ -1,0 +1,14 @@
+namespace SharpDiffusion.Workshop;
+
+/// <summary>A reusable buffer that grows to the largest tensor seen, so streaming a model allocates a few arrays, not one per tensor.</summary>
+internal sealed class ByteBuffer
+{
+    private byte[] _data = [];
+
+    public Span<byte> Get(long length)
+    {
+        if (length > Array.MaxLength) throw new WorkshopException($"a tensor of {length} bytes is larger than one buffer can hold");
+        if (_data.Length < length) _data = GC.AllocateUninitializedArray<byte>((int)length);
+        return _data.AsSpan(0, (int)length);
+    }
+}
