@@ -5,10 +5,14 @@ internal sealed class ByteBuffer
 {
     private byte[] _data = [];
 
-    public Span<byte> Get(long length)
+    public Memory<byte> Get(long length)
     {
         if (length > Array.MaxLength) throw new WorkshopException($"a tensor of {length} bytes is larger than one buffer can hold");
-        if (_data.Length < length) _data = GC.AllocateUninitializedArray<byte>((int)length);
-        return _data.AsSpan(0, (int)length);
+        if (_data.Length < length)
+        {
+            _data = [];
+            _data = GC.AllocateUninitializedArray<byte>((int)length);
+        }
+        return _data.AsMemory(0, (int)length);
     }
 }

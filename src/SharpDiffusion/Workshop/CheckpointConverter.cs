@@ -47,13 +47,19 @@ public static class CheckpointConverter
         }.ToJsonString();
 
         long total = plan.Sum(e => SafetensorsWriter.ComputeByteLength(e.OutType, e.Source.Shape));
-        var buffer = new ByteBuffer();
+        ByteBuffer buffer = new(), converted = new();
         var tensors = plan.Select(e => new TensorToWrite(e.Name, e.OutType, e.Source.Shape, stream =>
         {
             var data = buffer.Get(e.Source.ByteLength);
-            source.Read(e.Source, data);
-            if (e.Source.DType == e.OutType) stream.Write(data);
-            else TensorMath.Convert(data, e.Source.DType, e.OutType, stream);
+            source.Read(e.Source, data.Span);
+            if (e.Source.DType == e.OutType)
+            {
+                stream.Write(data.Span);
+                return;
+            }
+            var result = converted.Get(SafetensorsWriter.ComputeByteLength(e.OutType, e.Source.Shape));
+            TensorMath.Convert(data, e.Source.DType, e.OutType, result);
+            stream.Write(result.Span);
         }));
         progress?.Report(new WorkshopProgress(0, total));
         SafetensorsWriter.Write(options.Output, tensors, metadata,

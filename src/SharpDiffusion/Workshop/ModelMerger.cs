@@ -49,7 +49,7 @@ public static class ModelMerger
                 inpainting, pix2pix);
 
             long total = plan.Sum(e => SafetensorsWriter.ComputeByteLength(e.OutType, e.A.Shape));
-            var buffers = (A: new ByteBuffer(), B: new ByteBuffer(), C: new ByteBuffer());
+            var buffers = new Buffers();
             var tensors = plan.Select(e => new TensorToWrite(e.Name, e.OutType, e.A.Shape,
                 stream => WriteEntry(e, a, b, c, vae, buffers, stream)));
             progress?.Report(new WorkshopProgress(0, total));
@@ -198,44 +198,66 @@ public static class ModelMerger
     }
 
     private static void WriteEntry(Entry e, TensorSource a, TensorSource b, TensorSource? c, TensorSource? vae,
-        (ByteBuffer A, ByteBuffer B, ByteBuffer C) buffers, Stream stream)
+        Buffers buffers, Stream stream)
     {
         switch (e.Source)
         {
             case Source.A:
-                WriteConverted(a, e.A, e.OutType, buffers.A, stream);
+                WriteConverted(a, e.A, e.OutType, buffers, stream);
                 break;
             case Source.Vae:
-                WriteConverted(vae!, e.Vae!, e.OutType, buffers.A, stream);
+                WriteConverted(vae!, e.Vae!, e.OutType, buffers, stream);
                 break;
             default:
             {
                 var da = buffers.A.Get(e.A.ByteLength);
-                a.Read(e.A, da);
+                a.Read(e.A, da.Span);
                 var db = buffers.B.Get(e.B!.ByteLength);
-                b.Read(e.B, db);
-                Span<byte> dc = default;
+                b.Read(e.B, db.Span);
+                Memory<byte> dc = default;
                 if (e.C != null)
                 {
                     dc = buffers.C.Get(e.C.ByteLength);
-                    c!.Read(e.C, dc);
+                    c!.Read(e.C, dc.Span);
                 }
                 var cType = e.C?.DType ?? TensorDType.F32;
-                var effectiveMode = e.C != null ? MergeMode.AddDifference : MergeMode.WeightedSum;
+                var mode = e.C != null ? MergeMode.AddDifference : MergeMode.WeightedSum;
                 if (e.Source == Source.Merge)
-                    TensorMath.Merge(effectiveMode, e.Multiplier, da, e.A.DType, db, e.B.DType, dc, cType, e.OutType, stream);
+                {
+                    var result = buffers.Out.Get(SafetensorsWriter.ComputeByteLength(e.OutType, e.A.Shape));
+                    TensorMath.Merge(mode, e.Multiplier, da, e.A.DType, db, e.B.DType, dc, cType, e.OutType, result);
+                    stream.Write(result.Span);
+                }
                 else
-                    TensorMath.MergeLeadingChannels(effectiveMode, e.Multiplier, da, e.A.DType, e.A.Shape, db, e.B.DType, e.B.Shape, dc, cType, e.OutType, stream);
+                {
+                    stream.Write(TensorMath.MergeLeadingChannels(mode, e.Multiplier, da.Span, e.A.DType, e.A.Shape, db.Span, e.B.DType, e.B.Shape,
+                        dc.Span, cType, e.OutType));
+                }
                 break;
             }
         }
     }
 
-    private static void WriteConverted(TensorSource source, TensorInfo tensor, TensorDType outType, ByteBuffer buffer, Stream stream)
+    private static void WriteConverted(TensorSource source, TensorInfo tensor, TensorDType outType, Buffers buffers, Stream stream)
     {
-        var data = buffer.Get(tensor.ByteLength);
-        source.Read(tensor, data);
-        if (tensor.DType == outType) stream.Write(data);
-        else TensorMath.Convert(data, tensor.DType, outType, stream);
+        var data = buffers.A.Get(tensor.ByteLength);
+        source.Read(tensor, data.Span);
+        if (tensor.DType == outType)
+        {
+            stream.Write(data.Span);
+            return;
+        }
+        var result = buffers.Out.Get(SafetensorsWriter.ComputeByteLength(outType, tensor.Shape));
+        TensorMath.Convert(data, tensor.DType, outType, result);
+        stream.Write(result.Span);
+    }
+
+    /// <summary>One reusable buffer per input and one for the encoded result: the merge's whole working memory.</summary>
+    private sealed class Buffers
+    {
+        public ByteBuffer A { get; } = new();
+        public ByteBuffer B { get; } = new();
+        public ByteBuffer C { get; } = new();
+        public ByteBuffer Out { get; } = new();
     }
 }

@@ -1,3 +1,5 @@
+using System.Buffers;
+using System.Runtime.InteropServices;
 using SharpDiffusion.Formats;
 
 namespace SharpDiffusion.Workshop;
@@ -5,75 +7,81 @@ namespace SharpDiffusion.Workshop;
 /// <summary>
 /// Element-wise merge arithmetic on raw tensor bytes, in float32 as torch does for float32 tensors with a Python
 /// float multiplier: the multipliers are rounded to float32 once, each product and sum is rounded to float32 (no
-/// fused multiply-add). Works in chunks so the float copies stay small; the result is encoded to the output type and
-/// written to the stream chunk by chunk.
+/// fused multiply-add). A tensor is split into chunks computed in parallel into the output buffer; F32 and F16 take
+/// direct little-endian paths that give the same bits as <see cref="DTypeConversion"/>.
 /// </summary>
 internal static class TensorMath
 {
     private const int ChunkElements = 1 << 16;
 
-    /// <summary>Re-encodes a tensor (decode to float32, encode as <paramref name="outType"/>).</summary>
-    public static void Convert(ReadOnlySpan<byte> source, TensorDType sourceType, TensorDType outType, Stream output)
+    /// <summary>Re-encodes a tensor (decode to float32, encode as <paramref name="outType"/>) into <paramref name="output"/>.</summary>
+    public static void Convert(ReadOnlyMemory<byte> source, TensorDType sourceType, TensorDType outType, Memory<byte> output)
     {
-        var values = new float[ChunkElements];
-        var encoded = new byte[ChunkElements * outType.ElementSize()];
         int inSize = sourceType.ElementSize(), outSize = outType.ElementSize();
-        long count = source.Length / inSize;
-        for (long start = 0; start < count; start += ChunkElements)
+        ForEachChunk(source.Length / inSize, (start, n) =>
         {
-            int n = (int)Math.Min(ChunkElements, count - start);
-            var f = values.AsSpan(0, n);
-            DTypeConversion.ToSingle(source.Slice((int)(start * inSize), n * inSize), sourceType, f);
-            var bytes = encoded.AsSpan(0, n * outSize);
-            DTypeConversion.FromSingle(f, outType, bytes);
-            output.Write(bytes);
-        }
+            var x = ArrayPool<float>.Shared.Rent(n);
+            try
+            {
+                var f = x.AsSpan(0, n);
+                Decode(source.Span.Slice((int)(start * inSize), n * inSize), sourceType, f);
+                Encode(f, outType, output.Span.Slice((int)(start * outSize), n * outSize));
+            }
+            finally
+            {
+                ArrayPool<float>.Shared.Return(x);
+            }
+        });
     }
 
     /// <summary>
-    /// <c>(1 - m) * a + m * b</c> (weighted sum) or <c>a + m * (b - c)</c> (add difference, when <paramref name="c"/> is
-    /// given), all three of the same element count.
+    /// <c>(1 - m) * a + m * b</c> (weighted sum) or <c>a + m * (b - c)</c> (add difference), all of the same element
+    /// count, encoded as <paramref name="outType"/> into <paramref name="output"/>.
     /// </summary>
     public static void Merge(MergeMode mode, double multiplier,
-        ReadOnlySpan<byte> a, TensorDType aType, ReadOnlySpan<byte> b, TensorDType bType, ReadOnlySpan<byte> c, TensorDType cType,
-        TensorDType outType, Stream output)
+        ReadOnlyMemory<byte> a, TensorDType aType, ReadOnlyMemory<byte> b, TensorDType bType, ReadOnlyMemory<byte> c, TensorDType cType,
+        TensorDType outType, Memory<byte> output)
     {
-        var fa = new float[ChunkElements];
-        var fb = new float[ChunkElements];
-        var fc = new float[mode == MergeMode.AddDifference ? ChunkElements : 0];
-        var encoded = new byte[ChunkElements * outType.ElementSize()];
         int aSize = aType.ElementSize(), bSize = bType.ElementSize(), cSize = cType.ElementSize(), outSize = outType.ElementSize();
-        long count = a.Length / aSize;
-        for (long start = 0; start < count; start += ChunkElements)
+        ForEachChunk(a.Length / aSize, (start, n) =>
         {
-            int n = (int)Math.Min(ChunkElements, count - start);
-            var x = fa.AsSpan(0, n);
-            var y = fb.AsSpan(0, n);
-            DTypeConversion.ToSingle(a.Slice((int)(start * aSize), n * aSize), aType, x);
-            DTypeConversion.ToSingle(b.Slice((int)(start * bSize), n * bSize), bType, y);
-            if (mode == MergeMode.AddDifference)
+            var fa = ArrayPool<float>.Shared.Rent(n);
+            var fb = ArrayPool<float>.Shared.Rent(n);
+            var fc = mode == MergeMode.AddDifference ? ArrayPool<float>.Shared.Rent(n) : null;
+            try
             {
-                var z = fc.AsSpan(0, n);
-                DTypeConversion.ToSingle(c.Slice((int)(start * cSize), n * cSize), cType, z);
-                AddDifference(x, y, z, multiplier);
+                var x = fa.AsSpan(0, n);
+                var y = fb.AsSpan(0, n);
+                Decode(a.Span.Slice((int)(start * aSize), n * aSize), aType, x);
+                Decode(b.Span.Slice((int)(start * bSize), n * bSize), bType, y);
+                if (fc != null)
+                {
+                    var z = fc.AsSpan(0, n);
+                    Decode(c.Span.Slice((int)(start * cSize), n * cSize), cType, z);
+                    AddDifference(x, y, z, multiplier);
+                }
+                else
+                {
+                    WeightedSum(x, y, multiplier);
+                }
+                Encode(x, outType, output.Span.Slice((int)(start * outSize), n * outSize));
             }
-            else
+            finally
             {
-                WeightedSum(x, y, multiplier);
+                ArrayPool<float>.Shared.Return(fa);
+                ArrayPool<float>.Shared.Return(fb);
+                if (fc != null) ArrayPool<float>.Shared.Return(fc);
             }
-            var bytes = encoded.AsSpan(0, n * outSize);
-            DTypeConversion.FromSingle(x, outType, bytes);
-            output.Write(bytes);
-        }
+        });
     }
 
     /// <summary>
     /// A1111's inpainting / instruct-pix2pix case: A has more input channels (dimension 1) than B (and C); only the
     /// first channels, the ones both have, are merged, the rest stay A's. Tensors are small (conv_in), so whole.
     /// </summary>
-    public static void MergeLeadingChannels(MergeMode mode, double multiplier,
+    public static byte[] MergeLeadingChannels(MergeMode mode, double multiplier,
         ReadOnlySpan<byte> a, TensorDType aType, long[] aShape, ReadOnlySpan<byte> b, TensorDType bType, long[] bShape,
-        ReadOnlySpan<byte> c, TensorDType cType, TensorDType outType, Stream output)
+        ReadOnlySpan<byte> c, TensorDType cType, TensorDType outType)
     {
         var fa = DTypeConversion.ToSingle(a, aType);
         var fb = DTypeConversion.ToSingle(b, bType);
@@ -81,9 +89,7 @@ internal static class TensorMath
         long outer = aShape[0], ca = aShape[1], cb = bShape[1];
         long inner = 1;
         for (int d = 2; d < aShape.Length; d++) inner *= aShape[d];
-        var x = new float[1];
-        var y = new float[1];
-        var z = new float[1];
+        Span<float> x = stackalloc float[1], y = stackalloc float[1], z = stackalloc float[1];
         for (long o = 0; o < outer; o++)
             for (long ch = 0; ch < cb; ch++)
                 for (long r = 0; r < inner; r++)
@@ -102,7 +108,7 @@ internal static class TensorMath
                     }
                     fa[i] = x[0];
                 }
-        output.Write(DTypeConversion.FromSingle(fa, outType));
+        return DTypeConversion.FromSingle(fa, outType);
     }
 
     /// <summary>In place: <c>a = (1 - m) * a + m * b</c>; <c>1 - m</c> is taken in double, as Python does, then rounded.</summary>
@@ -117,5 +123,54 @@ internal static class TensorMath
     {
         float m = (float)multiplier;
         for (int i = 0; i < a.Length; i++) a[i] = a[i] + m * (b[i] - c[i]);
+    }
+
+    private static void ForEachChunk(long count, Action<long, int> body)
+    {
+        long chunks = (count + ChunkElements - 1) / ChunkElements;
+        if (chunks <= 1)
+        {
+            if (count > 0) body(0, (int)count);
+            return;
+        }
+        Parallel.For(0L, chunks, k =>
+        {
+            long start = k * ChunkElements;
+            body(start, (int)Math.Min(ChunkElements, count - start));
+        });
+    }
+
+    private static void Decode(ReadOnlySpan<byte> source, TensorDType type, Span<float> destination)
+    {
+        if (BitConverter.IsLittleEndian && type == TensorDType.F32)
+        {
+            MemoryMarshal.Cast<byte, float>(source).CopyTo(destination);
+        }
+        else if (BitConverter.IsLittleEndian && type == TensorDType.F16)
+        {
+            var halves = MemoryMarshal.Cast<byte, Half>(source);
+            for (int i = 0; i < destination.Length; i++) destination[i] = (float)halves[i];
+        }
+        else
+        {
+            DTypeConversion.ToSingle(source, type, destination);
+        }
+    }
+
+    private static void Encode(ReadOnlySpan<float> source, TensorDType type, Span<byte> destination)
+    {
+        if (BitConverter.IsLittleEndian && type == TensorDType.F32)
+        {
+            MemoryMarshal.AsBytes(source).CopyTo(destination);
+        }
+        else if (BitConverter.IsLittleEndian && type == TensorDType.F16)
+        {
+            var halves = MemoryMarshal.Cast<byte, Half>(destination);
+            for (int i = 0; i < source.Length; i++) halves[i] = (Half)source[i];
+        }
+        else
+        {
+            DTypeConversion.FromSingle(source, type, destination);
+        }
     }
 }
