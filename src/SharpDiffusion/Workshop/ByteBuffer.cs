@@ -5,6 +5,9 @@ internal sealed class ByteBuffer
 {
     private byte[] _data = [];
 
+    /// <summary>Allocates the largest size needed up front, so growing never leaves smaller arrays for the GC to find.</summary>
+    public void Reserve(long length) => Get(length);
+
     public Memory<byte> Get(long length)
     {
         if (length > Array.MaxLength) throw new WorkshopException($"a tensor of {length} bytes is larger than one buffer can hold");

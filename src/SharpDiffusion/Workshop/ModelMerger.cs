@@ -50,6 +50,7 @@ public static class ModelMerger
 
             long total = plan.Sum(e => SafetensorsWriter.ComputeByteLength(e.OutType, e.A.Shape));
             var buffers = new Buffers();
+            buffers.Reserve(plan);
             var tensors = plan.Select(e => new TensorToWrite(e.Name, e.OutType, e.A.Shape,
                 stream => WriteEntry(e, a, b, c, vae, buffers, stream)));
             progress?.Report(new WorkshopProgress(0, total));
@@ -259,5 +260,14 @@ public static class ModelMerger
         public ByteBuffer B { get; } = new();
         public ByteBuffer C { get; } = new();
         public ByteBuffer Out { get; } = new();
+
+        public void Reserve(List<Entry> plan)
+        {
+            A.Reserve(plan.Select(e => Math.Max(e.A.ByteLength, e.Vae?.ByteLength ?? 0)).DefaultIfEmpty(0).Max());
+            B.Reserve(plan.Select(e => e.B?.ByteLength ?? 0).DefaultIfEmpty(0).Max());
+            C.Reserve(plan.Select(e => e.C?.ByteLength ?? 0).DefaultIfEmpty(0).Max());
+            Out.Reserve(plan.Where(e => e.OutType != (e.Vae ?? e.A).DType || e.Source == Source.Merge)
+                .Select(e => SafetensorsWriter.ComputeByteLength(e.OutType, e.A.Shape)).DefaultIfEmpty(0).Max());
+        }
     }
 }
