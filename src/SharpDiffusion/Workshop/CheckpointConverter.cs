@@ -23,7 +23,18 @@ public static class CheckpointConverter
             throw new WorkshopException($"precision {p} cannot be written; use fp32, fp16 or bf16");
         OutputGuard.Check(options.Output, [options.Input]);
 
-        using var source = new TensorSource(ModelFileReader.Open(options.Input));
+        var opened = ModelFileReader.Open(options.Input);
+        TensorSource source;
+        try
+        {
+            source = new TensorSource(opened);
+        }
+        catch
+        {
+            opened.Dispose();
+            throw;
+        }
+        using var _ = source;
         var file = source.File;
         var quantized = file.Tensors.FirstOrDefault(t => t.DType == TensorDType.Quantized);
         if (quantized != null)

@@ -79,7 +79,16 @@ public static class ModelMerger
     private static TensorSource Open(string path, string role, List<TensorSource> opened)
     {
         var file = ModelFileReader.Open(path);
-        var source = new TensorSource(file);
+        TensorSource source;
+        try
+        {
+            source = new TensorSource(file);
+        }
+        catch
+        {
+            file.Dispose();
+            throw;
+        }
         opened.Add(source);
         if (file.Format == ModelFormat.Diffusers)
             throw new WorkshopException($"{path}: model {role} is a diffusers folder; merging works on single-file checkpoints (convert it first)");
