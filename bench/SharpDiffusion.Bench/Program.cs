@@ -5,6 +5,7 @@ var benchmarks = new Dictionary<string, (string Help, Action<string[]> Run)>(Str
 {
     ["headers"] = ("open 100 sparse SD1.5-layout safetensors files (header-only classification speed) [files=100] [runs=5]",
         a => SafetensorsHeaderBenchmark.HeaderBenchmark(a)),
+    ["merge"] = ("merge two generated 2 GB fp16 SD1.5-layout checkpoints (MB/s, peak RSS)", _ => MergeBenchmark.Run(Console.Out)),
     ["hash"] = ("hash a 2 GB file cold then warm (MB/s) [path]", a => HashBenchmark.Run(Console.Out, a.Length > 0 ? a[0] : null)),
 };
 

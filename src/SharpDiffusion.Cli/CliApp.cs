@@ -16,6 +16,8 @@ internal static class CliApp
         new GenerateCommand(),
         new ExtractLoraCommand(),
         new ResizeLoraCommand(),
+        new MergeCommand(),
+        new ConvertCommand(),
     ];
 
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr, bool stderrIsTerminal = false)

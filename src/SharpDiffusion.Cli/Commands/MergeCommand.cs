@@ -1,0 +1,149 @@
+using System.CommandLine;
+using SharpDiffusion.Cli.Output;
+using SharpDiffusion.Formats;
+using SharpDiffusion.Hashing;
+using SharpDiffusion.Workshop;
+using Spectre.Console;
+
+namespace SharpDiffusion.Cli.Commands;
+
+/// <summary>
+/// <c>sharpdiffusion merge --model-a A --model-b B [--model-c C] --mode weighted-sum|add-difference --multiplier M
+/// [--block-weights LIST] [--vae V] [--precision fp32|fp16|bf16] --out OUT.safetensors</c>: A1111's Checkpoint
+/// Merger, streamed (see <see cref="ModelMerger"/>). Exit 0 when written, 1 when the job failed (one-line reason,
+/// no output file), 2 for bad usage.
+/// </summary>
+internal sealed class MergeCommand : ICliCommand
+{
+    /// <summary>Files smaller than this hash or write too fast to deserve a progress bar.</summary>
+    private const long ProgressThresholdBytes = 256L * 1024 * 1024;
+
+    public Command Create(CliContext context)
+    {
+        var modelA = new Option<string>("--model-a") { Description = "Primary model A (kept for keys only A has)", Required = true };
+        var modelB = new Option<string>("--model-b") { Description = "Secondary model B", Required = true };
+        var modelC = new Option<string>("--model-c") { Description = "Tertiary model C (add-difference: A + M (B - C))" };
+        var mode = new Option<string>("--mode") { Description = "weighted-sum: (1-M) A + M B; add-difference: A + M (B - C)", DefaultValueFactory = _ => "weighted-sum" };
+        mode.AcceptOnlyFromAmong("weighted-sum", "add-difference");
+        var multiplier = new Option<double>("--multiplier") { Description = "M", Required = true };
+        var blocks = new Option<string>("--block-weights")
+        {
+            Description = "Per-block multipliers: 26 values BASE,IN00..IN11,M00,OUT00..OUT11 (or 25 without BASE, which is then --multiplier)",
+        };
+        var vae = new Option<string>("--vae") { Description = "Bake this VAE into first_stage_model.*" };
+        var precision = new Option<string>("--precision") { Description = "Store float tensors as fp32, fp16 or bf16 (default: as in A)" };
+        precision.AcceptOnlyFromAmong([.. Precision.Names]);
+        var output = new Option<string>("--out") { Description = "Output .safetensors file", Required = true };
+
+        var command = new Command("merge", "Merge checkpoints (A1111 weighted sum / add difference, optional block weights and VAE)");
+        foreach (var option in new Option[] { modelA, modelB, modelC, mode, multiplier, blocks, vae, precision, output }) command.Options.Add(option);
+        command.SetAction(result => Run(context, new Request(
+            result.GetValue(modelA)!, result.GetValue(modelB)!, result.GetValue(modelC), result.GetValue(mode)!,
+            result.GetValue(multiplier), result.GetValue(blocks), result.GetValue(vae), result.GetValue(precision), result.GetValue(output)!)));
+        return command;
+    }
+
+    private sealed record Request(string A, string B, string? C, string Mode, double Multiplier, string? BlockWeights,
+        string? Vae, string? Precision, string Output);
+
+    private static int Run(CliContext context, Request request)
+    {
+        var mergeMode = request.Mode == "add-difference" ? MergeMode.AddDifference : MergeMode.WeightedSum;
+        if (mergeMode == MergeMode.AddDifference && request.C == null)
+            return Usage(context, "--mode add-difference needs --model-c");
+        if (mergeMode == MergeMode.WeightedSum && request.C != null)
+            return Usage(context, "--model-c is only used by --mode add-difference");
+        if (!double.IsFinite(request.Multiplier)) return Usage(context, "--multiplier must be a finite number");
+        foreach (var path in new[] { request.A, request.B, request.C, request.Vae })
+            if (path != null && !File.Exists(path) && !Directory.Exists(path)) return Usage(context, $"{path}: no such file");
+        BlockWeights? blockWeights = null;
+        if (request.BlockWeights != null)
+        {
+            try
+            {
+                blockWeights = BlockWeights.Parse(request.BlockWeights, request.Multiplier);
+            }
+            catch (FormatException e)
+            {
+                return Usage(context, "--block-weights: " + e.Message);
+            }
+        }
+        TensorDType? dtype = null;
+        if (request.Precision != null && Precision.TryParse(request.Precision, out var parsed)) dtype = parsed;
+
+        var cache = new HashCache();
+        var hashProgress = context.ErrorIsTerminal ? new HashProgress(context.CreateErrorConsole(), ProgressThresholdBytes) : null;
+        var options = new MergeOptions
+        {
+            ModelA = request.A,
+            ModelB = request.B,
+            ModelC = request.C,
+            Mode = mergeMode,
+            Multiplier = request.Multiplier,
+            BlockWeights = blockWeights,
+            Vae = request.Vae,
+            Precision = dtype,
+            Output = request.Output,
+            Hasher = path => cache.GetOrCompute(path, p => hashProgress == null
+                ? ModelHashes.Compute(p)
+                : hashProgress.Run(p, new FileInfo(p).Length, progress => ModelHashes.Compute(p, progress))),
+        };
+        return RunJob(context, "merging", request.Output, progress => ModelMerger.Merge(options, progress), result =>
+        {
+            cache.Save();
+            string extra = result.VaeReplaced > 0 ? $", {result.VaeReplaced} from the VAE" : "";
+            string kind = result.IsInpainting ? " (inpainting)" : result.IsInstructPix2Pix ? " (instruct-pix2pix)" : "";
+            return $"{result.Output}: {result.Tensors} tensors, {result.Merged} merged, {result.KeptFromA} kept from A{extra}{kind}";
+        });
+    }
+
+    internal static int Usage(CliContext context, string message)
+    {
+        context.Fail(message);
+        return ExitCodes.Usage;
+    }
+
+    /// <summary>
+    /// Runs a workshop job with a Spectre progress bar on stderr (when it is a terminal), prints the summary line on
+    /// stdout and turns a refused or failed job into a one-line error and exit code 1.
+    /// </summary>
+    internal static int RunJob<T>(CliContext context, string verb, string output, Func<IProgress<WorkshopProgress>?, T> job, Func<T, string> summary)
+    {
+        try
+        {
+            T result;
+            if (context.ErrorIsTerminal)
+            {
+                result = context.CreateErrorConsole().Progress()
+                    .AutoClear(true)
+                    .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new TransferSpeedColumn(), new RemainingTimeColumn())
+                    .Start(ctx =>
+                    {
+                        var task = ctx.AddTask(Markup.Escape($"{verb} {Path.GetFileName(output)}"), autoStart: true, maxValue: 1);
+                        return job(new BarProgress(task));
+                    });
+            }
+            else
+            {
+                result = job(null);
+            }
+            context.Output.WriteLine(summary(result));
+            return ExitCodes.Success;
+        }
+        catch (Exception e) when (e is WorkshopException or InvalidModelFileException or IOException or UnauthorizedAccessException)
+        {
+            context.Fail(e.Message);
+            return ExitCodes.InvalidInput;
+        }
+    }
+
+    /// <summary>Sets the bar directly on the writing thread.</summary>
+    private sealed class BarProgress(ProgressTask task) : IProgress<WorkshopProgress>
+    {
+        public void Report(WorkshopProgress value)
+        {
+            task.MaxValue = Math.Max(1, value.TotalBytes);
+            task.Value = value.BytesWritten;
+        }
+    }
+}
