@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using SharpDiffusion.Conversion;
 using SharpDiffusion.Formats;
 using SharpDiffusion.Formats.Safetensors;
 
@@ -9,13 +10,14 @@ namespace SharpDiffusion.Workshop;
 /// only), without training leftovers (--prune) or with the EMA weights as the model (--ema-only). Tensor names and
 /// order are kept; a float32 tensor stored as float32 is copied byte for byte. The output's <c>__metadata__</c> keeps
 /// a safetensors input's metadata, sets <c>format</c> = <c>pt</c> when absent, and records the conversion under
-/// <c>sharpdiffusion_convert</c> (JSON).
+/// <c>sharpdiffusion_convert</c> (JSON). A diffusers folder (SD1.x) becomes a single-file checkpoint in the LDM layout.
 /// </summary>
 public static class CheckpointConverter
 {
     public const string MetadataKey = "sharpdiffusion_convert";
 
-    private sealed record Entry(string Name, TensorInfo Source, TensorDType OutType);
+    /// <param name="Shape">The output shape: the source's, or the single-file shape of a diffusers tensor (a 1x1 conv is stored as Linear there).</param>
+    private sealed record Entry(string Name, TensorInfo Source, TensorDType OutType, long[] Shape);
 
     public static ConvertResult Convert(ConvertOptions options, IProgress<WorkshopProgress>? progress = null)
     {
@@ -57,9 +59,9 @@ public static class CheckpointConverter
             ["dropped_tensors"] = dropped,
         }.ToJsonString();
 
-        long total = plan.Sum(e => SafetensorsWriter.ComputeByteLength(e.OutType, e.Source.Shape));
+        long total = plan.Sum(e => SafetensorsWriter.ComputeByteLength(e.OutType, e.Shape));
         ByteBuffer buffer = new(), converted = new();
-        var tensors = plan.Select(e => new TensorToWrite(e.Name, e.OutType, e.Source.Shape, stream =>
+        var tensors = plan.Select(e => new TensorToWrite(e.Name, e.OutType, e.Shape, stream =>
         {
             var data = buffer.Get(e.Source.ByteLength);
             source.Read(e.Source, data.Span);
@@ -68,7 +70,7 @@ public static class CheckpointConverter
                 stream.Write(data.Span);
                 return;
             }
-            var result = converted.Get(SafetensorsWriter.ComputeByteLength(e.OutType, e.Source.Shape));
+            var result = converted.Get(SafetensorsWriter.ComputeByteLength(e.OutType, e.Shape));
             TensorMath.Convert(data, e.Source.DType, e.OutType, result);
             stream.Write(result.Span);
         }));
@@ -101,6 +103,8 @@ public static class CheckpointConverter
             if (ema.Count == 0) throw new WorkshopException($"{options.Input}: --ema-only: the file has no EMA weights (model_ema.*)");
         }
 
+        if (file.Format == ModelFormat.Diffusers) return PlanFromDiffusers(options, file);
+
         var plan = new List<Entry>();
         foreach (var tensor in file.Tensors)
         {
@@ -119,10 +123,41 @@ public static class CheckpointConverter
                 data = twin;
                 fromEma++;
             }
-            plan.Add(new Entry(name, data, Precision.Apply(data.DType, options.Precision)));
+            plan.Add(new Entry(name, data, Precision.Apply(data.DType, options.Precision), data.Shape));
         }
         if (ema != null && fromEma == 0)
             throw new WorkshopException($"{options.Input}: --ema-only: no model_ema.* tensor matches a model.* weight");
+        return plan;
+    }
+
+    /// <summary>
+    /// A diffusers folder to the single-file (LDM) layout A1111 loads: every tensor renamed through the key map
+    /// derived from the folder's own block structure; the VAE attention's Linear weights become 1x1 convs (same
+    /// bytes). A tensor with no single-file name is an error that lists it: nothing is silently dropped.
+    /// </summary>
+    private static List<Entry> PlanFromDiffusers(ConvertOptions options, IModelFile file)
+    {
+        if (options.EmaOnly) throw new WorkshopException($"{options.Input}: --ema-only: a diffusers folder has no EMA weights");
+        var map = CheckpointKeyMap.FromDiffusersKeys(file.Tensors.Select(t => t.Name));
+        var plan = new List<Entry>();
+        var unmapped = new List<string>();
+        foreach (var tensor in file.Tensors)
+        {
+            int slash = tensor.Name.IndexOf('/');
+            var c = slash > 0 ? map.ToLdm(tensor.Name[..slash], tensor.Name[(slash + 1)..]) : null;
+            if (c == null)
+            {
+                unmapped.Add(tensor.Name);
+                continue;
+            }
+            if (c.Transform is not (TensorTransform.None or TensorTransform.Conv1x1ToLinear))
+                throw new WorkshopException($"{options.Input}: '{tensor.Name}' needs a {c.Transform} to become '{c.LdmKey}'; only SD1.x diffusers folders convert to a single file so far");
+            var shape = c.LdmShapeFromDiffusers(tensor.Shape)
+                ?? throw new WorkshopException($"{options.Input}: '{tensor.Name}' {tensor.ShapeText} does not fit '{c.LdmKey}'");
+            plan.Add(new Entry(c.LdmKey, tensor, Precision.Apply(tensor.DType, options.Precision), shape));
+        }
+        if (unmapped.Count > 0)
+            throw new WorkshopException($"{options.Input}: {unmapped.Count} tensor(s) have no single-file name: {string.Join(", ", unmapped.Take(5))}{(unmapped.Count > 5 ? ", ..." : "")}");
         return plan;
     }
 }
