@@ -14,6 +14,8 @@ internal static class CliApp
         new InspectCommand(),
         new PngInfoCommand(),
         new GenerateCommand(),
+        new DevCommand(),
+        new BenchCommand(),
     ];
 
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr, bool stderrIsTerminal = false)
