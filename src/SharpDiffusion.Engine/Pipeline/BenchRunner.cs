@@ -33,7 +33,7 @@ public static class BenchRunner
         }
         set_num_threads(options.Threads);
 
-        string? tempFile = null;
+        string? tempFile = null, tempConfig = null;
         double writeSeconds = 0;
         try
         {
@@ -51,6 +51,13 @@ public static class BenchRunner
                 RandomModel.Write(tempFile, options.Architecture, TensorDType.F16, options.Seed);
                 writeSeconds = writeClock.Elapsed.TotalSeconds;
                 modelPath = tempFile;
+                // Only scaled-down towers need a config (their heads are not 64 wide); sd15 loads the way a bare
+                // downloaded checkpoint does, by detection.
+                if (options.Architecture.TextWidth != options.Architecture.TextHeads * 64)
+                {
+                    tempConfig = System.IO.Path.ChangeExtension(tempFile, ".config.json");
+                    File.WriteAllText(tempConfig, RandomModelConfig.Json(options.Architecture));
+                }
             }
 
             log?.Invoke($"loading {modelPath} ({(precision == ScalarType.BFloat16 ? "bf16" : "fp32")})");
@@ -59,6 +66,7 @@ public static class BenchRunner
             {
                 DType = precision,
                 TokenizerPath = options.TokenizerPath,
+                ConfigPath = tempConfig,
             });
             double loadSeconds = loadClock.Elapsed.TotalSeconds;
             int multiple = model.SizeMultiple;
@@ -131,7 +139,8 @@ public static class BenchRunner
         }
         finally
         {
-            if (tempFile != null && File.Exists(tempFile)) File.Delete(tempFile);
+            foreach (var temp in new[] { tempFile, tempConfig })
+                if (temp != null && File.Exists(temp)) File.Delete(temp);
         }
     }
 
