@@ -23,6 +23,12 @@ public static class BenchRunner
     {
         if (options.Steps < 1) throw new ArgumentException("--steps must be at least 1");
         if (options.Threads < 1) throw new ArgumentException("--threads must be at least 1");
+        if (options.ModelPath == null)
+        {
+            // Checked before writing the (2 GB) random model; a given model is checked once loaded.
+            var arch = options.Architecture;
+            CheckSize(options.Size, arch.Vae.DownsampleFactor * (1 << (arch.UNet.Levels - 1)));
+        }
         var notes = new List<string>();
         var cpu = BenchCpuFeatures.Read();
         var precision = options.Precision;
@@ -69,9 +75,7 @@ public static class BenchRunner
                 ConfigPath = tempConfig,
             });
             double loadSeconds = loadClock.Elapsed.TotalSeconds;
-            int multiple = model.SizeMultiple;
-            if (options.Size <= 0 || options.Size % multiple != 0)
-                throw new ArgumentException($"--size {options.Size}: must be a positive multiple of {multiple} for this model");
+            CheckSize(options.Size, model.SizeMultiple);
 
             using var mode = inference_mode();
             log?.Invoke("encoding the prompts");
@@ -142,6 +146,12 @@ public static class BenchRunner
             foreach (var temp in new[] { tempFile, tempConfig })
                 if (temp != null && File.Exists(temp)) File.Delete(temp);
         }
+    }
+
+    private static void CheckSize(int size, int multiple)
+    {
+        if (size <= 0 || size % multiple != 0)
+            throw new ArgumentException($"--size {size}: must be a positive multiple of {multiple} for this model");
     }
 
     /// <summary>
