@@ -7,6 +7,11 @@ var benchmarks = new Dictionary<string, (string Help, Action<string[]> Run)>(Str
         a => SafetensorsHeaderBenchmark.HeaderBenchmark(a)),
     ["merge"] = ("merge two generated 2 GB fp16 SD1.5-layout checkpoints (MB/s, peak RSS)", _ => MergeBenchmark.Run(Console.Out)),
     ["hash"] = ("hash a 2 GB file cold then warm (MB/s) [path]", a => HashBenchmark.Run(Console.Out, a.Length > 0 ? a[0] : null)),
+    ["unet"] = ("full-size SD1.5 U-Net step and VAE decode, random weights, fp32 and bf16 [threads=2] [repeats=2] [fp32=true]",
+        a => UNetBenchmark.Run(Console.Out,
+            threads: a.Length > 0 ? int.Parse(a[0], System.Globalization.CultureInfo.InvariantCulture) : 2,
+            repeats: a.Length > 1 ? int.Parse(a[1], System.Globalization.CultureInfo.InvariantCulture) : 2,
+            includeFp32: a.Length <= 2 || bool.Parse(a[2]))),
 };
 
 if (args.Length == 0 || !benchmarks.TryGetValue(args[0], out var bench))

@@ -18,6 +18,8 @@ internal static class CliApp
         new ResizeLoraCommand(),
         new MergeCommand(),
         new ConvertCommand(),
+        new DevCommand(),
+        new BenchCommand(),
     ];
 
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr, bool stderrIsTerminal = false)

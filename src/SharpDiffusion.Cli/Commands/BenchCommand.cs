@@ -1,0 +1,124 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using SharpDiffusion.Engine.Pipeline;
+using SharpDiffusion.Formats;
+using Spectre.Console;
+using static TorchSharp.torch;
+
+namespace SharpDiffusion.Cli.Commands;
+
+/// <summary>
+/// <c>sharpdiffusion bench --arch sd15 --size 512 --steps 2 [--precision bf16|fp32] [--model PATH] [--threads N] [--json]</c>:
+/// times load, text encoding, guided U-Net steps and a VAE decode of a full-size model (random weights unless
+/// --model is given).
+/// </summary>
+internal sealed class BenchCommand : ICliCommand
+{
+    private readonly Option<string> _arch = new("--arch") { Description = "Random model architecture: " + string.Join(", ", RandomModelArchitecture.All.Select(a => a.Name)), DefaultValueFactory = _ => "sd15" };
+    private readonly Option<int> _size = new("--size") { Description = "Square image size in pixels", DefaultValueFactory = _ => 512 };
+    private readonly Option<int> _steps = new("--steps") { Description = "Guided U-Net steps", DefaultValueFactory = _ => 2 };
+    private readonly Option<string> _precision = new("--precision") { Description = "fp32 or bf16 (bf16 only where the CPU has avx512_bf16/amx)", DefaultValueFactory = _ => "bf16" };
+    private readonly Option<string?> _model = new("--model", "-m") { Description = "Benchmark this checkpoint instead of a random one" };
+    private readonly Option<string?> _tokenizer = new("--tokenizer") { Description = "CLIP vocabulary (else searched; fixed token ids when none is found)" };
+    private readonly Option<int?> _threads = new("--threads") { Description = "Torch threads (default: all processors)" };
+    private readonly Option<bool> _json = new("--json") { Description = "Print one JSON object" };
+
+    public Command Create(CliContext context)
+    {
+        var command = new Command("bench", "Time text encoding, U-Net steps and VAE decode (random full-size weights by default)");
+        foreach (var option in new Option[] { _arch, _size, _steps, _precision, _model, _tokenizer, _threads, _json }) command.Options.Add(option);
+        command.SetAction(result => Run(context, result));
+        return command;
+    }
+
+    private int Run(CliContext context, ParseResult args)
+    {
+        BenchOptions options;
+        try
+        {
+            var modelPath = args.GetValue(_model);
+            if (modelPath != null && !File.Exists(modelPath)) throw new ArgumentException($"{modelPath}: no such file");
+            options = new BenchOptions
+            {
+                Architecture = RandomModelArchitecture.Parse(args.GetValue(_arch)!),
+                ModelPath = modelPath,
+                TokenizerPath = args.GetValue(_tokenizer),
+                Size = args.GetValue(_size),
+                Steps = args.GetValue(_steps),
+                Precision = args.GetValue(_precision)!.ToLowerInvariant() switch
+                {
+                    "fp32" or "float32" => ScalarType.Float32,
+                    "bf16" or "bfloat16" => ScalarType.BFloat16,
+                    var p => throw new ArgumentException($"unknown precision '{p}': fp32 or bf16"),
+                },
+                Threads = args.GetValue(_threads) ?? Environment.ProcessorCount,
+            };
+        }
+        catch (ArgumentException e)
+        {
+            context.Fail(e.Message);
+            return ExitCodes.Usage;
+        }
+
+        BenchResult result;
+        try
+        {
+            result = BenchRunner.Run(options, line => context.Error.WriteLine(line));
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidModelFileException or FileNotFoundException or Engine.Weights.ModelLoadException)
+        {
+            context.Fail(e.Message);
+            return ExitCodes.Usage;
+        }
+
+        if (args.GetValue(_json)) context.Output.WriteLine(ToJson(result));
+        else WriteTable(context, result);
+        return ExitCodes.Success;
+    }
+
+    internal static string ToJson(BenchResult r)
+    {
+        var values = new Dictionary<string, object?>
+        {
+            ["model"] = r.Model,
+            ["load_s"] = Round(r.LoadSeconds),
+            ["write_s"] = Round(r.WriteSeconds),
+            ["text_encode_s"] = Round(r.TextEncodeSeconds),
+            ["unet_step_s"] = Round(r.UNetStepSeconds),
+            ["step_s"] = r.StepSeconds.Select(Round).ToArray(),
+            ["vae_decode_s"] = Round(r.VaeDecodeSeconds),
+            ["peak_rss_mb"] = Math.Round(r.PeakRssMb, 1),
+            ["unet_gflops"] = r.UNetGflops is { } g ? Math.Round(g, 1) : null,
+            ["precision"] = r.Precision,
+            ["threads"] = r.Threads,
+            ["size"] = r.Size,
+            ["steps"] = r.Steps,
+            ["cpu_flags"] = r.CpuFlags,
+            ["text_input"] = r.TextInput,
+            ["notes"] = r.Notes,
+        };
+        return JsonSerializer.Serialize(values);
+    }
+
+    private static double Round(double seconds) => Math.Round(seconds, 3);
+
+    private static void WriteTable(CliContext context, BenchResult r)
+    {
+        var table = new Table().AddColumn("measure").AddColumn(new TableColumn("value").RightAligned());
+        string F(double v, string unit) => v.ToString("F2", CultureInfo.InvariantCulture) + " " + unit;
+        table.AddRow("model", Markup.Escape(r.Model));
+        table.AddRow("write (random model)", F(r.WriteSeconds, "s"));
+        table.AddRow("load", F(r.LoadSeconds, "s"));
+        table.AddRow("text encode (" + r.TextInput + ")", F(r.TextEncodeSeconds, "s"));
+        table.AddRow($"U-Net guided step ({r.Size}x{r.Size}, mean)", F(r.UNetStepSeconds, "s"));
+        table.AddRow("steps", string.Join(", ", r.StepSeconds.Select(s => s.ToString("F2", CultureInfo.InvariantCulture))));
+        table.AddRow("VAE decode", F(r.VaeDecodeSeconds, "s"));
+        table.AddRow("peak RSS", F(r.PeakRssMb, "MB"));
+        table.AddRow("U-Net throughput", r.UNetGflops is { } g ? F(g, "GFLOP/s") : "n/a (not SD1.5-sized)");
+        table.AddRow("precision / threads", $"{r.Precision} / {r.Threads}");
+        table.AddRow("CPU flags", string.Join(" ", r.CpuFlags));
+        context.CreateOutputConsole().Write(table);
+        foreach (var note in r.Notes) context.Output.WriteLine("note: " + note);
+    }
+}

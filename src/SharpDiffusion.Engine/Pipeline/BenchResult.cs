@@ -1,0 +1,34 @@
+namespace SharpDiffusion.Engine.Pipeline;
+
+/// <summary>The figures of one <see cref="BenchRunner"/> run (seconds unless named otherwise).</summary>
+public sealed record BenchResult
+{
+    public required string Model { get; init; }
+
+    /// <summary>Seconds to write the random model file (0 with a given model).</summary>
+    public double WriteSeconds { get; init; }
+
+    public double LoadSeconds { get; init; }
+    public double TextEncodeSeconds { get; init; }
+
+    /// <summary>Mean seconds per guided step, the first step left out when there is more than one (warm-up).</summary>
+    public double UNetStepSeconds { get; init; }
+
+    public required IReadOnlyList<double> StepSeconds { get; init; }
+    public double VaeDecodeSeconds { get; init; }
+    public double PeakRssMb { get; init; }
+
+    /// <summary>Achieved U-Net throughput; null when the U-Net is not SD1.5-sized (the FLOP count is SD1.5's).</summary>
+    public double? UNetGflops { get; init; }
+
+    public required string Precision { get; init; }
+    public int Threads { get; init; }
+    public int Size { get; init; }
+    public int Steps { get; init; }
+    public required IReadOnlyList<string> CpuFlags { get; init; }
+
+    /// <summary>"tokenizer" (prompts tokenized) or "fixed-ids" (no vocabulary found: fixed token ids).</summary>
+    public required string TextInput { get; init; }
+
+    public required IReadOnlyList<string> Notes { get; init; }
+}
