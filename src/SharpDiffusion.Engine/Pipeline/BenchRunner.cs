@@ -38,7 +38,7 @@ public static class BenchRunner
             notes.Add("bf16 requested but the CPU has neither avx512_bf16 nor amx_bf16: ran in fp32");
         }
         set_num_threads(options.Threads);
-        if (!BenchNnpackSwitch.Disable()) notes.Add("NNPACK could not be switched off: libtorch may print 'Could not initialize NNPACK' warnings");
+        if (!NnpackSwitch.Disable()) notes.Add("NNPACK could not be switched off: libtorch may print 'Could not initialize NNPACK' warnings");
 
         string? tempFile = null, tempConfig = null;
         double writeSeconds = 0;

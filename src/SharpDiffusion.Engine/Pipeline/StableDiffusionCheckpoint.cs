@@ -67,6 +67,7 @@ public sealed class StableDiffusionCheckpoint : IDisposable
     public static StableDiffusionCheckpoint Load(string path, CheckpointLoadOptions? options = null)
     {
         options ??= new CheckpointLoadOptions();
+        NnpackSwitch.Disable(); // libtorch retries NNPACK on every convolution of CPUs it does not support
         var clock = Stopwatch.StartNew();
         var file = ModelFileReader.Open(path);
         try

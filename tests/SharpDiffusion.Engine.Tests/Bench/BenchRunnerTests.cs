@@ -51,8 +51,8 @@ public class BenchRunnerTests
     [Fact]
     public void NnpackCanBeSwitchedOffInTheBundledLibtorch()
     {
-        Assert.True(BenchNnpackSwitch.Disable());
-        Assert.True(BenchNnpackSwitch.Disable()); // idempotent
+        Assert.True(NnpackSwitch.Disable());
+        Assert.True(NnpackSwitch.Disable()); // idempotent
     }
 
     [Fact]

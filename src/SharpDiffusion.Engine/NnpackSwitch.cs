@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace SharpDiffusion.Engine.Pipeline;
+namespace SharpDiffusion.Engine;
 
 /// <summary>
 /// Turns off libtorch's NNPACK convolution path, which on CPUs it does not support only prints "Could not
@@ -9,7 +9,7 @@ namespace SharpDiffusion.Engine.Pipeline;
 /// PyTorch's <c>torch.backends.nnpack.set_flags(False)</c> does — through its exported C++ symbols; where they are
 /// missing (another libtorch build) nothing changes.
 /// </summary>
-public static partial class BenchNnpackSwitch
+public static partial class NnpackSwitch
 {
     private const string LibTorchCpu = "libtorch_cpu";
 
