@@ -114,4 +114,58 @@ public sealed class LoraAtGenerationTests
         Assert.Equal(expected, LoraShortHash.Compute(path, null));
         Assert.Equal("abc", LoraShortHash.Compute(path, new Dictionary<string, string> { ["sshs_model_hash"] = "abc" }));
     }
+
+    [Fact]
+    public void SeveralLorasOnTheSameLayerAddUp()
+    {
+        using var dir = new TempDir();
+        var a = WriteLora(dir.File("a.safetensors"));
+        var g = new Generator(99);
+        var bDown = randn(4, 32, generator: g);
+        var bUp = randn(64, 4, generator: g);
+        SafetensorsTestWriter.Write(dir.File("b.safetensors"), [(UnetModule + ".lora_down.weight", bDown), (UnetModule + ".lora_up.weight", bUp)]);
+        using var model = TinyModel.Load();
+        var targets = ModelNetworkTargets.For(model);
+        var before = targets.Weights[UnetKey].clone();
+
+        using var applied = AppliedLoras.Apply(targets, [
+            (A1111NetworkTag.Parse("<lora:a:0.5>"), dir.File("a.safetensors")),
+            (A1111NetworkTag.Parse("<lyco:b:1:0.3>"), dir.File("b.safetensors")),
+        ]);
+
+        // b has no alpha: scale 1 (alpha = rank).
+        var expected = before + 0.5 * 0.5 * a[UnetModule + ".lora_up.weight"].matmul(a[UnetModule + ".lora_down.weight"]) + 0.3 * bUp.matmul(bDown);
+        Assert.True((targets.Weights[UnetKey] - expected).abs().max().item<float>() < 1e-5);
+        Assert.Equal([2, 1], applied.Reports.Select(r => r.MatchedModules));
+    }
+
+    [Fact]
+    public void MostlyUnmatchedKeysWarnAndACorruptFileIsSkipped()
+    {
+        using var dir = new TempDir();
+        var g = new Generator(5);
+        SafetensorsTestWriter.Write(dir.File("half.safetensors"), [
+            (UnetModule + ".lora_down.weight", randn(2, 32, generator: g)),
+            (UnetModule + ".lora_up.weight", randn(64, 2, generator: g)),
+            ("lora_unet_nowhere_a.lora_down.weight", randn(2, 32, generator: g)),
+            ("lora_unet_nowhere_a.lora_up.weight", randn(64, 2, generator: g)),
+            ("lora_unet_nowhere_b.lora_down.weight", randn(2, 32, generator: g)),
+        ]);
+        File.WriteAllBytes(dir.File("bad.safetensors"), [1, 2, 3, 4, 5, 6, 7, 8, 9]);
+        using var model = TinyModel.Load();
+        var targets = ModelNetworkTargets.For(model);
+
+        using var applied = AppliedLoras.Apply(targets, [
+            (A1111NetworkTag.Parse("<lora:half>"), dir.File("half.safetensors")),
+            (A1111NetworkTag.Parse("<lora:bad>"), dir.File("bad.safetensors")),
+        ]);
+
+        Assert.True(applied.Reports[0].Applied);
+        Assert.Equal(3, applied.Reports[0].UnmatchedKeys.Count);
+        Assert.Contains("3 of its 5 keys match nothing", applied.Warnings[0]);
+        Assert.False(applied.Reports[1].Applied);
+        Assert.Contains("lora bad", applied.Warnings[1]);
+        Assert.Contains("not applied", applied.Warnings[1]);
+        Assert.Equal(1, applied.PatchedTensorCount);
+    }
 }
