@@ -67,7 +67,7 @@ public sealed class ExtraNetworkSession : IDisposable
             {
                 var stack = new HypernetworkStack(hypernetworks.Select(h => (h.Network, h.Tag.Strength)).ToList());
                 warnings.AddRange(stack.Check(AttentionWidths(_model.UNet.Config)));
-                _model.UNet.ContextHook = stack;
+                _model.UNet.ContextHook = new Float32ContextHook(stack);
             }
 
             Func<int, IPromptEmbeddingLookup?>? lookups = embeddings == null ? null : width => embeddings.ForEncoder(_model.Tokenizer, width);
