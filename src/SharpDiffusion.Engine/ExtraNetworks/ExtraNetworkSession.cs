@@ -56,9 +56,12 @@ public sealed class ExtraNetworkSession : IDisposable
             warnings.Add("the prompt names extra networks but no models folder was given (--models-dir); they are not applied");
 
         var loraFiles = parsed.Loras.Select(tag => (tag, Folder?.FindLora(tag.Name))).ToList();
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         using var loras = loraFiles.Count == 0 || Folder == null ? AppliedLoras.None() : AppliedLoras.Apply(_targets.Value, loraFiles);
         warnings.AddRange(loras.Warnings);
         details.AddRange(loras.Reports.Select(r => r.Summary));
+        if (loras.Reports.Count > 0)
+            details.Add($"loras applied in {clock.Elapsed.TotalMilliseconds.ToString("0", CultureInfo.InvariantCulture)} ms ({loras.PatchedTensorCount} tensors patched)");
 
         var hypernetworks = Folder == null ? [] : LoadHypernetworks(parsed.Hypernetworks, warnings);
         try
