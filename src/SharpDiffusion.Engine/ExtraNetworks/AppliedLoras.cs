@@ -12,11 +12,12 @@ namespace SharpDiffusion.Engine.ExtraNetworks;
 /// </summary>
 public sealed class AppliedLoras : IDisposable
 {
-    private readonly NetworkPatcher _patcher;
+    // One patcher per network, restored in reverse order: a network that fails half-way is undone alone.
+    private readonly List<NetworkPatcher> _patchers;
 
-    private AppliedLoras(NetworkPatcher patcher, IReadOnlyList<LoraApplicationReport> reports, IReadOnlyList<string> warnings)
+    private AppliedLoras(List<NetworkPatcher> patchers, IReadOnlyList<LoraApplicationReport> reports, IReadOnlyList<string> warnings)
     {
-        _patcher = patcher;
+        _patchers = patchers;
         Reports = reports;
         Warnings = warnings;
     }
@@ -24,8 +25,8 @@ public sealed class AppliedLoras : IDisposable
     public IReadOnlyList<LoraApplicationReport> Reports { get; }
     public IReadOnlyList<string> Warnings { get; }
 
-    /// <summary>Number of model tensors currently changed.</summary>
-    public int PatchedTensorCount => _patcher.PatchedTensorCount;
+    /// <summary>Number of tensor patches in place (a tensor two networks change counts twice).</summary>
+    public int PatchedTensorCount => _patchers.Sum(p => p.PatchedTensorCount);
 
     /// <summary>A1111's <c>Lora hashes</c> value ("name: hash, ..." for the applied ones), or null when none.</summary>
     public string? HashesInfotext
@@ -39,25 +40,29 @@ public sealed class AppliedLoras : IDisposable
     }
 
     /// <summary>No LoRA: nothing is patched.</summary>
-    public static AppliedLoras None() => new(new NetworkPatcher(new Dictionary<string, TorchSharp.torch.Tensor>()), [], []);
+    public static AppliedLoras None() => new([], [], []);
 
     /// <param name="loras">Each tag with its file (null: no file has that name).</param>
     public static AppliedLoras Apply(ModelNetworkTargets model, IEnumerable<(A1111NetworkTag Tag, string? Path)> loras)
     {
-        var patcher = new NetworkPatcher(model.Weights);
+        var patchers = new List<NetworkPatcher>();
         var reports = new List<LoraApplicationReport>();
         var warnings = new List<string>();
         try
         {
             foreach (var (tag, path) in loras)
+            {
+                var patcher = new NetworkPatcher(model.Weights);
+                patchers.Add(patcher);
                 reports.Add(ApplyOne(model, patcher, tag, path, warnings));
+            }
         }
         catch
         {
-            patcher.Restore();
+            RestoreAll(patchers);
             throw;
         }
-        return new AppliedLoras(patcher, reports, warnings);
+        return new AppliedLoras(patchers, reports, warnings);
     }
 
     private static LoraApplicationReport ApplyOne(ModelNetworkTargets model, NetworkPatcher patcher, A1111NetworkTag tag, string? path, List<string> warnings)
@@ -85,6 +90,13 @@ public sealed class AppliedLoras : IDisposable
             {
                 patcher.Apply(modules, tag.TextEncoderStrength, tag.UnetStrength);
             }
+            catch (InvalidOperationException e)
+            {
+                // A module whose shape does not fit (a network for a model with the same names and other sizes).
+                patcher.Restore();
+                warnings.Add($"lora {tag.Name} ({path}): {e.Message}; not applied");
+                return new LoraApplicationReport(tag, path, 0, resolution.Unused, false, null);
+            }
             finally
             {
                 foreach (var m in modules) m.Dispose();
@@ -99,5 +111,11 @@ public sealed class AppliedLoras : IDisposable
     }
 
     /// <summary>Restores every patched weight exactly.</summary>
-    public void Dispose() => _patcher.Restore();
+    public void Dispose() => RestoreAll(_patchers);
+
+    private static void RestoreAll(List<NetworkPatcher> patchers)
+    {
+        for (int i = patchers.Count - 1; i >= 0; i--) patchers[i].Restore();
+        patchers.Clear();
+    }
 }

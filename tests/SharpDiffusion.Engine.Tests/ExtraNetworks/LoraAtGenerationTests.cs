@@ -168,4 +168,38 @@ public sealed class LoraAtGenerationTests
         Assert.Contains("not applied", applied.Warnings[1]);
         Assert.Equal(1, applied.PatchedTensorCount);
     }
+
+    [Fact]
+    public void ALoraWhoseShapesDoNotFitIsUndoneAloneAndTheOthersStay()
+    {
+        using var dir = new TempDir();
+        var good = WriteLora(dir.File("good.safetensors"));
+        var g = new Generator(8);
+        SafetensorsTestWriter.Write(dir.File("wide.safetensors"), [
+            (TeModule + ".lora_down.weight", randn(2, 32, generator: g)),
+            (TeModule + ".lora_up.weight", randn(32, 2, generator: g)),
+            (UnetModule + ".lora_down.weight", randn(2, 48, generator: g)),
+            (UnetModule + ".lora_up.weight", randn(64, 2, generator: g)),
+        ]);
+        using var model = TinyModel.Load();
+        var targets = ModelNetworkTargets.For(model);
+        var unetBefore = targets.Weights[UnetKey].clone();
+        var teBefore = targets.Weights[TeKey].clone();
+
+        using (var applied = AppliedLoras.Apply(targets, [
+            (A1111NetworkTag.Parse("<lora:good:1>"), dir.File("good.safetensors")),
+            (A1111NetworkTag.Parse("<lora:wide:1>"), dir.File("wide.safetensors")),
+        ]))
+        {
+            Assert.True(applied.Reports[0].Applied);
+            Assert.False(applied.Reports[1].Applied);
+            Assert.Contains("lora wide", Assert.Single(applied.Warnings));
+            var expectedTe = teBefore + 2.0 * good[TeModule + ".lora_up.weight"].matmul(good[TeModule + ".lora_down.weight"]);
+            Assert.True((targets.Weights[TeKey] - expectedTe).abs().max().item<float>() < 1e-6);
+            Assert.Equal(2, applied.PatchedTensorCount);
+            Assert.Matches("^good: [0-9a-f]{12}$", applied.HashesInfotext);
+        }
+        Assert.True(targets.Weights[UnetKey].eq(unetBefore).all().item<bool>());
+        Assert.True(targets.Weights[TeKey].eq(teBefore).all().item<bool>());
+    }
 }
