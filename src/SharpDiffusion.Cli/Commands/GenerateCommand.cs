@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using SharpDiffusion.Engine.ExtraNetworks;
 using SharpDiffusion.Engine.Pipeline;
 using SharpDiffusion.Engine.Random;
 using SharpDiffusion.Engine.Sampling;
@@ -42,12 +43,15 @@ internal sealed class GenerateCommand : ICliCommand
     private readonly Option<string?> _saveLatents = new("--save-latents") { Description = "Also save the final latents to this .safetensors file (tensor 'latents')" };
     private readonly Option<string?> _fromPng = new("--from-png") { Description = "Take the parameters from a PNG made by A1111 or by this program" };
     private readonly Option<string?> _prediction = new("--prediction") { Description = "eps or v (SD2 768-v models without a yaml)" };
+    private readonly Option<string?> _modelsDir = new("--models-dir") { Description = "A1111 models folder (Lora/, LyCORIS/, embeddings/, hypernetworks/) for <lora:name:w>, <hypernet:name:w> and embedding names in prompts" };
+    private readonly Option<bool> _verbose = new("--verbose") { Description = "Print how many modules of each LoRA matched the model and which keys did not" };
 
     public Command Create(CliContext context)
     {
         var command = new Command("generate", "Generate images from a checkpoint (txt2img, img2img)");
         foreach (var option in new Option[] { _model, _config, _tokenizer, _prompt, _negative, _steps, _sampler, _schedule, _cfg, _seed,
-                     _rng, _width, _height, _batch, _clipSkip, _initImage, _strength, _precision, _device, _out, _saveLatents, _fromPng, _prediction })
+                     _rng, _width, _height, _batch, _clipSkip, _initImage, _strength, _precision, _device, _out, _saveLatents, _fromPng, _prediction,
+                     _modelsDir, _verbose })
             command.Options.Add(option);
         command.SetAction(result => Run(context, result));
         return command;
@@ -87,6 +91,7 @@ internal sealed class GenerateCommand : ICliCommand
         }
 
         using (model)
+        using (var session = new ExtraNetworkSession(model, job.ModelsDir == null ? null : new ModelsFolder(job.ModelsDir)))
         {
             var request = job.Request;
             if (job.InitImagePath != null)
@@ -101,17 +106,25 @@ internal sealed class GenerateCommand : ICliCommand
                     return ExitCodes.Usage;
                 }
             }
-            GenerationResult result;
+            ExtraNetworkJobResult generated;
             try
             {
-                result = RunWithProgress(context, model, request);
+                generated = RunWithProgress(context, session, request);
             }
             catch (ArgumentException e)
             {
                 context.Fail(e.Message);
                 return ExitCodes.Usage;
             }
-            using (result)
+            foreach (var warning in generated.Warnings) context.Error.WriteLine("sharpdiffusion: warning: " + warning);
+            if (job.Verbose)
+            {
+                foreach (var line in generated.Details) context.Error.WriteLine(line);
+                foreach (var lora in generated.Loras.Where(l => l.UnmatchedKeys.Count > 0))
+                    context.Error.WriteLine($"lora {lora.Tag.Name}: unmatched keys: {string.Join(", ", lora.UnmatchedKeys)}");
+            }
+            var result = generated.Result;
+            using (generated)
             {
                 var (sampler, impliedSchedule) = SamplerRegistry.Resolve(request.Sampler);
                 string scheduleName = ScheduleName(request.Schedule ?? impliedSchedule);
@@ -124,6 +137,7 @@ internal sealed class GenerateCommand : ICliCommand
                         Path.GetFileNameWithoutExtension(model.Path), request.ClipSkip);
                     if (request.InitImage != null) info["Denoising strength"] = A1111Infotext.FormatNumber(request.Strength);
                     if (request.Rng == NoiseSourceKind.Nv) info["RNG"] = "NV";
+                    foreach (var (key, value) in generated.InfotextFields) info[key] = value;
                     var path = OutputPath(job.OutPath, i, result.Images.Count, result.Seeds[i]);
                     PngEncoder.Save(path, result.Images[i], result.Width, result.Height,
                         new[] { new KeyValuePair<string, string>(A1111Infotext.PngKeyword, info.Format()) });
@@ -136,16 +150,16 @@ internal sealed class GenerateCommand : ICliCommand
         return ExitCodes.Success;
     }
 
-    private static GenerationResult RunWithProgress(CliContext context, StableDiffusionCheckpoint model, GenerationRequest request)
+    private static ExtraNetworkJobResult RunWithProgress(CliContext context, ExtraNetworkSession session, GenerationRequest request)
     {
-        if (!context.ErrorIsTerminal) return ImageGenerator.Generate(model, request);
+        if (!context.ErrorIsTerminal) return session.Generate(request);
         return context.CreateErrorConsole().Progress()
             .AutoClear(true)
             .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
             .Start(ctx =>
             {
                 var task = ctx.AddTask("sampling", autoStart: true, maxValue: request.Steps);
-                var result = ImageGenerator.Generate(model, request, step =>
+                var result = session.Generate(request, step =>
                 {
                     task.MaxValue = step.Total;
                     task.Value = step.Index + 1;
@@ -157,7 +171,7 @@ internal sealed class GenerateCommand : ICliCommand
     }
 
     private sealed record GenerationJob(string ModelPath, CheckpointLoadOptions LoadOptions, GenerationRequest Request,
-        string? InitImagePath, string? OutPath, string? SaveLatentsPath);
+        string? InitImagePath, string? OutPath, string? SaveLatentsPath, string? ModelsDir, bool Verbose);
 
     private GenerationJob BuildJob(ParseResult args)
     {
@@ -231,7 +245,9 @@ internal sealed class GenerateCommand : ICliCommand
             Device = device,
             Prediction = prediction,
         };
-        return new GenerationJob(modelPath, load, request, initImage, args.GetValue(_out), args.GetValue(_saveLatents));
+        var modelsDir = args.GetValue(_modelsDir);
+        if (modelsDir != null && !Directory.Exists(modelsDir)) throw new ArgumentException($"--models-dir {modelsDir}: no such folder");
+        return new GenerationJob(modelPath, load, request, initImage, args.GetValue(_out), args.GetValue(_saveLatents), modelsDir, args.GetValue(_verbose));
     }
 
     private static string ScheduleName(ScheduleType? schedule) => schedule switch

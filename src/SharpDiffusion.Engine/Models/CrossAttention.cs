@@ -1,4 +1,5 @@
 using TorchSharp.Modules;
+using SharpDiffusion.Engine.Hypernetworks;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
 
@@ -24,6 +25,11 @@ public sealed class CrossAttention : NamedModule
         _toOut = Child("to_out", new IndexedModules()).Add(0, f.Linear(inner, queryDim));
     }
 
+    /// <summary>
+    /// Transforms the key/value inputs before their projections (A1111 hypernetworks); null leaves the attention as it is.
+    /// </summary>
+    public IAttentionContextHook? ContextHook { get; set; }
+
     /// <param name="x">[B, L, C].</param>
     /// <param name="context">[B, S, Cc], or null for self-attention.</param>
     public Tensor Forward(Tensor x, Tensor? context = null)
@@ -32,8 +38,9 @@ public sealed class CrossAttention : NamedModule
         var source = context ?? x;
         long b = x.shape[0], l = x.shape[1], s = source.shape[1];
         var q = _toQ.forward(x).view(b, l, _heads, _dimHead).transpose(1, 2);
-        var k = _toK.forward(source).view(b, s, _heads, _dimHead).transpose(1, 2);
-        var v = _toV.forward(source).view(b, s, _heads, _dimHead).transpose(1, 2);
+        var (keyInput, valueInput) = ContextHook is { } hook ? hook.Transform(source) : (source, source);
+        var k = _toK.forward(keyInput).view(b, s, _heads, _dimHead).transpose(1, 2);
+        var v = _toV.forward(valueInput).view(b, s, _heads, _dimHead).transpose(1, 2);
         var o = F.scaled_dot_product_attention(q, k, v);
         var merged = o.transpose(1, 2).reshape(b, l, _heads * _dimHead);
         return _toOut.forward(merged).MoveToOuterDisposeScope();

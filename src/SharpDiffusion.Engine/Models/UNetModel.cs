@@ -96,6 +96,23 @@ public sealed class UNetModel : NamedModule, IDiffusionModel
 
     public UNetConfig Config { get; }
 
+    /// <summary>
+    /// The key/value hook of every attention layer (self- and cross-attention), e.g. A1111 hypernetworks; null (the
+    /// default) leaves the U-Net unchanged. Setting it sets it on all of them.
+    /// </summary>
+    public Hypernetworks.IAttentionContextHook? ContextHook
+    {
+        get => _contextHook;
+        set
+        {
+            _contextHook = value;
+            foreach (var module in modules())
+                if (module is CrossAttention attention) attention.ContextHook = value;
+        }
+    }
+
+    private Hypernetworks.IAttentionContextHook? _contextHook;
+
     /// <summary>The parameters' element type (float32, or bfloat16 for the fast path).</summary>
     public ScalarType DType => _timeIn.weight!.dtype;
 

@@ -1,0 +1,121 @@
+using SharpDiffusion.Conversion;
+using SharpDiffusion.Engine.Networks;
+using SharpDiffusion.Formats;
+
+namespace SharpDiffusion.Engine.ExtraNetworks;
+
+/// <summary>
+/// LoRAs patched into a model's live weights for one job (A1111's <c>&lt;lora:name:te:unet&gt;</c>, several at once,
+/// each at its text-encoder and U-Net strength); <see cref="Dispose"/> puts every weight back bit for bit. A network
+/// whose file is missing, unreadable or for another model (nothing resolves) is skipped with a warning and the job
+/// goes on without it, as A1111 does.
+/// </summary>
+public sealed class AppliedLoras : IDisposable
+{
+    // One patcher per network, restored in reverse order: a network that fails half-way is undone alone.
+    private readonly List<NetworkPatcher> _patchers;
+
+    private AppliedLoras(List<NetworkPatcher> patchers, IReadOnlyList<LoraApplicationReport> reports, IReadOnlyList<string> warnings)
+    {
+        _patchers = patchers;
+        Reports = reports;
+        Warnings = warnings;
+    }
+
+    public IReadOnlyList<LoraApplicationReport> Reports { get; }
+    public IReadOnlyList<string> Warnings { get; }
+
+    /// <summary>Number of tensor patches in place (a tensor two networks change counts twice).</summary>
+    public int PatchedTensorCount => _patchers.Sum(p => p.PatchedTensorCount);
+
+    /// <summary>A1111's <c>Lora hashes</c> value ("name: hash, ..." for the applied ones), or null when none.</summary>
+    public string? HashesInfotext
+    {
+        get
+        {
+            var parts = Reports.Where(r => r.Applied && r.ShortHash != null)
+                .Select(r => $"{r.Tag.Name.Replace(":", "").Replace(",", "")}: {r.ShortHash}").ToList();
+            return parts.Count == 0 ? null : string.Join(", ", parts);
+        }
+    }
+
+    /// <summary>No LoRA: nothing is patched.</summary>
+    public static AppliedLoras None() => new([], [], []);
+
+    /// <param name="loras">Each tag with its file (null: no file has that name).</param>
+    public static AppliedLoras Apply(ModelNetworkTargets model, IEnumerable<(A1111NetworkTag Tag, string? Path)> loras)
+    {
+        var patchers = new List<NetworkPatcher>();
+        var reports = new List<LoraApplicationReport>();
+        var warnings = new List<string>();
+        try
+        {
+            foreach (var (tag, path) in loras)
+            {
+                var patcher = new NetworkPatcher(model.Weights);
+                patchers.Add(patcher);
+                reports.Add(ApplyOne(model, patcher, tag, path, warnings));
+            }
+        }
+        catch
+        {
+            RestoreAll(patchers);
+            throw;
+        }
+        return new AppliedLoras(patchers, reports, warnings);
+    }
+
+    private static LoraApplicationReport ApplyOne(ModelNetworkTargets model, NetworkPatcher patcher, A1111NetworkTag tag, string? path, List<string> warnings)
+    {
+        if (path == null)
+        {
+            warnings.Add($"lora {tag.Name}: no such network in the models folder; not applied");
+            return new LoraApplicationReport(tag, null, 0, [], false, null);
+        }
+        try
+        {
+            using var file = ModelFileReader.Open(path);
+            var keys = file.Tensors.Select(t => t.Name).ToList();
+            var resolution = model.Resolver.Resolve(keys);
+            if (resolution.Modules.Count == 0)
+            {
+                warnings.Add($"lora {tag.Name} ({path}): none of its {keys.Count} keys match this model (a network for another model family?); not applied");
+                return new LoraApplicationReport(tag, path, 0, resolution.Unused, false, null);
+            }
+            if (resolution.Unused.Count * 2 > keys.Count)
+                warnings.Add($"lora {tag.Name}: {resolution.Unused.Count} of its {keys.Count} keys match nothing in this model (first: {resolution.Unused[0]})");
+
+            var modules = NetworkModuleWeights.LoadAll(file, resolution);
+            try
+            {
+                patcher.Apply(modules, tag.TextEncoderStrength, tag.UnetStrength);
+            }
+            catch (InvalidOperationException e)
+            {
+                // A module whose shape does not fit (a network for a model with the same names and other sizes).
+                patcher.Restore();
+                warnings.Add($"lora {tag.Name} ({path}): {e.Message}; not applied");
+                return new LoraApplicationReport(tag, path, 0, resolution.Unused, false, null);
+            }
+            finally
+            {
+                foreach (var m in modules) m.Dispose();
+            }
+            return new LoraApplicationReport(tag, path, resolution.Modules.Count, resolution.Unused, true, LoraShortHash.Compute(path, file.Metadata));
+        }
+        catch (Exception e) when (e is InvalidModelFileException or IOException or UnauthorizedAccessException)
+        {
+            warnings.Add($"lora {tag.Name} ({path}): {e.Message}; not applied");
+            return new LoraApplicationReport(tag, path, 0, [], false, null);
+        }
+    }
+
+    /// <summary>Restores every patched weight exactly.</summary>
+    public void Dispose() => RestoreAll(_patchers);
+
+    private static void RestoreAll(List<NetworkPatcher> patchers)
+    {
+        for (int i = patchers.Count - 1; i >= 0; i--) patchers[i].Restore();
+        patchers.Clear();
+    }
+}

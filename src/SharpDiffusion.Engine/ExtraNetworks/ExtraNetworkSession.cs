@@ -1,0 +1,139 @@
+using System.Globalization;
+using SharpDiffusion.Engine.Embeddings;
+using SharpDiffusion.Engine.Hypernetworks;
+using SharpDiffusion.Engine.Pipeline;
+using SharpDiffusion.Engine.Sampling;
+using SharpDiffusion.Engine.Text.Prompts;
+using SharpDiffusion.Formats;
+
+namespace SharpDiffusion.Engine.ExtraNetworks;
+
+/// <summary>
+/// Runs jobs on one loaded checkpoint with A1111's extra networks: prompt tags <c>&lt;lora:...&gt;</c>/<c>&lt;lyco:...&gt;</c>
+/// patch the weights for the job only, <c>&lt;hypernet:name:strength&gt;</c> hooks every U-Net attention for the job
+/// only, and the models folder's <c>embeddings/</c> are available to positive and negative prompts. Networks that
+/// cannot be applied are skipped with a warning; the job goes on without them. The checkpoint is never reloaded.
+/// </summary>
+public sealed class ExtraNetworkSession : IDisposable
+{
+    private readonly StableDiffusionCheckpoint _model;
+    private readonly Lazy<ModelNetworkTargets> _targets;
+    private EmbeddingDatabase? _embeddings;
+    private bool _embeddingWarningsReported;
+
+    public ExtraNetworkSession(StableDiffusionCheckpoint model, ModelsFolder? folder)
+    {
+        _model = model;
+        Folder = folder;
+        _targets = new Lazy<ModelNetworkTargets>(() => ModelNetworkTargets.For(model));
+    }
+
+    public ModelsFolder? Folder { get; }
+
+    /// <summary>The model's text-encoder widths in order (SD1 [768], SD2 [1024], SDXL [768, 1280]).</summary>
+    public IReadOnlyList<int> EncoderWidths =>
+        _model.Family == ModelFamily.Sdxl ? [_model.ClipL!.Width, _model.OpenClip!.Width]
+        : [_model.ClipL?.Width ?? _model.OpenClip!.Width];
+
+    /// <summary>The embeddings of the models folder (loaded on first use), or null without a folder.</summary>
+    public EmbeddingDatabase? Embeddings =>
+        Folder == null ? null : _embeddings ??= EmbeddingDatabase.FromFolder(Folder.EmbeddingsFolder, EncoderWidths, ModelFileReader.Open);
+
+    public ExtraNetworkJobResult Generate(GenerationRequest request, Action<SamplerStep>? onStep = null, CancellationToken cancellation = default)
+    {
+        var parsed = ExtraNetworkPrompt.Extract(request.Prompt);
+        var warnings = new List<string>(parsed.Warnings);
+        var details = new List<string>();
+        var fields = new List<KeyValuePair<string, string>>();
+
+        var embeddings = Embeddings;
+        if (embeddings != null && !_embeddingWarningsReported)
+        {
+            warnings.AddRange(embeddings.Warnings);
+            _embeddingWarningsReported = true;
+        }
+        if (Folder == null && (parsed.Loras.Count > 0 || parsed.Hypernetworks.Count > 0))
+            warnings.Add("the prompt names extra networks but no models folder was given (--models-dir); they are not applied");
+
+        var loraFiles = parsed.Loras.Select(tag => (tag, Folder?.FindLora(tag.Name))).ToList();
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        using var loras = loraFiles.Count == 0 || Folder == null ? AppliedLoras.None() : AppliedLoras.Apply(_targets.Value, loraFiles);
+        warnings.AddRange(loras.Warnings);
+        details.AddRange(loras.Reports.Select(r => r.Summary));
+        if (loras.Reports.Count > 0)
+            details.Add($"loras applied in {clock.Elapsed.TotalMilliseconds.ToString("0", CultureInfo.InvariantCulture)} ms ({loras.PatchedTensorCount} tensors patched)");
+
+        var hypernetworks = Folder == null ? [] : LoadHypernetworks(parsed.Hypernetworks, warnings);
+        try
+        {
+            if (hypernetworks.Count > 0)
+            {
+                var stack = new HypernetworkStack(hypernetworks.Select(h => (h.Network, h.Tag.Strength)).ToList());
+                warnings.AddRange(stack.Check(AttentionWidths(_model.UNet.Config)));
+                _model.UNet.ContextHook = new Float32ContextHook(stack);
+            }
+
+            Func<int, IPromptEmbeddingLookup?>? lookups = embeddings == null ? null : width => embeddings.ForEncoder(_model.Tokenizer, width);
+            var result = ImageGenerator.Generate(_model, request with { Prompt = parsed.Prompt }, onStep, cancellation, lookups);
+
+            if (loras.HashesInfotext is { } loraHashes) fields.Add(new("Lora hashes", loraHashes));
+            if (embeddings != null)
+            {
+                var chunker = new PromptChunker(_model.Tokenizer, embeddings: embeddings.ForEncoder(_model.Tokenizer, EncoderWidths[0]));
+                var used = EmbeddingDatabase.NamesUsed(chunker, [parsed.Prompt, request.NegativePrompt]);
+                if (embeddings.HashesInfotext(used) is { } tiHashes) fields.Add(new("TI hashes", tiHashes));
+                if (used.Count > 0) details.Add($"embeddings used: {string.Join(", ", used)}");
+            }
+            if (hypernetworks.Count > 0)
+            {
+                fields.Add(new("Hypernet", string.Join(", ", hypernetworks.Select(h => h.Tag.Name))));
+                if (hypernetworks.All(h => h.Network.ShortHash != null))
+                    fields.Add(new("Hypernet hash", string.Join(", ", hypernetworks.Select(h => h.Network.ShortHash))));
+                if (hypernetworks.Any(h => h.Tag.Strength != 1.0))
+                    fields.Add(new("Hypernet strength", string.Join(", ", hypernetworks.Select(h => h.Tag.Strength.ToString(CultureInfo.InvariantCulture)))));
+                details.AddRange(hypernetworks.Select(h => $"hypernet {h.Tag.Name}: widths {string.Join(", ", h.Network.Widths)}, strength {h.Tag.Strength.ToString(CultureInfo.InvariantCulture)}"));
+            }
+            return new ExtraNetworkJobResult(result, warnings, details, fields, loras.Reports);
+        }
+        finally
+        {
+            _model.UNet.ContextHook = null;
+            foreach (var h in hypernetworks) h.Network.Dispose();
+        }
+    }
+
+    private List<(HypernetworkTag Tag, Hypernetwork Network)> LoadHypernetworks(IEnumerable<HypernetworkTag> tags, List<string> warnings)
+    {
+        var loaded = new List<(HypernetworkTag, Hypernetwork)>();
+        foreach (var tag in tags)
+        {
+            var path = Folder!.FindHypernetwork(tag.Name);
+            if (path == null)
+            {
+                warnings.Add($"hypernet {tag.Name}: no such network in the models folder; not applied");
+                continue;
+            }
+            try
+            {
+                using var file = ModelFileReader.Open(path);
+                loaded.Add((tag, Hypernetwork.Load(file)));
+            }
+            catch (Exception e) when (e is InvalidModelFileException or IOException or UnauthorizedAccessException)
+            {
+                warnings.Add($"hypernet {tag.Name} ({path}): {e.Message}; not applied");
+            }
+        }
+        return loaded;
+    }
+
+    /// <summary>The widths attention inputs have: the context width and every level's channels that has a transformer.</summary>
+    private static IEnumerable<int> AttentionWidths(Models.UNetConfig config)
+    {
+        yield return config.ContextDim;
+        for (int level = 0; level < config.Levels; level++)
+            if (config.TransformerDepth[level] > 0) yield return config.ModelChannels * config.ChannelMult[level];
+        if (config.TransformerDepthMiddle > 0) yield return config.ModelChannels * config.ChannelMult[^1];
+    }
+
+    public void Dispose() => _embeddings?.Dispose();
+}
