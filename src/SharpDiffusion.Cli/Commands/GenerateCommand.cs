@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using SharpDiffusion.Engine.ExtraNetworks;
+using SharpDiffusion.Cli.Output;
 using SharpDiffusion.Engine.Pipeline;
 using SharpDiffusion.Engine.Random;
 using SharpDiffusion.Engine.Sampling;
@@ -128,7 +129,7 @@ internal sealed class GenerateCommand : ICliCommand
             {
                 var (sampler, impliedSchedule) = SamplerRegistry.Resolve(request.Sampler);
                 string scheduleName = ScheduleName(request.Schedule ?? impliedSchedule);
-                string modelHash = ModelShortHash(model.Path);
+                string modelHash = ModelShortHash(context, model.Path);
                 var written = new List<string>();
                 for (int i = 0; i < result.Images.Count; i++)
                 {
@@ -257,13 +258,18 @@ internal sealed class GenerateCommand : ICliCommand
         _ => "Automatic",
     };
 
-    /// <summary>A1111's "Model hash": the first 10 hex digits of the file's sha256 (cached per path, size and mtime).</summary>
-    private static string ModelShortHash(string path)
+    /// <summary>
+    /// A1111's "Model hash": the first 10 hex digits of the file's sha256 (cached per path, size and mtime; the first
+    /// time a multi-GB checkpoint is hashed a progress bar shows on a terminal).
+    /// </summary>
+    private static string ModelShortHash(CliContext context, string path)
     {
         var cache = new HashCache();
         if (!cache.TryGet(path, out var hashes))
         {
-            hashes = ModelHashes.Compute(path);
+            hashes = context.ErrorIsTerminal
+                ? new HashProgress(context.CreateErrorConsole()).Run(path, new FileInfo(path).Length, progress => ModelHashes.Compute(path, progress))
+                : ModelHashes.Compute(path);
             cache.Set(path, hashes);
             cache.Save();
         }

@@ -13,7 +13,6 @@ namespace SharpDiffusion.Cli.Commands;
 internal sealed class InspectCommand : ICliCommand
 {
     /// <summary>Files smaller than this hash too fast to deserve a progress bar.</summary>
-    private const long ProgressThresholdBytes = 256L * 1024 * 1024;
 
     public Command Create(CliContext context)
     {
@@ -47,7 +46,7 @@ internal sealed class InspectCommand : ICliCommand
         {
             ComputeHashes = hash,
             Cache = cache,
-            HashRunner = context.ErrorIsTerminal ? new HashProgress(context.CreateErrorConsole(), ProgressThresholdBytes).Run : null,
+            HashRunner = context.ErrorIsTerminal ? new HashProgress(context.CreateErrorConsole(), HashProgress.DefaultThresholdBytes).Run : null,
         };
 
         int invalid = 0;

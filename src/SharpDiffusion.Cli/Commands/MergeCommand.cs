@@ -16,7 +16,6 @@ namespace SharpDiffusion.Cli.Commands;
 internal sealed class MergeCommand : ICliCommand
 {
     /// <summary>Files smaller than this hash or write too fast to deserve a progress bar.</summary>
-    private const long ProgressThresholdBytes = 256L * 1024 * 1024;
 
     public Command Create(CliContext context)
     {
@@ -72,7 +71,7 @@ internal sealed class MergeCommand : ICliCommand
         if (request.Precision != null && Precision.TryParse(request.Precision, out var parsed)) dtype = parsed;
 
         var cache = new HashCache();
-        var hashProgress = context.ErrorIsTerminal ? new HashProgress(context.CreateErrorConsole(), ProgressThresholdBytes) : null;
+        var hashProgress = context.ErrorIsTerminal ? new HashProgress(context.CreateErrorConsole(), HashProgress.DefaultThresholdBytes) : null;
         var options = new MergeOptions
         {
             ModelA = request.A,

@@ -4,8 +4,11 @@ using Spectre.Console;
 namespace SharpDiffusion.Cli.Output;
 
 /// <summary>Shows a Spectre progress bar (on stderr) while a large file is hashed.</summary>
-internal sealed class HashProgress(IAnsiConsole console, long thresholdBytes)
+internal sealed class HashProgress(IAnsiConsole console, long thresholdBytes = HashProgress.DefaultThresholdBytes)
 {
+    /// <summary>Smaller files hash in well under a second: no bar for them.</summary>
+    public const long DefaultThresholdBytes = 256L * 1024 * 1024;
+
     public ModelHashes Run(string path, long size, Func<IProgress<long>?, ModelHashes> compute)
     {
         if (size < thresholdBytes) return compute(null);
