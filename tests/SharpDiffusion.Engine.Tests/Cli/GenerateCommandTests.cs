@@ -155,4 +155,52 @@ public class GenerateCommandTests
         using var golden = GoldenTensors.Open("tiny_sd2v_golden.safetensors");
         TensorAssert.CloseRelativeToRms(golden.Get("sample.euler.latents"), actual, 1e-3, "SD2-v CLI latents");
     }
+
+    [Fact]
+    public void Img2ImgStartsFromTheInitImage()
+    {
+        using var dir = new TempDir();
+        var init = dir.File("init.png");
+        // A 32x32 gradient: SkiaSharp decodes it and resizes it to the 16x16 output.
+        var rgb = new byte[32 * 32 * 3];
+        for (int y = 0; y < 32; y++)
+            for (int x = 0; x < 32; x++)
+            {
+                int i = (y * 32 + x) * 3;
+                rgb[i] = (byte)(x * 8);
+                rgb[i + 1] = (byte)(y * 8);
+                rgb[i + 2] = 128;
+            }
+        PngEncoder.Save(init, rgb, 32, 32);
+
+        string Run2(string name, string strength)
+        {
+            var output = dir.File(name);
+            var (code, _, stderr) = Run(Tiny("--prompt", "a cat", "--steps", "10", "--sampler", "Euler", "--seed", "5",
+                "--init-image", init, "--strength", strength, "--out", output, "--save-latents", output + ".safetensors"));
+            Assert.True(code == 0, stderr);
+            return output;
+        }
+        var weak = Run2("weak.png", "0.2");
+        var strong = Run2("strong.png", "0.9");
+        var info = A1111Infotext.Parse(PngTextChunks.Get(PngTextChunks.Read(weak), "parameters")!);
+        Assert.Equal("0.2", info["Denoising strength"]);
+
+        // At low strength the result stays near the init image's latents; at high strength it moves much further.
+        using var scope = NewDisposeScope();
+        var checkpoint = SharpDiffusion.Engine.Pipeline.StableDiffusionCheckpoint.Load(Model, new SharpDiffusion.Engine.Pipeline.CheckpointLoadOptions { ConfigPath = Config, TokenizerPath = Vocab });
+        using (checkpoint)
+        {
+            var initLatents = checkpoint.Vae.EncodeToLatents(SharpDiffusion.Engine.Pipeline.ImageGenerator.RgbToTensor(
+                SharpDiffusion.Engine.Pipeline.InitImageLoader.LoadRgb(init, 16, 16), 16, 16));
+            double Distance(string png)
+            {
+                using var f = SafetensorsFile.Open(png + ".safetensors");
+                var latents = Weights.TensorReading.Read(f, f.Tensors[0]);
+                return (latents - initLatents).pow(2).mean().sqrt().item<float>();
+            }
+            double near = Distance(weak), far = Distance(strong);
+            Assert.True(near < far / 2, $"strength 0.2 moved {near}, strength 0.9 moved {far}");
+        }
+    }
 }
