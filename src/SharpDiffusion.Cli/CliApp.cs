@@ -20,6 +20,7 @@ internal static class CliApp
         new ConvertCommand(),
         new DevCommand(),
         new BenchCommand(),
+        new ListCommand(),
     ];
 
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr, bool stderrIsTerminal = false)

@@ -12,8 +12,6 @@ namespace SharpDiffusion.Cli.Commands;
 /// </summary>
 internal sealed class InspectCommand : ICliCommand
 {
-    /// <summary>Files smaller than this hash too fast to deserve a progress bar.</summary>
-
     public Command Create(CliContext context)
     {
         var paths = new Argument<string[]>("PATH")

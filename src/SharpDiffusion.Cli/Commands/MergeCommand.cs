@@ -15,8 +15,6 @@ namespace SharpDiffusion.Cli.Commands;
 /// </summary>
 internal sealed class MergeCommand : ICliCommand
 {
-    /// <summary>Files smaller than this hash or write too fast to deserve a progress bar.</summary>
-
     public Command Create(CliContext context)
     {
         var modelA = new Option<string>("--model-a") { Description = "Primary model A (kept for keys only A has)", Required = true };
