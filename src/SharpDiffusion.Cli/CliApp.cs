@@ -21,6 +21,7 @@ internal static class CliApp
         new DevCommand(),
         new BenchCommand(),
         new ListCommand(),
+        new BakeCommand(),
     ];
 
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr, bool stderrIsTerminal = false)

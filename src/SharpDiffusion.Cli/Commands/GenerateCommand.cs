@@ -45,6 +45,7 @@ internal sealed class GenerateCommand : ICliCommand
     private readonly Option<string?> _fromPng = new("--from-png") { Description = "Take the parameters from a PNG made by A1111 or by this program" };
     private readonly Option<string?> _prediction = new("--prediction") { Description = "eps or v (SD2 768-v models without a yaml)" };
     private readonly Option<string?> _modelsDir = new("--models-dir") { Description = "A1111 models folder (Lora/, LyCORIS/, embeddings/, hypernetworks/) for <lora:name:w>, <hypernet:name:w> and embedding names in prompts" };
+    private readonly Option<string?> _vae = new("--vae") { Description = "A VAE file to use instead of the checkpoint's (default: NAME.vae.pt/.safetensors beside it, as A1111)" };
     private readonly Option<bool> _verbose = new("--verbose") { Description = "Print how many modules of each LoRA matched the model and which keys did not" };
 
     public Command Create(CliContext context)
@@ -52,7 +53,7 @@ internal sealed class GenerateCommand : ICliCommand
         var command = new Command("generate", "Generate images from a checkpoint (txt2img, img2img)");
         foreach (var option in new Option[] { _model, _config, _tokenizer, _prompt, _negative, _steps, _sampler, _schedule, _cfg, _seed,
                      _rng, _width, _height, _batch, _clipSkip, _initImage, _strength, _precision, _device, _out, _saveLatents, _fromPng, _prediction,
-                     _modelsDir, _verbose })
+                     _modelsDir, _verbose, _vae })
             command.Options.Add(option);
         command.SetAction(result => Run(context, result));
         return command;
@@ -136,6 +137,11 @@ internal sealed class GenerateCommand : ICliCommand
                     var info = A1111Infotext.ForTxt2Img(request.Prompt, request.NegativePrompt, request.Steps, sampler.Name, scheduleName,
                         request.CfgScale, result.Seeds[i], request.Width, request.Height, modelHash,
                         Path.GetFileNameWithoutExtension(model.Path), request.ClipSkip);
+                    if (model.VaePath != null)
+                    {
+                        info["VAE hash"] = ModelShortHash(context, model.VaePath);
+                        info["VAE"] = Path.GetFileName(model.VaePath);
+                    }
                     if (request.InitImage != null) info["Denoising strength"] = A1111Infotext.FormatNumber(request.Strength);
                     if (request.Rng == NoiseSourceKind.Nv) info["RNG"] = "NV";
                     foreach (var (key, value) in generated.InfotextFields) info[key] = value;
@@ -241,6 +247,7 @@ internal sealed class GenerateCommand : ICliCommand
         var load = new CheckpointLoadOptions
         {
             ConfigPath = args.GetValue(_config),
+            VaePath = args.GetValue(_vae) is { } vae ? (File.Exists(vae) ? vae : throw new FileNotFoundException($"{vae}: no such file")) : null,
             TokenizerPath = args.GetValue(_tokenizer),
             DType = precision,
             Device = device,

@@ -16,6 +16,9 @@ public sealed record CheckpointLoadOptions
 
     public Device Device { get; init; } = CPU;
 
+    /// <summary>A VAE file to use instead of the checkpoint's (bare encoder./decoder. keys, first_stage_model.*, or a .vae.pt).</summary>
+    public string? VaePath { get; init; }
+
     /// <summary>Overrides the prediction type (v for SD2 768-v models without a yaml).</summary>
     public Prediction? Prediction { get; init; }
 }

@@ -59,6 +59,9 @@ public sealed class StableDiffusionCheckpoint : IDisposable
     public Prediction Prediction { get; }
     public TimeSpan LoadTime { get; }
 
+    /// <summary>The separate VAE file in use (--vae, or A1111's "NAME.vae.*" beside the checkpoint); null: the checkpoint's own.</summary>
+    public string? VaePath { get; private init; }
+
     /// <summary>Pixels per latent cell times the U-Net's own down-sampling: sizes must be multiples of this.</summary>
     public int SizeMultiple => Vae.Config.DownsampleFactor * (1 << (UNet.Config.Levels - 1));
 
@@ -88,7 +91,9 @@ public sealed class StableDiffusionCheckpoint : IDisposable
             var unet = new UNetModel(unetConfig, factory);
             StrictLoader.Load(unet, file, ModelFamilyDetection.UNetPrefix);
             var vae = new AutoencoderKL(vaeConfig, factory);
-            StrictLoader.Load(vae, file, ModelFamilyDetection.VaePrefix);
+            var vaePath = options.VaePath ?? VaeOverride.FindPaired(path);
+            if (vaePath == null) StrictLoader.Load(vae, file, ModelFamilyDetection.VaePrefix);
+            else VaeOverride.Load(vae, vaePath);
 
             ClipTextModel? clipL = null;
             OpenClipTextModel? openClip = null;
@@ -115,7 +120,10 @@ public sealed class StableDiffusionCheckpoint : IDisposable
                 ? DiscreteSchedule.FromCheckpoint(file)
                 : DiscreteSchedule.ScaledLinear();
             var prediction = options.Prediction ?? PredictionFromConfig(config) ?? Prediction.Eps;
-            return new StableDiffusionCheckpoint(file, family, unet, vae, clipL, openClip, tokenizer, schedule, prediction, clock.Elapsed);
+            return new StableDiffusionCheckpoint(file, family, unet, vae, clipL, openClip, tokenizer, schedule, prediction, clock.Elapsed)
+            {
+                VaePath = vaePath,
+            };
         }
         catch
         {

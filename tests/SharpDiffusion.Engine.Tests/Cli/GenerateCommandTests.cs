@@ -203,4 +203,63 @@ public class GenerateCommandTests
             Assert.True(near < far / 2, $"strength 0.2 moved {near}, strength 0.9 moved {far}");
         }
     }
+
+    /// <summary>The tiny checkpoint's VAE as a standalone file with bare keys (decoder output bias shifted) and a loss key.</summary>
+    private static void WriteShiftedVae(string path)
+    {
+        using var source = SafetensorsFile.Open(Model);
+        const string prefix = "first_stage_model.";
+        var tensors = new List<TensorToWrite>();
+        foreach (var t in source.Tensors.Where(t => t.Name.StartsWith(prefix, StringComparison.Ordinal)))
+        {
+            var bytes = new byte[t.ByteLength];
+            source.ReadTensorData(t, bytes);
+            string name = t.Name[prefix.Length..];
+            if (name == "decoder.conv_out.bias")
+            {
+                var values = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(bytes.AsSpan());
+                for (int i = 0; i < values.Length; i++) values[i] += 0.5f;
+            }
+            tensors.Add(TensorToWrite.FromBytes(name, t.DType, t.Shape, bytes));
+        }
+        tensors.Add(TensorToWrite.FromBytes("loss.logvar", TensorDType.F32, Array.Empty<long>(), new byte[4]));
+        SafetensorsWriter.Write(path, tensors);
+    }
+
+    [Fact]
+    public void VaeOverrideAndA1111AutoPairing()
+    {
+        using var dir = new TempDir();
+        var vae = dir.File("shifted.vae.safetensors");
+        WriteShiftedVae(vae);
+        string[] Common(string model, string output) => new[] { "generate", "--model", model, "--config", Config, "--tokenizer", Vocab,
+            "--prompt", "a cat", "--steps", "2", "--seed", "3", "--width", "16", "--height", "16", "--out", output };
+
+        var plain = dir.File("plain.png");
+        Assert.Equal(0, Run(Common(Model, plain)).Code);
+        var withVae = dir.File("with-vae.png");
+        var r = Run(Common(Model, withVae).Concat(new[] { "--vae", vae }).ToArray());
+        Assert.True(r.Code == 0, r.Stderr);
+        var info = A1111Infotext.Parse(PngTextChunks.Get(PngTextChunks.Read(withVae), "parameters")!);
+        Assert.Equal("shifted.vae.safetensors", info["VAE"]);
+        Assert.Equal(Hashing.ModelHashes.Compute(vae).Short, info["VAE hash"]);
+        Assert.NotEqual(File.ReadAllBytes(plain), File.ReadAllBytes(withVae));
+
+        // A1111 pairs NAME.vae.safetensors with NAME.safetensors by itself.
+        var paired = Directory.CreateDirectory(dir.File("paired")).FullName;
+        File.Copy(Model, Path.Combine(paired, "tiny.safetensors"));
+        File.Copy(vae, Path.Combine(paired, "tiny.vae.safetensors"));
+        var auto = dir.File("auto.png");
+        var a = Run(Common(Path.Combine(paired, "tiny.safetensors"), auto));
+        Assert.True(a.Code == 0, a.Stderr);
+        Assert.Equal("tiny.vae.safetensors", A1111Infotext.Parse(PngTextChunks.Get(PngTextChunks.Read(auto), "parameters")!)["VAE"]);
+        Assert.Equal(PngTextChunks.Read(withVae).Count, PngTextChunks.Read(auto).Count);
+
+        // Weights that are not this model's VAE: one line, exit 2, no image.
+        var wrong = dir.File("wrong.png");
+        var bad = Run(Common(Model, wrong).Concat(new[] { "--vae", TestPaths.GoldenFile("tiny_sd2v.safetensors") }).ToArray());
+        Assert.Equal(2, bad.Code);
+        Assert.Contains("tiny_sd2v.safetensors", bad.Stderr);
+        Assert.False(File.Exists(wrong));
+    }
 }
