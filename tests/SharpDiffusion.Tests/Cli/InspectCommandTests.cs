@@ -117,10 +117,8 @@ public class InspectCommandTests
         Directory.CreateDirectory(models);
         string small = Path.Combine(models, "small.safetensors");
         Fixtures.SparseSafetensors.Create(small, [("w", "F32", [64, 64])]);
-        string? previous = Environment.GetEnvironmentVariable(HashCache.CacheDirVariable);
-        try
+        using (new HashCacheDirOverride(dir.File("cache")))
         {
-            Environment.SetEnvironmentVariable(HashCache.CacheDirVariable, dir.File("cache"));
 
             var r = CliRunner.Run("inspect", "--json", "--hash", models);
 
@@ -136,10 +134,6 @@ public class InspectCommandTests
 
             var table = CliRunner.Run("inspect", "--hash", models);
             Assert.Contains(sha[..10], table.Stdout);
-        }
-        finally
-        {
-            Environment.SetEnvironmentVariable(HashCache.CacheDirVariable, previous);
         }
     }
 

@@ -10,13 +10,13 @@ namespace SharpDiffusion.Tests.Cli;
 public sealed class ListCommandTests : IDisposable
 {
     private readonly TempDir _dir = new();
-    private readonly string? _previousCache = Environment.GetEnvironmentVariable(HashCache.CacheDirVariable);
+    private readonly HashCacheDirOverride _cache;
 
-    public ListCommandTests() => Environment.SetEnvironmentVariable(HashCache.CacheDirVariable, _dir.File("cache"));
+    public ListCommandTests() => _cache = new HashCacheDirOverride(_dir.File("cache"));
 
     public void Dispose()
     {
-        Environment.SetEnvironmentVariable(HashCache.CacheDirVariable, _previousCache);
+        _cache.Dispose();
         _dir.Dispose();
     }
 

@@ -11,13 +11,13 @@ namespace SharpDiffusion.Tests.Workshop;
 public sealed class WorkshopCliTests : IDisposable
 {
     private readonly TempDir _dir = new();
-    private readonly string? _previousCache = Environment.GetEnvironmentVariable(HashCache.CacheDirVariable);
+    private readonly HashCacheDirOverride _cache;
 
-    public WorkshopCliTests() => Environment.SetEnvironmentVariable(HashCache.CacheDirVariable, _dir.File("cache"));
+    public WorkshopCliTests() => _cache = new HashCacheDirOverride(_dir.File("cache"));
 
     public void Dispose()
     {
-        Environment.SetEnvironmentVariable(HashCache.CacheDirVariable, _previousCache);
+        _cache.Dispose();
         _dir.Dispose();
     }
 
