@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using SharpDiffusion.Engine.Models;
+using SharpDiffusion.Engine.Pipeline;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -22,25 +23,9 @@ public static class UNetBenchmark
         VaeDecode(output, ScalarType.BFloat16, repeats);
     }
 
-    private static UNetConfig Sd15UNet => new()
-    {
-        ModelChannels = 320,
-        ChannelMult = new[] { 1, 2, 4, 4 },
-        NumResBlocks = new[] { 2, 2, 2, 2 },
-        TransformerDepth = new[] { 1, 1, 1, 0 },
-        TransformerDepthMiddle = 1,
-        ContextDim = 768,
-        NumHeads = 8,
-        NumHeadChannels = -1,
-    };
+    private static UNetConfig Sd15UNet => RandomModelArchitecture.Sd15.UNet;
 
-    private static VaeConfig Sd15Vae => new()
-    {
-        Ch = 128,
-        ChMult = new[] { 1, 2, 4, 4 },
-        NumResBlocks = 2,
-        AttentionLevels = new[] { false, false, false, false },
-    };
+    private static VaeConfig Sd15Vae => RandomModelArchitecture.Sd15.Vae;
 
     public static void UNetStep(TextWriter output, ScalarType dtype, int repeats)
     {

@@ -4,6 +4,7 @@ using SharpDiffusion.Engine.Pipeline;
 using SharpDiffusion.Engine.Weights;
 using SharpDiffusion.Formats;
 using SharpDiffusion.Formats.Safetensors;
+using SharpDiffusion.Workshop;
 using static TorchSharp.torch;
 
 namespace SharpDiffusion.Engine.ExtraNetworks;
@@ -58,7 +59,7 @@ public static class CheckpointBaker
 
             var vae = vaePath == null ? null : ModelFileReader.Open(vaePath);
             if (vae != null) opened.Add(vae);
-            var vaeTensors = vae == null ? new Dictionary<string, TensorInfo>() : VaeTensorsByCheckpointKey(vae);
+            var vaeTensors = vae == null ? new Dictionary<string, TensorInfo>() : VaeKeys.Map(vae);
 
             int patched = 0, fromVae = 0;
             var tensors = model.Tensors.Select(t =>
@@ -130,15 +131,5 @@ public static class CheckpointBaker
             return;
         }
         stream.Write(DTypeConversion.FromSingle(DTypeConversion.ToSingle(bytes, source.DType), dtype));
-    }
-
-    /// <summary>A VAE file's tensors under the checkpoint's names (bare keys get the first_stage_model. prefix; loss.* ignored).</summary>
-    private static Dictionary<string, TensorInfo> VaeTensorsByCheckpointKey(IModelFile vae)
-    {
-        const string prefix = ModelFamilyDetection.VaePrefix;
-        bool prefixed = vae.Tensors.Any(t => t.Name.StartsWith(prefix, StringComparison.Ordinal));
-        return vae.Tensors
-            .Where(t => prefixed ? t.Name.StartsWith(prefix, StringComparison.Ordinal) : !t.Name.StartsWith("loss.", StringComparison.Ordinal) && !t.Name.StartsWith("model_ema.", StringComparison.Ordinal))
-            .ToDictionary(t => prefixed ? t.Name : prefix + t.Name, StringComparer.Ordinal);
     }
 }
