@@ -87,7 +87,7 @@ public sealed class StableDiffusionCheckpoint : IDisposable
                 ? VaeConfig.FromLdmConfig(config)
                 : VaeConfig.DetectFromWeights(file, ModelFamilyDetection.VaePrefix, defaultScale);
 
-            var factory = new LayerFactory(options.Device, options.DType);
+            var factory = LayerFactory.ForLoading(options.Device, options.DType); // every parameter is loaded below
             var unet = new UNetModel(unetConfig, factory);
             StrictLoader.Load(unet, file, ModelFamilyDetection.UNetPrefix);
             var vae = new AutoencoderKL(vaeConfig, factory);

@@ -23,6 +23,7 @@ public static class StrictLoader
         }
 
         var targets = module.state_dict();
+        using var staging = new StagingBuffer();
         var missing = new List<string>();
         var misShaped = new List<string>();
         using (no_grad())
@@ -39,8 +40,7 @@ public static class StrictLoader
                     misShaped.Add($"{prefix}{name}: file {info.ShapeText}, model [{string.Join(", ", target.shape)}]");
                     continue;
                 }
-                using var loaded = TensorReading.Read(file, info);
-                target.copy_(loaded);
+                ReadInto(file, info, target, staging);
             }
         }
 
@@ -50,6 +50,31 @@ public static class StrictLoader
             .ToList();
         if (missing.Count + misShaped.Count + unexpected.Count == 0) return;
         throw new ModelLoadException(Describe(file.Path, missing, unexpected, misShaped));
+    }
+
+    /// <summary>
+    /// Same element type: the file bytes go straight into the parameter's storage (one copy). Otherwise (fp16 file,
+    /// bf16 model) they are read into a reused staging buffer, then converted into the parameter by one torch copy:
+    /// a fresh temporary per tensor would have to be faulted in page by page, which cost more than the reading.
+    /// </summary>
+    private static void ReadInto(IModelFile file, TensorInfo info, Tensor target, StagingBuffer staging)
+    {
+        if (info.DType is TensorDType.F8_E4M3 or TensorDType.F8_E5M2 || target.device_type != DeviceType.CPU || !target.is_contiguous())
+        {
+            using var loaded = TensorReading.Read(file, info);
+            target.copy_(loaded);
+            return;
+        }
+        if (info.ByteLength == 0) return;
+        var stored = TensorReading.ToScalarType(info.DType);
+        if (stored == target.dtype)
+        {
+            file.ReadTensorData(info, target.bytes);
+            return;
+        }
+        using var slice = staging.Slice(stored, info.Shape);
+        file.ReadTensorData(info, slice.bytes);
+        target.copy_(slice);
     }
 
     private static string Describe(string path, List<string> missing, List<string> unexpected, List<string> misShaped)

@@ -2,7 +2,8 @@ namespace SharpDiffusion.Formats;
 
 /// <summary>
 /// A model file opened for reading: the tensor list and metadata are available at once (header-only read);
-/// tensor bytes are read on demand, from a memory map where the format allows.
+/// tensor bytes are read on demand, straight into the caller's buffer (positional reads for safetensors; a memory map
+/// for uncompressed torch zip members).
 /// </summary>
 public interface IModelFile : IDisposable
 {

@@ -1,3 +1,4 @@
+using SharpDiffusion.Engine.Models;
 using SharpDiffusion.Engine.Weights;
 using SharpDiffusion.Formats;
 using TorchSharp;
@@ -27,12 +28,13 @@ public sealed class ClipTextModel : nn.Module<Tensor, Tensor>
 #pragma warning restore IDE1006
 
     public ClipTextModel(int vocabSize, int width, int layers, int heads, int mlpWidth, int positions,
-        TextActivation activation = TextActivation.QuickGelu, double layerNormEps = 1e-5) : base(nameof(ClipTextModel))
+        TextActivation activation = TextActivation.QuickGelu, double layerNormEps = 1e-5, LayerFactory? factory = null) : base(nameof(ClipTextModel))
     {
+        var f = factory ?? LayerFactory.Cpu();
         Width = width;
         Layers = layers;
         Heads = heads;
-        text_model = new ClipTextTransformer(vocabSize, width, layers, heads, mlpWidth, positions, activation, layerNormEps);
+        text_model = new ClipTextTransformer(f, vocabSize, width, layers, heads, mlpWidth, positions, activation, layerNormEps);
         RegisterComponents();
     }
 
@@ -52,7 +54,7 @@ public sealed class ClipTextModel : nn.Module<Tensor, Tensor>
         while (names.Contains($"{prefix}text_model.encoder.layers.{layers}.layer_norm1.weight")) layers++;
         long width = token.Shape[1];
         var model = new ClipTextModel((int)token.Shape[0], (int)width, layers, options.HeadsFor(width), (int)fc1.Shape[0],
-            (int)position.Shape[0], options.Activation ?? TextActivation.QuickGelu, options.LayerNormEps);
+            (int)position.Shape[0], options.Activation ?? TextActivation.QuickGelu, options.LayerNormEps, LayerFactory.ForLoading());
         model.eval();
         foreach (var parameter in model.parameters()) parameter.requires_grad = false; // inference only: no autograd graph
         StrictLoader.Load(model, file, prefix, new[] { PositionIdsKey });
@@ -93,12 +95,12 @@ public sealed class ClipTextModel : nn.Module<Tensor, Tensor>
         public readonly ClipEncoder encoder;
         public readonly LayerNorm final_layer_norm;
 
-        public ClipTextTransformer(int vocab, int width, int layers, int heads, int mlp, int positions, TextActivation act, double eps)
+        public ClipTextTransformer(LayerFactory f, int vocab, int width, int layers, int heads, int mlp, int positions, TextActivation act, double eps)
             : base("text_model")
         {
-            embeddings = new ClipTextEmbeddings(vocab, width, positions);
-            encoder = new ClipEncoder(width, layers, heads, mlp, act, eps);
-            final_layer_norm = nn.LayerNorm(width, eps);
+            embeddings = new ClipTextEmbeddings(f, vocab, width, positions);
+            encoder = new ClipEncoder(f, width, layers, heads, mlp, act, eps);
+            final_layer_norm = f.LayerNorm(width, eps);
             RegisterComponents();
         }
 
@@ -123,9 +125,9 @@ public sealed class ClipTextModel : nn.Module<Tensor, Tensor>
     {
         public readonly ModuleList<ClipEncoderLayer> layers;
 
-        public ClipEncoder(int width, int count, int heads, int mlp, TextActivation act, double eps) : base("encoder")
+        public ClipEncoder(LayerFactory f, int width, int count, int heads, int mlp, TextActivation act, double eps) : base("encoder")
         {
-            layers = new ModuleList<ClipEncoderLayer>(Enumerable.Range(0, count).Select(_ => new ClipEncoderLayer(width, heads, mlp, act, eps)).ToArray());
+            layers = new ModuleList<ClipEncoderLayer>(Enumerable.Range(0, count).Select(_ => new ClipEncoderLayer(f, width, heads, mlp, act, eps)).ToArray());
             RegisterComponents();
         }
     }
@@ -135,10 +137,10 @@ public sealed class ClipTextModel : nn.Module<Tensor, Tensor>
         public readonly Embedding token_embedding;
         public readonly Embedding position_embedding;
 
-        public ClipTextEmbeddings(int vocab, int width, int positions) : base("embeddings")
+        public ClipTextEmbeddings(LayerFactory f, int vocab, int width, int positions) : base("embeddings")
         {
-            token_embedding = nn.Embedding(vocab, width);
-            position_embedding = nn.Embedding(positions, width);
+            token_embedding = f.Embedding(vocab, width);
+            position_embedding = f.Embedding(positions, width);
             RegisterComponents();
         }
     }
@@ -150,12 +152,12 @@ public sealed class ClipTextModel : nn.Module<Tensor, Tensor>
         private readonly ClipMlp mlp;
         private readonly LayerNorm layer_norm2;
 
-        public ClipEncoderLayer(int width, int heads, int mlpWidth, TextActivation act, double eps) : base("layer")
+        public ClipEncoderLayer(LayerFactory f, int width, int heads, int mlpWidth, TextActivation act, double eps) : base("layer")
         {
-            self_attn = new ClipAttention(width, heads);
-            layer_norm1 = nn.LayerNorm(width, eps);
-            mlp = new ClipMlp(width, mlpWidth, act);
-            layer_norm2 = nn.LayerNorm(width, eps);
+            self_attn = new ClipAttention(f, width, heads);
+            layer_norm1 = f.LayerNorm(width, eps);
+            mlp = new ClipMlp(f, width, mlpWidth, act);
+            layer_norm2 = f.LayerNorm(width, eps);
             RegisterComponents();
         }
 
@@ -175,13 +177,13 @@ public sealed class ClipTextModel : nn.Module<Tensor, Tensor>
         private readonly Linear q_proj, k_proj, v_proj, out_proj;
         private readonly int _heads;
 
-        public ClipAttention(int width, int heads) : base("self_attn")
+        public ClipAttention(LayerFactory f, int width, int heads) : base("self_attn")
         {
             _heads = heads;
-            q_proj = nn.Linear(width, width);
-            k_proj = nn.Linear(width, width);
-            v_proj = nn.Linear(width, width);
-            out_proj = nn.Linear(width, width);
+            q_proj = f.Linear(width, width);
+            k_proj = f.Linear(width, width);
+            v_proj = f.Linear(width, width);
+            out_proj = f.Linear(width, width);
             RegisterComponents();
         }
 
@@ -200,11 +202,11 @@ public sealed class ClipTextModel : nn.Module<Tensor, Tensor>
         private readonly Linear fc1, fc2;
         private readonly TextActivation _activation;
 
-        public ClipMlp(int width, int hidden, TextActivation activation) : base("mlp")
+        public ClipMlp(LayerFactory f, int width, int hidden, TextActivation activation) : base("mlp")
         {
             _activation = activation;
-            fc1 = nn.Linear(width, hidden);
-            fc2 = nn.Linear(hidden, width);
+            fc1 = f.Linear(width, hidden);
+            fc2 = f.Linear(hidden, width);
             RegisterComponents();
         }
 

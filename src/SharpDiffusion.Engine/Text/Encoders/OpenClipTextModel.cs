@@ -1,3 +1,4 @@
+using SharpDiffusion.Engine.Models;
 using SharpDiffusion.Engine.Weights;
 using SharpDiffusion.Formats;
 using TorchSharp;
@@ -29,16 +30,17 @@ public sealed class OpenClipTextModel : nn.Module<Tensor, Tensor>
 #pragma warning restore IDE1006
 
     public OpenClipTextModel(int vocabSize, int width, int layers, int heads, int mlpWidth, int positions, int embedDim,
-        TextActivation activation = TextActivation.Gelu, double layerNormEps = 1e-5) : base(nameof(OpenClipTextModel))
+        TextActivation activation = TextActivation.Gelu, double layerNormEps = 1e-5, LayerFactory? factory = null) : base(nameof(OpenClipTextModel))
     {
+        var f = factory ?? LayerFactory.Cpu();
         Width = width;
         Layers = layers;
         Heads = heads;
-        token_embedding = nn.Embedding(vocabSize, width);
-        positional_embedding = new Parameter(zeros(positions, width), requires_grad: false);
-        transformer = new Transformer(width, layers, heads, mlpWidth, activation, layerNormEps);
-        ln_final = nn.LayerNorm(width, layerNormEps);
-        text_projection = new Parameter(zeros(width, embedDim), requires_grad: false);
+        token_embedding = f.Embedding(vocabSize, width);
+        positional_embedding = f.Parameter(positions, width);
+        transformer = new Transformer(f, width, layers, heads, mlpWidth, activation, layerNormEps);
+        ln_final = f.LayerNorm(width, layerNormEps);
+        text_projection = f.Parameter(width, embedDim);
         logit_scale = new Parameter(ones(Array.Empty<long>()), requires_grad: false);
         RegisterComponents();
     }
@@ -63,7 +65,7 @@ public sealed class OpenClipTextModel : nn.Module<Tensor, Tensor>
         while (names.Contains($"{prefix}transformer.resblocks.{layers}.ln_1.weight")) layers++;
         long width = token.Shape[1];
         var model = new OpenClipTextModel((int)token.Shape[0], (int)width, layers, options.HeadsFor(width), (int)cfc.Shape[0],
-            (int)position.Shape[0], (int)projection.Shape[1], options.Activation ?? TextActivation.Gelu, options.LayerNormEps);
+            (int)position.Shape[0], (int)projection.Shape[1], options.Activation ?? TextActivation.Gelu, options.LayerNormEps, LayerFactory.ForLoading());
         model.eval();
         foreach (var parameter in model.parameters()) parameter.requires_grad = false; // inference only: no autograd graph
         StrictLoader.Load(model, file, prefix);
@@ -122,10 +124,10 @@ public sealed class OpenClipTextModel : nn.Module<Tensor, Tensor>
     {
         public readonly ModuleList<ResidualAttentionBlock> resblocks;
 
-        public Transformer(int width, int layers, int heads, int mlp, TextActivation activation, double eps) : base("transformer")
+        public Transformer(LayerFactory f, int width, int layers, int heads, int mlp, TextActivation activation, double eps) : base("transformer")
         {
             resblocks = new ModuleList<ResidualAttentionBlock>(
-                Enumerable.Range(0, layers).Select(_ => new ResidualAttentionBlock(width, heads, mlp, activation, eps)).ToArray());
+                Enumerable.Range(0, layers).Select(_ => new ResidualAttentionBlock(f, width, heads, mlp, activation, eps)).ToArray());
             RegisterComponents();
         }
     }
@@ -136,12 +138,12 @@ public sealed class OpenClipTextModel : nn.Module<Tensor, Tensor>
         private readonly PackedAttention attn;
         private readonly Mlp mlp;
 
-        public ResidualAttentionBlock(int width, int heads, int mlpWidth, TextActivation activation, double eps) : base("resblock")
+        public ResidualAttentionBlock(LayerFactory f, int width, int heads, int mlpWidth, TextActivation activation, double eps) : base("resblock")
         {
-            ln_1 = nn.LayerNorm(width, eps);
-            attn = new PackedAttention(width, heads);
-            ln_2 = nn.LayerNorm(width, eps);
-            mlp = new Mlp(width, mlpWidth, activation);
+            ln_1 = f.LayerNorm(width, eps);
+            attn = new PackedAttention(f, width, heads);
+            ln_2 = f.LayerNorm(width, eps);
+            mlp = new Mlp(f, width, mlpWidth, activation);
             RegisterComponents();
         }
 
@@ -161,11 +163,11 @@ public sealed class OpenClipTextModel : nn.Module<Tensor, Tensor>
         private readonly Linear c_fc, c_proj;
         private readonly TextActivation _activation;
 
-        public Mlp(int width, int hidden, TextActivation activation) : base("mlp")
+        public Mlp(LayerFactory f, int width, int hidden, TextActivation activation) : base("mlp")
         {
             _activation = activation;
-            c_fc = nn.Linear(width, hidden);
-            c_proj = nn.Linear(hidden, width);
+            c_fc = f.Linear(width, hidden);
+            c_proj = f.Linear(hidden, width);
             RegisterComponents();
         }
 
@@ -184,12 +186,12 @@ public sealed class OpenClipTextModel : nn.Module<Tensor, Tensor>
         private readonly Linear out_proj;
         private readonly int _heads;
 
-        public PackedAttention(int width, int heads) : base("attn")
+        public PackedAttention(LayerFactory f, int width, int heads) : base("attn")
         {
             _heads = heads;
-            in_proj_weight = new Parameter(zeros(3 * width, width), requires_grad: false);
-            in_proj_bias = new Parameter(zeros(3 * width), requires_grad: false);
-            out_proj = nn.Linear(width, width);
+            in_proj_weight = f.Parameter(3 * width, width);
+            in_proj_bias = f.Parameter(3 * width);
+            out_proj = f.Linear(width, width);
             RegisterComponents();
         }
 
