@@ -92,6 +92,9 @@ internal sealed class GenerateCommand : ICliCommand
             return ExitCodes.Usage;
         }
 
+        if (model.PredictionSource == PredictionSource.Probe)
+            context.Error.WriteLine($"SD2 checkpoint without a config: the U-Net probe says {(model.Prediction == Prediction.V ? "v" : "eps")}-prediction (A1111's test; --prediction overrides)");
+
         using (model)
         using (var session = new ExtraNetworkSession(model, job.ModelsDir == null ? null : new ModelsFolder(job.ModelsDir)))
         {

@@ -57,6 +57,9 @@ public sealed class StableDiffusionCheckpoint : IDisposable
 
     public DiscreteSchedule Schedule { get; }
     public Prediction Prediction { get; }
+
+    /// <summary>Why <see cref="Prediction"/> is what it is (option, config, SD2 probe or default).</summary>
+    public PredictionSource PredictionSource { get; private init; }
     public TimeSpan LoadTime { get; }
 
     /// <summary>The separate VAE file in use (--vae, or A1111's "NAME.vae.*" beside the checkpoint); null: the checkpoint's own.</summary>
@@ -119,10 +122,11 @@ public sealed class StableDiffusionCheckpoint : IDisposable
             var schedule = file.Tensors.Any(t => t.Name == "alphas_cumprod")
                 ? DiscreteSchedule.FromCheckpoint(file)
                 : DiscreteSchedule.ScaledLinear();
-            var prediction = options.Prediction ?? PredictionFromConfig(config) ?? Prediction.Eps;
+            var (prediction, predictionSource) = ChoosePrediction(options, config, family, unet);
             return new StableDiffusionCheckpoint(file, family, unet, vae, clipL, openClip, tokenizer, schedule, prediction, clock.Elapsed)
             {
                 VaePath = vaePath,
+                PredictionSource = predictionSource,
             };
         }
         catch
@@ -138,6 +142,18 @@ public sealed class StableDiffusionCheckpoint : IDisposable
     /// </summary>
     private static TextEncoderOptions TextOptions(ConfigTree? config, string headsKey) =>
         new() { Heads = config == null ? null : (int?)ConfigTree.Integer(config.Find(headsKey)) };
+
+    /// <summary>
+    /// The caller's choice, else the config's, else for SD2 (whose 512 eps and 768 v models have the same shapes)
+    /// A1111's probe of the U-Net, else eps. A1111 probes only 4-channel SD2 U-Nets (inpainting/depth models are eps).
+    /// </summary>
+    private static (Prediction, PredictionSource) ChoosePrediction(CheckpointLoadOptions options, ConfigTree? config, ModelFamily family, UNetModel unet)
+    {
+        if (options.Prediction is Prediction given) return (given, PredictionSource.Option);
+        if (PredictionFromConfig(config) is Prediction configured) return (configured, PredictionSource.Config);
+        if (family == ModelFamily.Sd2 && unet.Config.InChannels == 4) return (VPredictionProbe.Guess(unet), PredictionSource.Probe);
+        return (Prediction.Eps, PredictionSource.Default);
+    }
 
     private static Prediction? PredictionFromConfig(ConfigTree? config)
     {
