@@ -153,7 +153,7 @@ public sealed class UNetModel : NamedModule, IDiffusionModel
             h = block.Forward(joined, embSilu, ctx);
             joined.Dispose();
         }
-        var result = _outConv.forward(F.silu(_outNorm.Forward(h), inplace: true)).to(x.dtype);
+        var result = NarrowOutputConvolution.Forward(_outConv, F.silu(_outNorm.Forward(h), inplace: true)).to(x.dtype);
         return result.MoveToOuterDisposeScope();
     }
 }

@@ -82,7 +82,7 @@ public sealed class VaeDecoder : NamedModule
                 up.Dispose();
             }
         }
-        h = _convOut.forward(F.silu(_normOut.Forward(h), inplace: true));
+        h = NarrowOutputConvolution.Forward(_convOut, F.silu(_normOut.Forward(h), inplace: true));
         return h.MoveToOuterDisposeScope();
     }
 }

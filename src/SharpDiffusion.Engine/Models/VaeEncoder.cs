@@ -73,7 +73,7 @@ public sealed class VaeEncoder : NamedModule
             }
         }
         h = _mid2.Forward(_midAttn.Forward(_mid1.Forward(h)));
-        h = _convOut.forward(F.silu(_normOut.Forward(h), inplace: true));
+        h = NarrowOutputConvolution.Forward(_convOut, F.silu(_normOut.Forward(h), inplace: true));
         return h.MoveToOuterDisposeScope();
     }
 }

@@ -159,7 +159,7 @@ public static class BenchRunner
     /// The real conditioner when a vocabulary is found; otherwise (SD1 only) the CLIP encoder on fixed ids: BOS,
     /// a few word ids, EOS padding, which costs the same as tokenized text (always 77 positions).
     /// </summary>
-    private static (Conditioning Cond, Conditioning Uncond, string TextInput) EncodePrompts(StableDiffusionCheckpoint model, string? tokenizerPath)
+    internal static (Conditioning Cond, Conditioning Uncond, string TextInput) EncodePrompts(StableDiffusionCheckpoint model, string? tokenizerPath)
     {
         bool haveTokenizer;
         try

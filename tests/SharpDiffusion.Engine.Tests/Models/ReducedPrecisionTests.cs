@@ -6,9 +6,9 @@ namespace SharpDiffusion.Engine.Tests.Models;
 
 /// <summary>
 /// The bf16 fast path: fp32 checkpoints load into bf16 modules, inputs/outputs stay float32, results stay near
-/// the fp32 goldens, and no autograd history is recorded. bf16 activations keep ~3 significant digits; on the
-/// random tiny UNets (every layer non-zero) the difference measured 0.26–0.29 of the output rms (rms of the
-/// difference; with only the weights rounded to bf16 it is 0.02 max abs), the VAE stays within 0.1 of rms max abs.
+/// the fp32 goldens, and no autograd history is recorded. Measured on the tiny goldens: U-Net 1.3-1.5% of the
+/// output rms (rms of the difference), VAE decode under 1%. (Before the output convolutions were routed around
+/// libtorch's bf16 kernel for narrow 3x3 convolutions, see <see cref="NarrowOutputConvolution"/>, both were ~30%.)
 /// </summary>
 public class ReducedPrecisionTests
 {
@@ -27,7 +27,7 @@ public class ReducedPrecisionTests
         Assert.False(actual.requires_grad);
         var rmsDiff = (actual - expected).square().mean().sqrt().item<float>();
         var rms = expected.square().mean().sqrt().item<float>();
-        Assert.True(rmsDiff > 0 && rmsDiff <= 0.35 * rms, $"bf16 rms diff {rmsDiff:E3} (output rms {rms:F3})");
+        Assert.True(rmsDiff > 0 && rmsDiff <= 0.03 * rms, $"bf16 rms diff {rmsDiff:E3} (output rms {rms:F3})");
     }
 
     [Fact]
@@ -40,9 +40,9 @@ public class ReducedPrecisionTests
         var expected = golden.Golden("vae.decode.image");
         var actual = vae.Decode(golden.Golden("vae.decode.latents"));
         Assert.Equal(ScalarType.Float32, actual.dtype);
-        var diff = GoldenFiles.MaxAbsDiff(actual, expected);
+        var rmsDiff = (actual - expected).square().mean().sqrt().item<float>();
         var rms = expected.square().mean().sqrt().item<float>();
-        Assert.True(diff > 0 && diff <= 0.1 * rms, $"bf16 max abs diff {diff:E3} (output rms {rms:F3})");
+        Assert.True(rmsDiff > 0 && rmsDiff <= 0.02 * rms, $"bf16 rms diff {rmsDiff:E3} (output rms {rms:F3})");
     }
 
     [Fact]
