@@ -25,10 +25,18 @@ public sealed class VaeResnetBlock : NamedModule
 
     public Tensor Forward(Tensor x)
     {
+        // Intermediates are released as soon as they are consumed: at 512x512 each is 64-128 MB, and holding them all
+        // until the block ends set the peak memory of the whole decode.
         using var scope = NewDisposeScope();
-        var h = _conv1.forward(F.silu(_norm1.Forward(x), inplace: true));
-        h = _conv2.forward(F.silu(_norm2.Forward(h), inplace: true));
-        var skip = _shortcut is not null ? _shortcut.forward(x) : x;
+        Tensor h;
+        using (var n1 = F.silu(_norm1.Forward(x), inplace: true)) h = _conv1.forward(n1);
+        using (var n2 = F.silu(_norm2.Forward(h), inplace: true))
+        {
+            h.Dispose();
+            h = _conv2.forward(n2);
+        }
+        if (_shortcut is null) return h.add_(x).MoveToOuterDisposeScope();
+        using var skip = _shortcut.forward(x);
         return h.add_(skip).MoveToOuterDisposeScope();
     }
 }
