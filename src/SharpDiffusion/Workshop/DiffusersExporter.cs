@@ -22,7 +22,35 @@ public static class DiffusersExporter
     private const string SchedulerFolder = "scheduler";
     private const string ConfigFile = "config.json";
 
-    private sealed record Entry(string Component, string Key, TensorInfo Source, TensorDType OutType, long[] Shape);
+    internal sealed record Entry(string Component, string Key, TensorInfo Source, TensorDType OutType, long[] Shape);
+
+    /// <summary>Everything the folder will hold, decided before anything is written.</summary>
+    internal sealed record FolderPlan(List<Entry> Entries, Dictionary<string, JsonObject> Configs, JsonObject Scheduler, int Dropped, int FromEma);
+
+    /// <summary>The tensors (diffusers names, shapes, types) and configs of the folder for <paramref name="file"/>; writes nothing.</summary>
+    internal static FolderPlan Describe(ConvertOptions options, IModelFile file)
+    {
+        var names = file.Tensors.Select(t => CheckpointKeys.Normalize(t.Name)).ToList();
+        var map = CheckpointKeyMap.FromLdmKeys(names);
+        var plan = Plan(options, file, names, map, out int dropped, out int fromEma);
+        var byComponent = plan.GroupBy(e => e.Component).ToDictionary(g => g.Key, g => g.ToList());
+        foreach (var component in Components)
+            if (!byComponent.ContainsKey(component))
+                throw new WorkshopException($"{options.Input}: has no {PartName(component)}; a diffusers pipeline needs the U-Net, the VAE and the text encoder");
+
+        var shapes = byComponent.ToDictionary(g => g.Key, g => (IReadOnlyDictionary<string, long[]>)g.Value.ToDictionary(e => e.Key, e => e.Shape));
+        var textDtype = byComponent[DiffusersComponents.TextEncoder].First(e => e.OutType.IsFloatingPoint()).OutType;
+        var configs = new Dictionary<string, JsonObject>
+        {
+            [DiffusersComponents.Unet] = DiffusersPipelineConfigs.Unet(shapes[DiffusersComponents.Unet], map.VaeLevels),
+            [DiffusersComponents.Vae] = DiffusersPipelineConfigs.Vae(shapes[DiffusersComponents.Vae]),
+            [DiffusersComponents.TextEncoder] = DiffusersPipelineConfigs.TextEncoder(shapes[DiffusersComponents.TextEncoder], TorchDtypeName(textDtype)),
+        };
+        int timesteps = file.Tensors.FirstOrDefault(t => t.Name == "betas") is { Rank: 1 } betas ? (int)betas.Shape[0] : 1000;
+        return new FolderPlan(plan, configs, DiffusersPipelineConfigs.Scheduler(timesteps), dropped, fromEma);
+    }
+
+    private static readonly string[] Components = [DiffusersComponents.Unet, DiffusersComponents.Vae, DiffusersComponents.TextEncoder];
 
     public static DiffusersExportResult Export(ConvertOptions options, IProgress<WorkshopProgress>? progress = null)
     {
@@ -49,23 +77,9 @@ public static class DiffusersExporter
         if (quantized != null)
             throw new WorkshopException($"{options.Input}: tensor '{quantized.Name}' is block-quantized ({quantized.TypeName}); diffusers folders hold plain tensors");
 
-        var names = file.Tensors.Select(t => CheckpointKeys.Normalize(t.Name)).ToList();
-        var map = CheckpointKeyMap.FromLdmKeys(names);
-        var plan = Plan(options, file, names, map, out int dropped, out int fromEma);
+        var folder = Describe(options, file);
+        var (plan, configs, dropped, fromEma) = (folder.Entries, folder.Configs, folder.Dropped, folder.FromEma);
         var byComponent = plan.GroupBy(e => e.Component).ToDictionary(g => g.Key, g => g.ToList());
-        foreach (var component in new[] { DiffusersComponents.Unet, DiffusersComponents.Vae, DiffusersComponents.TextEncoder })
-            if (!byComponent.ContainsKey(component))
-                throw new WorkshopException($"{options.Input}: has no {PartName(component)}; a diffusers pipeline needs the U-Net, the VAE and the text encoder");
-
-        var shapes = byComponent.ToDictionary(g => g.Key, g => (IReadOnlyDictionary<string, long[]>)g.Value.ToDictionary(e => e.Key, e => e.Shape));
-        var textDtype = byComponent[DiffusersComponents.TextEncoder].First(e => e.OutType.IsFloatingPoint()).OutType;
-        var configs = new Dictionary<string, JsonObject>
-        {
-            [DiffusersComponents.Unet] = DiffusersPipelineConfigs.Unet(shapes[DiffusersComponents.Unet], map.VaeLevels),
-            [DiffusersComponents.Vae] = DiffusersPipelineConfigs.Vae(shapes[DiffusersComponents.Vae]),
-            [DiffusersComponents.TextEncoder] = DiffusersPipelineConfigs.TextEncoder(shapes[DiffusersComponents.TextEncoder], TorchDtypeName(textDtype)),
-        };
-        int timesteps = file.Tensors.FirstOrDefault(t => t.Name == "betas") is { Rank: 1 } betas ? (int)betas.Shape[0] : 1000;
         string? tokenizer = TokenizerFiles.Find(options.Input);
 
         var metadata = new Dictionary<string, string>(StringComparer.Ordinal)
@@ -88,7 +102,7 @@ public static class DiffusersExporter
         {
             ByteBuffer buffer = new(), converted = new();
             long done = 0;
-            foreach (var component in new[] { DiffusersComponents.Unet, DiffusersComponents.Vae, DiffusersComponents.TextEncoder })
+            foreach (var component in Components)
             {
                 string dir = Directory.CreateDirectory(Path.Combine(root, component)).FullName;
                 JsonFiles.Write(Path.Combine(dir, ConfigFile), configs[component]);
@@ -113,7 +127,7 @@ public static class DiffusersExporter
                 folders.Add(component);
             }
             string scheduler = Directory.CreateDirectory(Path.Combine(root, SchedulerFolder)).FullName;
-            JsonFiles.Write(Path.Combine(scheduler, "scheduler_config.json"), DiffusersPipelineConfigs.Scheduler(timesteps));
+            JsonFiles.Write(Path.Combine(scheduler, "scheduler_config.json"), folder.Scheduler);
             folders.Add(SchedulerFolder);
             if (tokenizer != null)
             {
