@@ -103,13 +103,13 @@ public static class ModelMerger
 
     private static void CheckFamilies(TensorSource a, TensorSource b, TensorSource? c)
     {
-        string? fa = CheckpointFamily.Detect(a.File.Tensors.Select(t => t.Name));
+        string? fa = CheckpointFamily.Detect(a.File);
         foreach (var (other, role) in new[] { (b, "B"), (c, "C") })
         {
             if (other == null) continue;
-            string? fo = CheckpointFamily.Detect(other.File.Tensors.Select(t => t.Name));
+            string? fo = CheckpointFamily.Detect(other.File);
             if (fa != null && fo != null && fa != fo)
-                throw new WorkshopException($"A ({a.Path}) is an {fa} checkpoint and {role} ({other.Path}) is an {fo} checkpoint: models of different families cannot be merged");
+                throw new WorkshopException($"A ({a.Path}) is {fa} and {role} ({other.Path}) is {fo}: models of different families cannot be merged");
         }
     }
 
