@@ -222,6 +222,31 @@ public sealed class SingleFileToDiffusersTests : IDisposable
     }
 
     [Fact]
+    public void A_ckpt_with_ema_exports_the_ema_unet_at_fp16_when_asked()
+    {
+        var tiny = CheckpointFixture.Sd1();
+        var emaSource = tiny.Perturbed(5);
+        var ema = emaSource.Tensors.Where(t => t.Name.StartsWith("model.diffusion_model.", StringComparison.Ordinal))
+            .Select(t => t with { Name = CheckpointKeys.EmaKeyFor(t.Name)! }).ToArray();
+        string input = tiny.With(ema).With(CheckpointFixture.Float("model_ema.decay", [], 0.9999f)).WriteCkpt(_dir.File("ema.ckpt"));
+
+        string folder = _dir.File("ema-diffusers");
+        var result = DiffusersExporter.Export(new ConvertOptions { Input = input, Output = folder, EmaOnly = true, Precision = TensorDType.F16 });
+        Assert.Equal(ema.Length, result.FromEma);
+        Assert.Equal(13 + ema.Length + 1, result.Dropped); // DDPM buffers, position_ids, the EMA copies and the decay
+
+        using var unet = SafetensorsFile.Open(Path.Combine(folder, "unet", "diffusion_pytorch_model.safetensors"));
+        var emaTensor = emaSource["model.diffusion_model.input_blocks.0.0.weight"];
+        var written = unet.Tensors.Single(t => t.Name == "conv_in.weight");
+        Assert.Equal(TensorDType.F16, written.DType);
+        var bytes = new byte[written.ByteLength];
+        unet.ReadTensorData(written, bytes);
+        Assert.Equal(DTypeConversion.FromSingle(emaTensor.Floats, TensorDType.F16), bytes);
+        Assert.Equal("float16", ReadJson(Path.Combine(folder, "text_encoder", "config.json"))["torch_dtype"]!.GetValue<string>());
+        Assert.Equal("torch-zip", JsonDocument.Parse(unet.Metadata[CheckpointConverter.MetadataKey]).RootElement.GetProperty("source_format").GetString());
+    }
+
+    [Fact]
     public void A_vocabulary_beside_the_input_becomes_the_tokenizer_folder()
     {
         string models = Directory.CreateDirectory(_dir.File("models")).FullName;
