@@ -17,7 +17,7 @@ namespace SharpDiffusion.Workshop;
 /// </summary>
 public static class DiffusersExporter
 {
-    private const string UnetWeights = "diffusion_pytorch_model.safetensors";
+    private const string DiffusersWeights = "diffusion_pytorch_model.safetensors"; // unet/ and vae/
     private const string TextEncoderWeights = "model.safetensors";
     private const string SchedulerFolder = "scheduler";
     private const string ConfigFile = "config.json";
@@ -121,7 +121,7 @@ public static class DiffusersExporter
                     stream.Write(result.Span);
                 }));
                 long before = done;
-                SafetensorsWriter.Write(Path.Combine(dir, component == DiffusersComponents.TextEncoder ? TextEncoderWeights : UnetWeights), tensors, metadata,
+                SafetensorsWriter.Write(Path.Combine(dir, component == DiffusersComponents.TextEncoder ? TextEncoderWeights : DiffusersWeights), tensors, metadata,
                     progress == null ? null : new SyncProgress(written => progress.Report(new WorkshopProgress(before + written, total))));
                 done += entries.Sum(e => SafetensorsWriter.ComputeByteLength(e.OutType, e.Shape));
                 folders.Add(component);
