@@ -46,6 +46,7 @@ public static class MergeBenchmark
                 GC.WaitForPendingFinalizers();
                 bool peakReset = ResetPeak();
                 long rssBefore = CurrentProcessPeak();
+                var (cpuBefore, userBefore) = (CpuTime(), UserTime());
                 var watch = Stopwatch.StartNew();
                 var result = ModelMerger.Merge(new MergeOptions
                 {
@@ -53,10 +54,11 @@ public static class MergeBenchmark
                 });
                 watch.Stop();
                 double seconds = watch.Elapsed.TotalSeconds;
+                double cpuSeconds = (CpuTime() - cpuBefore).TotalSeconds, userSeconds = (UserTime() - userBefore).TotalSeconds;
                 string label = cold ? (evicted ? "cold" : "first (page cache not evicted)") : "warm";
                 if (!cold) warmSeconds.Add(seconds);
                 output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"merge {label}: {result.Tensors} tensors, {result.OutputBytes / 1e6:F0} MB out in {seconds:F2} s = {result.OutputBytes / 1e6 / seconds:F0} MB/s written, {2 * modelBytes / 1e6 / seconds:F0} MB/s read"));
+                    $"merge {label}: {result.Tensors} tensors, {result.OutputBytes / 1e6:F0} MB out in {seconds:F2} s = {result.OutputBytes / 1e6 / seconds:F0} MB/s written, {2 * modelBytes / 1e6 / seconds:F0} MB/s read; CPU {cpuSeconds:F2} s ({userSeconds:F2} s user, both cores together)"));
                 output.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"  peak RSS {CurrentProcessPeak() / 1e6:F0} MB ({(peakReset ? "this merge" : "process lifetime")}; before the merge {rssBefore / 1e6:F0} MB; one model is {modelBytes / 1e6:F0} MB)"));
                 File.Delete(merged);
@@ -125,6 +127,20 @@ public static class MergeBenchmark
         {
             return false;
         }
+    }
+
+    /// <summary>CPU time of this process (all threads, user and kernel): the merge's work, whatever else shares the machine.</summary>
+    private static TimeSpan CpuTime()
+    {
+        using var self = Process.GetCurrentProcess();
+        return self.TotalProcessorTime;
+    }
+
+    /// <summary>The user-mode part of <see cref="CpuTime"/>; the rest is the kernel (page cache copies, page faults).</summary>
+    private static TimeSpan UserTime()
+    {
+        using var self = Process.GetCurrentProcess();
+        return self.UserProcessorTime;
     }
 
     private static long CurrentProcessPeak()
