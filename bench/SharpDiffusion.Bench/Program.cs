@@ -5,7 +5,8 @@ var benchmarks = new Dictionary<string, (string Help, Action<string[]> Run)>(Str
 {
     ["headers"] = ("open 100 sparse SD1.5-layout safetensors files (header-only classification speed) [files=100] [runs=5]",
         a => SafetensorsHeaderBenchmark.HeaderBenchmark(a)),
-    ["merge"] = ("merge two generated 2 GB fp16 SD1.5-layout checkpoints (MB/s, peak RSS)", _ => MergeBenchmark.Run(Console.Out)),
+    ["merge"] = ("merge two generated 2 GB fp16 SD1.5-layout checkpoints, cold then warm (MB/s, peak RSS) [warm-runs=1]",
+        a => MergeBenchmark.Run(Console.Out, a.Length > 0 ? int.Parse(a[0], System.Globalization.CultureInfo.InvariantCulture) : 1)),
     ["hash"] = ("hash a 2 GB file cold then warm (MB/s) [path]", a => HashBenchmark.Run(Console.Out, a.Length > 0 ? a[0] : null)),
     ["unet"] = ("full-size SD1.5 U-Net step and VAE decode, random weights, fp32 and bf16 [threads=2] [repeats=2] [fp32=true]",
         a => UNetBenchmark.Run(Console.Out,

@@ -1,27 +1,27 @@
+using SharpDiffusion.Formats;
+using SharpDiffusion.Inspection;
+
 namespace SharpDiffusion.Workshop;
 
 /// <summary>
-/// Tells single-file checkpoint families apart from their key layout (the text encoder's wrapper differs between
-/// SD1, SD2 and SDXL), so a merge across families is refused with a clear message before anything is written.
+/// The family of a checkpoint as the workshop names it in messages, taken from the classifier's verdict
+/// (<see cref="ModelClassifier"/>: U-Net layout, text encoder widths, context dimensions), so a merge across families
+/// is refused with a clear message before anything is written, by the same rules <c>inspect</c> reports.
 /// </summary>
 public static class CheckpointFamily
 {
-    /// <summary>"SD1", "SD2", "SDXL", "SDXL refiner", or null when the layout says nothing.</summary>
-    public static string? Detect(IEnumerable<string> keys)
+    /// <summary>"SD1", "SD2", "SDXL", "SDXL refiner", "SD3", "Flux", or null when the classifier names no family.</summary>
+    public static string? Detect(IModelFile file) => Name(ModelClassifier.Classify(file).Base);
+
+    /// <summary>The workshop's name for a classifier family; null for none.</summary>
+    public static string? Name(BaseFamily? family) => family switch
     {
-        bool sd1Clip = false, openClip = false, xlClipL = false, xlOpenClip = false;
-        foreach (var key in keys)
-        {
-            if (key.StartsWith("cond_stage_model.transformer.", StringComparison.Ordinal)) sd1Clip = true;
-            else if (key.StartsWith("cond_stage_model.model.", StringComparison.Ordinal)) openClip = true;
-            else if (key.StartsWith("conditioner.embedders.0.transformer.", StringComparison.Ordinal)) xlClipL = true;
-            else if (key.StartsWith("conditioner.embedders.1.model.", StringComparison.Ordinal)
-                     || key.StartsWith("conditioner.embedders.0.model.", StringComparison.Ordinal)) xlOpenClip = true;
-        }
-        if (xlClipL && xlOpenClip) return "SDXL";
-        if (xlOpenClip) return "SDXL refiner";
-        if (openClip) return "SD2";
-        if (sd1Clip) return "SD1";
-        return null;
-    }
+        BaseFamily.SD1 => "SD1",
+        BaseFamily.SD2 => "SD2",
+        BaseFamily.SDXL => "SDXL",
+        BaseFamily.SDXLRefiner => "SDXL refiner",
+        BaseFamily.SD3 => "SD3",
+        BaseFamily.Flux => "Flux",
+        _ => null,
+    };
 }

@@ -8,7 +8,7 @@ public sealed record ConvertOptions
     /// <summary>Any file <see cref="ModelFileReader"/> opens (.ckpt/.pt zip or legacy, .safetensors, a diffusers folder).</summary>
     public required string Input { get; init; }
 
-    /// <summary>The .safetensors file to write (never the input).</summary>
+    /// <summary>The .safetensors file to write, or the folder for <see cref="DiffusersExporter"/> (never the input).</summary>
     public required string Output { get; init; }
 
     /// <summary>F32, F16 or BF16 for every float tensor; null keeps each tensor's type. Integer tensors always keep theirs.</summary>

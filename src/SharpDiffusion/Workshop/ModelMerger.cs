@@ -11,7 +11,8 @@ namespace SharpDiffusion.Workshop;
 /// are floating point; everything else is copied from A. Arithmetic is float32, the result is stored at the chosen
 /// precision (default: A's type for that tensor). Every check (families, shapes, dtypes, VAE keys) runs before the
 /// output is opened; the output is written to a temporary file and renamed when complete, and holds one tensor
-/// from each input in memory at a time.
+/// from each input and a few output tensors in memory at a time (the next tensors are read and merged while the
+/// previous one is written: <see cref="TensorPipeline"/>).
 /// </summary>
 public static class ModelMerger
 {
@@ -51,8 +52,10 @@ public static class ModelMerger
             long total = plan.Sum(e => SafetensorsWriter.ComputeByteLength(e.OutType, e.A.Shape));
             var buffers = new Buffers();
             buffers.Reserve(plan);
-            var tensors = plan.Select(e => new TensorToWrite(e.Name, e.OutType, e.A.Shape,
-                stream => WriteEntry(e, a, b, c, vae, buffers, stream)));
+            long largestOutput = plan.Select(e => SafetensorsWriter.ComputeByteLength(e.OutType, e.A.Shape)).DefaultIfEmpty(0).Max();
+            using var pipeline = new TensorPipeline(plan.Count, PipelineBuffers, largestOutput,
+                (i, output) => Produce(plan[i], a, b, c, vae, buffers, output));
+            var tensors = plan.Select(e => new TensorToWrite(e.Name, e.OutType, e.A.Shape, stream => stream.Write(pipeline.Next().Span)));
             progress?.Report(new WorkshopProgress(0, total));
             SafetensorsWriter.Write(options.Output, tensors, metadata,
                 progress == null ? null : new SyncProgress(written => progress.Report(new WorkshopProgress(written, total))));
@@ -100,13 +103,13 @@ public static class ModelMerger
 
     private static void CheckFamilies(TensorSource a, TensorSource b, TensorSource? c)
     {
-        string? fa = CheckpointFamily.Detect(a.File.Tensors.Select(t => t.Name));
+        string? fa = CheckpointFamily.Detect(a.File);
         foreach (var (other, role) in new[] { (b, "B"), (c, "C") })
         {
             if (other == null) continue;
-            string? fo = CheckpointFamily.Detect(other.File.Tensors.Select(t => t.Name));
+            string? fo = CheckpointFamily.Detect(other.File);
             if (fa != null && fo != null && fa != fo)
-                throw new WorkshopException($"A ({a.Path}) is an {fa} checkpoint and {role} ({other.Path}) is an {fo} checkpoint: models of different families cannot be merged");
+                throw new WorkshopException($"A ({a.Path}) is {fa} and {role} ({other.Path}) is {fo}: models of different families cannot be merged");
         }
     }
 
@@ -207,17 +210,22 @@ public static class ModelMerger
             throw new WorkshopException($"tensor '{name}' is stored as {outType}, which merged values cannot be written back to: choose fp16, bf16 or fp32");
     }
 
-    private static void WriteEntry(Entry e, TensorSource a, TensorSource b, TensorSource? c, TensorSource? vae,
-        Buffers buffers, Stream stream)
+    /// <summary>
+    /// Output tensors in flight: one being computed, one waiting, one being written. Reading and merging the next
+    /// tensor overlap writing the previous one; the working memory stays a few of the largest tensor.
+    /// </summary>
+    private const int PipelineBuffers = 3;
+
+    /// <summary>One output tensor's bytes (on the pipeline's thread): a copy of A's (or the VAE's) tensor, converted if needed, or the merge.</summary>
+    private static ReadOnlyMemory<byte> Produce(Entry e, TensorSource a, TensorSource b, TensorSource? c, TensorSource? vae,
+        Buffers buffers, ByteBuffer output)
     {
         switch (e.Source)
         {
             case Source.A:
-                WriteConverted(a, e.A, e.OutType, buffers, stream);
-                break;
+                return ReadConverted(a, e.A, e.OutType, buffers, output);
             case Source.Vae:
-                WriteConverted(vae!, e.Vae!, e.OutType, buffers, stream);
-                break;
+                return ReadConverted(vae!, e.Vae!, e.OutType, buffers, output);
             default:
             {
                 var da = buffers.A.Get(e.A.ByteLength);
@@ -234,49 +242,44 @@ public static class ModelMerger
                 var mode = e.C != null ? MergeMode.AddDifference : MergeMode.WeightedSum;
                 if (e.Source == Source.Merge)
                 {
-                    var result = buffers.Out.Get(SafetensorsWriter.ComputeByteLength(e.OutType, e.A.Shape));
+                    var result = output.Get(SafetensorsWriter.ComputeByteLength(e.OutType, e.A.Shape));
                     TensorMath.Merge(mode, e.Multiplier, da, e.A.DType, db, e.B.DType, dc, cType, e.OutType, result);
-                    stream.Write(result.Span);
+                    return result;
                 }
-                else
-                {
-                    stream.Write(TensorMath.MergeLeadingChannels(mode, e.Multiplier, da.Span, e.A.DType, e.A.Shape, db.Span, e.B.DType, e.B.Shape,
-                        dc.Span, cType, e.OutType));
-                }
-                break;
+                return TensorMath.MergeLeadingChannels(mode, e.Multiplier, da.Span, e.A.DType, e.A.Shape, db.Span, e.B.DType, e.B.Shape,
+                    dc.Span, cType, e.OutType);
             }
         }
     }
 
-    private static void WriteConverted(TensorSource source, TensorInfo tensor, TensorDType outType, Buffers buffers, Stream stream)
+    private static ReadOnlyMemory<byte> ReadConverted(TensorSource source, TensorInfo tensor, TensorDType outType, Buffers buffers, ByteBuffer output)
     {
-        var data = buffers.A.Get(tensor.ByteLength);
-        source.Read(tensor, data.Span);
         if (tensor.DType == outType)
         {
-            stream.Write(data.Span);
-            return;
+            var same = output.Get(tensor.ByteLength);
+            source.Read(tensor, same.Span);
+            return same;
         }
-        var result = buffers.Out.Get(SafetensorsWriter.ComputeByteLength(outType, tensor.Shape));
+        var data = buffers.A.Get(tensor.ByteLength);
+        source.Read(tensor, data.Span);
+        var result = output.Get(SafetensorsWriter.ComputeByteLength(outType, tensor.Shape));
         TensorMath.Convert(data, tensor.DType, outType, result);
-        stream.Write(result.Span);
+        return result;
     }
 
-    /// <summary>One reusable buffer per input and one for the encoded result: the merge's whole working memory.</summary>
+    /// <summary>One reusable buffer per input, used on the pipeline's thread; outputs live in the pipeline's own buffers.</summary>
     private sealed class Buffers
     {
         public ByteBuffer A { get; } = new();
         public ByteBuffer B { get; } = new();
         public ByteBuffer C { get; } = new();
-        public ByteBuffer Out { get; } = new();
 
         public void Reserve(List<Entry> plan)
         {
-            A.Reserve(plan.Select(e => Math.Max(e.A.ByteLength, e.Vae?.ByteLength ?? 0)).DefaultIfEmpty(0).Max());
+            A.Reserve(plan.Where(e => e.Source is Source.Merge or Source.LeadingChannels || e.OutType != (e.Vae ?? e.A).DType)
+                .Select(e => Math.Max(e.A.ByteLength, e.Vae?.ByteLength ?? 0)).DefaultIfEmpty(0).Max());
             B.Reserve(plan.Select(e => e.B?.ByteLength ?? 0).DefaultIfEmpty(0).Max());
             C.Reserve(plan.Select(e => e.C?.ByteLength ?? 0).DefaultIfEmpty(0).Max());
-            Out.Reserve(plan.Where(e => e.OutType != (e.Vae ?? e.A).DType || e.Source == Source.Merge)
-                .Select(e => SafetensorsWriter.ComputeByteLength(e.OutType, e.A.Shape)).DefaultIfEmpty(0).Max());
         }
     }
 }
