@@ -14,10 +14,13 @@ public sealed class AppliedLoras : IDisposable
 {
     // One patcher per network, restored in reverse order: a network that fails half-way is undone alone.
     private readonly List<NetworkPatcher> _patchers;
+    private readonly WeightBackupPool? _backups;
+    private bool _disposed;
 
-    private AppliedLoras(List<NetworkPatcher> patchers, IReadOnlyList<LoraApplicationReport> reports, IReadOnlyList<string> warnings)
+    private AppliedLoras(List<NetworkPatcher> patchers, WeightBackupPool? backups, IReadOnlyList<LoraApplicationReport> reports, IReadOnlyList<string> warnings)
     {
         _patchers = patchers;
+        _backups = backups;
         Reports = reports;
         Warnings = warnings;
     }
@@ -40,7 +43,7 @@ public sealed class AppliedLoras : IDisposable
     }
 
     /// <summary>No LoRA: nothing is patched.</summary>
-    public static AppliedLoras None() => new([], [], []);
+    public static AppliedLoras None() => new([], null, [], []);
 
     /// <param name="loras">Each tag with its file (null: no file has that name).</param>
     public static AppliedLoras Apply(ModelNetworkTargets model, IEnumerable<(A1111NetworkTag Tag, string? Path)> loras)
@@ -52,7 +55,7 @@ public sealed class AppliedLoras : IDisposable
         {
             foreach (var (tag, path) in loras)
             {
-                var patcher = new NetworkPatcher(model.Weights);
+                var patcher = new NetworkPatcher(model.Weights, model.Backups);
                 patchers.Add(patcher);
                 reports.Add(ApplyOne(model, patcher, tag, path, warnings));
             }
@@ -60,9 +63,10 @@ public sealed class AppliedLoras : IDisposable
         catch
         {
             RestoreAll(patchers);
+            model.Backups.ReleaseUnused();
             throw;
         }
-        return new AppliedLoras(patchers, reports, warnings);
+        return new AppliedLoras(patchers, model.Backups, reports, warnings);
     }
 
     private static LoraApplicationReport ApplyOne(ModelNetworkTargets model, NetworkPatcher patcher, A1111NetworkTag tag, string? path, List<string> warnings)
@@ -110,8 +114,14 @@ public sealed class AppliedLoras : IDisposable
         }
     }
 
-    /// <summary>Restores every patched weight exactly.</summary>
-    public void Dispose() => RestoreAll(_patchers);
+    /// <summary>Restores every patched weight exactly; backup buffers this job did not use are freed, the others kept for the next job.</summary>
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        RestoreAll(_patchers);
+        _backups?.ReleaseUnused();
+    }
 
     private static void RestoreAll(List<NetworkPatcher> patchers)
     {

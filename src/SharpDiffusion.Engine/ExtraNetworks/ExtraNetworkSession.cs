@@ -57,6 +57,8 @@ public sealed class ExtraNetworkSession : IDisposable
 
         var loraFiles = parsed.Loras.Select(tag => (tag, Folder?.FindLora(tag.Name))).ToList();
         var clock = System.Diagnostics.Stopwatch.StartNew();
+        // A job without LoRAs frees the weight copies an earlier job kept for reuse.
+        if ((loraFiles.Count == 0 || Folder == null) && _targets.IsValueCreated) _targets.Value.Backups.ReleaseUnused();
         using var loras = loraFiles.Count == 0 || Folder == null ? AppliedLoras.None() : AppliedLoras.Apply(_targets.Value, loraFiles);
         warnings.AddRange(loras.Warnings);
         details.AddRange(loras.Reports.Select(r => r.Summary));
@@ -135,5 +137,9 @@ public sealed class ExtraNetworkSession : IDisposable
         if (config.TransformerDepthMiddle > 0) yield return config.ModelChannels * config.ChannelMult[^1];
     }
 
-    public void Dispose() => _embeddings?.Dispose();
+    public void Dispose()
+    {
+        _embeddings?.Dispose();
+        if (_targets.IsValueCreated) _targets.Value.Dispose();
+    }
 }

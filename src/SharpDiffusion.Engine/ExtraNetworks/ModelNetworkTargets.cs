@@ -1,4 +1,5 @@
 using SharpDiffusion.Conversion;
+using SharpDiffusion.Engine.Networks;
 using SharpDiffusion.Engine.Pipeline;
 using SharpDiffusion.Engine.Text.Encoders;
 using static TorchSharp.torch;
@@ -8,9 +9,10 @@ namespace SharpDiffusion.Engine.ExtraNetworks;
 /// <summary>
 /// A loaded checkpoint's live weights under their single-file keys (<c>model.diffusion_model.</c> + U-Net names, the
 /// text encoders under their SD1/SD2/SDXL prefixes) and the alias map that resolves network files against them. Built
-/// once per checkpoint: switching networks between jobs reuses it and never reloads the model.
+/// once per checkpoint: switching networks between jobs reuses it and never reloads the model. It also owns the
+/// buffers that hold copies of patched weights between jobs (<see cref="Backups"/>), freed by <see cref="Dispose"/>.
 /// </summary>
-public sealed class ModelNetworkTargets
+public sealed class ModelNetworkTargets : IDisposable
 {
     private ModelNetworkTargets(Dictionary<string, Tensor> weights)
     {
@@ -22,6 +24,9 @@ public sealed class ModelNetworkTargets
     public IReadOnlyDictionary<string, Tensor> Weights { get; }
 
     public NetworkKeyResolver Resolver { get; }
+
+    /// <summary>The copies of weights LoRAs change, kept allocated from one job to the next (see <see cref="WeightBackupPool"/>).</summary>
+    public WeightBackupPool Backups { get; } = new();
 
     public static ModelNetworkTargets For(StableDiffusionCheckpoint model)
     {
@@ -42,6 +47,17 @@ public sealed class ModelNetworkTargets
         }
         return new ModelNetworkTargets(weights);
     }
+
+    /// <summary>Targets over bare modules, each under its single-file prefix (e.g. a U-Net under <c>model.diffusion_model.</c>).</summary>
+    public static ModelNetworkTargets FromModules(params (nn.Module Module, string Prefix)[] modules)
+    {
+        var weights = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        foreach (var (module, prefix) in modules) Add(weights, module, prefix);
+        return new ModelNetworkTargets(weights);
+    }
+
+    /// <summary>Frees the backup buffers (the model's weights are not touched).</summary>
+    public void Dispose() => Backups.Dispose();
 
     private static void Add(Dictionary<string, Tensor> weights, nn.Module module, string prefix)
     {
