@@ -1,6 +1,8 @@
 using SharpDiffusion.Conversion;
 using SharpDiffusion.Engine.Networks;
+using SharpDiffusion.Engine.Pipeline;
 using SharpDiffusion.Formats;
+using SharpDiffusion.Inspection;
 
 namespace SharpDiffusion.Engine.ExtraNetworks;
 
@@ -31,6 +33,9 @@ public sealed class AppliedLoras : IDisposable
     /// <summary>Number of tensor patches in place (a tensor two networks change counts twice).</summary>
     public int PatchedTensorCount => _patchers.Sum(p => p.PatchedTensorCount);
 
+    /// <summary>How many of the patched tensors will be restored from the checkpoint file rather than from a copy.</summary>
+    public int RestoredFromFileCount => _patchers.Sum(p => p.RestoredFromSourceCount);
+
     /// <summary>A1111's <c>Lora hashes</c> value ("name: hash, ..." for the applied ones), or null when none.</summary>
     public string? HashesInfotext
     {
@@ -55,7 +60,7 @@ public sealed class AppliedLoras : IDisposable
         {
             foreach (var (tag, path) in loras)
             {
-                var patcher = new NetworkPatcher(model.Weights, model.Backups);
+                var patcher = new NetworkPatcher(model.Weights, model.Backups, model.Originals);
                 patchers.Add(patcher);
                 reports.Add(ApplyOne(model, patcher, tag, path, warnings));
             }
@@ -74,7 +79,7 @@ public sealed class AppliedLoras : IDisposable
         if (path == null)
         {
             warnings.Add($"lora {tag.Name}: no such network in the models folder; not applied");
-            return new LoraApplicationReport(tag, null, 0, [], false, null);
+            return new LoraApplicationReport(tag, null, 0, [], false, null) { NotAppliedReason = "no such file" };
         }
         try
         {
@@ -84,7 +89,7 @@ public sealed class AppliedLoras : IDisposable
             if (resolution.Modules.Count == 0)
             {
                 warnings.Add($"lora {tag.Name} ({path}): none of its {keys.Count} keys match this model (a network for another model family?); not applied");
-                return new LoraApplicationReport(tag, path, 0, resolution.Unused, false, null);
+                return new LoraApplicationReport(tag, path, 0, resolution.Unused, false, null) { NotAppliedReason = NoMatchReason(file, model.Family) };
             }
             if (resolution.Unused.Count * 2 > keys.Count)
                 warnings.Add($"lora {tag.Name}: {resolution.Unused.Count} of its {keys.Count} keys match nothing in this model (first: {resolution.Unused[0]})");
@@ -99,7 +104,7 @@ public sealed class AppliedLoras : IDisposable
                 // A module whose shape does not fit (a network for a model with the same names and other sizes).
                 patcher.Restore();
                 warnings.Add($"lora {tag.Name} ({path}): {e.Message}; not applied");
-                return new LoraApplicationReport(tag, path, 0, resolution.Unused, false, null);
+                return new LoraApplicationReport(tag, path, 0, resolution.Unused, false, null) { NotAppliedReason = "its shapes do not fit this model" };
             }
             finally
             {
@@ -110,8 +115,19 @@ public sealed class AppliedLoras : IDisposable
         catch (Exception e) when (e is InvalidModelFileException or IOException or UnauthorizedAccessException)
         {
             warnings.Add($"lora {tag.Name} ({path}): {e.Message}; not applied");
-            return new LoraApplicationReport(tag, path, 0, [], false, null);
+            return new LoraApplicationReport(tag, path, 0, [], false, null) { NotAppliedReason = "unreadable file" };
         }
+    }
+
+    /// <summary>Why nothing of a readable network matched: its family when the classifier tells one that is not the model's.</summary>
+    private static string NoMatchReason(IModelFile file, ModelFamily? modelFamily)
+    {
+        const string generic = "matches no layer of this model";
+        if (modelFamily is not { } family) return generic;
+        var classification = ModelClassifier.Classify(file);
+        return classification.Base is { } fileFamily && !NotAppliedNetwork.SameFamily(fileFamily, family)
+            ? $"{NotAppliedNetwork.FamilyName(fileFamily)} LoRA on an {NotAppliedNetwork.FamilyName(family)} model"
+            : generic;
     }
 
     /// <summary>Restores every patched weight exactly; backup buffers this job did not use are freed, the others kept for the next job.</summary>

@@ -14,9 +14,11 @@ namespace SharpDiffusion.Engine.ExtraNetworks;
 /// </summary>
 public sealed class ModelNetworkTargets : IDisposable
 {
-    private ModelNetworkTargets(Dictionary<string, Tensor> weights)
+    private ModelNetworkTargets(Dictionary<string, Tensor> weights, ModelFileOriginals? originals, ModelFamily? family)
     {
         Weights = weights;
+        Family = family;
+        Originals = originals;
         Resolver = NetworkKeyResolver.ForModel(weights.Keys);
     }
 
@@ -25,8 +27,14 @@ public sealed class ModelNetworkTargets : IDisposable
 
     public NetworkKeyResolver Resolver { get; }
 
+    /// <summary>The checkpoint's family (names a wrong-family network in reasons); null for bare modules.</summary>
+    public ModelFamily? Family { get; }
+
     /// <summary>The copies of weights LoRAs change, kept allocated from one job to the next (see <see cref="WeightBackupPool"/>).</summary>
     public WeightBackupPool Backups { get; } = new();
+
+    /// <summary>The checkpoint file, as the place unchanged weights are restored from without a copy; null for bare modules.</summary>
+    public ModelFileOriginals? Originals { get; }
 
     public static ModelNetworkTargets For(StableDiffusionCheckpoint model)
     {
@@ -45,7 +53,7 @@ public sealed class ModelNetworkTargets : IDisposable
                 Add(weights, model.OpenClip!, OpenClipTextModel.SdxlPrefix);
                 break;
         }
-        return new ModelNetworkTargets(weights);
+        return new ModelNetworkTargets(weights, new ModelFileOriginals(model.File), model.Family);
     }
 
     /// <summary>Targets over bare modules, each under its single-file prefix (e.g. a U-Net under <c>model.diffusion_model.</c>).</summary>
@@ -53,11 +61,15 @@ public sealed class ModelNetworkTargets : IDisposable
     {
         var weights = new Dictionary<string, Tensor>(StringComparer.Ordinal);
         foreach (var (module, prefix) in modules) Add(weights, module, prefix);
-        return new ModelNetworkTargets(weights);
+        return new ModelNetworkTargets(weights, null, null);
     }
 
-    /// <summary>Frees the backup buffers (the model's weights are not touched).</summary>
-    public void Dispose() => Backups.Dispose();
+    /// <summary>Frees the backup and file-reading buffers (the model's weights are not touched).</summary>
+    public void Dispose()
+    {
+        Backups.Dispose();
+        Originals?.Dispose();
+    }
 
     private static void Add(Dictionary<string, Tensor> weights, nn.Module module, string prefix)
     {
