@@ -94,21 +94,22 @@ public sealed class AppliedLoras : IDisposable
             if (resolution.Unused.Count * 2 > keys.Count)
                 warnings.Add($"lora {tag.Name}: {resolution.Unused.Count} of its {keys.Count} keys match nothing in this model (first: {resolution.Unused[0]})");
 
-            var modules = NetworkModuleWeights.LoadAll(file, resolution);
             try
             {
-                patcher.Apply(modules, tag.TextEncoderStrength, tag.UnetStrength);
+                // One module at a time: read, patch, free.
+                foreach (var module in NetworkModuleWeights.ReadEach(file, resolution))
+                {
+                    using (module) patcher.Apply(module, module.Target.IsTextEncoder ? tag.TextEncoderStrength : tag.UnetStrength);
+                }
             }
-            catch (InvalidOperationException e)
+            catch (Exception e) when (e is InvalidOperationException or InvalidModelFileException)
             {
-                // A module whose shape does not fit (a network for a model with the same names and other sizes).
+                // A module whose shape does not fit (a network for a model with the same names and other sizes), or a
+                // tensor the file lists but cannot give: what was patched is undone.
                 patcher.Restore();
                 warnings.Add($"lora {tag.Name} ({path}): {e.Message}; not applied");
-                return new LoraApplicationReport(tag, path, 0, resolution.Unused, false, null) { NotAppliedReason = "its shapes do not fit this model" };
-            }
-            finally
-            {
-                foreach (var m in modules) m.Dispose();
+                string reason = e is InvalidModelFileException ? "unreadable file" : "its shapes do not fit this model";
+                return new LoraApplicationReport(tag, path, 0, resolution.Unused, false, null) { NotAppliedReason = reason };
             }
             return new LoraApplicationReport(tag, path, resolution.Modules.Count, resolution.Unused, true, LoraShortHash.Compute(path, file.Metadata));
         }
