@@ -63,7 +63,7 @@ public sealed class ExtraNetworkSession : IDisposable
         warnings.AddRange(loras.Warnings);
         details.AddRange(loras.Reports.Select(r => r.Summary));
         if (loras.Reports.Count > 0)
-            details.Add($"loras applied in {clock.Elapsed.TotalMilliseconds.ToString("0", CultureInfo.InvariantCulture)} ms ({loras.PatchedTensorCount} tensors patched)");
+            details.Add($"loras applied in {clock.Elapsed.TotalMilliseconds.ToString("0", CultureInfo.InvariantCulture)} ms ({loras.PatchedTensorCount} tensors patched, {loras.RestoredFromFileCount} of them restored from the checkpoint file afterwards)");
 
         var notApplied = loras.Reports.Where(r => !r.Applied)
             .Select(r => new NotAppliedNetwork(r.Tag.Kind, r.Tag.Name, r.NotAppliedReason ?? "not applied")).ToList();

@@ -72,8 +72,9 @@ public sealed class NotAppliedInfotextTests
         var models = ModelsDir(dir);
         var png = dir.File("out.png");
         var (code, _, stderr) = Run(Tiny("--prompt", "a widetok cat <lora:missing:1> <lora:xl:0.5> <lora:good:1> <hypernet:sd2only:1>",
-            "--models-dir", models, "--out", png));
+            "--models-dir", models, "--verbose", "--out", png));
         Assert.True(code == 0, stderr);
+        Assert.Contains("(1 tensors patched, 1 of them restored from the checkpoint file afterwards)", stderr);
 
         var parameters = Parameters(png);
         const string expected = "lora:missing (no such file), lora:xl (SDXL LoRA on an SD1 model), hypernet:sd2only (SD2 hypernetwork on an SD1 model), "
