@@ -13,6 +13,11 @@ var benchmarks = new Dictionary<string, (string Help, Action<string[]> Run)>(Str
             threads: a.Length > 0 ? int.Parse(a[0], System.Globalization.CultureInfo.InvariantCulture) : 2,
             repeats: a.Length > 1 ? int.Parse(a[1], System.Globalization.CultureInfo.InvariantCulture) : 2,
             includeFp32: a.Length <= 2 || bool.Parse(a[2]))),
+    ["lora"] = ("apply and restore a rank-32 kohya LoRA (264 modules) on a full-size SD1.5 U-Net + text encoder, fp32 and bf16 [threads=2] [rank=32] [jobs=3]",
+        a => LoraBenchmark.Run(Console.Out,
+            threads: a.Length > 0 ? int.Parse(a[0], System.Globalization.CultureInfo.InvariantCulture) : 2,
+            rank: a.Length > 1 ? int.Parse(a[1], System.Globalization.CultureInfo.InvariantCulture) : 32,
+            repeats: a.Length > 2 ? int.Parse(a[2], System.Globalization.CultureInfo.InvariantCulture) : 3)),
 };
 
 if (args.Length == 0 || !benchmarks.TryGetValue(args[0], out var bench))

@@ -1,6 +1,8 @@
 using SharpDiffusion.Conversion;
 using SharpDiffusion.Engine.Networks;
+using SharpDiffusion.Engine.Pipeline;
 using SharpDiffusion.Formats;
+using SharpDiffusion.Inspection;
 
 namespace SharpDiffusion.Engine.ExtraNetworks;
 
@@ -14,10 +16,13 @@ public sealed class AppliedLoras : IDisposable
 {
     // One patcher per network, restored in reverse order: a network that fails half-way is undone alone.
     private readonly List<NetworkPatcher> _patchers;
+    private readonly WeightBackupPool? _backups;
+    private bool _disposed;
 
-    private AppliedLoras(List<NetworkPatcher> patchers, IReadOnlyList<LoraApplicationReport> reports, IReadOnlyList<string> warnings)
+    private AppliedLoras(List<NetworkPatcher> patchers, WeightBackupPool? backups, IReadOnlyList<LoraApplicationReport> reports, IReadOnlyList<string> warnings)
     {
         _patchers = patchers;
+        _backups = backups;
         Reports = reports;
         Warnings = warnings;
     }
@@ -27,6 +32,9 @@ public sealed class AppliedLoras : IDisposable
 
     /// <summary>Number of tensor patches in place (a tensor two networks change counts twice).</summary>
     public int PatchedTensorCount => _patchers.Sum(p => p.PatchedTensorCount);
+
+    /// <summary>How many of the patched tensors will be restored from the checkpoint file rather than from a copy.</summary>
+    public int RestoredFromFileCount => _patchers.Sum(p => p.RestoredFromSourceCount);
 
     /// <summary>A1111's <c>Lora hashes</c> value ("name: hash, ..." for the applied ones), or null when none.</summary>
     public string? HashesInfotext
@@ -40,7 +48,7 @@ public sealed class AppliedLoras : IDisposable
     }
 
     /// <summary>No LoRA: nothing is patched.</summary>
-    public static AppliedLoras None() => new([], [], []);
+    public static AppliedLoras None() => new([], null, [], []);
 
     /// <param name="loras">Each tag with its file (null: no file has that name).</param>
     public static AppliedLoras Apply(ModelNetworkTargets model, IEnumerable<(A1111NetworkTag Tag, string? Path)> loras)
@@ -52,7 +60,7 @@ public sealed class AppliedLoras : IDisposable
         {
             foreach (var (tag, path) in loras)
             {
-                var patcher = new NetworkPatcher(model.Weights);
+                var patcher = new NetworkPatcher(model.Weights, model.Backups, model.Originals);
                 patchers.Add(patcher);
                 reports.Add(ApplyOne(model, patcher, tag, path, warnings));
             }
@@ -60,9 +68,10 @@ public sealed class AppliedLoras : IDisposable
         catch
         {
             RestoreAll(patchers);
+            model.Backups.ReleaseUnused();
             throw;
         }
-        return new AppliedLoras(patchers, reports, warnings);
+        return new AppliedLoras(patchers, model.Backups, reports, warnings);
     }
 
     private static LoraApplicationReport ApplyOne(ModelNetworkTargets model, NetworkPatcher patcher, A1111NetworkTag tag, string? path, List<string> warnings)
@@ -70,7 +79,7 @@ public sealed class AppliedLoras : IDisposable
         if (path == null)
         {
             warnings.Add($"lora {tag.Name}: no such network in the models folder; not applied");
-            return new LoraApplicationReport(tag, null, 0, [], false, null);
+            return new LoraApplicationReport(tag, null, 0, [], false, null) { NotAppliedReason = "no such file" };
         }
         try
         {
@@ -80,38 +89,56 @@ public sealed class AppliedLoras : IDisposable
             if (resolution.Modules.Count == 0)
             {
                 warnings.Add($"lora {tag.Name} ({path}): none of its {keys.Count} keys match this model (a network for another model family?); not applied");
-                return new LoraApplicationReport(tag, path, 0, resolution.Unused, false, null);
+                return new LoraApplicationReport(tag, path, 0, resolution.Unused, false, null) { NotAppliedReason = NoMatchReason(file, model.Family) };
             }
             if (resolution.Unused.Count * 2 > keys.Count)
                 warnings.Add($"lora {tag.Name}: {resolution.Unused.Count} of its {keys.Count} keys match nothing in this model (first: {resolution.Unused[0]})");
 
-            var modules = NetworkModuleWeights.LoadAll(file, resolution);
             try
             {
-                patcher.Apply(modules, tag.TextEncoderStrength, tag.UnetStrength);
+                // One module at a time: read, patch, free.
+                foreach (var module in NetworkModuleWeights.ReadEach(file, resolution))
+                {
+                    using (module) patcher.Apply(module, module.Target.IsTextEncoder ? tag.TextEncoderStrength : tag.UnetStrength);
+                }
             }
-            catch (InvalidOperationException e)
+            catch (Exception e) when (e is InvalidOperationException or InvalidModelFileException)
             {
-                // A module whose shape does not fit (a network for a model with the same names and other sizes).
+                // A module whose shape does not fit (a network for a model with the same names and other sizes), or a
+                // tensor the file lists but cannot give: what was patched is undone.
                 patcher.Restore();
                 warnings.Add($"lora {tag.Name} ({path}): {e.Message}; not applied");
-                return new LoraApplicationReport(tag, path, 0, resolution.Unused, false, null);
-            }
-            finally
-            {
-                foreach (var m in modules) m.Dispose();
+                string reason = e is InvalidModelFileException ? "unreadable file" : "its shapes do not fit this model";
+                return new LoraApplicationReport(tag, path, 0, resolution.Unused, false, null) { NotAppliedReason = reason };
             }
             return new LoraApplicationReport(tag, path, resolution.Modules.Count, resolution.Unused, true, LoraShortHash.Compute(path, file.Metadata));
         }
         catch (Exception e) when (e is InvalidModelFileException or IOException or UnauthorizedAccessException)
         {
             warnings.Add($"lora {tag.Name} ({path}): {e.Message}; not applied");
-            return new LoraApplicationReport(tag, path, 0, [], false, null);
+            return new LoraApplicationReport(tag, path, 0, [], false, null) { NotAppliedReason = "unreadable file" };
         }
     }
 
-    /// <summary>Restores every patched weight exactly.</summary>
-    public void Dispose() => RestoreAll(_patchers);
+    /// <summary>Why nothing of a readable network matched: its family when the classifier tells one that is not the model's.</summary>
+    private static string NoMatchReason(IModelFile file, ModelFamily? modelFamily)
+    {
+        const string generic = "matches no layer of this model";
+        if (modelFamily is not { } family) return generic;
+        var classification = ModelClassifier.Classify(file);
+        return classification.Base is { } fileFamily && !NotAppliedNetwork.SameFamily(fileFamily, family)
+            ? $"{NotAppliedNetwork.FamilyName(fileFamily)} LoRA on an {NotAppliedNetwork.FamilyName(family)} model"
+            : generic;
+    }
+
+    /// <summary>Restores every patched weight exactly; backup buffers this job did not use are freed, the others kept for the next job.</summary>
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        RestoreAll(_patchers);
+        _backups?.ReleaseUnused();
+    }
 
     private static void RestoreAll(List<NetworkPatcher> patchers)
     {

@@ -115,8 +115,8 @@ public static class CheckpointBaker
             var target = module.Target;
             long rows = weight.shape[0] / target.SliceCount;
             var view = target.SliceCount == 1 ? weight.alias() : weight.narrow(0, target.SliceIndex * rows, rows);
-            var result = bias ? NetworkWeightMath.PatchedBias(module, view, strength)! : NetworkWeightMath.PatchedWeight(module, view, strength);
-            view.copy_(result);
+            if (bias) view.copy_(NetworkWeightMath.PatchedBias(module, view, strength)!);
+            else NetworkWeightMath.AddInPlace(module, view, strength);
         }
         stream.Write(weight.contiguous().bytes);
     }

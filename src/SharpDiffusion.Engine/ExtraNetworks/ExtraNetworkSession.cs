@@ -57,19 +57,39 @@ public sealed class ExtraNetworkSession : IDisposable
 
         var loraFiles = parsed.Loras.Select(tag => (tag, Folder?.FindLora(tag.Name))).ToList();
         var clock = System.Diagnostics.Stopwatch.StartNew();
+        // A job without LoRAs frees the weight copies an earlier job kept for reuse.
+        if ((loraFiles.Count == 0 || Folder == null) && _targets.IsValueCreated) _targets.Value.Backups.ReleaseUnused();
         using var loras = loraFiles.Count == 0 || Folder == null ? AppliedLoras.None() : AppliedLoras.Apply(_targets.Value, loraFiles);
         warnings.AddRange(loras.Warnings);
         details.AddRange(loras.Reports.Select(r => r.Summary));
         if (loras.Reports.Count > 0)
-            details.Add($"loras applied in {clock.Elapsed.TotalMilliseconds.ToString("0", CultureInfo.InvariantCulture)} ms ({loras.PatchedTensorCount} tensors patched)");
+            details.Add($"loras applied in {clock.Elapsed.TotalMilliseconds.ToString("0", CultureInfo.InvariantCulture)} ms ({loras.PatchedTensorCount} tensors patched, {loras.RestoredFromFileCount} of them restored from the checkpoint file afterwards)");
 
-        var hypernetworks = Folder == null ? [] : LoadHypernetworks(parsed.Hypernetworks, warnings);
+        var notApplied = loras.Reports.Where(r => !r.Applied)
+            .Select(r => new NotAppliedNetwork(r.Tag.Kind, r.Tag.Name, r.NotAppliedReason ?? "not applied")).ToList();
+        if (Folder == null)
+        {
+            notApplied.AddRange(parsed.Loras.Select(t => new NotAppliedNetwork(t.Kind, t.Name, "no models folder")));
+            notApplied.AddRange(parsed.Hypernetworks.Select(t => new NotAppliedNetwork("hypernet", t.Name, "no models folder")));
+        }
+        var hypernetworks = Folder == null ? [] : LoadHypernetworks(parsed.Hypernetworks, warnings, notApplied);
         try
         {
             if (hypernetworks.Count > 0)
             {
+                var attentionWidths = AttentionWidths(_model.UNet.Config).ToHashSet();
+                warnings.AddRange(new HypernetworkStack(hypernetworks.Select(h => (h.Network, h.Tag.Strength)).ToList()).Check(attentionWidths));
+                // One with no layer for any of the model's widths changes nothing: it is reported, not hooked.
+                foreach (var h in hypernetworks.Where(h => !h.Network.Widths.Any(attentionWidths.Contains)).ToList())
+                {
+                    notApplied.Add(new NotAppliedNetwork("hypernet", h.Tag.Name, NoEffectReason(h.Network.Widths)));
+                    h.Network.Dispose();
+                    hypernetworks.Remove(h);
+                }
+            }
+            if (hypernetworks.Count > 0)
+            {
                 var stack = new HypernetworkStack(hypernetworks.Select(h => (h.Network, h.Tag.Strength)).ToList());
-                warnings.AddRange(stack.Check(AttentionWidths(_model.UNet.Config)));
                 _model.UNet.ContextHook = new Float32ContextHook(stack);
             }
 
@@ -83,6 +103,7 @@ public sealed class ExtraNetworkSession : IDisposable
                 var used = EmbeddingDatabase.NamesUsed(chunker, [parsed.Prompt, request.NegativePrompt]);
                 if (embeddings.HashesInfotext(used) is { } tiHashes) fields.Add(new("TI hashes", tiHashes));
                 if (used.Count > 0) details.Add($"embeddings used: {string.Join(", ", used)}");
+                notApplied.AddRange(SkippedEmbeddingsNamedIn([parsed.Prompt, request.NegativePrompt], embeddings));
             }
             if (hypernetworks.Count > 0)
             {
@@ -93,7 +114,8 @@ public sealed class ExtraNetworkSession : IDisposable
                     fields.Add(new("Hypernet strength", string.Join(", ", hypernetworks.Select(h => h.Tag.Strength.ToString(CultureInfo.InvariantCulture)))));
                 details.AddRange(hypernetworks.Select(h => $"hypernet {h.Tag.Name}: widths {string.Join(", ", h.Network.Widths)}, strength {h.Tag.Strength.ToString(CultureInfo.InvariantCulture)}"));
             }
-            return new ExtraNetworkJobResult(result, warnings, details, fields, loras.Reports);
+            if (NotAppliedNetwork.InfotextValue(notApplied) is { } notAppliedText) fields.Add(new(NotAppliedNetwork.InfotextKey, notAppliedText));
+            return new ExtraNetworkJobResult(result, warnings, details, fields, loras.Reports) { NotApplied = notApplied };
         }
         finally
         {
@@ -102,7 +124,8 @@ public sealed class ExtraNetworkSession : IDisposable
         }
     }
 
-    private List<(HypernetworkTag Tag, Hypernetwork Network)> LoadHypernetworks(IEnumerable<HypernetworkTag> tags, List<string> warnings)
+    private List<(HypernetworkTag Tag, Hypernetwork Network)> LoadHypernetworks(IEnumerable<HypernetworkTag> tags, List<string> warnings,
+        List<NotAppliedNetwork> notApplied)
     {
         var loaded = new List<(HypernetworkTag, Hypernetwork)>();
         foreach (var tag in tags)
@@ -111,6 +134,7 @@ public sealed class ExtraNetworkSession : IDisposable
             if (path == null)
             {
                 warnings.Add($"hypernet {tag.Name}: no such network in the models folder; not applied");
+                notApplied.Add(new NotAppliedNetwork("hypernet", tag.Name, "no such file"));
                 continue;
             }
             try
@@ -121,9 +145,55 @@ public sealed class ExtraNetworkSession : IDisposable
             catch (Exception e) when (e is InvalidModelFileException or IOException or UnauthorizedAccessException)
             {
                 warnings.Add($"hypernet {tag.Name} ({path}): {e.Message}; not applied");
+                notApplied.Add(new NotAppliedNetwork("hypernet", tag.Name, "unreadable file"));
             }
         }
         return loaded;
+    }
+
+    /// <summary>
+    /// Why a hypernetwork fits no attention layer: the family its context width belongs to (768 SD1, 1024 SD2, 2048
+    /// SDXL) when that is not the model's, otherwise the widths themselves.
+    /// </summary>
+    private string NoEffectReason(IReadOnlyCollection<int> widths)
+    {
+        ModelFamily? family = widths.Contains(2048) ? ModelFamily.Sdxl
+            : widths.Contains(1024) && !widths.Contains(768) ? ModelFamily.Sd2
+            : widths.Contains(768) && !widths.Contains(1024) ? ModelFamily.Sd1
+            : null;
+        string model = NotAppliedNetwork.FamilyName(_model.Family);
+        return family is { } f && f != _model.Family
+            ? $"{NotAppliedNetwork.FamilyName(f)} hypernetwork on an {model} model"
+            : $"its widths {string.Join(", ", widths.Order())} fit no layer of this {model} model";
+    }
+
+    /// <summary>
+    /// The embeddings skipped for this model (wrong width) whose names the prompts use: A1111 matches an embedding by
+    /// its name's tokens, so a skipped one named in a prompt is read as plain words instead.
+    /// </summary>
+    private IEnumerable<NotAppliedNetwork> SkippedEmbeddingsNamedIn(IEnumerable<string> prompts, EmbeddingDatabase embeddings)
+    {
+        if (embeddings.Skipped.Count == 0) yield break;
+        var promptTokens = prompts.Where(p => p.Length > 0).Select(p => _model.Tokenizer.Encode(p)).ToList();
+        foreach (var (name, embedding) in embeddings.Skipped.OrderBy(e => e.Key, StringComparer.Ordinal))
+        {
+            var nameTokens = _model.Tokenizer.Encode(name);
+            if (nameTokens.Count == 0 || !promptTokens.Any(tokens => Contains(tokens, nameTokens))) continue;
+            var problem = embedding.CompatibilityProblem(EncoderWidths) ?? "does not fit this model";
+            if (problem.StartsWith(name + ": ", StringComparison.Ordinal)) problem = problem[(name.Length + 2)..];
+            yield return new NotAppliedNetwork("embedding", name, problem);
+        }
+    }
+
+    private static bool Contains(IReadOnlyList<int> tokens, IReadOnlyList<int> part)
+    {
+        for (int start = 0; start + part.Count <= tokens.Count; start++)
+        {
+            int i = 0;
+            while (i < part.Count && tokens[start + i] == part[i]) i++;
+            if (i == part.Count) return true;
+        }
+        return false;
     }
 
     /// <summary>The widths attention inputs have: the context width and every level's channels that has a transformer.</summary>
@@ -135,5 +205,9 @@ public sealed class ExtraNetworkSession : IDisposable
         if (config.TransformerDepthMiddle > 0) yield return config.ModelChannels * config.ChannelMult[^1];
     }
 
-    public void Dispose() => _embeddings?.Dispose();
+    public void Dispose()
+    {
+        _embeddings?.Dispose();
+        if (_targets.IsValueCreated) _targets.Value.Dispose();
+    }
 }

@@ -16,6 +16,9 @@ public sealed record LoraApplicationReport(
 {
     public string? ShortHash => LoraShortHash.Short(Hash);
 
+    /// <summary>Why it was not applied, in a few words ("no such file", "SDXL LoRA on an SD1 model"); null when applied.</summary>
+    public string? NotAppliedReason { get; init; }
+
     /// <summary>The one-line <c>--verbose</c> summary.</summary>
     public string Summary => $"lora {Tag.Name}: {MatchedModules} modules matched, {UnmatchedKeys.Count} keys unmatched"
         + (Applied ? $" (te {Tag.TextEncoderStrength:0.###}, unet {Tag.UnetStrength:0.###})" : ", not applied");

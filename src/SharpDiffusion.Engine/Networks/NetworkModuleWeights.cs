@@ -58,6 +58,17 @@ public sealed class NetworkModuleWeights : IDisposable
         return loaded;
     }
 
+    /// <summary>
+    /// Reads the resolved modules one at a time, in order (the caller disposes each before taking the next): only one
+    /// module's tensors are alive at once, and their memory is reused from one module to the next.
+    /// </summary>
+    public static IEnumerable<NetworkModuleWeights> ReadEach(IModelFile file, NetworkResolution resolution)
+    {
+        var byName = new Dictionary<string, TensorInfo>(StringComparer.Ordinal);
+        foreach (var info in file.Tensors) byName[info.Name] = info;
+        foreach (var module in resolution.Modules) yield return Load(file, module, byName);
+    }
+
     private static NetworkModuleWeights Load(IModelFile file, ResolvedNetworkModule module, Dictionary<string, TensorInfo> byName)
     {
         var tensors = new Dictionary<string, Tensor>(StringComparer.Ordinal);

@@ -34,6 +34,56 @@ public static class NetworkWeightMath
         return result.MoveToOuterDisposeScope();
     }
 
+    /// <summary>
+    /// Changes <paramref name="weight"/> (any floating dtype; a contiguous row block of a larger weight is fine) in place
+    /// to <see cref="PatchedWeight"/>'s value rounded to the weight's dtype. A plain LoRA whose factors fit the weight is
+    /// added without weight-sized temporaries: <c>addmm_</c> straight into a float32 weight, otherwise a float32
+    /// <c>up·down</c> in <paramref name="scratch"/> added with one <c>add_</c> (the sum is formed in float32, as
+    /// <see cref="PatchedWeight"/> does, then rounded once). Every other module goes through <see cref="PatchedWeight"/>.
+    /// </summary>
+    public static void AddInPlace(NetworkModuleWeights module, Tensor weight, double strength, Float32Scratch? scratch = null)
+    {
+        if (LowRankFactors(module, weight) is { } factors)
+        {
+            var (up, down, rank) = factors;
+            using (up)
+            using (down)
+            {
+                double factor = strength * Scale(module, rank);
+                long rows = up.shape[0], columns = down.shape[1];
+                if (weight.dtype == ScalarType.Float32 && weight.is_contiguous())
+                {
+                    using var flat = weight.view(rows, columns);
+                    flat.addmm_(up, down, beta: 1, alpha: (float)factor);
+                    return;
+                }
+                using var ownScratch = scratch is null ? new Float32Scratch() : null;
+                using var delta = (scratch ?? ownScratch!).Matrix(rows, columns);
+                delta.addmm_(up, down, beta: 0, alpha: (float)factor);
+                using var shaped = delta.view(weight.shape);
+                weight.add_(shaped);
+                return;
+            }
+        }
+        using var patched = PatchedWeight(module, weight, strength);
+        weight.copy_(patched);
+    }
+
+    /// <summary>
+    /// A plain LoRA's factors as [out, rank] and [rank, in] float32 matrices when they fit <paramref name="weight"/>
+    /// exactly (out rows, in = the weight's other dims flattened); null for every other case, which the general path handles.
+    /// </summary>
+    private static (Tensor Up, Tensor Down, long Rank)? LowRankFactors(NetworkModuleWeights m, Tensor weight)
+    {
+        if (m.Algorithm != NetworkAlgorithm.LoRA || m[NetworkTensorRoles.Mid] is not null || m[NetworkTensorRoles.DoraScale] is not null) return null;
+        if (m[NetworkTensorRoles.Up] is not { } up || m[NetworkTensorRoles.Down] is not { } down) return null;
+        if (up.dtype != ScalarType.Float32 || down.dtype != ScalarType.Float32 || up.dim() < 2 || down.dim() < 2 || weight.dim() < 1) return null;
+        long rows = weight.shape[0], columns = weight.numel() / Math.Max(1, rows);
+        long upColumns = up.numel() / up.shape[0], downColumns = down.numel() / down.shape[0];
+        if (up.shape[0] != rows || upColumns != down.shape[0] || downColumns != columns) return null;
+        return (up.reshape(rows, upColumns), down.reshape(down.shape[0], columns), down.shape[0]);
+    }
+
     /// <summary>The change <c>PatchedWeight - weight</c> (float32, shaped like the weight).</summary>
     public static Tensor Delta(NetworkModuleWeights module, Tensor weight, double strength)
     {

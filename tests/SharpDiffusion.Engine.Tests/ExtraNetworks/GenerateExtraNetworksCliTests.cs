@@ -54,7 +54,7 @@ public sealed class GenerateExtraNetworksCliTests
         var tiHash = SharpDiffusion.Engine.Embeddings.FileSha256.TryCompute(dir.File("models/embeddings/tinytok.safetensors"))![..12];
         var parameters = PngTextChunks.Get(PngTextChunks.Read(png), "parameters")!;
         Assert.StartsWith("a tinytok cat, <lora:detail:0.8>, <hypernet:anime:0.5>, <lora:gone:1>\n", parameters);
-        Assert.EndsWith($", Model: tiny_sd1, Lora hashes: \"detail: {loraHash}\", TI hashes: \"tinytok: {tiHash}\", Hypernet: anime, Hypernet hash: 8341b81cc6, Hypernet strength: 0.5", parameters);
+        Assert.EndsWith($", Model: tiny_sd1, Lora hashes: \"detail: {loraHash}\", TI hashes: \"tinytok: {tiHash}\", Hypernet: anime, Hypernet hash: 8341b81cc6, Hypernet strength: 0.5, Not applied: \"lora:gone (no such file)\"", parameters);
         Assert.Contains("warning: lora gone: no such network", stderr);
         Assert.Contains("lora detail: 1 modules matched, 1 keys unmatched", stderr);
         Assert.Contains("unmatched keys: lora_unet_no_such_layer.lora_down.weight", stderr);
