@@ -11,7 +11,7 @@ public sealed record CheckpointLoadOptions
     /// <summary>The CLIP vocabulary (file or folder); default: the search order of <see cref="Text.Tokenization.TokenizerLocator"/>.</summary>
     public string? TokenizerPath { get; init; }
 
-    /// <summary>Weights and compute type of the U-Net and VAE: float32 or bfloat16 (never float16 on CPU).</summary>
+    /// <summary>Weights and compute type of the U-Net, VAE and text encoders (A1111 runs CLIP in the model's type): float32 or bfloat16 (never float16 on CPU).</summary>
     public ScalarType DType { get; init; } = ScalarType.Float32;
 
     public Device Device { get; init; } = CPU;

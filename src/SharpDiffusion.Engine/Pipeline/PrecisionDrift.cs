@@ -7,9 +7,9 @@ namespace SharpDiffusion.Engine.Pipeline;
 public sealed record DriftFigure(string Stage, double RelativeRms, double MaxAbs);
 
 /// <summary>
-/// Measures what bf16 changes for one checkpoint: the same inputs through the fp32 and the bf16 model (the text
-/// encoder stays fp32 in both): one U-Net evaluation, a short guided Euler run, and the VAE decode of the fp32
-/// latents. The golden tolerances are fp32 ones; this says what a user trades for bf16's speed and memory.
+/// Measures what bf16 changes for one checkpoint: the same inputs through the fp32 and the bf16 model: the text
+/// encoding, one U-Net evaluation (on the same fp32 conditioning), a short guided Euler run end to end, and the VAE
+/// decode of the fp32 latents. The golden tolerances are fp32 ones; this says what a user trades for bf16's speed and memory.
 /// </summary>
 public static class PrecisionDrift
 {
@@ -26,10 +26,11 @@ public static class PrecisionDrift
         using var mode = inference_mode();
         using var scope = NewDisposeScope();
         var (cond, uncond, _) = BenchRunner.EncodePrompts(full, tokenizerPath);
+        var (condHalf, uncondHalf, _) = BenchRunner.EncodePrompts(half, tokenizerPath);
         int factor = full.Vae.Config.DownsampleFactor;
-        var figures = new List<DriftFigure>();
+        var figures = new List<DriftFigure> { Compare("text_encode", cond.CrossAttention, condHalf.CrossAttention) };
 
-        log?.Invoke("one U-Net evaluation at t = 500");
+        log?.Invoke("one U-Net evaluation at t = 500 (both on the fp32 text conditioning)");
         var generator = new TorchSharp.torch.Generator(1234);
         var x = randn(new long[] { 1, full.LatentChannels, size / factor, size / factor }, generator: generator);
         var t = tensor(new[] { 500f });
@@ -45,7 +46,7 @@ public static class PrecisionDrift
             LatentShape = new long[] { full.LatentChannels, size / factor, size / factor },
         };
         var latentsFull = SamplingRun.Run(full.CreateDenoiser(), cond, uncond, request);
-        var latentsHalf = SamplingRun.Run(half.CreateDenoiser(), cond, uncond, request);
+        var latentsHalf = SamplingRun.Run(half.CreateDenoiser(), condHalf, uncondHalf, request); // end to end: bf16 text too
         figures.Add(Compare("sampled_latents", latentsFull, latentsHalf));
 
         log?.Invoke("VAE decode of the fp32 latents");

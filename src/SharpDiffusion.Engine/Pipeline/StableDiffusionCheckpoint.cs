@@ -103,14 +103,14 @@ public sealed class StableDiffusionCheckpoint : IDisposable
             switch (family)
             {
                 case ModelFamily.Sd1:
-                    clipL = ClipTextModel.Load(file, ClipTextModel.Sd1Prefix, TextOptions(config, "text_encoder.num_attention_heads"));
+                    clipL = ClipTextModel.Load(file, ClipTextModel.Sd1Prefix, TextOptions(config, "text_encoder.num_attention_heads", options.DType));
                     break;
                 case ModelFamily.Sd2:
-                    openClip = OpenClipTextModel.Load(file, OpenClipTextModel.Sd2Prefix, TextOptions(config, "text_encoder.num_attention_heads"));
+                    openClip = OpenClipTextModel.Load(file, OpenClipTextModel.Sd2Prefix, TextOptions(config, "text_encoder.num_attention_heads", options.DType));
                     break;
                 case ModelFamily.Sdxl:
-                    clipL = ClipTextModel.Load(file, ClipTextModel.SdxlPrefix, TextOptions(config, "text_encoders.clip_l.num_attention_heads"));
-                    openClip = OpenClipTextModel.Load(file, OpenClipTextModel.SdxlPrefix, TextOptions(config, "text_encoders.clip_g.heads"));
+                    clipL = ClipTextModel.Load(file, ClipTextModel.SdxlPrefix, TextOptions(config, "text_encoders.clip_l.num_attention_heads", options.DType));
+                    openClip = OpenClipTextModel.Load(file, OpenClipTextModel.SdxlPrefix, TextOptions(config, "text_encoders.clip_g.heads", options.DType));
                     break;
             }
             clipL?.to(options.Device);
@@ -140,8 +140,8 @@ public sealed class StableDiffusionCheckpoint : IDisposable
     /// Heads are not visible in weights: real CLIP/OpenCLIP towers use 64-wide heads (the encoders' default); a
     /// config may say otherwise (the goldens' json form lists them per encoder).
     /// </summary>
-    private static TextEncoderOptions TextOptions(ConfigTree? config, string headsKey) =>
-        new() { Heads = config == null ? null : (int?)ConfigTree.Integer(config.Find(headsKey)) };
+    private static TextEncoderOptions TextOptions(ConfigTree? config, string headsKey, ScalarType dtype) =>
+        new() { Heads = config == null ? null : (int?)ConfigTree.Integer(config.Find(headsKey)), DType = dtype };
 
     /// <summary>
     /// The caller's choice, else the config's, else for SD2 (whose 512 eps and 768 v models have the same shapes)

@@ -54,7 +54,7 @@ public sealed class ClipTextModel : nn.Module<Tensor, Tensor>
         while (names.Contains($"{prefix}text_model.encoder.layers.{layers}.layer_norm1.weight")) layers++;
         long width = token.Shape[1];
         var model = new ClipTextModel((int)token.Shape[0], (int)width, layers, options.HeadsFor(width), (int)fc1.Shape[0],
-            (int)position.Shape[0], options.Activation ?? TextActivation.QuickGelu, options.LayerNormEps, LayerFactory.ForLoading());
+            (int)position.Shape[0], options.Activation ?? TextActivation.QuickGelu, options.LayerNormEps, LayerFactory.ForLoading(CPU, options.DType));
         model.eval();
         foreach (var parameter in model.parameters()) parameter.requires_grad = false; // inference only: no autograd graph
         StrictLoader.Load(model, file, prefix, new[] { PositionIdsKey });

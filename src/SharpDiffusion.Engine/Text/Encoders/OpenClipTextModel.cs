@@ -65,7 +65,7 @@ public sealed class OpenClipTextModel : nn.Module<Tensor, Tensor>
         while (names.Contains($"{prefix}transformer.resblocks.{layers}.ln_1.weight")) layers++;
         long width = token.Shape[1];
         var model = new OpenClipTextModel((int)token.Shape[0], (int)width, layers, options.HeadsFor(width), (int)cfc.Shape[0],
-            (int)position.Shape[0], (int)projection.Shape[1], options.Activation ?? TextActivation.Gelu, options.LayerNormEps, LayerFactory.ForLoading());
+            (int)position.Shape[0], (int)projection.Shape[1], options.Activation ?? TextActivation.Gelu, options.LayerNormEps, LayerFactory.ForLoading(CPU, options.DType));
         model.eval();
         foreach (var parameter in model.parameters()) parameter.requires_grad = false; // inference only: no autograd graph
         StrictLoader.Load(model, file, prefix);

@@ -10,6 +10,9 @@ public sealed record TextEncoderOptions
     public TextActivation? Activation { get; init; }
     public double LayerNormEps { get; init; } = 1e-5;
 
+    /// <summary>Weights and compute type (float32 unless the checkpoint is loaded in bf16, as A1111 runs CLIP in the model's type).</summary>
+    public TorchSharp.torch.ScalarType DType { get; init; } = TorchSharp.torch.ScalarType.Float32;
+
     public int HeadsFor(long width) =>
         Heads ?? (width % 64 == 0 ? (int)(width / 64) : throw new ArgumentException($"width {width} is not a multiple of 64; give the head count"));
 }
