@@ -57,11 +57,24 @@ public static class NetworkWeightMath
                     flat.addmm_(up, down, beta: 1, alpha: (float)factor);
                     return;
                 }
+                // weight = round(float(weight) + delta): widened, added and narrowed in reused float32 buffers. The same
+                // bits as weight.add_(delta), whose mixed-type arithmetic allocates weight-sized temporaries (slow to
+                // fault in) on every call.
                 using var ownScratch = scratch is null ? new Float32Scratch() : null;
-                using var delta = (scratch ?? ownScratch!).Matrix(rows, columns);
+                var buffers = scratch ?? ownScratch!;
+                using var delta = buffers.Matrix(rows, columns);
                 delta.addmm_(up, down, beta: 0, alpha: (float)factor);
-                using var shaped = delta.view(weight.shape);
-                weight.add_(shaped);
+                using var widened = buffers.Matrix(rows, columns, slot: 1);
+                using var flatWeight = weight.is_contiguous() ? weight.view(rows, columns) : null;
+                if (flatWeight is null)
+                {
+                    using var shaped = delta.view(weight.shape);
+                    weight.add_(shaped);
+                    return;
+                }
+                widened.copy_(flatWeight);
+                widened.add_(delta);
+                flatWeight.copy_(widened);
                 return;
             }
         }
