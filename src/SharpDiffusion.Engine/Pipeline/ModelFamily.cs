@@ -12,8 +12,8 @@ public enum ModelFamily
 }
 
 /// <summary>
-/// Decides, from key names only, which family a single-file checkpoint is, and refuses anything that is not a
-/// checkpoint the engine can run with one line that says what the file is instead.
+/// Decides which family a single-file checkpoint is (the classifier's verdict, from the header only), and refuses
+/// anything that is not a checkpoint the engine can run with one line that says what the file is instead.
 /// </summary>
 public static class ModelFamilyDetection
 {
@@ -23,9 +23,9 @@ public static class ModelFamilyDetection
     public static ModelFamily Detect(IModelFile file)
     {
         bool Has(string prefix) => file.Tensors.Any(t => t.Name.StartsWith(prefix, StringComparison.Ordinal));
+        var verdict = ModelClassifier.Classify(file);
         if (!Has(UNetPrefix) || !Has(VaePrefix))
         {
-            var verdict = ModelClassifier.Classify(file);
             string what = verdict.Kind switch
             {
                 ModelKind.Lora => "a LoRA, not a checkpoint: use it in the prompt as <lora:name:weight>",
@@ -42,11 +42,16 @@ public static class ModelFamilyDetection
             };
             throw new InvalidModelFileException(file.Path, what);
         }
-        if (Has("cond_stage_model.transformer.")) return ModelFamily.Sd1;
-        if (Has("cond_stage_model.model.")) return ModelFamily.Sd2;
-        if (Has("conditioner.embedders.0.transformer.") && Has("conditioner.embedders.1.model.")) return ModelFamily.Sdxl;
-        if (Has("conditioner.embedders.0.model."))
-            throw new InvalidModelFileException(file.Path, "an SDXL refiner checkpoint; refiners are not supported yet");
-        throw new InvalidModelFileException(file.Path, "a checkpoint without a text encoder the engine knows (cond_stage_model.* / conditioner.embedders.*)");
+        // The family is the classifier's verdict (the one `inspect` shows and the workshop checks), so the engine, the
+        // merger and the report never disagree about a file.
+        return verdict.Base switch
+        {
+            BaseFamily.SD1 => ModelFamily.Sd1,
+            BaseFamily.SD2 => ModelFamily.Sd2,
+            BaseFamily.SDXL => ModelFamily.Sdxl,
+            BaseFamily.SDXLRefiner => throw new InvalidModelFileException(file.Path, "an SDXL refiner checkpoint; refiners are not supported yet"),
+            BaseFamily family => throw new InvalidModelFileException(file.Path, $"a {family} checkpoint; the engine runs SD1.x, SD2.x and SDXL"),
+            null => throw new InvalidModelFileException(file.Path, "a checkpoint without a text encoder the engine knows (cond_stage_model.* / conditioner.embedders.*)"),
+        };
     }
 }
