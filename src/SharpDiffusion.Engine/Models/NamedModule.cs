@@ -80,12 +80,16 @@ public sealed record LayerFactory(Device? Device = null, ScalarType? DType = nul
         return layer;
     }
 
-    public TorchSharp.Modules.Embedding Embedding(long count, long dim)
+    /// <summary>A lookup table: N(0, 1) like torch's Embedding unless uninitialised.</summary>
+    public TokenEmbedding Embedding(long count, long dim)
     {
-        if (!BuildOnMeta) return nn.Embedding(count, dim, device: Device, dtype: DType);
-        var layer = nn.Embedding(count, dim, device: META, dtype: DType);
-        layer.weight = Empty(count, dim);
-        return layer;
+        if (Uninitialised) return new TokenEmbedding(Empty(count, dim));
+        var table = empty(new[] { count, dim }, DType ?? ScalarType.Float32, Device ?? CPU);
+        if (Device?.type != DeviceType.META)
+        {
+            using (no_grad()) table.normal_();
+        }
+        return new TokenEmbedding(new TorchSharp.Modules.Parameter(table, requires_grad: false));
     }
 
     /// <summary>A free-standing parameter (positional embeddings, projections): zeros unless uninitialised.</summary>

@@ -90,31 +90,50 @@ public sealed class StableDiffusionCheckpoint : IDisposable
                 ? VaeConfig.FromLdmConfig(config)
                 : VaeConfig.DetectFromWeights(file, ModelFamilyDetection.VaePrefix, defaultScale);
 
-            var factory = LayerFactory.ForLoading(options.Device, options.DType); // every parameter is loaded below
-            var unet = new UNetModel(unetConfig, factory);
-            StrictLoader.Load(unet, file, ModelFamilyDetection.UNetPrefix);
-            var vae = new AutoencoderKL(vaeConfig, factory);
-            var vaePath = options.VaePath ?? VaeOverride.FindPaired(path);
-            if (vaePath == null) StrictLoader.Load(vae, file, ModelFamilyDetection.VaePrefix);
-            else VaeOverride.Load(vae, vaePath);
-
-            ClipTextModel? clipL = null;
-            OpenClipTextModel? openClip = null;
-            switch (family)
+            // The text encoders load on a second thread while the U-Net and VAE load here: converting weights into
+            // fresh memory is most of the time, and the two halves share nothing but the (thread-safe) file reads.
+            var textTask = Task.Run(() => LoadTextEncoders(file, family, config, options));
+            UNetModel? unet = null;
+            AutoencoderKL? vae = null;
+            string? vaePath;
+            try
             {
-                case ModelFamily.Sd1:
-                    clipL = ClipTextModel.Load(file, ClipTextModel.Sd1Prefix, TextOptions(config, "text_encoder.num_attention_heads", options.DType));
-                    break;
-                case ModelFamily.Sd2:
-                    openClip = OpenClipTextModel.Load(file, OpenClipTextModel.Sd2Prefix, TextOptions(config, "text_encoder.num_attention_heads", options.DType));
-                    break;
-                case ModelFamily.Sdxl:
-                    clipL = ClipTextModel.Load(file, ClipTextModel.SdxlPrefix, TextOptions(config, "text_encoders.clip_l.num_attention_heads", options.DType));
-                    openClip = OpenClipTextModel.Load(file, OpenClipTextModel.SdxlPrefix, TextOptions(config, "text_encoders.clip_g.heads", options.DType));
-                    break;
+                var factory = LayerFactory.ForLoading(options.Device, options.DType); // every parameter is loaded below
+                unet = new UNetModel(unetConfig, factory);
+                StrictLoader.Load(unet, file, ModelFamilyDetection.UNetPrefix);
+                vae = new AutoencoderKL(vaeConfig, factory);
+                vaePath = options.VaePath ?? VaeOverride.FindPaired(path);
+                if (vaePath == null) StrictLoader.Load(vae, file, ModelFamilyDetection.VaePrefix);
+                else VaeOverride.Load(vae, vaePath);
             }
-            clipL?.to(options.Device);
-            openClip?.to(options.Device);
+            catch
+            {
+                unet?.Dispose();
+                vae?.Dispose();
+                try
+                {
+                    var (l, g) = textTask.GetAwaiter().GetResult();
+                    l?.Dispose();
+                    g?.Dispose();
+                }
+                catch (Exception)
+                {
+                    // The first failure is the one reported.
+                }
+                throw;
+            }
+            ClipTextModel? clipL;
+            OpenClipTextModel? openClip;
+            try
+            {
+                (clipL, openClip) = textTask.GetAwaiter().GetResult();
+            }
+            catch
+            {
+                unet.Dispose();
+                vae.Dispose();
+                throw;
+            }
 
             var modelFolder = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path));
             var tokenizerPath = options.TokenizerPath;
@@ -132,6 +151,37 @@ public sealed class StableDiffusionCheckpoint : IDisposable
         catch
         {
             file.Dispose();
+            throw;
+        }
+    }
+
+    private static (ClipTextModel? ClipL, OpenClipTextModel? OpenClip) LoadTextEncoders(IModelFile file, ModelFamily family, ConfigTree? config, CheckpointLoadOptions options)
+    {
+        ClipTextModel? clipL = null;
+        OpenClipTextModel? openClip = null;
+        try
+        {
+            switch (family)
+            {
+                case ModelFamily.Sd1:
+                    clipL = ClipTextModel.Load(file, ClipTextModel.Sd1Prefix, TextOptions(config, "text_encoder.num_attention_heads", options.DType));
+                    break;
+                case ModelFamily.Sd2:
+                    openClip = OpenClipTextModel.Load(file, OpenClipTextModel.Sd2Prefix, TextOptions(config, "text_encoder.num_attention_heads", options.DType));
+                    break;
+                case ModelFamily.Sdxl:
+                    clipL = ClipTextModel.Load(file, ClipTextModel.SdxlPrefix, TextOptions(config, "text_encoders.clip_l.num_attention_heads", options.DType));
+                    openClip = OpenClipTextModel.Load(file, OpenClipTextModel.SdxlPrefix, TextOptions(config, "text_encoders.clip_g.heads", options.DType));
+                    break;
+            }
+            clipL?.to(options.Device);
+            openClip?.to(options.Device);
+            return (clipL, openClip);
+        }
+        catch
+        {
+            clipL?.Dispose();
+            openClip?.Dispose();
             throw;
         }
     }

@@ -134,8 +134,8 @@ public sealed class ClipTextModel : nn.Module<Tensor, Tensor>
 
     private sealed class ClipTextEmbeddings : nn.Module
     {
-        public readonly Embedding token_embedding;
-        public readonly Embedding position_embedding;
+        public readonly TokenEmbedding token_embedding;
+        public readonly TokenEmbedding position_embedding;
 
         public ClipTextEmbeddings(LayerFactory f, int vocab, int width, int positions) : base("embeddings")
         {

@@ -21,7 +21,7 @@ public sealed class OpenClipTextModel : nn.Module<Tensor, Tensor>
 
     // TorchSharp registers submodules and parameters under their field names, so fields carry the checkpoint names.
 #pragma warning disable IDE1006
-    private readonly Embedding token_embedding;
+    private readonly TokenEmbedding token_embedding;
     private readonly Parameter positional_embedding;
     private readonly Transformer transformer;
     private readonly LayerNorm ln_final;
