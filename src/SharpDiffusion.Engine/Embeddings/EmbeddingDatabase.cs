@@ -16,6 +16,7 @@ public sealed class EmbeddingDatabase : IDisposable
 
     private readonly Dictionary<string, TextualInversionEmbedding> _byName = new(StringComparer.Ordinal);
     private readonly Dictionary<string, TextualInversionEmbedding> _skipped = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, string> _unreadable = new(StringComparer.Ordinal);
     private readonly List<TextualInversionEmbedding> _order = new();
     private readonly List<TextualInversionEmbedding> _owned = new();
     private readonly List<string> _warnings = new();
@@ -35,6 +36,9 @@ public sealed class EmbeddingDatabase : IDisposable
 
     /// <summary>Embeddings that do not fit this model's text encoders (A1111's <c>skipped_embeddings</c>).</summary>
     public IReadOnlyDictionary<string, TextualInversionEmbedding> Skipped => _skipped;
+
+    /// <summary>Files that failed to load, by the name a prompt would use (the file stem), with the problem.</summary>
+    public IReadOnlyDictionary<string, string> Unreadable => _unreadable;
 
     /// <summary>One line per file that was skipped or replaced, and why.</summary>
     public IReadOnlyList<string> Warnings => _warnings;
@@ -73,6 +77,7 @@ public sealed class EmbeddingDatabase : IDisposable
             catch (Exception e) when (e is not OutOfMemoryException)
             {
                 _warnings.Add($"embedding {path} was not loaded: {e.Message}");
+                _unreadable[Path.GetFileNameWithoutExtension(path)] = "unreadable file";
             }
         }
     }
@@ -152,6 +157,7 @@ public sealed class EmbeddingDatabase : IDisposable
         _owned.Clear();
         _byName.Clear();
         _skipped.Clear();
+        _unreadable.Clear();
         _order.Clear();
         Version++;
     }

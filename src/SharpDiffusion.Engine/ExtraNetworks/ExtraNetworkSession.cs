@@ -168,21 +168,29 @@ public sealed class ExtraNetworkSession : IDisposable
     }
 
     /// <summary>
-    /// The embeddings skipped for this model (wrong width) whose names the prompts use: A1111 matches an embedding by
-    /// its name's tokens, so a skipped one named in a prompt is read as plain words instead.
+    /// The embeddings skipped for this model (wrong width) or whose files could not be read, whose names the prompts
+    /// use: A1111 matches an embedding by its name's tokens, so such a name in a prompt is read as plain words instead.
     /// </summary>
     private IEnumerable<NotAppliedNetwork> SkippedEmbeddingsNamedIn(IEnumerable<string> prompts, EmbeddingDatabase embeddings)
     {
-        if (embeddings.Skipped.Count == 0) yield break;
+        if (embeddings.Skipped.Count == 0 && embeddings.Unreadable.Count == 0) yield break;
         var promptTokens = prompts.Where(p => p.Length > 0).Select(p => _model.Tokenizer.Encode(p)).ToList();
-        foreach (var (name, embedding) in embeddings.Skipped.OrderBy(e => e.Key, StringComparer.Ordinal))
+        bool Named(string name)
         {
             var nameTokens = _model.Tokenizer.Encode(name);
-            if (nameTokens.Count == 0 || !promptTokens.Any(tokens => Contains(tokens, nameTokens))) continue;
+            return nameTokens.Count > 0 && promptTokens.Any(tokens => Contains(tokens, nameTokens));
+        }
+        var problems = new SortedDictionary<string, string>(StringComparer.Ordinal);
+        foreach (var (name, reason) in embeddings.Unreadable)
+            if (!embeddings.Skipped.ContainsKey(name) && Named(name)) problems[name] = reason;
+        foreach (var (name, embedding) in embeddings.Skipped)
+        {
+            if (!Named(name)) continue;
             var problem = embedding.CompatibilityProblem(EncoderWidths) ?? "does not fit this model";
             if (problem.StartsWith(name + ": ", StringComparison.Ordinal)) problem = problem[(name.Length + 2)..];
-            yield return new NotAppliedNetwork("embedding", name, problem);
+            problems[name] = problem;
         }
+        foreach (var (name, problem) in problems) yield return new NotAppliedNetwork("embedding", name, problem);
     }
 
     private static bool Contains(IReadOnlyList<int> tokens, IReadOnlyList<int> part)

@@ -111,6 +111,24 @@ public sealed class NotAppliedInfotextTests
     }
 
     [Fact]
+    public void AnUnreadableEmbeddingNamedInThePromptIsListed()
+    {
+        using var dir = new TempDir();
+        var models = ModelsDir(dir);
+        File.WriteAllBytes(dir.File("models/embeddings/brokentok.safetensors"), new byte[] { 1, 2, 3, 4, 5, 6, 7, 8, 9 });
+        var png = dir.File("broken.png");
+        var (code, _, stderr) = Run(Tiny("--prompt", "a brokentok cat", "--negative", "tinytok", "--models-dir", models, "--out", png));
+        Assert.True(code == 0, stderr);
+        Assert.Contains("brokentok.safetensors was not loaded", stderr);
+        Assert.Equal("embedding:brokentok (unreadable file)", A1111Infotext.Parse(Parameters(png))[NotAppliedNetwork.InfotextKey]);
+
+        // Not named: not listed (the warning still says the file was not loaded).
+        var quiet = dir.File("quiet.png");
+        Assert.Equal(0, Run(Tiny("--prompt", "a cat", "--models-dir", models, "--out", quiet)).Code);
+        Assert.DoesNotContain(NotAppliedNetwork.InfotextKey, Parameters(quiet));
+    }
+
+    [Fact]
     public void AJobWhereEverythingAppliesHasNoField()
     {
         using var dir = new TempDir();
