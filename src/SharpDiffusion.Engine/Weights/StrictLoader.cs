@@ -23,26 +23,24 @@ public static class StrictLoader
         }
 
         var targets = module.state_dict();
-        using var staging = new StagingBuffer();
         var missing = new List<string>();
         var misShaped = new List<string>();
-        using (no_grad())
+        var work = new List<(TensorInfo Info, Tensor Target)>();
+        foreach (var (name, target) in targets)
         {
-            foreach (var (name, target) in targets)
+            if (!fileTensors.TryGetValue(name, out var info))
             {
-                if (!fileTensors.TryGetValue(name, out var info))
-                {
-                    missing.Add(prefix + name);
-                    continue;
-                }
-                if (!info.Shape.SequenceEqual(target.shape))
-                {
-                    misShaped.Add($"{prefix}{name}: file {info.ShapeText}, model [{string.Join(", ", target.shape)}]");
-                    continue;
-                }
-                ReadInto(file, info, target, staging);
+                missing.Add(prefix + name);
+                continue;
             }
+            if (!info.Shape.SequenceEqual(target.shape))
+            {
+                misShaped.Add($"{prefix}{name}: file {info.ShapeText}, model [{string.Join(", ", target.shape)}]");
+                continue;
+            }
+            work.Add((info, target));
         }
+        ReadAll(file, work);
 
         var unexpected = fileTensors.Keys
             .Where(k => !targets.ContainsKey(k) && (ignore == null || !ignore.Contains(k)))
@@ -50,6 +48,48 @@ public static class StrictLoader
             .ToList();
         if (missing.Count + misShaped.Count + unexpected.Count == 0) return;
         throw new ModelLoadException(Describe(file.Path, missing, unexpected, misShaped));
+    }
+
+    /// <summary>
+    /// Reads every tensor into its parameter, on two threads when there is enough to share (most of the time is
+    /// faulting in the parameters' fresh memory, which proceeds in parallel); each thread has its own staging buffer.
+    /// </summary>
+    private static void ReadAll(IModelFile file, List<(TensorInfo Info, Tensor Target)> work)
+    {
+        const long ParallelBytes = 64L << 20;
+        long total = work.Sum(w => w.Info.ByteLength);
+        int workers = total >= ParallelBytes ? Math.Min(2, Environment.ProcessorCount) : 1;
+        // Largest first, each to the less loaded worker: the shares end up within one tensor of each other.
+        var shares = Enumerable.Range(0, workers).Select(_ => new List<(TensorInfo Info, Tensor Target)>()).ToArray();
+        var loads = new long[workers];
+        foreach (var item in work.OrderByDescending(w => w.Info.ByteLength))
+        {
+            int least = Array.IndexOf(loads, loads.Min());
+            shares[least].Add(item);
+            loads[least] += item.Info.ByteLength;
+        }
+        void Run(List<(TensorInfo Info, Tensor Target)> share)
+        {
+            using var staging = new StagingBuffer();
+            using var noGrad = no_grad(); // grad mode is per thread
+            foreach (var (info, target) in share) ReadInto(file, info, target, staging);
+        }
+        if (workers == 1)
+        {
+            Run(shares[0]);
+            return;
+        }
+        var other = Task.Run(() => Run(shares[1]));
+        try
+        {
+            Run(shares[0]);
+        }
+        catch
+        {
+            try { other.GetAwaiter().GetResult(); } catch (Exception) { } // the first failure is the one reported
+            throw;
+        }
+        other.GetAwaiter().GetResult();
     }
 
     /// <summary>
