@@ -26,7 +26,8 @@ public interface IModelFile : IDisposable
 
     /// <summary>
     /// Copies the tensor's elements into <paramref name="destination"/> as a row-major contiguous little-endian
-    /// array of <see cref="TensorInfo.ByteLength"/> bytes (views are materialised).
+    /// array of <see cref="TensorInfo.ByteLength"/> bytes (views are materialised). Safe to call from several threads
+    /// at once (the engine's loader reads on two).
     /// </summary>
     void ReadTensorData(TensorInfo tensor, Span<byte> destination);
 }
