@@ -25,19 +25,7 @@ public static class CheckpointConverter
             throw new WorkshopException($"precision {p} cannot be written; use fp32, fp16 or bf16");
         OutputGuard.Check(options.Output, [options.Input]);
 
-        var opened = ModelFileReader.Open(options.Input);
-        TensorSource source;
-        try
-        {
-            source = new TensorSource(opened);
-        }
-        catch
-        {
-            opened.Dispose();
-            throw;
-        }
-        using var _ = source;
-        var file = source.File;
+        using var file = ModelFileReader.Open(options.Input);
         var quantized = file.Tensors.FirstOrDefault(t => t.DType == TensorDType.Quantized);
         if (quantized != null)
             throw new WorkshopException($"{options.Input}: tensor '{quantized.Name}' is block-quantized ({quantized.TypeName}); safetensors cannot store it");
@@ -64,7 +52,7 @@ public static class CheckpointConverter
         var tensors = plan.Select(e => new TensorToWrite(e.Name, e.OutType, e.Shape, stream =>
         {
             var data = buffer.Get(e.Source.ByteLength);
-            source.Read(e.Source, data.Span);
+            file.ReadTensorData(e.Source, data.Span);
             if (e.Source.DType == e.OutType)
             {
                 stream.Write(data.Span);

@@ -58,19 +58,7 @@ public static class DiffusersExporter
             throw new WorkshopException($"precision {p} cannot be written; use fp32, fp16 or bf16");
         FolderOutput.Check(options.Output, [options.Input]);
 
-        var opened = ModelFileReader.Open(options.Input);
-        TensorSource source;
-        try
-        {
-            source = new TensorSource(opened);
-        }
-        catch
-        {
-            opened.Dispose();
-            throw;
-        }
-        using var _ = source;
-        var file = source.File;
+        using var file = ModelFileReader.Open(options.Input);
         if (file.Format == ModelFormat.Diffusers)
             throw new WorkshopException($"{options.Input}: is already a diffusers folder; convert it to a single file with --to safetensors");
         var quantized = file.Tensors.FirstOrDefault(t => t.DType == TensorDType.Quantized);
@@ -110,7 +98,7 @@ public static class DiffusersExporter
                 var tensors = entries.Select(e => new TensorToWrite(e.Key, e.OutType, e.Shape, stream =>
                 {
                     var data = buffer.Get(e.Source.ByteLength);
-                    source.Read(e.Source, data.Span);
+                    file.ReadTensorData(e.Source, data.Span);
                     if (e.Source.DType == e.OutType)
                     {
                         stream.Write(data.Span);

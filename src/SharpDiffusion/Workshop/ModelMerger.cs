@@ -31,7 +31,7 @@ public static class ModelMerger
         string? modelC = options.Mode == MergeMode.AddDifference ? options.ModelC : null;
         OutputGuard.Check(options.Output, [options.ModelA, options.ModelB, modelC, options.Vae]);
 
-        var opened = new List<TensorSource>();
+        var opened = new List<IModelFile>();
         try
         {
             var a = Open(options.ModelA, "A", opened);
@@ -44,9 +44,9 @@ public static class ModelMerger
 
             var hasher = options.Hasher ?? (path => ModelHashes.Compute(path));
             var metadata = MergeMetadata.Build(options,
-                new MergeMetadata.Input(a.Path, a.File, hasher(a.Path)),
-                new MergeMetadata.Input(b.Path, b.File, hasher(b.Path)),
-                c == null ? null : new MergeMetadata.Input(c.Path, c.File, hasher(c.Path)),
+                new MergeMetadata.Input(a.Path, a, hasher(a.Path)),
+                new MergeMetadata.Input(b.Path, b, hasher(b.Path)),
+                c == null ? null : new MergeMetadata.Input(c.Path, c, hasher(c.Path)),
                 inpainting, pix2pix);
 
             long total = plan.Sum(e => SafetensorsWriter.ComputeByteLength(e.OutType, e.A.Shape));
@@ -79,35 +79,25 @@ public static class ModelMerger
         }
     }
 
-    private static TensorSource Open(string path, string role, List<TensorSource> opened)
+    private static IModelFile Open(string path, string role, List<IModelFile> opened)
     {
         var file = ModelFileReader.Open(path);
-        TensorSource source;
-        try
-        {
-            source = new TensorSource(file);
-        }
-        catch
-        {
-            file.Dispose();
-            throw;
-        }
-        opened.Add(source);
+        opened.Add(file);
         if (file.Format == ModelFormat.Diffusers)
             throw new WorkshopException($"{path}: model {role} is a diffusers folder; merging works on single-file checkpoints (convert it first)");
         var quantized = file.Tensors.FirstOrDefault(t => t.DType == TensorDType.Quantized);
         if (quantized != null)
             throw new WorkshopException($"{path}: tensor '{quantized.Name}' is block-quantized ({quantized.TypeName}); merging needs plain float tensors");
-        return source;
+        return file;
     }
 
-    private static void CheckFamilies(TensorSource a, TensorSource b, TensorSource? c)
+    private static void CheckFamilies(IModelFile a, IModelFile b, IModelFile? c)
     {
-        string? fa = CheckpointFamily.Detect(a.File);
+        string? fa = CheckpointFamily.Detect(a);
         foreach (var (other, role) in new[] { (b, "B"), (c, "C") })
         {
             if (other == null) continue;
-            string? fo = CheckpointFamily.Detect(other.File);
+            string? fo = CheckpointFamily.Detect(other);
             if (fa != null && fo != null && fa != fo)
                 throw new WorkshopException($"A ({a.Path}) is {fa} and {role} ({other.Path}) is {fo}: models of different families cannot be merged");
         }
@@ -120,18 +110,18 @@ public static class ModelMerger
         return map;
     }
 
-    private static List<Entry> Plan(MergeOptions options, TensorSource a, TensorSource b, TensorSource? c, TensorSource? vae,
+    private static List<Entry> Plan(MergeOptions options, IModelFile a, IModelFile b, IModelFile? c, IModelFile? vae,
         out bool inpainting, out bool pix2pix)
     {
         inpainting = pix2pix = false;
-        var bNames = ByName(b.File);
-        var cNames = c == null ? null : ByName(c.File);
-        var vaeNames = vae == null ? null : VaeKeys.Map(vae.File);
+        var bNames = ByName(b);
+        var cNames = c == null ? null : ByName(c);
+        var vaeNames = vae == null ? null : VaeKeys.Map(vae);
         var plan = new List<Entry>();
         var seen = new HashSet<string>(StringComparer.Ordinal);
         int vaeMatched = 0;
 
-        foreach (var ta in a.File.Tensors)
+        foreach (var ta in a.Tensors)
         {
             string name = CheckpointKeys.Normalize(ta.Name);
             if (!seen.Add(name)) continue;
@@ -217,7 +207,7 @@ public static class ModelMerger
     private const int PipelineBuffers = 3;
 
     /// <summary>One output tensor's bytes (on the pipeline's thread): a copy of A's (or the VAE's) tensor, converted if needed, or the merge.</summary>
-    private static ReadOnlyMemory<byte> Produce(Entry e, TensorSource a, TensorSource b, TensorSource? c, TensorSource? vae,
+    private static ReadOnlyMemory<byte> Produce(Entry e, IModelFile a, IModelFile b, IModelFile? c, IModelFile? vae,
         Buffers buffers, ByteBuffer output)
     {
         switch (e.Source)
@@ -229,14 +219,14 @@ public static class ModelMerger
             default:
             {
                 var da = buffers.A.Get(e.A.ByteLength);
-                a.Read(e.A, da.Span);
+                a.ReadTensorData(e.A, da.Span);
                 var db = buffers.B.Get(e.B!.ByteLength);
-                b.Read(e.B, db.Span);
+                b.ReadTensorData(e.B, db.Span);
                 Memory<byte> dc = default;
                 if (e.C != null)
                 {
                     dc = buffers.C.Get(e.C.ByteLength);
-                    c!.Read(e.C, dc.Span);
+                    c!.ReadTensorData(e.C, dc.Span);
                 }
                 var cType = e.C?.DType ?? TensorDType.F32;
                 var mode = e.C != null ? MergeMode.AddDifference : MergeMode.WeightedSum;
@@ -252,16 +242,16 @@ public static class ModelMerger
         }
     }
 
-    private static ReadOnlyMemory<byte> ReadConverted(TensorSource source, TensorInfo tensor, TensorDType outType, Buffers buffers, ByteBuffer output)
+    private static ReadOnlyMemory<byte> ReadConverted(IModelFile source, TensorInfo tensor, TensorDType outType, Buffers buffers, ByteBuffer output)
     {
         if (tensor.DType == outType)
         {
             var same = output.Get(tensor.ByteLength);
-            source.Read(tensor, same.Span);
+            source.ReadTensorData(tensor, same.Span);
             return same;
         }
         var data = buffers.A.Get(tensor.ByteLength);
-        source.Read(tensor, data.Span);
+        source.ReadTensorData(tensor, data.Span);
         var result = output.Get(SafetensorsWriter.ComputeByteLength(outType, tensor.Shape));
         TensorMath.Convert(data, tensor.DType, outType, result);
         return result;

@@ -241,7 +241,7 @@ public sealed class SafetensorsFile : IModelFile
             if (_handle != null) return _handle;
             try
             {
-                var handle = File.OpenHandle(Path, FileMode.Open, FileAccess.Read, FileShare.Read);
+                var handle = File.OpenHandle(Path, FileMode.Open, FileAccess.Read, FileShare.Read, FileOptions.SequentialScan); // tensors are mostly read in file order: more read-ahead
                 long length = RandomAccess.GetLength(handle);
                 if (length != SizeBytes)
                 {
