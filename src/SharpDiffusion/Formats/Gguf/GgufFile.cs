@@ -2,7 +2,6 @@ using System.Globalization;
 using System.Text;
 using System.Text.Encodings.Web;
 using System.Text.Json;
-using Microsoft.Win32.SafeHandles;
 
 namespace SharpDiffusion.Formats.Gguf;
 
@@ -31,9 +30,7 @@ public sealed class GgufFile : IModelFile
 
     private static readonly byte[] Magic = "GGUF"u8.ToArray();
 
-    private readonly object _handleLock = new();
-    private SafeFileHandle? _handle;
-    private bool _disposed;
+    private readonly ContiguousTensorData _data;
 
     private GgufFile(string path, long size, uint version, uint alignment, long dataStart,
         List<TensorInfo> tensors, Dictionary<string, string> metadata, Dictionary<string, GgmlType> ggmlTypes)
@@ -46,6 +43,7 @@ public sealed class GgufFile : IModelFile
         Tensors = tensors;
         Metadata = metadata;
         _ggmlTypes = ggmlTypes;
+        _data = new ContiguousTensorData(path, size, dataStart, checkSizeOnOpen: false);
     }
 
     private readonly Dictionary<string, GgmlType> _ggmlTypes;
@@ -330,58 +328,7 @@ public sealed class GgufFile : IModelFile
 
     private static string JsonString(string s) => JsonSerializer.Serialize(s, JsonOptions);
 
-    public void ReadTensorData(TensorInfo tensor, Span<byte> destination)
-    {
-        if (destination.Length != tensor.ByteLength)
-            throw new ArgumentException($"destination holds {destination.Length} bytes, tensor '{tensor.Name}' has {tensor.ByteLength}", nameof(destination));
-        if (tensor.ByteLength == 0) return;
-        if (tensor.DataOffset < DataStart || tensor.DataOffset > SizeBytes - tensor.ByteLength)
-            throw new ArgumentException($"tensor '{tensor.Name}' does not lie inside the data of {Path}", nameof(tensor));
-        var handle = EnsureOpen();
-        long offset = tensor.DataOffset;
-        while (!destination.IsEmpty)
-        {
-            int read;
-            try
-            {
-                read = RandomAccess.Read(handle, destination, offset);
-            }
-            catch (IOException e)
-            {
-                throw new InvalidModelFileException(Path, $"read error in tensor '{GgufHeaderReader.Quote(tensor.Name)}': " + e.Message.ReplaceLineEndings(" "), e);
-            }
-            if (read == 0)
-                throw new InvalidModelFileException(Path, $"file ends inside tensor '{GgufHeaderReader.Quote(tensor.Name)}' (truncated since it was opened?)");
-            destination = destination[read..];
-            offset += read;
-        }
-    }
+    public void ReadTensorData(TensorInfo tensor, Span<byte> destination) => _data.Read(tensor, destination);
 
-    private SafeFileHandle EnsureOpen()
-    {
-        lock (_handleLock)
-        {
-            ObjectDisposedException.ThrowIf(_disposed, this);
-            if (_handle != null) return _handle;
-            try
-            {
-                _handle = File.OpenHandle(Path, FileMode.Open, FileAccess.Read, FileShare.Read);
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                throw new InvalidModelFileException(Path, "cannot open: " + e.Message.ReplaceLineEndings(" "), e);
-            }
-            return _handle;
-        }
-    }
-
-    public void Dispose()
-    {
-        lock (_handleLock)
-        {
-            _handle?.Dispose();
-            _handle = null;
-            _disposed = true;
-        }
-    }
+    public void Dispose() => _data.Dispose();
 }

@@ -1,4 +1,3 @@
-using Microsoft.Win32.SafeHandles;
 using System.Text.Json;
 
 namespace SharpDiffusion.Formats.Safetensors;
@@ -6,19 +5,15 @@ namespace SharpDiffusion.Formats.Safetensors;
 /// <summary>
 /// A .safetensors file: 8-byte little-endian header length, a JSON header (tensor name to dtype, shape,
 /// data_offsets; optional <c>__metadata__</c> of strings), then the raw data. Opening reads and validates the
-/// header only; tensor data is read with positional reads straight into the caller's buffer (one copy from the page
-/// cache). Not a memory map: every page of a mapping that was read stays in the process's resident set while the
-/// file is open (2 GB more RSS for a loaded SD1.5), and a file truncated under a mapping kills the process (SIGBUS)
-/// where a short read is a clean error.
+/// header only; tensor data is read with positional reads (<see cref="ContiguousTensorData"/>), not through a memory
+/// map whose pages would stay in the resident set while the file is open (2 GB more RSS for a loaded SD1.5).
 /// </summary>
 public sealed class SafetensorsFile : IModelFile
 {
     /// <summary>Headers above this size are refused (the reference implementation's limit is 100 MB).</summary>
     public const long MaxHeaderBytes = 100_000_000;
 
-    private readonly object _handleLock = new();
-    private SafeFileHandle? _handle;
-    private bool _disposed;
+    private readonly ContiguousTensorData _data;
 
     private SafetensorsFile(string path, long size, long dataStart, List<TensorInfo> tensors, Dictionary<string, string> metadata)
     {
@@ -27,6 +22,7 @@ public sealed class SafetensorsFile : IModelFile
         DataStart = dataStart;
         Tensors = tensors;
         Metadata = metadata;
+        _data = new ContiguousTensorData(path, size, dataStart, checkSizeOnOpen: true);
     }
 
     public string Path { get; }
@@ -205,66 +201,7 @@ public sealed class SafetensorsFile : IModelFile
             throw new InvalidModelFileException(path, $"{dataStart + dataSize - cursor} bytes after the last tensor's data are not described by the header");
     }
 
-    public void ReadTensorData(TensorInfo tensor, Span<byte> destination)
-    {
-        if (destination.Length != tensor.ByteLength)
-            throw new ArgumentException($"destination holds {destination.Length} bytes, tensor '{tensor.Name}' has {tensor.ByteLength}", nameof(destination));
-        if (tensor.ByteLength == 0) return;
-        if (tensor.DataOffset < DataStart || tensor.DataOffset > SizeBytes - tensor.ByteLength)
-            throw new ArgumentException($"tensor '{tensor.Name}' does not lie inside the data of {Path}", nameof(tensor));
-        var handle = EnsureOpen();
-        long offset = tensor.DataOffset;
-        while (!destination.IsEmpty)
-        {
-            int read;
-            try
-            {
-                read = RandomAccess.Read(handle, destination, offset);
-            }
-            catch (IOException e)
-            {
-                throw new InvalidModelFileException(Path, $"read error in tensor '{tensor.Name}': " + MessageText.OneLine(e.Message), e);
-            }
-            if (read == 0)
-                throw new InvalidModelFileException(Path, $"file ended inside tensor '{tensor.Name}' (it changed size since it was opened?)");
-            destination = destination[read..];
-            offset += read;
-        }
-    }
+    public void ReadTensorData(TensorInfo tensor, Span<byte> destination) => _data.Read(tensor, destination);
 
-    /// <summary>The data handle, opened on first read (header-only uses never hold the file open).</summary>
-    private SafeFileHandle EnsureOpen()
-    {
-        lock (_handleLock)
-        {
-            ObjectDisposedException.ThrowIf(_disposed, this);
-            if (_handle != null) return _handle;
-            try
-            {
-                var handle = File.OpenHandle(Path, FileMode.Open, FileAccess.Read, FileShare.Read, FileOptions.SequentialScan); // tensors are mostly read in file order: more read-ahead
-                long length = RandomAccess.GetLength(handle);
-                if (length != SizeBytes)
-                {
-                    handle.Dispose();
-                    throw new InvalidModelFileException(Path, $"file changed size since it was opened ({SizeBytes} -> {length} bytes)");
-                }
-                _handle = handle;
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                throw new InvalidModelFileException(Path, "cannot open the file for reading: " + MessageText.OneLine(e.Message), e);
-            }
-            return _handle;
-        }
-    }
-
-    public void Dispose()
-    {
-        lock (_handleLock)
-        {
-            _handle?.Dispose();
-            _handle = null;
-            _disposed = true;
-        }
-    }
+    public void Dispose() => _data.Dispose();
 }
