@@ -9,7 +9,7 @@ namespace SharpDiffusion.Engine.Networks;
 /// The model file a checkpoint was loaded from as the source of its original weights: a weight that still holds
 /// exactly what the loader put there (the file's tensor, converted by <c>copy_</c> to the weight's dtype, compared
 /// bit for bit) needs no copy before a LoRA changes it, and is restored by reading the file again. Reading the file
-/// (memory-mapped, in the page cache since loading) is cheaper than allocating and filling a copy of every changed
+/// (in the page cache since loading) is cheaper than allocating and filling a copy of every changed
 /// weight, which on a VM costs more for the fresh memory than for the copying. Weights that do not match (changed
 /// since loading, a layout the file stores differently, a dtype torch cannot read) are left to the patcher's copies.
 /// The file must not be modified in place while the model is in use.
@@ -21,8 +21,8 @@ public sealed class ModelFileOriginals : IOriginalWeightSource, IDisposable
 
     private readonly IModelFile _file;
     private readonly Dictionary<string, TensorInfo> _tensors = new(StringComparer.Ordinal);
-    private readonly Dictionary<ScalarType, Tensor> _readBuffers = new();
-    private readonly Dictionary<ScalarType, Tensor> _convertBuffers = new();
+    private readonly StagingBuffer _reads = new();
+    private readonly StagingBuffer _conversions = new();
 
     public ModelFileOriginals(IModelFile file)
     {
@@ -44,7 +44,7 @@ public sealed class ModelFileOriginals : IOriginalWeightSource, IDisposable
             long length = Math.Min(CompareSliceElements, count - start);
             using var storedSlice = stored.narrow(0, start, length);
             using var liveSlice = flatLive.narrow(0, start, length);
-            using var converted = Buffer(_convertBuffers, live.dtype, length);
+            using var converted = _conversions.Slice(live.dtype, new[] { length });
             converted.copy_(storedSlice);
             if (!converted.bytes.SequenceEqual(liveSlice.bytes)) return false;
         }
@@ -77,26 +77,15 @@ public sealed class ModelFileOriginals : IOriginalWeightSource, IDisposable
     /// <summary>The file's tensor as a flat view of a reused buffer (valid until the next read).</summary>
     private Tensor Read(TensorInfo info)
     {
-        var view = Buffer(_readBuffers, info.DType.ToScalarType(), info.ElementCount);
+        var view = _reads.Slice(info.DType.ToScalarType(), new[] { info.ElementCount });
         _file.ReadTensorData(info, view.bytes);
         return view;
-    }
-
-    private static Tensor Buffer(Dictionary<ScalarType, Tensor> buffers, ScalarType dtype, long elements)
-    {
-        if (!buffers.TryGetValue(dtype, out var buffer) || buffer.numel() < elements)
-        {
-            buffer?.Dispose();
-            buffers[dtype] = buffer = empty(elements, dtype);
-        }
-        return buffer.narrow(0, 0, elements);
     }
 
     /// <summary>Frees the read and conversion buffers (the file itself belongs to the checkpoint).</summary>
     public void Dispose()
     {
-        foreach (var b in _readBuffers.Values.Concat(_convertBuffers.Values)) b.Dispose();
-        _readBuffers.Clear();
-        _convertBuffers.Clear();
+        _reads.Dispose();
+        _conversions.Dispose();
     }
 }

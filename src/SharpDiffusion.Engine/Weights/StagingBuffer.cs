@@ -4,8 +4,8 @@ using static TorchSharp.torch;
 namespace SharpDiffusion.Engine.Weights;
 
 /// <summary>
-/// CPU buffers (one per stored element type) reused for every tensor a load reads before converting it: each grows
-/// to the largest tensor and is faulted in once, instead of once per tensor.
+/// CPU buffers (one per element type) reused for every tensor read from a file before it is converted or compared:
+/// each grows to the largest tensor and is faulted in once, instead of once per tensor.
 /// </summary>
 internal sealed class StagingBuffer : IDisposable
 {
