@@ -1,3 +1,4 @@
+using SharpDiffusion.Architectures;
 using System.CommandLine;
 using System.Text.Json;
 using SharpDiffusion.Cli.Output;

@@ -1,3 +1,4 @@
+using SharpDiffusion.Architectures;
 using System.Globalization;
 using SharpDiffusion.Formats;
 using SharpDiffusion.Inspection;

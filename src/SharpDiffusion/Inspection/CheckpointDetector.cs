@@ -1,3 +1,4 @@
+using SharpDiffusion.Architectures;
 namespace SharpDiffusion.Inspection;
 
 /// <summary>
@@ -8,24 +9,18 @@ namespace SharpDiffusion.Inspection;
 /// </summary>
 internal static class CheckpointDetector
 {
-    private static readonly string[] DenoiserPrefixes = { "model.diffusion_model.", "unet/", "transformer/" };
+    private static readonly string[] DenoiserPrefixes = { LdmPrefixes.Unet, "unet/", "transformer/" };
 
+    /// <summary>Every family's single-file text-encoder prefixes (from the registry), then the diffusers folders'.</summary>
     private static readonly (string Prefix, string Component)[] EncoderPrefixes =
-    {
-        ("cond_stage_model.transformer.", "text_encoder"),
-        ("cond_stage_model.model.", "text_encoder"),
-        ("conditioner.embedders.0.transformer.", "text_encoder"),
-        ("conditioner.embedders.0.model.", "text_encoder_2"), // the SDXL refiner's only encoder is bigG
-        ("conditioner.embedders.1.model.", "text_encoder_2"),
-        ("text_encoders.clip_l.transformer.", "text_encoder"),
-        ("text_encoders.clip_g.transformer.", "text_encoder_2"),
-        ("text_encoders.t5xxl.transformer.", "text_encoder_3"),
+    [
+        .. ModelArchitectures.TextEncoderPrefixes,
         ("text_encoder/", "text_encoder"),
         ("text_encoder_2/", "text_encoder_2"),
         ("text_encoder_3/", "text_encoder_3"),
-    };
+    ];
 
-    private static readonly string[] VaePrefixes = { "first_stage_model.", "vae/" };
+    private static readonly string[] VaePrefixes = { LdmPrefixes.Vae, "vae/" };
 
     public static bool TryDetect(TensorIndex index, ModelClassification result)
     {
@@ -55,7 +50,7 @@ internal static class CheckpointDetector
         bool prefixed = denoiser != null || encoders.Count > 0 || vae != null;
         if (!prefixed) return TryDetectBarePart(index, result);
 
-        if (denoiser != null) result.Components.Add(denoiser.Base is BaseFamily.SD3 or BaseFamily.Flux ? "transformer" : "unet");
+        if (denoiser != null) result.Components.Add(DenoiserComponent(denoiser));
         foreach (var e in encoders.OrderBy(e => e.Component, StringComparer.Ordinal)) result.Components.Add(e.Component);
         if (vae != null) result.Components.Add("vae");
         result.Components.Sort(StringComparer.Ordinal);
@@ -82,7 +77,7 @@ internal static class CheckpointDetector
             result.InputChannels = denoiser.InputChannels;
             AddVariant(result, denoiser.InputChannels is int ic ? UnetFamilyDetector.InputVariant(ic) : null);
             DetectPrediction(index, result);
-            if (denoiserPrefix == "model.diffusion_model.") DetectEma(index, result);
+            if (denoiserPrefix == LdmPrefixes.Unet) DetectEma(index, result);
         }
         // The denoiser decided; the encoders only confirm, so they get whatever evidence room is left.
         if (denoiser?.Base != null) foreach (var e in encoderFacts) Evidence.Add(result, e.Describe());
@@ -96,7 +91,7 @@ internal static class CheckpointDetector
         if (denoiser.Found)
         {
             result.Kind = ModelKind.Unet;
-            result.Components.Add(denoiser.Base is BaseFamily.SD3 or BaseFamily.Flux ? "transformer" : "unet");
+            result.Components.Add(DenoiserComponent(denoiser));
             Evidence.Add(result, "denoiser weights only, no VAE or text encoder: a standalone " + result.Components[0]);
             ApplyFamily(result, denoiser, new List<TextEncoderFacts>(), null);
             result.InputChannels = denoiser.InputChannels;
@@ -162,38 +157,37 @@ internal static class CheckpointDetector
 
     /// <summary>
     /// Scaled-down or custom models (test models, distillations) have widths no released family uses; their layout
-    /// still says which pipeline loads them: SDXL's size-conditioning embedding and two encoders, SD2's OpenCLIP
-    /// text tower with linear projections, SD1's Hugging Face CLIP with 1x1-conv projections.
+    /// still says which pipeline loads them: the family with the same text-encoder layouts, the same ADM (size
+    /// conditioning) presence, the same proj_in form, and for several encoders a context equal to their widths' sum.
     /// </summary>
     private static (BaseFamily, string)? FamilyFromLayout(DenoiserFacts denoiser, List<TextEncoderFacts> encoders)
     {
         string widths = denoiser.Context is int c ? $"non-standard context width {c}" : "no standard widths";
-        bool openClip = encoders.Any(e => e.Key.Name.EndsWith(".token_embedding.weight", StringComparison.Ordinal)
-            && !e.Key.Name.Contains("embeddings.token_embedding", StringComparison.Ordinal));
-        bool hfClip = encoders.Any(e => e.Key.Name.Contains("embeddings.token_embedding", StringComparison.Ordinal));
-        if (denoiser.Adm != null)
+        var layouts = encoders.Select(LayoutOf).Order().ToList();
+        foreach (var family in ModelArchitectures.Families)
         {
-            if (encoders.Count == 1 && openClip)
-            {
-                return (BaseFamily.SDXLRefiner, $"{widths}, but the layout is the SDXL refiner's: {denoiser.Adm.Name} with a single OpenCLIP encoder");
-            }
-            if (encoders.Count >= 2 && denoiser.Context == encoders.Sum(e => e.Width))
-            {
-                return (BaseFamily.SDXL, $"{widths} = the two text encoders' widths " + string.Join(" + ", encoders.Select(e => e.Width))
-                    + $" and {denoiser.Adm.Name} present: SDXL layout (scaled-down model)");
-            }
-            return null;
-        }
-        if (encoders.Count == 1 && openClip && denoiser.ProjIn is { Rank: 2 })
-        {
-            return (BaseFamily.SD2, $"{widths}, but the layout is SD2's: OpenCLIP text tower ({encoders[0].Key.Name}) and linear proj_in (scaled-down model)");
-        }
-        if (encoders.Count == 1 && hfClip && denoiser.ProjIn is { Rank: 4 })
-        {
-            return (BaseFamily.SD1, $"{widths}, but the layout is SD1's: Hugging Face CLIP text encoder ({encoders[0].Key.Name}) and 1x1-conv proj_in (scaled-down model)");
+            if (family.ContextWidth == null || family.TextEncoders.Count != encoders.Count) continue;
+            if ((family.AdmInputWidth != null) != (denoiser.Adm != null)) continue;
+            if (!family.TextEncoders.Select(e => e.Layout).Order().SequenceEqual(layouts)) continue;
+            if (encoders.Count >= 2 && denoiser.Context != encoders.Sum(e => e.Width)) continue;
+            if (family.AdmInputWidth == null && (denoiser.ProjIn is not { } projIn || (projIn.Rank == 2) != family.LinearTransformerProjection)) continue;
+
+            var parts = encoders.Select(e => (LayoutOf(e) == TextEncoderLayout.OpenClip ? "OpenCLIP text tower" : "Hugging Face CLIP text encoder") + $" ({e.Key.Name})").ToList();
+            if (denoiser.Adm != null) parts.Add(denoiser.Adm.Name);
+            else parts.Add(family.LinearTransformerProjection ? "linear proj_in" : "1x1-conv proj_in");
+            string sum = encoders.Count >= 2 ? $" = the text encoders' widths {string.Join(" + ", encoders.Select(e => e.Width))}" : "";
+            return (family.Family, $"{widths}{sum}, but the layout is {family.FamilyName}'s: {string.Join(" and ", parts)} (scaled-down model)");
         }
         return null;
     }
+
+    private static string DenoiserComponent(DenoiserFacts denoiser) =>
+        denoiser.Base is BaseFamily family ? ModelArchitectures.Of(family).DenoiserComponent : "unet";
+
+    private static TextEncoderLayout LayoutOf(TextEncoderFacts encoder) =>
+        encoder.Key.Name.Contains("embeddings.token_embedding", StringComparison.Ordinal) ? TextEncoderLayout.HuggingFaceClip
+        : encoder.Kind == TextEncoderKind.T5Xxl ? TextEncoderLayout.T5
+        : TextEncoderLayout.OpenClip;
 
     private static void DetectPrediction(TensorIndex index, ModelClassification result)
     {
@@ -213,18 +207,18 @@ internal static class CheckpointDetector
             AddVariant(result, "v-prediction");
             Evidence.Add(result, "metadata modelspec.architecture = " + arch + ": the 768-v (v-prediction) model");
         }
-        else if (prediction == null && result.Base == BaseFamily.SD2)
+        else if (prediction == null && result.Base is BaseFamily family && ModelArchitectures.PredictionAmbiguous(family))
         {
-            Evidence.Add(result, "SD2 v-prediction (768-v) and epsilon (512-base) models have identical weights: the prediction type cannot be told without metadata");
+            Evidence.Add(result, $"{family.DisplayName()} v-prediction and epsilon models have identical weights: the prediction type cannot be told without metadata");
         }
     }
 
     private static void DetectEma(TensorIndex index, ModelClassification result)
     {
         int ema = 0;
-        foreach (var t in index.AnyWithPrefix("model_ema.") ? index.Tensors : Array.Empty<Formats.TensorInfo>())
+        foreach (var t in index.AnyWithPrefix(LdmPrefixes.Ema) ? index.Tensors : Array.Empty<Formats.TensorInfo>())
         {
-            if (t.Name.StartsWith("model_ema.", StringComparison.Ordinal) && t.Name is not ("model_ema.decay" or "model_ema.num_updates")) ema++;
+            if (t.Name.StartsWith(LdmPrefixes.Ema, StringComparison.Ordinal) && t.Name is not ("model_ema.decay" or "model_ema.num_updates")) ema++;
         }
         result.HasEma = ema > 0;
         Evidence.Add(result, ema > 0

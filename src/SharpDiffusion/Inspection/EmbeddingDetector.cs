@@ -1,3 +1,4 @@
+using SharpDiffusion.Architectures;
 using System.Globalization;
 using SharpDiffusion.Formats;
 
@@ -10,7 +11,9 @@ namespace SharpDiffusion.Inspection;
 /// </summary>
 internal static class EmbeddingDetector
 {
-    private static readonly int[] TokenWidths = { 768, 1024, 1280 };
+    /// <summary>Token widths of the CLIP text encoders the families use (768, 1024, 1280).</summary>
+    private static readonly int[] TokenWidths = [.. ModelArchitectures.Families.SelectMany(a => a.TextEncoders)
+        .Where(e => e.Kind != TextEncoderKind.T5Xxl).Select(e => e.Width).Distinct()];
 
     public static bool TryDetect(TensorIndex index, ModelClassification result)
     {
@@ -62,20 +65,17 @@ internal static class EmbeddingDetector
         foreach (var v in vectors) details.Dims.Add((int)v.Shape[^1]);
         if (long.TryParse(index.Meta("step"), NumberStyles.Integer, CultureInfo.InvariantCulture, out long step)) details.Step = step;
 
-        if (details.Dims.Contains(768) && details.Dims.Contains(1280))
+        // One vector table per text encoder: the family whose encoders have exactly these widths.
+        var kinds = details.Dims.Select(TextEncoderKinds.ClipOfWidth).ToList();
+        var families = kinds.All(k => k != null)
+            ? ModelArchitectures.Families.Where(a => a.TextEncoders.Select(e => e.Kind).Order().SequenceEqual(kinds.Select(k => k!.Value).Order()))
+                .Select(a => a.Family).ToList()
+            : [];
+        if (families is [var family])
         {
-            result.Base = BaseFamily.SDXL;
-            Evidence.Add(result, "768 + 1280-wide vector pairs: SDXL's two text encoders");
-        }
-        else if (details.Dims.SequenceEqual(new[] { 768 }))
-        {
-            result.Base = BaseFamily.SD1;
-            Evidence.Add(result, "768-wide vectors: CLIP ViT-L token space (SD1)");
-        }
-        else if (details.Dims.SequenceEqual(new[] { 1024 }))
-        {
-            result.Base = BaseFamily.SD2;
-            Evidence.Add(result, "1024-wide vectors: OpenCLIP ViT-H token space (SD2)");
+            result.Base = family;
+            Evidence.Add(result, string.Join(" + ", details.Dims) + "-wide vectors: the token space of "
+                + string.Join(" + ", kinds.Select(k => k!.Value.DisplayName())) + $" ({family.DisplayName()})");
         }
         else
         {

@@ -1,3 +1,4 @@
+using SharpDiffusion.Architectures;
 using System.Globalization;
 using SharpDiffusion.Formats;
 
@@ -21,14 +22,5 @@ internal static class Evidence
 
     public static void Add(ModelClassification result, TensorInfo t, string meaning) => Add(result, Key(t, meaning));
 
-    public static string Family(BaseFamily family) => family switch
-    {
-        BaseFamily.SD1 => "SD1",
-        BaseFamily.SD2 => "SD2",
-        BaseFamily.SDXL => "SDXL",
-        BaseFamily.SDXLRefiner => "SDXL refiner",
-        BaseFamily.SD3 => "SD3",
-        BaseFamily.Flux => "Flux",
-        _ => family.ToString(),
-    };
+    public static string Family(BaseFamily family) => family.DisplayName();
 }

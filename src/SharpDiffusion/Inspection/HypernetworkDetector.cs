@@ -1,3 +1,4 @@
+using SharpDiffusion.Architectures;
 using System.Globalization;
 using System.Text.Json;
 using System.Text.RegularExpressions;
@@ -66,10 +67,11 @@ internal static partial class HypernetworkDetector
         if (long.TryParse(index.Meta("step"), NumberStyles.Integer, CultureInfo.InvariantCulture, out long step)) details.Step = step;
 
         var dims = details.Dims;
-        result.Base = dims.Contains(2048) ? BaseFamily.SDXL : dims.Contains(1024) ? BaseFamily.SD2 : dims.Contains(768) ? BaseFamily.SD1
-            : dims.Contains(1280) ? BaseFamily.SDXL : null;
-        Evidence.Add(result, "context widths " + string.Join(", ", dims) + (result.Base is BaseFamily f
-            ? $": {Evidence.Family(f)} cross-attention" : ": no cross-attention width that names a family"));
+        var families = ModelArchitectures.FamiliesOfHypernetworkWidths(dims);
+        if (families.Count == 1) result.Base = families[0];
+        else result.CompatibleBases.AddRange(families);
+        Evidence.Add(result, "context widths " + string.Join(", ", dims) + (families.Count > 0
+            ? $": {string.Join(", ", families.Select(Evidence.Family))} cross-attention" : ": no cross-attention width that names a family"));
         return true;
     }
 

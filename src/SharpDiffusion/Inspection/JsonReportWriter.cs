@@ -1,3 +1,4 @@
+using SharpDiffusion.Architectures;
 using System.Text.Encodings.Web;
 using System.Text.Json;
 using SharpDiffusion.Formats;

@@ -1,3 +1,4 @@
+using SharpDiffusion.Architectures;
 using System.Text.Json;
 
 namespace SharpDiffusion.Inspection;
@@ -99,17 +100,7 @@ internal static class KohyaMetadata
         return false;
     }
 
-    private static BaseFamily? FamilyOfName(string name)
-    {
-        var n = name.ToLowerInvariant();
-        if (n.Contains("refiner")) return BaseFamily.SDXLRefiner;
-        if (n.Contains("xl")) return BaseFamily.SDXL;
-        if (n.Contains("flux")) return BaseFamily.Flux;
-        if (n.Contains("v3") || n.Contains("sd3") || n.Contains("diffusion-3")) return BaseFamily.SD3;
-        if (n.Contains("v2") || n.Contains("sd_2") || n.Contains("diffusion-2")) return BaseFamily.SD2;
-        if (n.Contains("v1") || n.Contains("sd_1") || n.Contains("diffusion-1")) return BaseFamily.SD1;
-        return null;
-    }
+    private static BaseFamily? FamilyOfName(string name) => ModelArchitectures.FamilyOfMetadataName(name);
 
     private static bool TryParseObject(string json, out JsonElement root)
     {

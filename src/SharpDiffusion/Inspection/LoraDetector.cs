@@ -1,3 +1,4 @@
+using SharpDiffusion.Architectures;
 using System.Buffers.Binary;
 using SharpDiffusion.Formats;
 
@@ -204,15 +205,7 @@ internal static class LoraDetector
             if (!(m.Name.EndsWith("attn2_to_k", StringComparison.Ordinal) || m.Name.EndsWith("attn2.to_k", StringComparison.Ordinal)
                 || m.Name.EndsWith("attn2.processor.to_k", StringComparison.Ordinal))) continue;
             if (InputWidthOf(m) is not int context) continue;
-            BaseFamily? family = context switch
-            {
-                768 => BaseFamily.SD1,
-                1024 => BaseFamily.SD2,
-                2048 => BaseFamily.SDXL,
-                1280 => BaseFamily.SDXLRefiner,
-                _ => null,
-            };
-            if (family is BaseFamily f)
+            if (ModelArchitectures.FamilyOfContextWidth(context) is BaseFamily f)
             {
                 result.Base = f;
                 Evidence.Add(result, $"{m.Name} adapts a cross-attention key projection with input {context}: context {context} ({Evidence.Family(f)})");
@@ -246,10 +239,12 @@ internal static class LoraDetector
         {
             if (LoraKeyParser.TargetOf(m.Name) != "text_encoder" || !(m.Name.Contains("q_proj", StringComparison.Ordinal) || m.Name.Contains("fc1", StringComparison.Ordinal))) continue;
             if (InputWidthOf(m) is not int width) continue;
-            if (width == 768 || width == 1024)
+            // Only a family with a single text encoder of this width is told by it (a lone 768 is SD1's CLIP ViT-L).
+            if (ModelArchitectures.FamiliesWithSingleEncoderWidth(width) is [var family])
             {
-                result.Base = width == 768 ? BaseFamily.SD1 : BaseFamily.SD2;
-                Evidence.Add(result, $"{m.Name} input width {width}: text encoder {(width == 768 ? "CLIP ViT-L (SD1)" : "OpenCLIP ViT-H (SD2)")}");
+                result.Base = family;
+                var encoder = ModelArchitectures.Of(family).TextEncoders[0];
+                Evidence.Add(result, $"{m.Name} input width {width}: text encoder {encoder.Kind.DisplayName()} ({family.DisplayName()})");
                 return;
             }
         }

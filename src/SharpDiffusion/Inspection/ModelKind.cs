@@ -15,7 +15,10 @@ public enum ModelKind
     Upscaler,
 }
 
-/// <summary>The base model family a file belongs to or works with. Wire names: sd1, sd2, sdxl, sdxl_refiner, sd3, flux.</summary>
+/// <summary>
+/// The base model family a file belongs to or works with: the key of the architecture registry
+/// (<see cref="Architectures.ModelArchitectures"/>), where each family's names, prefixes and facts are described.
+/// </summary>
 public enum BaseFamily
 {
     SD1,
@@ -33,16 +36,5 @@ public static class InspectionWireNames
         ModelKind.TextEncoder => "text_encoder",
         ModelKind.ControlNet => "controlnet",
         _ => kind.ToString().ToLowerInvariant(),
-    };
-
-    public static string WireName(this BaseFamily family) => family switch
-    {
-        BaseFamily.SD1 => "sd1",
-        BaseFamily.SD2 => "sd2",
-        BaseFamily.SDXL => "sdxl",
-        BaseFamily.SDXLRefiner => "sdxl_refiner",
-        BaseFamily.SD3 => "sd3",
-        BaseFamily.Flux => "flux",
-        _ => family.ToString().ToLowerInvariant(),
     };
 }

@@ -1,15 +1,14 @@
+using SharpDiffusion.Architectures;
 using System.Globalization;
 using SharpDiffusion.Formats;
 
 namespace SharpDiffusion.Inspection;
 
 /// <summary>One text encoder found in a file: what it is, how wide and deep, and the key that showed it.</summary>
-internal sealed record TextEncoderFacts(string Prefix, string Architecture, int Width, int Layers, TensorInfo Key)
+internal sealed record TextEncoderFacts(string Prefix, TextEncoderKind? Kind, int Width, int Layers, TensorInfo Key)
 {
-    public bool IsClipL => Architecture == TextEncoderDetector.ClipL;
-    public bool IsOpenClipH => Architecture == TextEncoderDetector.OpenClipH;
-    public bool IsBigG => Architecture == TextEncoderDetector.OpenClipBigG;
-    public bool IsT5 => Architecture == TextEncoderDetector.T5;
+    /// <summary>"CLIP ViT-L", "OpenCLIP ViT-H", ...; "CLIP" for a CLIP of non-standard width.</summary>
+    public string Architecture => Kind?.DisplayName() ?? "CLIP";
 
     public string Describe() => Evidence.Key(Key, $"{Architecture} text encoder, width {Width}, {Layers} layers");
 }
@@ -21,11 +20,6 @@ internal sealed record TextEncoderFacts(string Prefix, string Architecture, int 
 /// </summary>
 internal static class TextEncoderDetector
 {
-    public const string ClipL = "CLIP ViT-L";
-    public const string OpenClipH = "OpenCLIP ViT-H";
-    public const string OpenClipBigG = "OpenCLIP ViT-bigG";
-    public const string T5 = "T5-XXL";
-
     /// <summary>The text encoder whose weights start at <paramref name="prefix"/>, or null.</summary>
     public static TextEncoderFacts? At(TensorIndex index, string prefix)
     {
@@ -36,7 +30,7 @@ internal static class TextEncoderDetector
             {
                 int width = (int)token.Shape[1];
                 int layers = CountIndexed(index, root + "encoder.layers.");
-                return new TextEncoderFacts(prefix, ClipName(width), width, layers, token);
+                return new TextEncoderFacts(prefix, TextEncoderKinds.ClipOfWidth(width), width, layers, token);
             }
         }
 
@@ -45,7 +39,7 @@ internal static class TextEncoderDetector
         {
             int width = (int)openClipToken.Shape[1];
             int layers = CountIndexed(index, prefix + "transformer.resblocks.");
-            return new TextEncoderFacts(prefix, ClipName(width), width, layers, openClipToken);
+            return new TextEncoderFacts(prefix, TextEncoderKinds.ClipOfWidth(width), width, layers, openClipToken);
         }
 
         foreach (var root in new[] { prefix + "transformer.", prefix })
@@ -54,19 +48,11 @@ internal static class TextEncoderDetector
             if (t5Block is { Rank: 2 })
             {
                 int layers = CountIndexed(index, root + "encoder.block.");
-                return new TextEncoderFacts(prefix, T5, (int)t5Block.Shape[1], layers, t5Block);
+                return new TextEncoderFacts(prefix, TextEncoderKind.T5Xxl, (int)t5Block.Shape[1], layers, t5Block);
             }
         }
         return null;
     }
-
-    private static string ClipName(int width) => width switch
-    {
-        768 => ClipL,
-        1024 => OpenClipH,
-        1280 => OpenClipBigG,
-        _ => "CLIP",
-    };
 
     /// <summary>Number of numbered children under <paramref name="prefix"/> (max index + 1).</summary>
     public static int CountIndexed(TensorIndex index, string prefix)
@@ -89,15 +75,7 @@ internal static class TextEncoderDetector
     /// <summary>What text encoders alone say about the family: exact for pairs or ViT-H, a compatible set otherwise.</summary>
     public static (BaseFamily? Base, List<BaseFamily> Compatible) FamilyOf(IReadOnlyList<TextEncoderFacts> encoders)
     {
-        bool clipL = encoders.Any(e => e.IsClipL), h = encoders.Any(e => e.IsOpenClipH);
-        bool bigG = encoders.Any(e => e.IsBigG), t5 = encoders.Any(e => e.IsT5);
-        if (t5 && clipL && bigG) return (BaseFamily.SD3, new());
-        if (t5 && clipL) return (BaseFamily.Flux, new());
-        if (t5) return (null, new() { BaseFamily.SD3, BaseFamily.Flux });
-        if (clipL && bigG) return (BaseFamily.SDXL, new());
-        if (h) return (BaseFamily.SD2, new());
-        if (bigG) return (null, new() { BaseFamily.SDXL, BaseFamily.SDXLRefiner, BaseFamily.SD3 });
-        if (clipL) return (null, new() { BaseFamily.SD1, BaseFamily.SDXL, BaseFamily.SD3, BaseFamily.Flux });
-        return (null, new());
+        var (family, compatible) = ModelArchitectures.FamilyOfTextEncoders(encoders.Where(e => e.Kind != null).Select(e => e.Kind!.Value).ToList());
+        return (family, compatible.ToList());
     }
 }

@@ -1,3 +1,4 @@
+using SharpDiffusion.Architectures;
 using SharpDiffusion.Formats;
 
 namespace SharpDiffusion.Inspection;
@@ -63,31 +64,31 @@ internal static class UnetFamilyDetector
         var adm = index.Get(prefix + admKey);
         int? admIn = adm is { Rank: 2 } ? (int)adm.Shape[1] : null;
 
-        BaseFamily? family = null;
-        if (admIn == 2560 || (context == 1280 && modelChannels == 384))
+        var architecture = ModelArchitectures.Families.FirstOrDefault(a => a.AdmInputWidth is int w && w == admIn)
+            ?? ModelArchitectures.Families.FirstOrDefault(a => a.ContextWidth is int c && c == context
+                // 1280 is also a U-Net channel width: the refiner's context counts only with its own 384 channels.
+                && (a.ModelChannels == ModelArchitecture.StandardModelChannels || a.ModelChannels == modelChannels));
+        BaseFamily? family = architecture?.Family;
+        if (architecture != null)
         {
-            family = BaseFamily.SDXLRefiner;
-            if (adm != null) evidence.Add(Evidence.Key(adm, "size/aesthetic-score embedding input 2560 (SDXL refiner)"));
-            if (toK != null) evidence.Add(Evidence.Key(toK, $"cross-attention context {context} (SDXL refiner, OpenCLIP bigG only)"));
-            if (convIn != null) evidence.Add(Evidence.Key(convIn, $"model channels {modelChannels} (SDXL refiner uses 384)"));
-        }
-        else if (admIn == 2816 || context == 2048)
-        {
-            family = BaseFamily.SDXL;
-            if (toK != null) evidence.Add(Evidence.Key(toK, $"cross-attention context {context} = CLIP-L 768 + bigG 1280 (SDXL)"));
-            if (adm != null) evidence.Add(Evidence.Key(adm, $"pooled + size-conditioning embedding input {admIn} (SDXL base)"));
-        }
-        else if (context == 1024)
-        {
-            family = BaseFamily.SD2;
-            evidence.Add(Evidence.Key(toK!, "cross-attention context 1024 (SD2, OpenCLIP ViT-H)"));
-            if (projIn != null) evidence.Add(Evidence.Key(projIn, projIn.Rank == 2 ? "linear proj_in (SD2)" : "1x1-conv proj_in"));
-        }
-        else if (context == 768)
-        {
-            family = BaseFamily.SD1;
-            evidence.Add(Evidence.Key(toK!, "cross-attention context 768 (SD1, CLIP ViT-L)"));
-            if (projIn != null) evidence.Add(Evidence.Key(projIn, projIn.Rank == 4 ? "proj_in is a 1x1 conv (SD1)" : "linear proj_in"));
+            if (toK != null)
+            {
+                string encoders = string.Join(" + ", architecture.TextEncoders.Select(e => $"{e.Kind.DisplayName()} {e.Width}"));
+                evidence.Add(Evidence.Key(toK, $"cross-attention context {context}" + (context == architecture.ContextWidth
+                    ? $" ({architecture.FamilyName}: {encoders})" : "")));
+            }
+            if (adm != null && admIn == architecture.AdmInputWidth)
+            {
+                evidence.Add(Evidence.Key(adm, $"pooled text + size-conditioning embedding input {admIn} ({architecture.FamilyName})"));
+            }
+            if (convIn != null && architecture.ModelChannels != ModelArchitecture.StandardModelChannels)
+            {
+                evidence.Add(Evidence.Key(convIn, $"model channels {modelChannels} ({architecture.FamilyName} uses {architecture.ModelChannels})"));
+            }
+            if (projIn != null && architecture.AdmInputWidth == null)
+            {
+                evidence.Add(Evidence.Key(projIn, projIn.Rank == 4 ? "proj_in is a 1x1 conv" : "linear proj_in"));
+            }
         }
         else if (toK != null)
         {
@@ -126,10 +127,5 @@ internal static class UnetFamilyDetector
         return new DenoiserFacts(BaseFamily.SD3, inCh, evidence, true);
     }
 
-    public static string? InputVariant(int inputChannels) => inputChannels switch
-    {
-        9 => "inpaint",
-        8 => "instruct-pix2pix",
-        _ => null,
-    };
+    public static string? InputVariant(int inputChannels) => ModelArchitectures.VariantOfInputChannels(inputChannels);
 }

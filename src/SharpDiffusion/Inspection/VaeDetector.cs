@@ -1,3 +1,4 @@
+using SharpDiffusion.Architectures;
 using SharpDiffusion.Formats;
 
 namespace SharpDiffusion.Inspection;
@@ -6,16 +7,19 @@ namespace SharpDiffusion.Inspection;
 internal sealed record VaeFacts(string Prefix, int LatentChannels, string Layout, TensorInfo Key)
 {
     /// <summary>4-channel KL-f8 VAEs share one architecture across SD1/SD2/SDXL; 16 channels is the SD3/Flux VAE.</summary>
-    public List<BaseFamily> CompatibleBases => LatentChannels == 16
-        ? new List<BaseFamily> { BaseFamily.SD3, BaseFamily.Flux }
-        : LatentChannels == 4 ? new List<BaseFamily> { BaseFamily.SD1, BaseFamily.SD2, BaseFamily.SDXL, BaseFamily.SDXLRefiner } : new List<BaseFamily>();
+    public List<BaseFamily> CompatibleBases => ModelArchitectures.FamiliesWithLatentChannels(LatentChannels).ToList();
 
-    public string Describe() => LatentChannels switch
+    public string Describe()
     {
-        4 => Evidence.Key(Key, $"{Layout} VAE with 4 latent channels: the same architecture serves SD1, SD2 and SDXL, so the weights cannot tell the family"),
-        16 => Evidence.Key(Key, $"{Layout} VAE with 16 latent channels (SD3/Flux family)"),
-        _ => Evidence.Key(Key, $"{Layout} VAE with {LatentChannels} latent channels"),
-    };
+        var families = CompatibleBases;
+        string which = families.Count switch
+        {
+            0 => "",
+            1 => $" ({families[0].DisplayName()})",
+            _ => $": the same architecture serves {string.Join(", ", families.Select(f => f.DisplayName()))}, so the weights cannot tell the family",
+        };
+        return Evidence.Key(Key, $"{Layout} VAE with {LatentChannels} latent channels{which}");
+    }
 }
 
 /// <summary>Recognises an autoencoder (LDM <c>encoder.down.N</c> or diffusers <c>encoder.down_blocks.N</c>) by its conv stems.</summary>

@@ -1,3 +1,5 @@
+using SharpDiffusion.Inspection;
+using SharpDiffusion.Architectures;
 using SharpDiffusion.Formats;
 using SharpDiffusion.Formats.Safetensors;
 using SharpDiffusion.Hashing;
@@ -93,11 +95,12 @@ public static class ModelMerger
 
     private static void CheckFamilies(IModelFile a, IModelFile b, IModelFile? c)
     {
-        string? fa = CheckpointFamily.Detect(a);
+        // The classifier's verdict, named by the registry: a merge across families is refused by the rules `inspect` reports.
+        string? fa = ModelClassifier.Classify(a).Base?.DisplayName();
         foreach (var (other, role) in new[] { (b, "B"), (c, "C") })
         {
             if (other == null) continue;
-            string? fo = CheckpointFamily.Detect(other);
+            string? fo = ModelClassifier.Classify(other).Base?.DisplayName();
             if (fa != null && fo != null && fa != fo)
                 throw new WorkshopException($"A ({a.Path}) is {fa} and {role} ({other.Path}) is {fo}: models of different families cannot be merged");
         }

@@ -1,3 +1,4 @@
+using SharpDiffusion.Architectures;
 using SharpDiffusion.Formats;
 using SharpDiffusion.Inspection;
 using SharpDiffusion.Tests.Fixtures;
@@ -19,15 +20,7 @@ public sealed class CheckpointFamilyTests : IDisposable
     public void Tiny_checkpoints_get_their_family(string model, string family)
     {
         using var file = ModelFileReader.Open(TestPaths.GoldenFile(model));
-        Assert.Equal(family, CheckpointFamily.Detect(file));
-    }
-
-    [Fact]
-    public void Every_classifier_family_has_a_workshop_name_and_none_has_none()
-    {
-        Assert.All(Enum.GetValues<BaseFamily>(), f => Assert.False(string.IsNullOrEmpty(CheckpointFamily.Name(f))));
-        Assert.Equal("SDXL refiner", CheckpointFamily.Name(BaseFamily.SDXLRefiner));
-        Assert.Null(CheckpointFamily.Name(null));
+        Assert.Equal(family, ModelClassifier.Classify(file).Base?.DisplayName());
     }
 
     [Fact]
@@ -35,7 +28,7 @@ public sealed class CheckpointFamilyTests : IDisposable
     {
         string path = CheckpointFixture.Sd1().Where(t => t.Name is "betas" or "alphas_cumprod").WriteSafetensors(_dir.File("buffers.safetensors"));
         using var file = ModelFileReader.Open(path);
-        Assert.Null(CheckpointFamily.Detect(file));
+        Assert.Null(ModelClassifier.Classify(file).Base);
     }
 
     [Fact]

@@ -1,0 +1,39 @@
+using SharpDiffusion.Inspection;
+
+namespace SharpDiffusion.Architectures;
+
+/// <summary>Stable Diffusion 1.x: CLIP ViT-L (transformers names) under <c>cond_stage_model.transformer.</c>, context 768, 512 px.</summary>
+public class Sd1Architecture : ModelArchitecture
+{
+    private static readonly TextEncoderSlot[] Encoders =
+    [
+        new("text_encoder", TextEncoderKind.ClipL, TextEncoderLayout.HuggingFaceClip, "cond_stage_model.transformer.",
+            ["lora_te_", "lora_te1_"], ["text_encoder."]),
+    ];
+
+    public override BaseFamily Family => BaseFamily.SD1;
+    public override string FamilyName => "SD1";
+    public override string WireName => "sd1";
+    public override IReadOnlyList<string> MetadataNames => ["v1", "sd_1", "diffusion-1"];
+    public override IReadOnlyList<TextEncoderSlot> TextEncoders => Encoders;
+    public override int? ContextWidth => 768;
+    public override bool LinearTransformerProjection => false;
+    public override double LatentScale => 0.18215;
+    public override int DefaultSize => 512;
+    public override MergeBlockLayout? MergeBlocks => MergeBlockLayout.TwelvePerSide;
+}
+
+/// <summary>SD1 inpainting (e.g. sd-v1-5-inpainting): the U-Net also takes the mask and the masked image's latent (9 channels).</summary>
+public sealed class Sd1InpaintArchitecture : Sd1Architecture
+{
+    public override string? Variant => "inpaint";
+    public override int InputChannels => 9;
+}
+
+/// <summary>InstructPix2Pix (SD1): the U-Net also takes the input image's latent (8 channels). Recognised only.</summary>
+public sealed class Sd1InstructPix2PixArchitecture : Sd1Architecture
+{
+    public override string? Variant => "instruct-pix2pix";
+    public override int InputChannels => 8;
+    public override bool CanGenerate => false;
+}

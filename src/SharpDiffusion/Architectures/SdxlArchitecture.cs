@@ -1,0 +1,36 @@
+using SharpDiffusion.Inspection;
+
+namespace SharpDiffusion.Architectures;
+
+/// <summary>
+/// SDXL base: CLIP ViT-L and OpenCLIP bigG under <c>conditioner.embedders.0/1.</c> (context 768 + 1280 = 2048), the
+/// bigG pooled output plus six size numbers into <c>label_emb</c> (2816), 1024 px, latents scaled by 0.13025.
+/// </summary>
+public class SdxlArchitecture : ModelArchitecture
+{
+    private static readonly TextEncoderSlot[] Encoders =
+    [
+        new("text_encoder", TextEncoderKind.ClipL, TextEncoderLayout.HuggingFaceClip, "conditioner.embedders.0.transformer.",
+            ["lora_te1_", "lora_te_"], ["text_encoder."]),
+        new("text_encoder_2", TextEncoderKind.OpenClipBigG, TextEncoderLayout.OpenClip, "conditioner.embedders.1.model.",
+            ["lora_te2_"], ["text_encoder_2."], Pooled: true),
+    ];
+
+    public override BaseFamily Family => BaseFamily.SDXL;
+    public override string FamilyName => "SDXL";
+    public override string WireName => "sdxl";
+    public override IReadOnlyList<string> MetadataNames => ["xl"];
+    public override IReadOnlyList<TextEncoderSlot> TextEncoders => Encoders;
+    public override int? ContextWidth => 2048;
+    public override int? AdmInputWidth => 2816;
+    public override double LatentScale => 0.13025;
+    public override int DefaultSize => 1024;
+    public override MergeBlockLayout? MergeBlocks => MergeBlockLayout.NinePerSide;
+}
+
+/// <summary>SDXL inpainting (diffusers' sd_xl_inpainting_0.1): 9 input channels.</summary>
+public sealed class SdxlInpaintArchitecture : SdxlArchitecture
+{
+    public override string? Variant => "inpaint";
+    public override int InputChannels => 9;
+}
