@@ -49,6 +49,9 @@ public sealed class FluxArchitecture : ModelArchitecture
     public override int? ModelChannels => null;
     public override int LatentChannels => 16;
     public override double LatentScale => 0.3611;
+
+    /// <summary>The latent enters as 2x2 patches: 16 channels x 4 = 64 (<c>img_in</c>).</summary>
+    public override int InputChannels => LatentChannels * 4;
     public override int DefaultSize => 1024;
     public override PredictionType Prediction => PredictionType.Flow;
     public override bool CanGenerate => false;

@@ -63,6 +63,18 @@ public static class ModelArchitectures
         return MetadataPrecedence.FirstOrDefault(a => a.MetadataNames.Any(h => n.Contains(h, StringComparison.Ordinal)))?.Family;
     }
 
+    /// <summary>
+    /// The architecture of a classified model file: its family with its input channels (inpaint, instruct-pix2pix) and
+    /// the v-prediction variant when the classification says so; null when it has no family or an unknown variant.
+    /// </summary>
+    public static ModelArchitecture? Of(ModelClassification classification)
+    {
+        if (classification.Base is not BaseFamily family) return null;
+        var latent = Of(family).LatentChannels;
+        PredictionType? prediction = classification.Variant?.Contains("v-prediction", StringComparison.Ordinal) == true ? PredictionType.V : null;
+        return Of(family, classification.InputChannels ?? latent, prediction) ?? Of(family, classification.InputChannels ?? latent);
+    }
+
     /// <summary>"SD1", "SD2", "SDXL", "SDXL refiner", "SD3", "Flux".</summary>
     public static string DisplayName(this BaseFamily family) => Of(family).FamilyName;
 

@@ -24,6 +24,6 @@ public sealed class SdxlRefinerArchitecture : ModelArchitecture
     public override int? ModelChannels => 384;
     public override double LatentScale => 0.13025;
     public override int DefaultSize => 1024;
-    public override MergeBlockLayout? MergeBlocks => MergeBlockLayout.NinePerSide;
+    public override MergeBlockLayout? MergeBlocks => MergeBlockLayout.TwelvePerSide; // four levels (384, 768, 1536, 1536)
     public override bool CanGenerate => false;
 }

@@ -1,3 +1,4 @@
+using SharpDiffusion.Architectures;
 using System.Globalization;
 using System.Text.RegularExpressions;
 
@@ -21,8 +22,6 @@ public sealed partial class BlockWeights
     public const int Count = 26;
 
     public static readonly IReadOnlyList<string> BlockNames = BuildNames();
-
-    private const string UnetPrefix = "model.diffusion_model.";
 
     private readonly double[] _weights;
 
@@ -62,7 +61,7 @@ public sealed partial class BlockWeights
     /// <summary>The block a checkpoint key belongs to (BASE for everything outside the U-Net's blocks).</summary>
     public static string BlockOf(string key)
     {
-        if (!key.StartsWith(UnetPrefix, StringComparison.Ordinal)) return "BASE";
+        if (!key.StartsWith(LdmPrefixes.Unet, StringComparison.Ordinal)) return "BASE";
         if (key.Contains("time_embed", StringComparison.Ordinal)) return "IN00";
         if (key.Contains(".out.", StringComparison.Ordinal)) return "OUT11";
         var m = InputBlock().Match(key);
