@@ -110,8 +110,11 @@ internal sealed class ListCommand : ICliCommand
     {
         if (!checking) return "";
         if (checkpoint is not { } model) return "unknown";
-        if (network.Base is { } family) return family == model ? "yes" : "incompatible";
-        if (network.CompatibleBases.Count > 0) return network.CompatibleBases.Contains(model) ? "yes" : "incompatible";
-        return "unknown";
+        return ModelArchitectures.Fits(network, model) switch
+        {
+            true => "yes",
+            false => "incompatible",
+            null => "unknown",
+        };
     }
 }

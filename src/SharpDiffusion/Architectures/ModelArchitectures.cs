@@ -75,6 +75,18 @@ public static class ModelArchitectures
         return Of(family, classification.InputChannels ?? latent, prediction) ?? Of(family, classification.InputChannels ?? latent);
     }
 
+    /// <summary>
+    /// Whether an extra network (LoRA, embedding, hypernetwork, VAE...) fits a model of <paramref name="model"/>: true
+    /// when its family is the model's or the model's is among its compatible families, false when it names others,
+    /// null when the network's weights cannot tell. <c>list</c> and generation both decide with this.
+    /// </summary>
+    public static bool? Fits(ModelClassification network, BaseFamily model)
+    {
+        if (network.Base is BaseFamily family) return family == model;
+        if (network.CompatibleBases.Count > 0) return network.CompatibleBases.Contains(model);
+        return null;
+    }
+
     /// <summary>"SD1", "SD2", "SDXL", "SDXL refiner", "SD3", "Flux".</summary>
     public static string DisplayName(this BaseFamily family) => Of(family).FamilyName;
 

@@ -1,3 +1,5 @@
+using SharpDiffusion.Architectures;
+
 namespace SharpDiffusion.Conversion;
 
 /// <summary>
@@ -14,6 +16,10 @@ public sealed class NetworkKeyResolver
     private readonly Dictionary<string, NetworkTarget> _aliases = new(StringComparer.Ordinal);
     private readonly List<string> _collisions = [];
 
+    /// <summary>Every family's text-encoder slots, one per single-file prefix.</summary>
+    private static readonly TextEncoderSlot[] TextEncoderSlots =
+        [.. ModelArchitectures.All.SelectMany(a => a.TextEncoders).DistinctBy(e => e.Prefix)];
+
     private NetworkKeyResolver() { }
 
     /// <summary>Number of module names (all styles) that resolve.</summary>
@@ -28,22 +34,25 @@ public sealed class NetworkKeyResolver
         var keys = modelKeys as IReadOnlyCollection<string> ?? modelKeys.ToList();
         var keySet = keys as ISet<string> ?? new HashSet<string>(keys, StringComparer.Ordinal);
         var resolver = new NetworkKeyResolver();
-        var unetKeys = keys.Where(k => k.StartsWith(KeyPrefixes.Unet, StringComparison.Ordinal)).ToList();
+        var unetKeys = keys.Where(k => k.StartsWith(LdmPrefixes.Unet, StringComparison.Ordinal)).ToList();
         UnetLayout? layout = unetKeys.Count > 0 ? UnetLayout.FromLdmKeys(unetKeys) : null;
-        bool sdxl = keys.Any(k => k.StartsWith("conditioner.embedders.", StringComparison.Ordinal));
 
         foreach (var key in keys)
         {
-            if (key.StartsWith(KeyPrefixes.Unet, StringComparison.Ordinal) && key.EndsWith(".weight", StringComparison.Ordinal))
-                resolver.AddUnet(key, layout!, keySet);
-            else if (key.StartsWith(KeyPrefixes.Sd1TextEncoder, StringComparison.Ordinal) && key.EndsWith(".weight", StringComparison.Ordinal))
-                resolver.AddHfClip(key, key[KeyPrefixes.Sd1TextEncoder.Length..], ["lora_te_", "lora_te1_"], ["text_encoder."], ModelPart.TextEncoder, keySet);
-            else if (key.StartsWith(KeyPrefixes.SdxlTextEncoder1, StringComparison.Ordinal) && key.EndsWith(".weight", StringComparison.Ordinal))
-                resolver.AddHfClip(key, key[KeyPrefixes.SdxlTextEncoder1.Length..], ["lora_te1_", "lora_te_"], ["text_encoder."], ModelPart.TextEncoder, keySet);
-            else if (key.StartsWith(KeyPrefixes.Sd2TextEncoder, StringComparison.Ordinal))
-                resolver.AddOpenClip(key, KeyPrefixes.Sd2TextEncoder, ["lora_te_", "lora_te1_"], ["text_encoder."], ModelPart.TextEncoder, keySet);
-            else if (sdxl && key.StartsWith(KeyPrefixes.SdxlTextEncoder2, StringComparison.Ordinal))
-                resolver.AddOpenClip(key, KeyPrefixes.SdxlTextEncoder2, ["lora_te2_"], ["text_encoder_2."], ModelPart.TextEncoder2, keySet);
+            if (key.StartsWith(LdmPrefixes.Unet, StringComparison.Ordinal))
+            {
+                if (key.EndsWith(".weight", StringComparison.Ordinal)) resolver.AddUnet(key, layout!, keySet);
+                continue;
+            }
+            // The text encoders' names in network files are the registry's: each family's slot says its prefix, layout
+            // and the kohya / PEFT prefixes that address it.
+            var slot = TextEncoderSlots.FirstOrDefault(s => key.StartsWith(s.Prefix, StringComparison.Ordinal));
+            if (slot == null) continue;
+            var part = slot.Component == "text_encoder" ? ModelPart.TextEncoder : ModelPart.TextEncoder2;
+            if (slot.Layout == TextEncoderLayout.HuggingFaceClip && key.EndsWith(".weight", StringComparison.Ordinal))
+                resolver.AddHfClip(key, key[slot.Prefix.Length..], slot.KohyaPrefixes, slot.DottedPrefixes, part, keySet);
+            else if (slot.Layout == TextEncoderLayout.OpenClip)
+                resolver.AddOpenClip(key, slot.Prefix, slot.KohyaPrefixes, slot.DottedPrefixes, part, keySet);
         }
         return resolver;
     }
@@ -97,11 +106,11 @@ public sealed class NetworkKeyResolver
 
     private void AddUnet(string key, UnetLayout layout, ISet<string> keySet)
     {
-        string ldm = key[KeyPrefixes.Unet.Length..^".weight".Length];
+        string ldm = key[LdmPrefixes.Unet.Length..^".weight".Length];
         var target = new NetworkTarget(key, BiasOf(key, keySet), ModelPart.Unet);
         Add("lora_unet_" + Underscored(ldm), target);
         Add("diffusion_model." + ldm, target);
-        Add(KeyPrefixes.Unet + ldm, target);
+        Add(LdmPrefixes.Unet + ldm, target);
         var diffusers = UnetKeyNames.ToDiffusers(ldm + ".weight", layout);
         if (diffusers == null) return;
         string d = diffusers[..^".weight".Length];
@@ -118,7 +127,7 @@ public sealed class NetworkKeyResolver
         }
     }
 
-    private void AddHfClip(string key, string hfKey, string[] kohyaPrefixes, string[] dottedPrefixes, ModelPart part, ISet<string> keySet)
+    private void AddHfClip(string key, string hfKey, IReadOnlyList<string> kohyaPrefixes, IReadOnlyList<string> dottedPrefixes, ModelPart part, ISet<string> keySet)
     {
         if (!hfKey.StartsWith("text_model.", StringComparison.Ordinal)) return;
         string module = hfKey[..^".weight".Length];
@@ -127,7 +136,7 @@ public sealed class NetworkKeyResolver
         foreach (var p in dottedPrefixes) Add(p + module, target);
     }
 
-    private void AddOpenClip(string key, string prefix, string[] kohyaPrefixes, string[] dottedPrefixes, ModelPart part, ISet<string> keySet)
+    private void AddOpenClip(string key, string prefix, IReadOnlyList<string> kohyaPrefixes, IReadOnlyList<string> dottedPrefixes, ModelPart part, ISet<string> keySet)
     {
         string open = key[prefix.Length..];
         foreach (var c in OpenClipKeyNames.ToHf(open, withProjection: false))
