@@ -9,7 +9,7 @@ using SharpDiffusion.Workshop;
 namespace SharpDiffusion.Bench;
 
 /// <summary>
-/// Merge throughput: two fp16 checkpoints with the real SD1.5 single-file key layout (../shared/reference/
+/// Merge throughput: two fp16 checkpoints with the real SD1.5 single-file key layout (tests/data/reference/
 /// sd15_single_file.tsv, about 2.1 GB each in fp16) filled once with random values, then merged (weighted sum, fp16
 /// output) cold (inputs evicted from the page cache with posix_fadvise DONTNEED) and warm. Reports MB/s of output
 /// written and of input read, and the process's peak resident set (Process.PeakWorkingSet64) against one model's size.
@@ -154,10 +154,10 @@ public static class MergeBenchmark
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir != null; dir = dir.Parent)
         {
-            string candidate = Path.Combine(dir.FullName, "..", "shared", "reference", "sd15_single_file.tsv");
+            string candidate = Path.Combine(dir.FullName, "tests", "data", "reference", "sd15_single_file.tsv");
             if (File.Exists(Path.Combine(dir.FullName, "SharpDiffusion.slnx")) && File.Exists(candidate)) return Path.GetFullPath(candidate);
         }
-        throw new FileNotFoundException("../shared/reference/sd15_single_file.tsv not found beside the repository");
+        throw new FileNotFoundException("tests/data/reference/sd15_single_file.tsv not found in the repository");
     }
 
     /// <summary>Name, dtype and shape per line; float tensors become F16 (a pruned fp16 SD1.5 file), integers stay.</summary>

@@ -7,7 +7,7 @@ namespace SharpDiffusion.Bench;
 
 /// <summary>
 /// How fast a folder of full-size checkpoints is scanned: writes sparse safetensors files with SD1.5-sized headers
-/// (the 1,143-tensor layout from ../shared/reference when present, else a synthetic 1,100-tensor one), then
+/// (the 1,143-tensor layout from tests/data/reference when present, else a synthetic 1,100-tensor one), then
 /// times <see cref="SafetensorsFile.Open"/> on all of them. Sparse files keep the 2 GB models off the disk.
 /// Arguments: [file count, default 100] [runs, default 5].
 /// </summary>
@@ -66,13 +66,13 @@ public static class SafetensorsHeaderBenchmark
         }
     }
 
-    /// <summary>The SD1.5 single-file inventory (name, dtype, shape per line) if the shared reference data is found.</summary>
+    /// <summary>The SD1.5 single-file inventory (name, dtype, shape per line) if the repository's reference data is found.</summary>
     private static (List<TensorInfo> Tensors, string Source) LoadInventory()
     {
         var starts = new[] { Environment.CurrentDirectory, AppContext.BaseDirectory };
         foreach (var d in starts.SelectMany(s => Ancestors(new DirectoryInfo(s))))
         {
-            string tsv = Path.Combine(d.FullName, "shared", "reference", "sd15_single_file.tsv");
+            string tsv = Path.Combine(d.FullName, "tests", "data", "reference", "sd15_single_file.tsv");
             if (!File.Exists(tsv)) continue;
             var list = new List<TensorInfo>();
             foreach (var line in File.ReadLines(tsv))

@@ -31,9 +31,11 @@ internal sealed class DevCommand : ICliCommand
         foreach (var option in new Option[] { model, config, size, steps, tokenizer, json }) drift.Options.Add(option);
         drift.SetAction(result => MeasureDrift(context, result.GetValue(model), result.GetValue(size), result.GetValue(steps), result.GetValue(tokenizer), result.GetValue(config), result.GetValue(json)));
 
-        var command = new Command("dev", "Developer tools (random-model, precision-drift)");
+        var command = new Command("dev", "Developer tools (random-model, precision-drift, emoji-dataset, emoji-list)");
         command.Subcommands.Add(randomModel);
         command.Subcommands.Add(drift);
+        command.Subcommands.Add(EmojiDatasetCommands.CreateDataset(context));
+        command.Subcommands.Add(EmojiDatasetCommands.CreateList(context));
         return command;
     }
 

@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 
 namespace SharpDiffusion.Engine.Tests.Models;
 
-/// <summary>One tiny golden model: its checkpoint, config and reference tensors (see ../shared/golden/README.md).</summary>
+/// <summary>One tiny golden model: its checkpoint, config and reference tensors (see tests/data/golden/README.md).</summary>
 internal sealed class GoldenFiles : IDisposable
 {
     public GoldenFiles(string name)

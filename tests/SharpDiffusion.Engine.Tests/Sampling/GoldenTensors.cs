@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 
 namespace SharpDiffusion.Engine.Tests.Sampling;
 
-/// <summary>Reads tensors of one golden safetensors file (../shared/golden) by name.</summary>
+/// <summary>Reads tensors of one golden safetensors file (tests/data/golden) by name.</summary>
 internal sealed class GoldenTensors : IDisposable
 {
     private readonly SafetensorsFile file;

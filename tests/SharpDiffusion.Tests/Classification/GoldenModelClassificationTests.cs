@@ -5,7 +5,7 @@ using Xunit.Abstractions;
 namespace SharpDiffusion.Tests.Classification;
 
 /// <summary>
-/// The tiny golden checkpoints (../shared/golden) are real safetensors files with scaled-down widths: their layout,
+/// The tiny golden checkpoints (tests/data/golden) are real safetensors files with scaled-down widths: their layout,
 /// not their widths, names the family.
 /// </summary>
 public class GoldenModelClassificationTests

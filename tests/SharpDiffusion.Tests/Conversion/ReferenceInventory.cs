@@ -2,7 +2,7 @@ using System.Globalization;
 
 namespace SharpDiffusion.Tests.Conversion;
 
-/// <summary>One line of a ../shared/reference/*.tsv tensor inventory.</summary>
+/// <summary>One line of a tests/data/reference/*.tsv tensor inventory.</summary>
 internal sealed record InventoryEntry(string Name, string DType, long[] Shape)
 {
     public string ShapeText => "[" + string.Join(",", Shape) + "]";

@@ -11,7 +11,7 @@ internal sealed record InventoryEntry(string Name, string DType, long[] Shape)
 }
 
 /// <summary>
-/// Reads the tensor inventories of real models in ../shared/reference (<c>name TAB dtype TAB [d0,d1,...]</c> per line),
+/// Reads the tensor inventories of real models in tests/data/reference (<c>name TAB dtype TAB [d0,d1,...]</c> per line),
 /// e.g. <c>sd15_diffusers_unet.tsv</c>, to build realistic test files.
 /// </summary>
 internal static class ReferenceInventory

@@ -57,19 +57,26 @@ public sealed class BytePairVocabulary
     /// </summary>
     public static BytePairVocabulary FromOpenAi(string gzPath)
     {
+        using var file = File.OpenRead(gzPath);
+        return FromOpenAi(file, gzPath);
+    }
+
+    /// <summary>The openai layout from a gzip stream; <paramref name="source"/> names it in messages.</summary>
+    public static BytePairVocabulary FromOpenAi(Stream gzip, string source)
+    {
         string[] lines;
         try
         {
-            using var stream = new GZipStream(File.OpenRead(gzPath), CompressionMode.Decompress);
+            using var stream = new GZipStream(gzip, CompressionMode.Decompress, leaveOpen: true);
             using var reader = new StreamReader(stream, Encoding.UTF8);
             lines = reader.ReadToEnd().Split('\n');
         }
         catch (InvalidDataException e)
         {
-            throw new InvalidModelFileException(gzPath, "not a gzip file: " + e.Message);
+            throw new InvalidModelFileException(source, "not a gzip file: " + e.Message);
         }
-        if (lines.Length < ClipMergeCount + 1) throw new InvalidModelFileException(gzPath, $"expected {ClipMergeCount} merges, found {lines.Length - 1}");
-        var merges = ParseMerges(lines.Skip(1).Take(ClipMergeCount), gzPath);
+        if (lines.Length < ClipMergeCount + 1) throw new InvalidModelFileException(source, $"expected {ClipMergeCount} merges, found {lines.Length - 1}");
+        var merges = ParseMerges(lines.Skip(1).Take(ClipMergeCount), source);
         var byteSymbols = ByteEncoding.Symbols;
         var vocab = new List<string>(byteSymbols.Length * 2 + merges.Count + 2);
         vocab.AddRange(byteSymbols);
@@ -79,7 +86,7 @@ public sealed class BytePairVocabulary
         vocab.Add(EndOfText);
         var encoder = new Dictionary<string, int>(vocab.Count);
         for (int i = 0; i < vocab.Count; i++) encoder[vocab[i]] = i;
-        return new BytePairVocabulary(encoder, merges, gzPath);
+        return new BytePairVocabulary(encoder, merges, source);
     }
 
     /// <summary>Reads a vocabulary file or folder: <c>vocab.json</c>+<c>merges.txt</c>, or <c>bpe_simple_vocab_16e6.txt.gz</c>.</summary>

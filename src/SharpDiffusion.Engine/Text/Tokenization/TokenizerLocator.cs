@@ -1,14 +1,28 @@
+using SharpDiffusion.Formats;
+
 namespace SharpDiffusion.Engine.Text.Tokenization;
 
 /// <summary>
 /// Finds the CLIP vocabulary without any network access, in this order: an explicit path (file or folder), the
-/// model folder's <c>tokenizer/</c> (diffusers), the Hugging Face cache of openai/clip-vit-large-patch14, then the
-/// data folder (<c>$SHARPDIFFUSION_DATA/clip/</c> or <c>~/.local/share/sharpdiffusion/clip/</c>).
+/// model folder's <c>tokenizer/</c> (diffusers), the Hugging Face cache of openai/clip-vit-large-patch14, the
+/// data folder (<c>$SHARPDIFFUSION_DATA/clip/</c> or <c>~/.local/share/sharpdiffusion/clip/</c>), and last the
+/// vocabulary built into this assembly (openai/CLIP's, MIT), which every SD1/SD2/SDXL text encoder uses.
 /// </summary>
 public sealed class TokenizerLocator
 {
     public const string OpenAiFileName = "bpe_simple_vocab_16e6.txt.gz";
+
+    /// <summary>Token count of the built-in vocabulary (= rows of every SD1/SD2/SDXL token embedding).</summary>
+    public const int BuiltInVocabularySize = 49408;
+
+    /// <summary>How the built-in vocabulary is named in messages and in <see cref="BytePairVocabulary.Source"/>.</summary>
+    public const string BuiltInSource = "built-in openai/CLIP vocabulary";
+
     private const string HubModelFolder = "models--openai--clip-vit-large-patch14";
+    private const string BuiltInResource = "SharpDiffusion.Engine.clip." + OpenAiFileName;
+
+    // Immutable once built; parsing the 48,894 merges is worth doing once per process.
+    private static readonly Lazy<BytePairVocabulary> BuiltInVocabulary = new(LoadBuiltIn);
 
     private readonly Func<string, string?> _environment;
     private readonly string _home;
@@ -21,11 +35,48 @@ public sealed class TokenizerLocator
         _home = homeDirectory ?? Environment.GetFolderPath(Environment.SpecialFolder.UserProfile);
     }
 
-    /// <summary>The vocabulary location (a folder with vocab.json + merges.txt or the openai .gz, or such a file).</summary>
-    /// <exception cref="FileNotFoundException">Nothing found; the message lists every place looked at.</exception>
+    /// <summary>The built-in vocabulary (openai/CLIP's <c>bpe_simple_vocab_16e6.txt.gz</c>, embedded in this assembly).</summary>
+    public static BytePairVocabulary BuiltIn => BuiltInVocabulary.Value;
+
+    /// <summary>The vocabulary location on disk (a folder with vocab.json + merges.txt or the openai .gz, or such a file).</summary>
+    /// <exception cref="FileNotFoundException">Nothing on disk; the message lists every place looked at.</exception>
     public string Locate(string? explicitPath = null, string? modelFolder = null)
     {
         var looked = new List<string>();
+        return TryLocate(explicitPath, modelFolder, looked) ?? throw new FileNotFoundException(NotFoundMessage(looked));
+    }
+
+    /// <summary>
+    /// Locates and loads the vocabulary, falling back to the built-in one when nothing is on disk. With
+    /// <paramref name="modelVocabularySize"/> (the rows of the model's token embedding) a vocabulary with ids the model
+    /// cannot embed is refused, and the built-in one is used only for a model with CLIP's 49,408 tokens: a model with
+    /// its own vocabulary never gets CLIP's silently.
+    /// </summary>
+    /// <exception cref="FileNotFoundException">An explicit path holds no vocabulary, or nothing fits the model.</exception>
+    /// <exception cref="InvalidModelFileException">The vocabulary found has ids beyond the model's token embedding.</exception>
+    public ClipTokenizer LoadTokenizer(string? explicitPath = null, string? modelFolder = null, bool htmlUnescape = true, int? modelVocabularySize = null)
+    {
+        var looked = new List<string>();
+        var path = TryLocate(explicitPath, modelFolder, looked);
+        BytePairVocabulary vocabulary;
+        if (path != null) vocabulary = BytePairVocabulary.Load(path);
+        else if (modelVocabularySize is null or BuiltInVocabularySize) vocabulary = BuiltIn;
+        else
+        {
+            throw new FileNotFoundException(NotFoundMessage(looked)
+                + $" The {BuiltInSource} ({BuiltInVocabularySize} tokens) does not fit this model, whose text encoder has {modelVocabularySize} tokens: it needs its own vocabulary.");
+        }
+        int ids = vocabulary.Encoder.Values.Max() + 1;
+        if (modelVocabularySize is int rows && ids > rows)
+        {
+            throw new InvalidModelFileException(vocabulary.Source,
+                $"this vocabulary has {ids} token ids but the model's text encoder embeds only {rows}: it is not this model's tokenizer (pass --tokenizer PATH)");
+        }
+        return new ClipTokenizer(vocabulary, htmlUnescape);
+    }
+
+    private string? TryLocate(string? explicitPath, string? modelFolder, List<string> looked)
+    {
         foreach (var candidate in Candidates(explicitPath, modelFolder))
         {
             looked.Add(candidate);
@@ -33,14 +84,19 @@ public sealed class TokenizerLocator
             if (explicitPath != null && candidate == explicitPath)
                 throw new FileNotFoundException($"{explicitPath}: no CLIP vocabulary there (expected vocab.json + merges.txt or {OpenAiFileName})");
         }
-        throw new FileNotFoundException(
-            "CLIP tokenizer vocabulary not found (no download is attempted); looked in: " + string.Join("; ", looked)
-            + $". Pass --tokenizer PATH, or put vocab.json + merges.txt (or {OpenAiFileName}) in one of those folders.");
+        return null;
     }
 
-    /// <summary>Locates and loads the vocabulary.</summary>
-    public ClipTokenizer LoadTokenizer(string? explicitPath = null, string? modelFolder = null, bool htmlUnescape = true) =>
-        ClipTokenizer.Load(Locate(explicitPath, modelFolder), htmlUnescape);
+    private static string NotFoundMessage(IEnumerable<string> looked) =>
+        "CLIP tokenizer vocabulary not found (no download is attempted); looked in: " + string.Join("; ", looked)
+        + $". Pass --tokenizer PATH, or put vocab.json + merges.txt (or {OpenAiFileName}) in one of those folders.";
+
+    private static BytePairVocabulary LoadBuiltIn()
+    {
+        using var stream = typeof(TokenizerLocator).Assembly.GetManifestResourceStream(BuiltInResource)
+            ?? throw new InvalidOperationException($"{BuiltInResource} is missing from {typeof(TokenizerLocator).Assembly.GetName().Name} (a build error)");
+        return BytePairVocabulary.FromOpenAi(stream, BuiltInSource);
+    }
 
     /// <summary>Every place looked at, in order (hub snapshots expanded).</summary>
     public IEnumerable<string> Candidates(string? explicitPath, string? modelFolder)

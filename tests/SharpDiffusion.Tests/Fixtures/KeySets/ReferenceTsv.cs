@@ -3,7 +3,7 @@ using SharpDiffusion.Formats;
 
 namespace SharpDiffusion.Tests.Fixtures.KeySets;
 
-/// <summary>Reads the exact tensor inventories in ../shared/reference (name TAB dtype TAB [shape]).</summary>
+/// <summary>Reads the exact tensor inventories in tests/data/reference (name TAB dtype TAB [shape]).</summary>
 public static class ReferenceTsv
 {
     public static List<KeyEntry> Load(string fileName)

@@ -295,7 +295,6 @@ public class SafetensorsWriterTests
     public void RewritingAGoldenFileGivesIdenticalTensors()
     {
         string golden = TestPaths.GoldenFile("rng.safetensors");
-        if (!File.Exists(golden)) return; // the shared reference data is not present in this checkout
         using var dir = new TempDir();
         string copy = dir.File("rng.safetensors");
         using var original = SafetensorsFile.Open(golden);
@@ -318,7 +317,6 @@ public class SafetensorsWriterTests
     public void SparseSd15CheckpointFromTheReferenceInventory()
     {
         string tsv = TestPaths.ReferenceFile("sd15_single_file.tsv");
-        if (!File.Exists(tsv)) return; // the shared reference data is not present in this checkout
         var tensors = File.ReadLines(tsv).Select(line => line.Split('\t')).Select(p =>
         {
             Assert.True(TensorDTypeExtensions.TryParseSafetensorsName(p[1], out var dtype), p[1]);

@@ -1,0 +1,134 @@
+using System.CommandLine;
+using System.Globalization;
+using SharpDiffusion.Engine.Datasets.Emoji;
+using SharpDiffusion.Formats;
+
+namespace SharpDiffusion.Cli.Commands;
+
+/// <summary>
+/// <c>dev emoji-dataset --out DIR [--size 64] [--repeats 1] [--font PATH] [--list PATH]</c>: renders every emoji of the
+/// repository's caption list with Noto Color Emoji into a kohya training folder. <c>dev emoji-list --out PATH
+/// [--emoji-test FILE] [--cldr DIR]</c>: rebuilds that list from Unicode's emoji-test.txt and CLDR annotations.
+/// </summary>
+internal static class EmojiDatasetCommands
+{
+    public static Command CreateDataset(CliContext context)
+    {
+        var output = new Option<string?>("--out", "-o") { Description = "Dataset folder (the images go to OUT/{repeats}_emoji/)" };
+        var size = new Option<int>("--size") { Description = "Square image size in pixels", DefaultValueFactory = _ => 64 };
+        var repeats = new Option<int>("--repeats") { Description = "kohya repeats (the folder-name prefix)", DefaultValueFactory = _ => 1 };
+        var font = new Option<string?>("--font") { Description = "Noto Color Emoji .ttf (else the installed one: Debian fonts-noto-color-emoji)" };
+        var list = new Option<string?>("--list") { Description = $"Caption list (default: the repository's {EmojiCatalog.RepositoryListPath})" };
+        var command = new Command("emoji-dataset", "Render every emoji (Noto Color Emoji, shaped) into a kohya training folder with captions");
+        foreach (var option in new Option[] { output, size, repeats, font, list }) command.Options.Add(option);
+        command.SetAction(result => WriteDataset(context, result.GetValue(output), result.GetValue(size), result.GetValue(repeats), result.GetValue(font), result.GetValue(list)));
+        return command;
+    }
+
+    public static Command CreateList(CliContext context)
+    {
+        var output = new Option<string?>("--out", "-o") { Description = "The caption list to write (.tsv)" };
+        var emojiTest = new Option<string>("--emoji-test") { Description = "Unicode's emoji-test.txt (Debian unicode-data)", DefaultValueFactory = _ => EmojiCatalog.SystemEmojiTestPath };
+        var cldr = new Option<string?>("--cldr") { Description = "CLDR common/ folder for keywords (Debian unicode-cldr-core: /usr/share/unicode/cldr/common)" };
+        var command = new Command("emoji-list", "Rebuild the emoji caption list from emoji-test.txt (fully-qualified, no skin tones) and CLDR keywords");
+        foreach (var option in new Option[] { output, emojiTest, cldr }) command.Options.Add(option);
+        command.SetAction(result => WriteList(context, result.GetValue(output), result.GetValue(emojiTest)!, result.GetValue(cldr)));
+        return command;
+    }
+
+    private static int WriteDataset(CliContext context, string? output, int size, int repeats, string? fontPath, string? listPath)
+    {
+        List<EmojiEntry> entries;
+        EmojiRenderer renderer;
+        try
+        {
+            if (string.IsNullOrEmpty(output)) throw new ArgumentException("--out is required (the dataset folder)");
+            if (size is < 8 or > 1024) throw new ArgumentException($"--size {size}: expected 8 to 1024 pixels");
+            if (repeats < 1) throw new ArgumentException($"--repeats {repeats}: expected at least 1");
+            listPath ??= FindRepositoryList() ?? throw new FileNotFoundException(
+                $"{EmojiCatalog.RepositoryListPath} not found above the current folder or the program: pass --list PATH");
+            entries = EmojiCatalog.ReadList(listPath);
+            renderer = EmojiRenderer.Open(fontPath);
+        }
+        catch (Exception e) when (e is ArgumentException or FileNotFoundException or InvalidModelFileException or InvalidDataException)
+        {
+            context.Fail(e.Message);
+            return ExitCodes.Usage;
+        }
+        EmojiDatasetReport report;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        using (renderer)
+        {
+            try
+            {
+                report = EmojiDataset.Write(output, entries, renderer, size, repeats);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                context.Fail($"{output}: {e.Message}");
+                return ExitCodes.InvalidInput;
+            }
+        }
+        foreach (var (entry, problem) in report.Failed) context.Fail($"{entry.CodePointText} ({entry.Name}): {problem}; not written");
+        context.Output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"{report.Folder}: {report.Written} of {entries.Count} emoji, {size}x{size} PNG + captions, {clock.Elapsed.TotalSeconds:F1} s (font {renderer.FontPath}, list {listPath})"));
+        return report.Failed.Count == 0 ? ExitCodes.Success : ExitCodes.InvalidInput;
+    }
+
+    private static int WriteList(CliContext context, string? output, string emojiTest, string? cldr)
+    {
+        try
+        {
+            if (string.IsNullOrEmpty(output)) throw new ArgumentException("--out is required (the .tsv to write)");
+            var entries = EmojiCatalog.ReadEmojiTest(emojiTest);
+            var provenance = new List<string>
+            {
+                "Emoji caption list of SharpDiffusion's emoji dataset (`sharpdiffusion dev emoji-dataset`), written by `sharpdiffusion dev emoji-list`.",
+                $"Every fully-qualified emoji of Unicode's emoji-test.txt ({HeaderValue(emojiTest, "Version")}), skin-tone variants dropped, in CLDR order.",
+            };
+            if (cldr != null)
+            {
+                var files = new[] { Path.Combine(cldr, "annotations", "en.xml"), Path.Combine(cldr, "annotationsDerived", "en.xml") };
+                var missing = files.FirstOrDefault(f => !File.Exists(f));
+                if (missing != null) throw new FileNotFoundException($"{missing}: no such file (--cldr expects CLDR's common/ folder)", missing);
+                entries = EmojiCatalog.WithKeywords(entries, EmojiCatalog.ReadCldrKeywords(files));
+                provenance.Add("Keywords: Unicode CLDR annotations (common/annotations/en.xml and common/annotationsDerived/en.xml).");
+            }
+            provenance.Add("A modified (filtered, reformatted) extract of Unicode data files: © Unicode, Inc., Unicode License (LICENSE-Unicode.txt beside this file).");
+            EmojiCatalog.WriteList(output, entries, provenance);
+            context.Output.WriteLine($"{output}: {entries.Count} emoji, {entries.Count(e => e.Keywords.Count > 0)} with CLDR keywords");
+            return ExitCodes.Success;
+        }
+        catch (Exception e) when (e is ArgumentException or FileNotFoundException or InvalidModelFileException)
+        {
+            context.Fail(e.Message);
+            return ExitCodes.Usage;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            context.Fail($"{output}: {e.Message}");
+            return ExitCodes.InvalidInput;
+        }
+    }
+
+    /// <summary>"15.0" from emoji-test.txt's "# Version: 15.0" header line.</summary>
+    private static string HeaderValue(string path, string key)
+    {
+        var line = File.ReadLines(path).Take(20).FirstOrDefault(l => l.StartsWith($"# {key}:", StringComparison.Ordinal));
+        return line == null ? "version not stated" : $"{key} {line[(key.Length + 3)..].Trim()}";
+    }
+
+    /// <summary>The repository's caption list, searched above the current folder and above the program.</summary>
+    private static string? FindRepositoryList()
+    {
+        foreach (var start in new[] { Environment.CurrentDirectory, AppContext.BaseDirectory })
+        {
+            for (var dir = new DirectoryInfo(start); dir != null; dir = dir.Parent)
+            {
+                var candidate = Path.Combine(dir.FullName, EmojiCatalog.RepositoryListPath);
+                if (File.Exists(candidate)) return candidate;
+            }
+        }
+        return null;
+    }
+}
