@@ -1,7 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
-using SharpDiffusion.Engine.Pipeline;
+using SharpDiffusion.Engine.Diagnostics;
 using SharpDiffusion.Formats;
 using Spectre.Console;
 using static TorchSharp.torch;

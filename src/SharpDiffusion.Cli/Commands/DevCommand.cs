@@ -1,6 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
-using SharpDiffusion.Engine.Pipeline;
+using SharpDiffusion.Engine.Diagnostics;
 
 namespace SharpDiffusion.Cli.Commands;
 

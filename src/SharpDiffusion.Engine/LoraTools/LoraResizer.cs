@@ -150,7 +150,7 @@ public static class LoraResizer
         // kohya writes the last module's alpha; the most common alpha of full-rank modules says the same for uniform files.
         var alpha = modules.Where(m => m.NewRank == options.Rank).DefaultIfEmpty(modules[^1])
             .GroupBy(m => m.NewAlpha).OrderByDescending(g => g.Count()).First().Key;
-        metadata["ss_network_alpha"] = PythonText.Float(alpha);
+        metadata["ss_network_alpha"] = KohyaMetadataText.Float(alpha);
         metadata[EnergyMetadataKey] = meanEnergy.ToString("R", CultureInfo.InvariantCulture);
         return metadata;
     }
