@@ -1,6 +1,7 @@
 using System.Globalization;
 using SharpDiffusion.Engine.Weights;
 using SharpDiffusion.Formats;
+using SharpDiffusion.Workshop;
 using static TorchSharp.torch;
 
 namespace SharpDiffusion.Engine.LoraTools;
@@ -17,9 +18,7 @@ public static class LoraExtractor
         IProgress<LoraToolProgress>? progress = null)
     {
         Validate(options);
-        foreach (var input in new[] { basePath, tunedPath })
-            if (string.Equals(Path.GetFullPath(input), Path.GetFullPath(outputPath), StringComparison.Ordinal))
-                throw new ArgumentException($"{outputPath}: the output would replace the input {input}");
+        OutputGuard.Check(outputPath, [basePath, tunedPath]);
         using var baseFile = ModelFileReader.Open(basePath);
         using var tunedFile = ModelFileReader.Open(tunedPath);
         var targets = ExtractionTargets.ForSd1Checkpoint(baseFile, options.ConvRank != null);

@@ -3,6 +3,7 @@ using SharpDiffusion.Conversion;
 using SharpDiffusion.Engine.Weights;
 using SharpDiffusion.Formats;
 using SharpDiffusion.Formats.Safetensors;
+using SharpDiffusion.Workshop;
 using static TorchSharp.torch;
 
 namespace SharpDiffusion.Engine.LoraTools;
@@ -20,8 +21,7 @@ public static class LoraResizer
     public static LoraResizeResult Resize(string inputPath, string outputPath, LoraResizeOptions options, IProgress<LoraToolProgress>? progress = null)
     {
         if (options.Rank < 1 || options.ConvRank is < 1) throw new ArgumentOutOfRangeException(nameof(options), "ranks must be at least 1");
-        if (string.Equals(Path.GetFullPath(inputPath), Path.GetFullPath(outputPath), StringComparison.Ordinal))
-            throw new ArgumentException($"{outputPath}: the output would replace the input");
+        OutputGuard.Check(outputPath, [inputPath]);
         using var file = ModelFileReader.Open(inputPath);
         var infos = file.Tensors.ToDictionary(t => t.Name, StringComparer.Ordinal);
         var modules = FindLoraModules(file.Tensors.Select(t => t.Name));
