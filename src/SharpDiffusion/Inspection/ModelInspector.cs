@@ -79,7 +79,9 @@ public sealed class ModelInspector
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             listing = FolderListing.Empty;
-            error = $"{folder}: cannot list the folder: {e.Message}";
+            error = e is UnauthorizedAccessException
+                ? $"{folder}: permission denied: the folder cannot be listed"
+                : $"{folder}: the folder cannot be listed: {e.Message}";
         }
         if (error != null)
         {

@@ -88,7 +88,7 @@ public class ModelInspectorTests
 
         var invalid = Assert.Single(reports, r => !r.IsValid);
         Assert.Equal(locked, invalid.Path);
-        Assert.Equal($"{locked}: cannot list the folder: Access to the path '{locked}' is denied.", invalid.Error);
+        Assert.Equal($"{locked}: permission denied: the folder cannot be listed", invalid.Error);
         Assert.Equal(2 * modelsPerFolder, reports.Count(r => r.IsValid));
         Assert.Contains(reports, r => r.IsValid && r.Path.StartsWith(dir.File("z"), StringComparison.Ordinal));
         Assert.DoesNotContain(reports, r => r.Path.StartsWith(locked + Path.DirectorySeparatorChar, StringComparison.Ordinal));
