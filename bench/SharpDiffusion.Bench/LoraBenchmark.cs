@@ -4,6 +4,7 @@ using SharpDiffusion.Conversion;
 using SharpDiffusion.Engine.ExtraNetworks;
 using SharpDiffusion.Engine.LoraTools;
 using SharpDiffusion.Engine.Networks;
+using SharpDiffusion.Engine.Diagnostics;
 using SharpDiffusion.Engine.Pipeline;
 using SharpDiffusion.Formats;
 using SharpDiffusion.Formats.Safetensors;

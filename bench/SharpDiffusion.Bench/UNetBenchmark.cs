@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using SharpDiffusion.Engine.Models;
-using SharpDiffusion.Engine.Pipeline;
+using SharpDiffusion.Engine.Diagnostics;
 using TorchSharp;
 using static TorchSharp.torch;
 

@@ -24,11 +24,15 @@ internal static class CliApp
         new BakeCommand(),
     ];
 
-    public static int Run(string[] args, TextWriter stdout, TextWriter stderr, bool stderrIsTerminal = false)
+    public static int Run(string[] args, TextWriter stdout, TextWriter stderr, bool stderrIsTerminal = false) =>
+        Run(args, stdout, stderr, stderrIsTerminal, Commands);
+
+    /// <summary>Runs <paramref name="args"/> against <paramref name="commands"/> (tests add a command that fails on purpose).</summary>
+    internal static int Run(string[] args, TextWriter stdout, TextWriter stderr, bool stderrIsTerminal, IReadOnlyList<ICliCommand> commands)
     {
         var context = new CliContext(stdout, stderr, stderrIsTerminal);
         var root = new RootCommand("SharpDiffusion: read, classify and explain Stable Diffusion model files.");
-        foreach (var command in Commands) root.Subcommands.Add(command.Create(context));
+        foreach (var command in commands) root.Subcommands.Add(command.Create(context));
 
         // No response files: "@name" is a perfectly good model path, not a list of arguments to expand.
         var parsed = root.Parse(args, new ParserConfiguration { ResponseFileTokenReplacer = null });
@@ -47,11 +51,16 @@ internal static class CliApp
         {
             return parsed.Invoke(new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false });
         }
+        catch (Exception e) when (ExitCodes.IsBadInput(e))
+        {
+            // Bad input that a command did not word itself (an unwritable output, a file that went away): still one line.
+            return context.BadInput(e.Message);
+        }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
-            // A bug, not bad input (commands report bad input themselves): one line, no stack dump.
-            context.Fail($"internal error: {e.GetType().Name}: {e.Message}");
-            return ExitCodes.InvalidInput;
+            // A bug, not bad input: one line, no stack dump, and the way to get it fixed.
+            context.Fail($"internal error: {e.GetType().Name}: {e.Message} (this is a bug: please report it with the command line)");
+            return ExitCodes.InternalError;
         }
     }
 }

@@ -32,4 +32,11 @@ internal sealed class CliContext(TextWriter output, TextWriter error, bool error
 
     /// <summary>A one-line error on stderr, prefixed with the program name.</summary>
     public void Fail(string message) => Error.WriteLine("sharpdiffusion: " + message);
+
+    /// <summary>A one-line error for bad usage or a bad input the command cannot work with; returns <see cref="ExitCodes.Usage"/>.</summary>
+    public int BadInput(string message)
+    {
+        Fail(message);
+        return ExitCodes.Usage;
+    }
 }

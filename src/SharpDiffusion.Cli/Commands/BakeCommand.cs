@@ -1,14 +1,14 @@
 using System.CommandLine;
 using System.Globalization;
 using SharpDiffusion.Engine.ExtraNetworks;
-using SharpDiffusion.Formats;
 
 namespace SharpDiffusion.Cli.Commands;
 
 /// <summary>
 /// <c>sharpdiffusion bake --model M --lora L:0.8 [--lora L2:te:unet ...] [--vae V] --out OUT.safetensors</c>: a new
 /// checkpoint with the networks merged into its weights (the generation-time math) and optionally another VAE.
-/// Exit 0 written, 1 the job failed (one line, no output file), 2 bad usage.
+/// The output is checked against the checkpoint, every LoRA and the VAE (OutputGuard). Exit 0 written, 2 for bad usage
+/// or a bad input (one line, no output file).
 /// </summary>
 internal sealed class BakeCommand : ICliCommand
 {
@@ -36,8 +36,7 @@ internal sealed class BakeCommand : ICliCommand
         }
         catch (ArgumentException e)
         {
-            context.Fail(e.Message);
-            return ExitCodes.Usage;
+            return context.BadInput(e.Message);
         }
         try
         {
@@ -46,10 +45,10 @@ internal sealed class BakeCommand : ICliCommand
             context.Output.WriteLine($"{output}: {result.Tensors} tensors, {result.PatchedTensors} patched by {networks.Count} network(s), {result.VaeTensors} from the VAE");
             return ExitCodes.Success;
         }
-        catch (Exception e) when (e is InvalidModelFileException or ArgumentException or InvalidOperationException)
+        catch (Exception e) when (ExitCodes.IsBadInput(e) || e is ArgumentException or InvalidOperationException)
         {
-            context.Fail(e.Message);
-            return ExitCodes.InvalidInput;
+            // A network that does not fit the checkpoint is InvalidOperationException (NetworkWeightMath).
+            return context.BadInput(e.Message);
         }
     }
 

@@ -1,7 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
-using SharpDiffusion.Engine.Pipeline;
+using SharpDiffusion.Engine.Diagnostics;
 using SharpDiffusion.Formats;
 using Spectre.Console;
 using static TorchSharp.torch;
@@ -66,7 +66,7 @@ internal sealed class BenchCommand : ICliCommand
         {
             result = BenchRunner.Run(options, line => context.Error.WriteLine(line));
         }
-        catch (Exception e) when (e is ArgumentException or InvalidModelFileException or FileNotFoundException or Engine.Weights.ModelLoadException)
+        catch (Exception e) when (e is ArgumentException || ExitCodes.IsBadInput(e))
         {
             context.Fail(e.Message);
             return ExitCodes.Usage;

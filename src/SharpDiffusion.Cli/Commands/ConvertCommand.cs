@@ -9,8 +9,8 @@ namespace SharpDiffusion.Cli.Commands;
 /// any readable model (.ckpt/.pt, a diffusers folder) to one .safetensors file (see <see cref="CheckpointConverter"/>),
 /// or an SD1.x single-file checkpoint to a diffusers folder (see <see cref="DiffusersExporter"/>). Without --to the
 /// output decides, as kohya's convert_diffusers20_original_sd.py does: an existing folder or a name without an
-/// extension is a diffusers folder, anything else a single file. Exit 0 when written, 1 when the job failed (one-line
-/// reason, no output), 2 for bad usage.
+/// extension is a diffusers folder, anything else a single file. Exit 0 when written, 2 for bad usage or a bad input
+/// (one-line reason, no output).
 /// </summary>
 internal sealed class ConvertCommand : ICliCommand
 {
@@ -47,13 +47,13 @@ internal sealed class ConvertCommand : ICliCommand
     private static int Run(CliContext context, string input, string output, string? to, string? precision, bool prune, bool emaOnly)
     {
         if (!File.Exists(input) && !Directory.Exists(input))
-            return MergeCommand.Usage(context, input.StartsWith('-') ? $"unknown option '{input}'" : $"{input}: no such file");
+            return context.BadInput(input.StartsWith('-') ? $"unknown option '{input}'" : $"{input}: no such file");
         TensorDType? dtype = null;
         if (precision != null && Precision.TryParse(precision, out var parsed)) dtype = parsed;
         var options = new ConvertOptions { Input = input, Output = output, Precision = dtype, Prune = prune, EmaOnly = emaOnly };
         if (WantsDiffusers(output, to))
         {
-            return MergeCommand.RunJob(context, "converting", output, progress => DiffusersExporter.Export(options, progress), result =>
+            return JobRunner.Run(context, "converting", output, progress => DiffusersExporter.Export(options, progress), result =>
             {
                 string ema = emaOnly ? $", {result.FromEma} from EMA" : "";
                 string changed = dtype != null ? $", {result.PrecisionChanged} changed to {precision}" : "";
@@ -63,7 +63,7 @@ internal sealed class ConvertCommand : ICliCommand
                     + $"{result.Tensors} tensors, {result.Dropped} dropped{ema}{changed}{tokenizer}";
             });
         }
-        return MergeCommand.RunJob(context, "converting", output, progress => CheckpointConverter.Convert(options, progress), result =>
+        return JobRunner.Run(context, "converting", output, progress => CheckpointConverter.Convert(options, progress), result =>
         {
             string ema = emaOnly ? $", {result.FromEma} from EMA" : "";
             string changed = dtype != null ? $", {result.PrecisionChanged} changed to {precision}" : "";

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
-using SharpDiffusion.Engine.Pipeline;
+using SharpDiffusion.Engine.Diagnostics;
+using SharpDiffusion.Workshop;
 
 namespace SharpDiffusion.Cli.Commands;
 
@@ -48,10 +49,9 @@ internal sealed class DevCommand : ICliCommand
             if (!File.Exists(model)) throw new ArgumentException($"{model}: no such file");
             figures = PrecisionDrift.Measure(model, size, steps, tokenizer, config, line => context.Error.WriteLine(line));
         }
-        catch (Exception e) when (e is ArgumentException or Formats.InvalidModelFileException or FileNotFoundException or Engine.Weights.ModelLoadException)
+        catch (Exception e) when (e is ArgumentException || ExitCodes.IsBadInput(e))
         {
-            context.Fail(e.Message);
-            return ExitCodes.Usage;
+            return context.BadInput(e.Message);
         }
         if (json)
         {
@@ -78,24 +78,16 @@ internal sealed class DevCommand : ICliCommand
         }
         catch (ArgumentException e)
         {
-            context.Fail(e.Message);
-            return ExitCodes.Usage;
+            return context.BadInput(e.Message);
         }
         try
         {
-            var folder = Path.GetDirectoryName(Path.GetFullPath(output));
-            if (folder != null) Directory.CreateDirectory(folder);
+            OutputGuard.Check(output, []); // the folder must exist: outputs never create folders
             RandomModel.Write(output, arch, precision, seed);
         }
-        catch (IOException e)
+        catch (Exception e) when (ExitCodes.IsBadInput(e))
         {
-            context.Fail($"{output}: {e.Message}");
-            return ExitCodes.InvalidInput;
-        }
-        catch (UnauthorizedAccessException e)
-        {
-            context.Fail($"{output}: {e.Message}");
-            return ExitCodes.InvalidInput;
+            return context.BadInput(e.Message);
         }
         var size = new FileInfo(output).Length;
         context.Output.WriteLine(string.Create(CultureInfo.InvariantCulture,

@@ -1,14 +1,14 @@
 using System.CommandLine;
 using System.Globalization;
 using SharpDiffusion.Engine.LoraTools;
-using SharpDiffusion.Formats;
+using SharpDiffusion.Cli.Output;
 
 namespace SharpDiffusion.Cli.Commands;
 
 /// <summary>
 /// <c>sharpdiffusion extract-lora --base A --tuned B --rank R [--conv-rank R2] [--clamp-quantile Q] [--min-diff D]
 /// [--precision fp32|fp16|bf16] --out L.safetensors</c>: a kohya-style LoRA approximating B - A (SD 1.x checkpoints).
-/// Exit 0 when written, 1 when an input is invalid (nothing written), 2 for bad usage.
+/// Exit 0 when written, 2 for bad usage or a bad input (nothing written).
 /// </summary>
 internal sealed class ExtractLoraCommand : ICliCommand
 {
@@ -34,36 +34,23 @@ internal sealed class ExtractLoraCommand : ICliCommand
     {
         string? problem = null;
         foreach (var input in new[] { basePath, tunedPath })
-        {
             if (!File.Exists(input) && !Directory.Exists(input)) problem ??= $"{input}: no such file or folder";
-            else if (SamePath(input, outputPath)) problem ??= $"{outputPath}: the output would replace an input";
-        }
         if (rank < 1 || convRank is < 1) problem ??= "--rank and --conv-rank must be at least 1";
         if (clampQuantile is <= 0 or > 1 || double.IsNaN(clampQuantile)) problem ??= "--clamp-quantile must be in (0, 1]";
         if (minDiff < 0 || double.IsNaN(minDiff)) problem ??= "--min-diff must not be negative";
         if (!LoraPrecision.TryParse(precision, out var dtype)) problem ??= $"--precision must be one of {string.Join(", ", LoraPrecision.Names)}";
-        if (problem == null && !HasFolder(outputPath)) problem = $"{outputPath}: the output folder does not exist";
-        if (problem != null)
-        {
-            context.Fail(problem);
-            return ExitCodes.Usage;
-        }
+        if (problem != null) return context.BadInput(problem);
 
         var options = new LoraExtractionOptions { Rank = rank, ConvRank = convRank, ClampQuantile = clampQuantile, MinDiff = minDiff, OutputDType = dtype };
         LoraExtractionResult result;
         try
         {
-            result = LoraExtractor.Extract(basePath, tunedPath, outputPath, options, context.ErrorIsTerminal ? new TerminalProgress(context.Error) : null);
+            // The output is checked against the inputs (OutputGuard) before any work.
+            result = LoraExtractor.Extract(basePath, tunedPath, outputPath, options, context.ErrorIsTerminal ? new StatusLineProgress(context.Error) : null);
         }
-        catch (InvalidModelFileException e)
+        catch (Exception e) when (ExitCodes.IsBadInput(e))
         {
-            context.Fail(e.Message);
-            return ExitCodes.InvalidInput;
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            context.Fail($"{outputPath}: cannot write: {e.Message}");
-            return ExitCodes.InvalidInput;
+            return context.BadInput(e.Message);
         }
         var culture = CultureInfo.InvariantCulture;
         string textEncoder = result.TextEncoderModules > 0
@@ -76,19 +63,5 @@ internal sealed class ExtractLoraCommand : ICliCommand
         context.Output.WriteLine(string.Create(culture, $"rank {rank}{(convRank is int c ? $", conv rank {c}" : "")}, mean kept energy {result.MeanKeptEnergy:P2}"));
         context.Output.WriteLine($"wrote {outputPath}");
         return ExitCodes.Success;
-    }
-
-    internal static bool SamePath(string a, string b) => string.Equals(Path.GetFullPath(a), Path.GetFullPath(b), StringComparison.Ordinal);
-
-    internal static bool HasFolder(string outputPath) => Directory.Exists(Path.GetDirectoryName(Path.GetFullPath(outputPath)));
-
-    /// <summary>One self-overwriting status line on a terminal's stderr.</summary>
-    internal sealed class TerminalProgress(TextWriter error) : IProgress<LoraToolProgress>
-    {
-        public void Report(LoraToolProgress value)
-        {
-            error.Write($"\r{value.Stage} {value.Done}/{value.Total}\u001b[K");
-            if (value.Done == value.Total) error.WriteLine();
-        }
     }
 }

@@ -258,6 +258,8 @@ internal sealed class GenerateCommand : ICliCommand
         };
         var modelsDir = args.GetValue(_modelsDir);
         if (modelsDir != null && !Directory.Exists(modelsDir)) throw new ArgumentException($"--models-dir {modelsDir}: no such folder");
+        GenerateOutputs.Check(args.GetValue(_out), args.GetValue(_saveLatents), request.BatchSize,
+            [modelPath, initImage, load.VaePath, load.ConfigPath, args.GetValue(_fromPng)]);
         return new GenerationJob(modelPath, load, request, initImage, args.GetValue(_out), args.GetValue(_saveLatents), modelsDir, args.GetValue(_verbose));
     }
 
@@ -289,13 +291,8 @@ internal sealed class GenerateCommand : ICliCommand
     /// <summary>A file path is used as given (with -N before the extension for batches); a folder gets A1111-style NNNNN-SEED.png names.</summary>
     private static string OutputPath(string? outPath, int index, int count, long seed)
     {
-        outPath ??= "outputs";
-        if (outPath.EndsWith(".png", StringComparison.OrdinalIgnoreCase))
-        {
-            var dir = Path.GetDirectoryName(Path.GetFullPath(outPath))!;
-            Directory.CreateDirectory(dir);
-            return count == 1 ? outPath : Path.Combine(dir, $"{Path.GetFileNameWithoutExtension(outPath)}-{index + 1}.png");
-        }
+        outPath ??= GenerateOutputs.DefaultFolder;
+        if (GenerateOutputs.IsPngFile(outPath)) return GenerateOutputs.PngFile(outPath, index, count);
         Directory.CreateDirectory(outPath);
         int next = Directory.EnumerateFiles(outPath, "*.png")
             .Select(f => Path.GetFileName(f).Split('-')[0])

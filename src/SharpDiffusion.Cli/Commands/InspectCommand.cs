@@ -65,6 +65,6 @@ internal sealed class InspectCommand : ICliCommand
         if (cache != null && !cache.Save()) context.Fail($"could not write the hash cache {cache.CacheFile}");
 
         if (!json) InspectTable.Render(context.CreateOutputConsole(), reports, hash);
-        return invalid > 0 ? ExitCodes.InvalidInput : ExitCodes.Success;
+        return invalid > 0 ? ExitCodes.SomeInputsInvalid : ExitCodes.Success;
     }
 }

@@ -102,7 +102,7 @@ internal sealed class ListCommand : ICliCommand
             console.Write(table);
             console.WriteLine($"{rows.Count} extra networks" + (checkpointBase is { } b ? $", checked against {b.WireName()}" : ""));
         }
-        return invalid > 0 ? ExitCodes.InvalidInput : ExitCodes.Success;
+        return invalid > 0 ? ExitCodes.SomeInputsInvalid : ExitCodes.Success;
     }
 
     /// <summary>"yes"/"incompatible" against the checkpoint's family, "unknown" when either family cannot be told, "" without --model.</summary>

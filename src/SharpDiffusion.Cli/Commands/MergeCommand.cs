@@ -3,15 +3,14 @@ using SharpDiffusion.Cli.Output;
 using SharpDiffusion.Formats;
 using SharpDiffusion.Hashing;
 using SharpDiffusion.Workshop;
-using Spectre.Console;
 
 namespace SharpDiffusion.Cli.Commands;
 
 /// <summary>
 /// <c>sharpdiffusion merge --model-a A --model-b B [--model-c C] --mode weighted-sum|add-difference --multiplier M
 /// [--block-weights LIST] [--vae V] [--precision fp32|fp16|bf16] --out OUT.safetensors</c>: A1111's Checkpoint
-/// Merger, streamed (see <see cref="ModelMerger"/>). Exit 0 when written, 1 when the job failed (one-line reason,
-/// no output file), 2 for bad usage.
+/// Merger, streamed (see <see cref="ModelMerger"/>). Exit 0 when written, 2 for bad usage or a bad input (one-line
+/// reason, no output file).
 /// </summary>
 internal sealed class MergeCommand : ICliCommand
 {
@@ -47,12 +46,12 @@ internal sealed class MergeCommand : ICliCommand
     {
         var mergeMode = request.Mode == "add-difference" ? MergeMode.AddDifference : MergeMode.WeightedSum;
         if (mergeMode == MergeMode.AddDifference && request.C == null)
-            return Usage(context, "--mode add-difference needs --model-c");
+            return context.BadInput("--mode add-difference needs --model-c");
         if (mergeMode == MergeMode.WeightedSum && request.C != null)
-            return Usage(context, "--model-c is only used by --mode add-difference");
-        if (!double.IsFinite(request.Multiplier)) return Usage(context, "--multiplier must be a finite number");
+            return context.BadInput("--model-c is only used by --mode add-difference");
+        if (!double.IsFinite(request.Multiplier)) return context.BadInput("--multiplier must be a finite number");
         foreach (var path in new[] { request.A, request.B, request.C, request.Vae })
-            if (path != null && !File.Exists(path) && !Directory.Exists(path)) return Usage(context, $"{path}: no such file");
+            if (path != null && !File.Exists(path) && !Directory.Exists(path)) return context.BadInput($"{path}: no such file");
         BlockWeights? blockWeights = null;
         if (request.BlockWeights != null)
         {
@@ -62,7 +61,7 @@ internal sealed class MergeCommand : ICliCommand
             }
             catch (FormatException e)
             {
-                return Usage(context, "--block-weights: " + e.Message);
+                return context.BadInput("--block-weights: " + e.Message);
             }
         }
         TensorDType? dtype = null;
@@ -85,62 +84,12 @@ internal sealed class MergeCommand : ICliCommand
                 ? ModelHashes.Compute(p)
                 : hashProgress.Run(p, new FileInfo(p).Length, progress => ModelHashes.Compute(p, progress))),
         };
-        return RunJob(context, "merging", request.Output, progress => ModelMerger.Merge(options, progress), result =>
+        return JobRunner.Run(context, "merging", request.Output, progress => ModelMerger.Merge(options, progress), result =>
         {
             cache.Save();
             string extra = result.VaeReplaced > 0 ? $", {result.VaeReplaced} from the VAE" : "";
             string kind = result.IsInpainting ? " (inpainting)" : result.IsInstructPix2Pix ? " (instruct-pix2pix)" : "";
             return $"{result.Output}: {result.Tensors} tensors, {result.Merged} merged, {result.KeptFromA} kept from A{extra}{kind}";
         });
-    }
-
-    internal static int Usage(CliContext context, string message)
-    {
-        context.Fail(message);
-        return ExitCodes.Usage;
-    }
-
-    /// <summary>
-    /// Runs a workshop job with a Spectre progress bar on stderr (when it is a terminal), prints the summary line on
-    /// stdout and turns a refused or failed job into a one-line error and exit code 1.
-    /// </summary>
-    internal static int RunJob<T>(CliContext context, string verb, string output, Func<IProgress<WorkshopProgress>?, T> job, Func<T, string> summary)
-    {
-        try
-        {
-            T result;
-            if (context.ErrorIsTerminal)
-            {
-                result = context.CreateErrorConsole().Progress()
-                    .AutoClear(true)
-                    .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new TransferSpeedColumn(), new RemainingTimeColumn())
-                    .Start(ctx =>
-                    {
-                        var task = ctx.AddTask(Markup.Escape($"{verb} {Path.GetFileName(output)}"), autoStart: true, maxValue: 1);
-                        return job(new BarProgress(task));
-                    });
-            }
-            else
-            {
-                result = job(null);
-            }
-            context.Output.WriteLine(summary(result));
-            return ExitCodes.Success;
-        }
-        catch (Exception e) when (e is WorkshopException or InvalidModelFileException or IOException or UnauthorizedAccessException)
-        {
-            context.Fail(e.Message);
-            return ExitCodes.InvalidInput;
-        }
-    }
-
-    /// <summary>Sets the bar directly on the writing thread.</summary>
-    private sealed class BarProgress(ProgressTask task) : IProgress<WorkshopProgress>
-    {
-        public void Report(WorkshopProgress value)
-        {
-            task.MaxValue = Math.Max(1, value.TotalBytes);
-            task.Value = value.BytesWritten;
-        }
     }
 }

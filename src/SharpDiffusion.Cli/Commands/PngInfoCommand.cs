@@ -6,8 +6,8 @@ using SharpDiffusion.Png;
 namespace SharpDiffusion.Cli.Commands;
 
 /// <summary>
-/// <c>sharpdiffusion pnginfo FILE [--json]</c>: prints the A1111 "parameters" text of a PNG (exit 1 with a clear
-/// message when there is none). With --json: every text entry of the PNG and, when present, the parsed parameters.
+/// <c>sharpdiffusion pnginfo FILE [--json]</c>: prints the A1111 "parameters" text of a PNG (exit 2 with a clear
+/// message when there is none, or when the file is not a PNG). With --json: every text entry of the PNG and, when present, the parsed parameters.
 /// </summary>
 internal sealed class PngInfoCommand : ICliCommand
 {
@@ -24,11 +24,7 @@ internal sealed class PngInfoCommand : ICliCommand
 
     private static int Run(CliContext context, string path, bool json)
     {
-        if (!File.Exists(path))
-        {
-            context.Fail($"{path}: no such file");
-            return ExitCodes.Usage;
-        }
+        if (!File.Exists(path)) return context.BadInput($"{path}: no such file");
         IReadOnlyList<PngText> texts;
         try
         {
@@ -36,8 +32,7 @@ internal sealed class PngInfoCommand : ICliCommand
         }
         catch (PngFormatException e)
         {
-            context.Fail(e.Message);
-            return ExitCodes.InvalidInput;
+            return context.BadInput(e.Message);
         }
 
         string? parameters = PngTextChunks.Get(texts, A1111Infotext.PngKeyword);
@@ -49,8 +44,7 @@ internal sealed class PngInfoCommand : ICliCommand
         if (parameters == null)
         {
             string found = texts.Count == 0 ? "no text entries" : "text entries: " + string.Join(", ", texts.Select(t => t.Keyword));
-            context.Fail($"{path}: no A1111 generation parameters (PNG has {found})");
-            return ExitCodes.InvalidInput;
+            return context.BadInput($"{path}: no A1111 generation parameters (PNG has {found})");
         }
         context.Output.WriteLine(parameters);
         return ExitCodes.Success;

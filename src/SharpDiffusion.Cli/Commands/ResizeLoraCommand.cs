@@ -1,14 +1,14 @@
 using System.CommandLine;
 using System.Globalization;
 using SharpDiffusion.Engine.LoraTools;
-using SharpDiffusion.Formats;
+using SharpDiffusion.Cli.Output;
 
 namespace SharpDiffusion.Cli.Commands;
 
 /// <summary>
 /// <c>sharpdiffusion resize-lora IN --rank R [--conv-rank R2] [--precision fp32|fp16|bf16] --out OUT</c>: re-factor every
 /// LoRA module at a new rank (kohya resize_lora.py, fixed rank), printing the energy each module keeps.
-/// Exit 0 when written, 1 when the input is invalid (nothing written), 2 for bad usage.
+/// Exit 0 when written, 2 for bad usage or a bad input (nothing written).
 /// </summary>
 internal sealed class ResizeLoraCommand : ICliCommand
 {
@@ -31,31 +31,20 @@ internal sealed class ResizeLoraCommand : ICliCommand
     {
         string? problem = null;
         if (!File.Exists(inputPath)) problem = $"{inputPath}: no such file";
-        else if (ExtractLoraCommand.SamePath(inputPath, outputPath)) problem = $"{outputPath}: the output would replace the input";
         if (rank < 1 || convRank is < 1) problem ??= "--rank and --conv-rank must be at least 1";
         if (!LoraPrecision.TryParse(precision, out var dtype)) problem ??= $"--precision must be one of {string.Join(", ", LoraPrecision.Names)}";
-        if (problem == null && !ExtractLoraCommand.HasFolder(outputPath)) problem = $"{outputPath}: the output folder does not exist";
-        if (problem != null)
-        {
-            context.Fail(problem);
-            return ExitCodes.Usage;
-        }
+        if (problem != null) return context.BadInput(problem);
 
         LoraResizeResult result;
         try
         {
+            // The output is checked against the input (OutputGuard) before any work.
             var options = new LoraResizeOptions { Rank = rank, ConvRank = convRank, OutputDType = dtype };
-            result = LoraResizer.Resize(inputPath, outputPath, options, context.ErrorIsTerminal ? new ExtractLoraCommand.TerminalProgress(context.Error) : null);
+            result = LoraResizer.Resize(inputPath, outputPath, options, context.ErrorIsTerminal ? new StatusLineProgress(context.Error) : null);
         }
-        catch (InvalidModelFileException e)
+        catch (Exception e) when (ExitCodes.IsBadInput(e))
         {
-            context.Fail(e.Message);
-            return ExitCodes.InvalidInput;
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            context.Fail($"{outputPath}: cannot write: {e.Message}");
-            return ExitCodes.InvalidInput;
+            return context.BadInput(e.Message);
         }
         var culture = CultureInfo.InvariantCulture;
         int width = Math.Max(6, result.Modules.Max(m => m.Name.Length));

@@ -25,8 +25,7 @@ public static class CheckpointBaker
     public static BakeResult Bake(string modelPath, IReadOnlyList<BakeNetwork> networks, string? vaePath, string outputPath,
         IProgress<long>? progress = null)
     {
-        if (Path.GetFullPath(outputPath) == Path.GetFullPath(modelPath))
-            throw new ArgumentException($"{outputPath}: the output would overwrite the input checkpoint");
+        OutputGuard.Check(outputPath, [modelPath, vaePath, .. networks.Select(n => n.Path)]);
         using var model = ModelFileReader.Open(modelPath);
         ModelFamilyDetection.Detect(model);
         var resolver = NetworkKeyResolver.ForModel(model.Tensors.Select(t => t.Name));

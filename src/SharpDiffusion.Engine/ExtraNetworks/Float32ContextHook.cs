@@ -1,4 +1,4 @@
-using SharpDiffusion.Engine.Hypernetworks;
+using SharpDiffusion.Engine.Models;
 using static TorchSharp.torch;
 
 namespace SharpDiffusion.Engine.ExtraNetworks;

@@ -1,3 +1,4 @@
+using SharpDiffusion.Engine.Models;
 using static TorchSharp.torch;
 
 namespace SharpDiffusion.Engine.Hypernetworks;

@@ -1,6 +1,7 @@
 using System.Globalization;
 using SharpDiffusion.Engine.Weights;
 using SharpDiffusion.Formats;
+using SharpDiffusion.Workshop;
 using static TorchSharp.torch;
 
 namespace SharpDiffusion.Engine.LoraTools;
@@ -17,9 +18,7 @@ public static class LoraExtractor
         IProgress<LoraToolProgress>? progress = null)
     {
         Validate(options);
-        foreach (var input in new[] { basePath, tunedPath })
-            if (string.Equals(Path.GetFullPath(input), Path.GetFullPath(outputPath), StringComparison.Ordinal))
-                throw new ArgumentException($"{outputPath}: the output would replace the input {input}");
+        OutputGuard.Check(outputPath, [basePath, tunedPath]);
         using var baseFile = ModelFileReader.Open(basePath);
         using var tunedFile = ModelFileReader.Open(tunedPath);
         var targets = ExtractionTargets.ForSd1Checkpoint(baseFile, options.ConvRank != null);
@@ -108,7 +107,7 @@ public static class LoraExtractor
         if (options.ConvRank is int conv)
         {
             networkArgs["conv_dim"] = conv.ToString(CultureInfo.InvariantCulture);
-            networkArgs["conv_alpha"] = PythonText.Float(conv);
+            networkArgs["conv_alpha"] = KohyaMetadataText.Float(conv);
         }
         return new Dictionary<string, string>(StringComparer.Ordinal)
         {
@@ -116,8 +115,8 @@ public static class LoraExtractor
             ["ss_base_model_version"] = "sd_v1",
             ["ss_network_module"] = "networks.lora",
             ["ss_network_dim"] = options.Rank.ToString(CultureInfo.InvariantCulture),
-            ["ss_network_alpha"] = PythonText.Float(options.Rank),
-            ["ss_network_args"] = PythonText.JsonDumps(networkArgs),
+            ["ss_network_alpha"] = KohyaMetadataText.Float(options.Rank),
+            ["ss_network_args"] = KohyaMetadataText.JsonDumps(networkArgs),
             ["modelspec.sai_model_spec"] = "1.0.0",
             ["modelspec.architecture"] = "stable-diffusion-v1/lora",
             ["modelspec.implementation"] = "diffusers",

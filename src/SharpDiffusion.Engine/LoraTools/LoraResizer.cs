@@ -3,6 +3,7 @@ using SharpDiffusion.Conversion;
 using SharpDiffusion.Engine.Weights;
 using SharpDiffusion.Formats;
 using SharpDiffusion.Formats.Safetensors;
+using SharpDiffusion.Workshop;
 using static TorchSharp.torch;
 
 namespace SharpDiffusion.Engine.LoraTools;
@@ -20,8 +21,7 @@ public static class LoraResizer
     public static LoraResizeResult Resize(string inputPath, string outputPath, LoraResizeOptions options, IProgress<LoraToolProgress>? progress = null)
     {
         if (options.Rank < 1 || options.ConvRank is < 1) throw new ArgumentOutOfRangeException(nameof(options), "ranks must be at least 1");
-        if (string.Equals(Path.GetFullPath(inputPath), Path.GetFullPath(outputPath), StringComparison.Ordinal))
-            throw new ArgumentException($"{outputPath}: the output would replace the input");
+        OutputGuard.Check(outputPath, [inputPath]);
         using var file = ModelFileReader.Open(inputPath);
         var infos = file.Tensors.ToDictionary(t => t.Name, StringComparer.Ordinal);
         var modules = FindLoraModules(file.Tensors.Select(t => t.Name));
@@ -150,7 +150,7 @@ public static class LoraResizer
         // kohya writes the last module's alpha; the most common alpha of full-rank modules says the same for uniform files.
         var alpha = modules.Where(m => m.NewRank == options.Rank).DefaultIfEmpty(modules[^1])
             .GroupBy(m => m.NewAlpha).OrderByDescending(g => g.Count()).First().Key;
-        metadata["ss_network_alpha"] = PythonText.Float(alpha);
+        metadata["ss_network_alpha"] = KohyaMetadataText.Float(alpha);
         metadata[EnergyMetadataKey] = meanEnergy.ToString("R", CultureInfo.InvariantCulture);
         return metadata;
     }

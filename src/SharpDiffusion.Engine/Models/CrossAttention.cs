@@ -1,5 +1,4 @@
 using TorchSharp.Modules;
-using SharpDiffusion.Engine.Hypernetworks;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
 

@@ -8,7 +8,7 @@ namespace SharpDiffusion.Engine.Models;
 /// LDM/sgm <c>openaimodel.UNetModel</c> with spatial transformers (SD1, SD2, SDXL), its state_dict names equal
 /// to the checkpoint keys under "model.diffusion_model.".
 /// </summary>
-public sealed class UNetModel : NamedModule, IDiffusionModel
+public sealed class UNetModel : NamedModule
 {
     private readonly Linear _timeIn, _timeOut;
     private readonly Linear? _labelIn, _labelOut;
@@ -100,7 +100,7 @@ public sealed class UNetModel : NamedModule, IDiffusionModel
     /// The key/value hook of every attention layer (self- and cross-attention), e.g. A1111 hypernetworks; null (the
     /// default) leaves the U-Net unchanged. Setting it sets it on all of them.
     /// </summary>
-    public Hypernetworks.IAttentionContextHook? ContextHook
+    public IAttentionContextHook? ContextHook
     {
         get => _contextHook;
         set
@@ -111,7 +111,7 @@ public sealed class UNetModel : NamedModule, IDiffusionModel
         }
     }
 
-    private Hypernetworks.IAttentionContextHook? _contextHook;
+    private IAttentionContextHook? _contextHook;
 
     /// <summary>The parameters' element type (float32, or bfloat16 for the fast path).</summary>
     public ScalarType DType => _timeIn.weight!.dtype;

@@ -7,7 +7,8 @@ namespace SharpDiffusion.Engine.Networks;
 /// <summary>
 /// The weight change of one network module, in float32, following ComfyUI's <c>comfy/weight_adapter</c> and LyCORIS:
 /// a raw difference shaped like the weight, a scale (alpha / rank when the module has low-rank factors, 1 otherwise
-/// or when alpha is absent), the strength, and DoRA's re-normalisation when the module has <c>dora_scale</c>.
+/// or when alpha is absent), the strength, and DoRA's re-normalisation when the module has <c>dora_scale</c> (kohya,
+/// LyCORIS) or <c>lora_magnitude_vector</c> (PEFT).
 /// </summary>
 public static class NetworkWeightMath
 {
@@ -17,18 +18,17 @@ public static class NetworkWeightMath
         using var scope = NewDisposeScope();
         var w = weight.to(ScalarType.Float32);
         var (diff, scale) = Difference(module, w);
-        var dora = module[NetworkTensorRoles.DoraScale];
         Tensor result;
-        if (dora is null)
+        if (!HasDora(module))
         {
             result = w + diff * (strength * scale);
         }
         else
         {
-            // W' = dora_scale * (W + s*dW) / ||W + s*dW||, then blended with W by the strength (ComfyUI weight_decompose).
+            // W' = m * (W + s*dW) / ||W + s*dW||, then blended with W by the strength (ComfyUI weight_decompose).
             var combined = w + diff * scale;
-            var norm = DoraNorm(combined, dora);
-            var decomposed = combined * (dora.reshape(norm.shape) / norm);
+            var (magnitude, norm) = DoraFactors(module, combined);
+            var decomposed = combined * (magnitude / norm);
             result = w + (decomposed - w) * strength;
         }
         return result.MoveToOuterDisposeScope();
@@ -88,7 +88,7 @@ public static class NetworkWeightMath
     /// </summary>
     private static (Tensor Up, Tensor Down, long Rank)? LowRankFactors(NetworkModuleWeights m, Tensor weight)
     {
-        if (m.Algorithm != NetworkAlgorithm.LoRA || m[NetworkTensorRoles.Mid] is not null || m[NetworkTensorRoles.DoraScale] is not null) return null;
+        if (m.Algorithm != NetworkAlgorithm.LoRA || m[NetworkTensorRoles.Mid] is not null || HasDora(m)) return null;
         if (m[NetworkTensorRoles.Up] is not { } up || m[NetworkTensorRoles.Down] is not { } down) return null;
         if (up.dtype != ScalarType.Float32 || down.dtype != ScalarType.Float32 || up.dim() < 2 || down.dim() < 2 || weight.dim() < 1) return null;
         long rows = weight.shape[0], columns = weight.numel() / Math.Max(1, rows);
@@ -102,7 +102,7 @@ public static class NetworkWeightMath
     {
         using var scope = NewDisposeScope();
         var w = weight.to(ScalarType.Float32);
-        if (module[NetworkTensorRoles.DoraScale] is not null) return (PatchedWeight(module, w, strength) - w).MoveToOuterDisposeScope();
+        if (HasDora(module)) return (PatchedWeight(module, w, strength) - w).MoveToOuterDisposeScope();
         var (diff, scale) = Difference(module, w);
         return (diff * (strength * scale)).MoveToOuterDisposeScope();
     }
@@ -261,9 +261,40 @@ public static class NetworkWeightMath
 
     private static double Scale(NetworkModuleWeights m, long rank) => m.Alpha is double alpha ? alpha / rank : 1.0;
 
+    private static bool HasDora(NetworkModuleWeights m) => m[NetworkTensorRoles.DoraScale] is not null || m[NetworkTensorRoles.DoraMagnitude] is not null;
+
     /// <summary>
-    /// DoRA's column norm of W + dW: over every dim but the input one when <c>dora_scale</c> is [1, in, 1...] (kohya,
-    /// ComfyUI), over every dim but the output one when it is [out, 1, ...] (LyCORIS <c>wd_on_out</c>).
+    /// DoRA's magnitude shaped to broadcast over <paramref name="combined"/> = W + s·dW, and the norm of W + s·dW it
+    /// divides by. kohya/LyCORIS <c>dora_scale</c>: the axis its shape gives (see <see cref="DoraNorm"/>). PEFT
+    /// <c>lora_magnitude_vector</c>: one value per output channel, the norm over every other dim (PEFT
+    /// <c>linalg.norm(W + s·BA, dim=1)</c> for a linear layer, <c>norm(dim=(1, 2, 3))</c> for a convolution).
+    /// </summary>
+    private static (Tensor Magnitude, Tensor Norm) DoraFactors(NetworkModuleWeights m, Tensor combined)
+    {
+        try
+        {
+            if (m[NetworkTensorRoles.DoraScale] is { } scale)
+            {
+                var norm = DoraNorm(combined, scale);
+                return (scale.reshape(norm.shape), norm);
+            }
+            var magnitude = m.Required(NetworkTensorRoles.DoraMagnitude);
+            long outDim = combined.shape[0];
+            if (magnitude.numel() != outDim)
+                throw new ArgumentException($"lora_magnitude_vector [{string.Join(", ", magnitude.shape)}] does not hold one value per output channel ({outDim})");
+            var outputNorm = OutputAxisNorm(combined);
+            return (magnitude.reshape(outputNorm.shape), outputNorm);
+        }
+        catch (ArgumentException e)
+        {
+            throw new InvalidOperationException(
+                $"network module {m.Name} ({m.Algorithm}) does not fit weight {m.Target.WeightKey} [{string.Join(", ", combined.shape)}]: {FirstLine(e.Message)}", e);
+        }
+    }
+
+    /// <summary>
+    /// The norm of W + dW for kohya/LyCORIS <c>dora_scale</c>: over every dim but the input one when the scale is
+    /// [1, in, 1...] (kohya, A1111, ComfyUI), over every dim but the output one when it is [out, 1, ...] (LyCORIS <c>wd_on_out</c>).
     /// </summary>
     private static Tensor DoraNorm(Tensor combined, Tensor dora)
     {
@@ -275,8 +306,16 @@ public static class NetworkWeightMath
             return combined.transpose(0, 1).reshape(inDim, -1).norm(1, keepdim: true)
                 .reshape([inDim, .. ones]).transpose(0, 1);
         }
-        if (dora.numel() == outDim) return combined.reshape(outDim, -1).norm(1, keepdim: true).reshape([outDim, .. ones]);
+        if (dora.numel() == outDim) return OutputAxisNorm(combined);
         throw new ArgumentException($"dora_scale [{string.Join(", ", dora.shape)}] fits neither the input nor the output dimension");
+    }
+
+    /// <summary>The norm of each output channel (row) over every other dim, shaped [out, 1, ...].</summary>
+    private static Tensor OutputAxisNorm(Tensor combined)
+    {
+        long outDim = combined.shape[0];
+        var ones = Enumerable.Repeat(1L, (int)combined.dim() - 1).ToArray();
+        return combined.reshape(outDim, -1).norm(1, keepdim: true).reshape([outDim, .. ones]);
     }
 
     private static string FirstLine(string message)

@@ -1,3 +1,5 @@
+using SharpDiffusion.Conversion;
+
 namespace SharpDiffusion.Inspection;
 
 /// <summary>The role a key plays inside one LoRA-family module.</summary>
@@ -20,60 +22,41 @@ internal enum LoraPart
 internal readonly record struct LoraKey(string Module, LoraPart Part, string Suffix, string Style);
 
 /// <summary>
-/// Splits LoRA-family keys into module name and part, covering kohya/LyCORIS suffixes (<c>.lora_down.weight</c>,
+/// Splits LoRA-family keys into module name and part with the suffix table generation uses
+/// (<see cref="NetworkTensorRoles.Suffixes"/>): kohya/LyCORIS suffixes (<c>.lora_down.weight</c>,
 /// <c>.hada_w1_a</c>, <c>.lokr_w1</c>, <c>.diff</c>, <c>.a1.weight</c>, <c>.w_norm</c>, <c>.on_input</c>,
-/// <c>.dora_scale</c>), PEFT (<c>.lora_A.weight</c>) and diffusers (<c>.lora.down.weight</c>,
+/// <c>.dora_scale</c>), PEFT (<c>.lora_A.weight</c>, DoRA's <c>.lora_magnitude_vector</c>) and diffusers (<c>.lora.down.weight</c>,
 /// <c>.lora_linear_layer.down.weight</c>, attention-processor <c>to_q_lora.down.weight</c>).
 /// IA3's <c>.weight</c> is ambiguous on its own; <see cref="LoraDetector"/> pairs it with <c>.on_input</c>.
 /// </summary>
 internal static class LoraKeyParser
 {
     public const string Kohya = "kohya";
-    public const string Peft = "peft";
-    public const string Diffusers = "diffusers";
+    public const string Peft = NetworkTensorRoles.PeftStyle;
+    public const string Diffusers = NetworkTensorRoles.DiffusersStyle;
 
-    // Longest suffixes first so ".lora_linear_layer.down.weight" wins over shorter endings.
+    // The shared suffix table (generation splits keys with the same one), longest suffixes first so
+    // ".lora_linear_layer.down.weight" wins over shorter endings. IA3's plain ".weight" is left out here.
     private static readonly (string Suffix, LoraPart Part, string? Style)[] Suffixes =
+        [.. NetworkTensorRoles.Suffixes
+            .Where(s => s.Suffix != NetworkTensorRoles.Ia3WeightSuffix)
+            .Select(s => (s.Suffix, PartOf(s.Role), s.Style))];
+
+    /// <summary>The part a canonical role plays for classification (the factors of one algorithm count as one part).</summary>
+    private static LoraPart PartOf(string role) => role switch
     {
-        (".lora_linear_layer.down.weight", LoraPart.Down, Diffusers),
-        (".lora_linear_layer.up.weight", LoraPart.Up, Diffusers),
-        (".lora_magnitude_vector.weight", LoraPart.DoraScale, Peft),
-        (".lora_A.default.weight", LoraPart.Down, Peft),
-        (".lora_B.default.weight", LoraPart.Up, Peft),
-        (".lora_magnitude_vector", LoraPart.DoraScale, Peft),
-        ("_lora.down.weight", LoraPart.Down, Diffusers),
-        ("_lora.up.weight", LoraPart.Up, Diffusers),
-        (".lora_down.weight", LoraPart.Down, null),
-        (".lora_mid.weight", LoraPart.Mid, null),
-        (".lora_up.weight", LoraPart.Up, null),
-        (".lora.down.weight", LoraPart.Down, Diffusers),
-        (".lora.up.weight", LoraPart.Up, Diffusers),
-        (".lora_A.weight", LoraPart.Down, Peft),
-        (".lora_B.weight", LoraPart.Up, Peft),
-        (".dora_scale", LoraPart.DoraScale, null),
-        (".hada_w1_a", LoraPart.Loha, null),
-        (".hada_w1_b", LoraPart.Loha, null),
-        (".hada_w2_a", LoraPart.Loha, null),
-        (".hada_w2_b", LoraPart.Loha, null),
-        (".hada_t1", LoraPart.Loha, null),
-        (".hada_t2", LoraPart.Loha, null),
-        (".lokr_w1_a", LoraPart.Lokr, null),
-        (".lokr_w1_b", LoraPart.Lokr, null),
-        (".lokr_w2_a", LoraPart.Lokr, null),
-        (".lokr_w2_b", LoraPart.Lokr, null),
-        (".lokr_w1", LoraPart.Lokr, null),
-        (".lokr_w2", LoraPart.Lokr, null),
-        (".lokr_t2", LoraPart.Lokr, null),
-        (".a1.weight", LoraPart.Glora, null),
-        (".a2.weight", LoraPart.Glora, null),
-        (".b1.weight", LoraPart.Glora, null),
-        (".b2.weight", LoraPart.Glora, null),
-        (".on_input", LoraPart.Ia3Flag, null),
-        (".w_norm", LoraPart.Norm, null),
-        (".b_norm", LoraPart.Norm, null),
-        (".diff_b", LoraPart.Full, null),
-        (".diff", LoraPart.Full, null),
-        (".alpha", LoraPart.Alpha, null),
+        NetworkTensorRoles.Up => LoraPart.Up,
+        NetworkTensorRoles.Down => LoraPart.Down,
+        NetworkTensorRoles.Mid => LoraPart.Mid,
+        NetworkTensorRoles.Alpha => LoraPart.Alpha,
+        NetworkTensorRoles.DoraScale or NetworkTensorRoles.DoraMagnitude => LoraPart.DoraScale,
+        "on_input" => LoraPart.Ia3Flag,
+        "diff" or "diff_b" => LoraPart.Full,
+        "w_norm" or "b_norm" => LoraPart.Norm,
+        "a1.weight" or "a2.weight" or "b1.weight" or "b2.weight" => LoraPart.Glora,
+        _ when role.StartsWith("hada_", StringComparison.Ordinal) => LoraPart.Loha,
+        _ when role.StartsWith("lokr_", StringComparison.Ordinal) => LoraPart.Lokr,
+        _ => throw new InvalidOperationException($"network tensor role '{role}' has no classification part"),
     };
 
     private static readonly string[] KohyaPrefixes = { "lora_unet_", "lora_te_", "lora_te1_", "lora_te2_", "lora_te3_", "lycoris_" };

@@ -28,8 +28,15 @@ public sealed class ModelInspector
     public Func<string, long, Func<IProgress<long>?, ModelHashes>, ModelHashes>? HashRunner { get; init; }
 
     /// <summary>
+    /// Lists a folder's entries (files, subfolders); tests replace it to simulate a folder that cannot be read,
+    /// which they cannot make with permissions when they run as root.
+    /// </summary>
+    internal Func<string, FolderListing> ListFolder { get; init; } = FolderListing.Read;
+
+    /// <summary>
     /// Reports for every model found under <paramref name="paths"/>, lazily, in order. Without hashing, files are
     /// read on every core (header parsing and classification are CPU work); hashing stays sequential, it is disk-bound.
+    /// A folder that cannot be listed (permission denied, I/O error) is one invalid report and the scan goes on.
     /// </summary>
     public IEnumerable<ModelReport> Inspect(IEnumerable<string> paths)
     {
@@ -40,58 +47,56 @@ public sealed class ModelInspector
 
     public IEnumerable<ModelReport> Inspect(string path) => Inspect(new[] { path });
 
+    /// <summary>A model to inspect, or a path that could not be (a missing path, a folder that cannot be listed).</summary>
+    private readonly record struct Target(string Path, string? Error = null);
+
     /// <summary>The models a command-line path stands for: itself, the models under a folder, or a missing path.</summary>
-    private static IEnumerable<(string Path, bool Missing)> Targets(string path)
+    private IEnumerable<Target> Targets(string path)
     {
-        if (File.Exists(path)) return new[] { (path, false) };
-        if (Directory.Exists(path)) return FindModels(path).Select(model => (model, false));
-        return new[] { (path, true) };
+        if (File.Exists(path)) return [new Target(path)];
+        if (Directory.Exists(path)) return FindModels(path);
+        return [new Target(path, $"{path}: no such file or folder")];
     }
 
-    private ModelReport InspectTarget((string Path, bool Missing) target) => target.Missing
-        ? new ModelReport { Path = target.Path, Error = $"{target.Path}: no such file or folder" }
+    private ModelReport InspectTarget(Target target) => target.Error != null
+        ? new ModelReport { Path = target.Path, Error = target.Error }
         : InspectModel(target.Path);
 
     /// <summary>Model files and diffusers folders under <paramref name="folder"/> (the folder itself when it is one).</summary>
-    public static IEnumerable<string> FindModels(string folder)
+    private IEnumerable<Target> FindModels(string folder)
     {
-        if (DiffusersFolder.IsDiffusersFolder(folder))
-        {
-            yield return folder;
-            // Hub repositories often keep single-file checkpoints beside the pipeline's model_index.json; those are
-            // models of their own. (In a lone component folder the files in it are that component's weights.)
-            if (File.Exists(Path.Combine(folder, DiffusersFolder.ModelIndexFile)))
-                foreach (var file in ModelFilesIn(folder)) yield return file;
-            yield break;
-        }
-        IEnumerable<string> files, subfolders;
+        bool diffusers = DiffusersFolder.IsDiffusersFolder(folder);
+        // A lone diffusers component folder's files are that component's weights, not models of their own.
+        if (diffusers) yield return new Target(folder);
+        if (diffusers && !File.Exists(Path.Combine(folder, DiffusersFolder.ModelIndexFile))) yield break;
+
+        FolderListing listing;
+        string? error = null;
         try
         {
-            files = ModelFilesIn(folder);
-            subfolders = Directory.GetDirectories(folder).Order(StringComparer.Ordinal).ToList();
+            listing = ListFolder(folder);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
+            listing = FolderListing.Empty;
+            error = e is UnauthorizedAccessException
+                ? $"{folder}: permission denied: the folder cannot be listed"
+                : $"{folder}: the folder cannot be listed: {e.Message}";
+        }
+        if (error != null)
+        {
+            yield return new Target(folder, error);
             yield break;
         }
-        foreach (var file in files) yield return file;
-        foreach (var sub in subfolders)
+        // Hub repositories often keep single-file checkpoints beside a pipeline's model_index.json; those are models too.
+        foreach (var file in listing.Files.Where(f => ModelExtensions.Contains(Path.GetExtension(f))).Order(StringComparer.Ordinal))
+            yield return new Target(file);
+        if (diffusers) yield break;
+        foreach (var sub in listing.Folders.Order(StringComparer.Ordinal))
         {
             // Symbolic links to folders could loop; models inside them are reached through their real path.
             if (new DirectoryInfo(sub).LinkTarget != null) continue;
             foreach (var model in FindModels(sub)) yield return model;
-        }
-    }
-
-    private static List<string> ModelFilesIn(string folder)
-    {
-        try
-        {
-            return Directory.GetFiles(folder).Where(f => ModelExtensions.Contains(Path.GetExtension(f))).Order(StringComparer.Ordinal).ToList();
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            return [];
         }
     }
 
@@ -171,4 +176,12 @@ public sealed class ModelInspector
             return 0;
         }
     }
+}
+
+/// <summary>The entries of one folder: full paths of its files and of its subfolders.</summary>
+internal sealed record FolderListing(IReadOnlyList<string> Files, IReadOnlyList<string> Folders)
+{
+    public static readonly FolderListing Empty = new([], []);
+
+    public static FolderListing Read(string folder) => new(Directory.GetFiles(folder), Directory.GetDirectories(folder));
 }

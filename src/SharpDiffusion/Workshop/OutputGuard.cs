@@ -1,8 +1,13 @@
 namespace SharpDiffusion.Workshop;
 
-/// <summary>Makes sure an output never replaces one of the inputs (same path, or a link to the same file).</summary>
-internal static class OutputGuard
+/// <summary>
+/// Makes sure a file output never replaces one of the inputs (same path, a link to the same file, or a file inside an
+/// input folder), is not a folder, and goes into a folder that exists: outputs never create folders. Every command
+/// that writes a file calls it before any work (merge, convert, bake, extract-lora, resize-lora, generate, dev).
+/// </summary>
+public static class OutputGuard
 {
+    /// <exception cref="WorkshopException">The output would replace an input, is a folder, or its folder does not exist.</exception>
     public static void Check(string output, IEnumerable<string?> inputs)
     {
         string outFull = Resolve(output);

@@ -1,4 +1,4 @@
-using SharpDiffusion.Engine.Pipeline;
+using SharpDiffusion.Engine.Diagnostics;
 using static TorchSharp.torch;
 
 namespace SharpDiffusion.Engine.Tests.Bench;

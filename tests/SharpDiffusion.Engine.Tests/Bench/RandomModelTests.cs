@@ -1,3 +1,4 @@
+using SharpDiffusion.Engine.Diagnostics;
 using SharpDiffusion.Engine.Pipeline;
 using SharpDiffusion.Engine.Sampling;
 using SharpDiffusion.Engine.Tests.Models;

@@ -109,7 +109,7 @@ public class BakeTests
         }
 
         var wrong = Run("bake", "--model", model, "--vae", TestPaths.GoldenFile("tiny_sd2v.safetensors"), "--out", dir.File("wrong.safetensors"));
-        Assert.Equal(1, wrong.Code);
+        Assert.Equal(2, wrong.Code);
         Assert.Contains("not a VAE for this model", wrong.Stderr);
         Assert.False(File.Exists(dir.File("wrong.safetensors")));
     }

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using SharpDiffusion.Engine.Hypernetworks;
+using SharpDiffusion.Engine.Models;
 using SharpDiffusion.Engine.Tests.Text;
 using SharpDiffusion.Engine.Weights;
 using SharpDiffusion.Formats.Safetensors;

@@ -67,17 +67,17 @@ public sealed class LoraCommandTests
         Assert.Equal(2, Run("extract-lora", "--base", TinySd1, "--tuned", TinySd1, "--out", output).Code); // --rank missing
         var (code, _, stderr) = Run("extract-lora", "--base", TinySd1, "--tuned", TinySd1, "--rank", "2", "--out", TinySd1);
         Assert.Equal(2, code);
-        Assert.Contains("replace an input", stderr);
+        Assert.Contains("would overwrite the input", stderr);
         Assert.Empty(Directory.GetFiles(dir.Path));
     }
 
     [Fact]
-    public void Extract_lora_from_another_family_exits_1_without_output()
+    public void Extract_lora_from_another_family_exits_2_without_output()
     {
         using var dir = new TempDir();
         string output = dir.File("out.safetensors");
         var (code, _, stderr) = Run("extract-lora", "--base", TinySd1, "--tuned", TestPaths.GoldenFile("tiny_sd2v.safetensors"), "--rank", "2", "--out", output);
-        Assert.Equal(1, code);
+        Assert.Equal(2, code);
         Assert.StartsWith("sharpdiffusion: ", stderr);
         Assert.Contains("tiny_sd2v.safetensors", stderr);
         Assert.Single(stderr.Trim().Split('\n'));
@@ -103,7 +103,7 @@ public sealed class LoraCommandTests
     }
 
     [Fact]
-    public void Resize_lora_errors_exit_1_or_2_without_output()
+    public void Resize_lora_errors_exit_2_without_output()
     {
         using var dir = new TempDir();
         string output = dir.File("out.safetensors");
@@ -112,7 +112,7 @@ public sealed class LoraCommandTests
         Assert.Equal(2, Run("resize-lora", TinySd1, "--rank", "2").Code); // --out missing
         Assert.Equal(2, Run("resize-lora", TinySd1, "--rank", "2", "--out", dir.File("no/such/folder/out.safetensors")).Code);
         var (code, _, stderr) = Run("resize-lora", TinySd1, "--rank", "2", "--out", output);
-        Assert.Equal(1, code);
+        Assert.Equal(2, code);
         Assert.Contains("no LoRA", stderr);
         Assert.Empty(Directory.GetFiles(dir.Path));
     }

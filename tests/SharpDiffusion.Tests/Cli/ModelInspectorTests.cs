@@ -68,6 +68,33 @@ public class ModelInspectorTests
     }
 
     [Fact]
+    public void AFolderThatCannotBeListedIsOneInvalidReportAndTheScanGoesOn()
+    {
+        using var dir = new TempDir();
+        ModelFolderFixture.Create(dir.File("a"), withBroken: false);
+        ModelFolderFixture.Create(dir.File("locked"), withBroken: false);
+        ModelFolderFixture.Create(dir.File("z"), withBroken: false);
+        string locked = dir.File("locked");
+        int modelsPerFolder = new ModelInspector().Inspect(dir.File("a")).Count();
+        // Tests run as root, whom permissions do not stop: the listing fails the way .NET reports EACCES.
+        var inspector = new ModelInspector
+        {
+            ListFolder = folder => folder == locked
+                ? throw new UnauthorizedAccessException($"Access to the path '{folder}' is denied.")
+                : FolderListing.Read(folder),
+        };
+
+        var reports = inspector.Inspect(dir.Path).ToList();
+
+        var invalid = Assert.Single(reports, r => !r.IsValid);
+        Assert.Equal(locked, invalid.Path);
+        Assert.Equal($"{locked}: permission denied: the folder cannot be listed", invalid.Error);
+        Assert.Equal(2 * modelsPerFolder, reports.Count(r => r.IsValid));
+        Assert.Contains(reports, r => r.IsValid && r.Path.StartsWith(dir.File("z"), StringComparison.Ordinal));
+        Assert.DoesNotContain(reports, r => r.Path.StartsWith(locked + Path.DirectorySeparatorChar, StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void JsonReportWritesRankAndAlphaAsNumberOrList()
     {
         var single = new ModelClassification { Kind = ModelKind.Lora, Lora = new LoraDetails { Modules = 264 } };

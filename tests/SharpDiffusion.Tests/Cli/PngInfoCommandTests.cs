@@ -27,14 +27,14 @@ public class PngInfoCommandTests
     }
 
     [Fact]
-    public void MissingParametersIsExitOneWithAClearMessage()
+    public void MissingParametersIsExitTwoWithAClearMessage()
     {
         using var dir = new TempDir();
         string png = WritePng(dir, new KeyValuePair<string, string>("Software", "GIMP"));
 
         var r = CliRunner.Run("pnginfo", png);
 
-        Assert.Equal(1, r.ExitCode);
+        Assert.Equal(2, r.ExitCode);
         Assert.Contains("no A1111 generation parameters", r.Stderr);
         Assert.Contains("Software", r.Stderr);
         Assert.Equal("", r.Stdout);
@@ -59,7 +59,7 @@ public class PngInfoCommandTests
     }
 
     [Fact]
-    public void NonPngIsExitOne()
+    public void NonPngIsExitTwo()
     {
         using var dir = new TempDir();
         string path = dir.File("fake.png");
@@ -67,7 +67,7 @@ public class PngInfoCommandTests
 
         var r = CliRunner.Run("pnginfo", path);
 
-        Assert.Equal(1, r.ExitCode);
+        Assert.Equal(2, r.ExitCode);
         Assert.Contains("not a PNG file", r.Stderr);
     }
 }

@@ -141,6 +141,7 @@ public sealed class NetworkKeyResolverTests
     [InlineData(NetworkAlgorithm.Norm, new[] { "w_norm", "b_norm" })]
     [InlineData(NetworkAlgorithm.GLoRA, new[] { "a1.weight", "a2.weight", "b1.weight", "b2.weight", "alpha" })]
     [InlineData(NetworkAlgorithm.LoRA, new[] { "lora_up.weight", "lora_down.weight", "lora_mid.weight", "alpha", "dora_scale" })]
+    [InlineData(NetworkAlgorithm.LoRA, new[] { "lora_up.weight", "lora_down.weight", "alpha", "lora_magnitude_vector" })]
     public void Lycoris_modules_are_classified_by_their_tensors(NetworkAlgorithm algorithm, string[] roles)
     {
         var resolver = NetworkKeyResolver.ForModel(Model.Select(e => e.Name));

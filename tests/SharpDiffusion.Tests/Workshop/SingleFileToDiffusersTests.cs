@@ -304,7 +304,7 @@ public sealed class SingleFileToDiffusersTests : IDisposable
         Assert.True(File.Exists(single));
 
         var refused = CliRunner.Run("convert", folder, "--out", _dir.File("again"), "--to", "diffusers");
-        Assert.Equal(1, refused.ExitCode);
+        Assert.Equal(2, refused.ExitCode);
         Assert.Contains("already a diffusers folder", refused.Stderr);
     }
 }

@@ -85,13 +85,13 @@ public sealed class WorkshopCliTests : IDisposable
     }
 
     [Fact]
-    public void Merge_of_different_families_fails_with_one_line_and_exit_1()
+    public void Merge_of_different_families_fails_with_one_line_and_exit_2()
     {
         var (a, _, _) = Models();
         string output = _dir.File("out.safetensors");
         var r = CliRunner.Run("merge", "--model-a", a, "--model-b", TestPaths.GoldenFile("tiny_sdxl.safetensors"), "--multiplier", "0.5", "--out", output);
 
-        Assert.Equal(1, r.ExitCode);
+        Assert.Equal(2, r.ExitCode);
         Assert.Single(r.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
         Assert.Contains("different families", r.Stderr);
         Assert.Equal("", r.Stdout);
@@ -114,7 +114,7 @@ public sealed class WorkshopCliTests : IDisposable
         }
 
         var same = CliRunner.Run("convert", c, "--out", c);
-        Assert.Equal(1, same.ExitCode);
+        Assert.Equal(2, same.ExitCode);
         Assert.Contains("overwrite the input", same.Stderr);
 
         Assert.Equal(2, CliRunner.Run("convert", _dir.File("nope.ckpt"), "--out", _dir.File("x.safetensors")).ExitCode);

@@ -1,4 +1,4 @@
-namespace SharpDiffusion.Engine.Pipeline;
+namespace SharpDiffusion.Engine.Diagnostics;
 
 /// <summary>The CPU instruction-set flags that matter for libtorch's CPU kernels, read from /proc/cpuinfo (Linux).</summary>
 public sealed record BenchCpuFeatures(IReadOnlyList<string> Flags)

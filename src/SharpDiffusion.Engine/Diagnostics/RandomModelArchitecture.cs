@@ -1,6 +1,6 @@
 using SharpDiffusion.Engine.Models;
 
-namespace SharpDiffusion.Engine.Pipeline;
+namespace SharpDiffusion.Engine.Diagnostics;
 
 /// <summary>
 /// The module sizes of a random checkpoint: the U-Net and VAE configs and the CLIP text tower (Hugging Face

@@ -1,6 +1,6 @@
 using SharpDiffusion.Engine.Sampling;
 
-namespace SharpDiffusion.Engine.Pipeline;
+namespace SharpDiffusion.Engine.Diagnostics;
 
 /// <summary>
 /// The twelve DDPM buffers an LDM single-file checkpoint carries, computed as CompVis

@@ -1,10 +1,11 @@
 using System.Diagnostics;
+using SharpDiffusion.Engine.Pipeline;
 using SharpDiffusion.Engine.Sampling;
 using SharpDiffusion.Engine.Text.Tokenization;
 using SharpDiffusion.Formats;
 using static TorchSharp.torch;
 
-namespace SharpDiffusion.Engine.Pipeline;
+namespace SharpDiffusion.Engine.Diagnostics;
 
 /// <summary>
 /// End-to-end speed of one txt2img job on the real code path: load (a random model written to a temporary fp16

@@ -1,4 +1,4 @@
-namespace SharpDiffusion.Engine.Pipeline;
+namespace SharpDiffusion.Engine.Diagnostics;
 
 /// <summary>The figures of one <see cref="BenchRunner"/> run (seconds unless named otherwise).</summary>
 public sealed record BenchResult

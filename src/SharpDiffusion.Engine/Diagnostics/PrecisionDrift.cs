@@ -1,7 +1,8 @@
+using SharpDiffusion.Engine.Pipeline;
 using SharpDiffusion.Engine.Sampling;
 using static TorchSharp.torch;
 
-namespace SharpDiffusion.Engine.Pipeline;
+namespace SharpDiffusion.Engine.Diagnostics;
 
 /// <summary>How far a stage's bf16 result lies from its fp32 result: rms of the difference over rms of the fp32 result, and the largest difference.</summary>
 public sealed record DriftFigure(string Stage, double RelativeRms, double MaxAbs);

@@ -1,6 +1,6 @@
 using System.Text.Json.Nodes;
 
-namespace SharpDiffusion.Engine.Pipeline;
+namespace SharpDiffusion.Engine.Diagnostics;
 
 /// <summary>
 /// A json config for a random checkpoint, in the tiny_*.config.json layout <c>LdmConfigFile</c> reads: the LDM

@@ -4,7 +4,7 @@ using System.Text;
 namespace SharpDiffusion.Engine.LoraTools;
 
 /// <summary>Metadata values spelled as kohya's Python writes them (<c>str(float)</c>, <c>json.dumps</c>), so tools that parse them agree.</summary>
-internal static class PythonText
+internal static class KohyaMetadataText
 {
     /// <summary>Python's <c>str(float(x))</c>: "4.0", "2.5", "0.001".</summary>
     public static string Float(double value)

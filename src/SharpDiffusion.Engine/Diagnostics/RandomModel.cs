@@ -6,7 +6,7 @@ using SharpDiffusion.Formats.Safetensors;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace SharpDiffusion.Engine.Pipeline;
+namespace SharpDiffusion.Engine.Diagnostics;
 
 /// <summary>One tensor a random checkpoint will hold.</summary>
 public sealed record PlannedTensor(string Name, TensorDType DType, long[] Shape);

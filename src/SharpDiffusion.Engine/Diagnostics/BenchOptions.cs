@@ -1,6 +1,6 @@
 using static TorchSharp.torch;
 
-namespace SharpDiffusion.Engine.Pipeline;
+namespace SharpDiffusion.Engine.Diagnostics;
 
 /// <summary>What <see cref="BenchRunner"/> measures: a random model of <see cref="Architecture"/> unless <see cref="ModelPath"/> is given.</summary>
 public sealed record BenchOptions

@@ -1,6 +1,6 @@
 using static TorchSharp.torch;
 
-namespace SharpDiffusion.Engine.Hypernetworks;
+namespace SharpDiffusion.Engine.Models;
 
 /// <summary>
 /// The seam a U-Net attention calls before its key/value projections (A1111's <c>apply_hypernetworks</c> in
