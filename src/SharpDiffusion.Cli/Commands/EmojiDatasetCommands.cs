@@ -66,13 +66,13 @@ internal static class EmojiDatasetCommands
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
                 context.Fail($"{output}: {e.Message}");
-                return ExitCodes.InvalidInput;
+                return ExitCodes.Usage;
             }
         }
         foreach (var (entry, problem) in report.Failed) context.Fail($"{entry.CodePointText} ({entry.Name}): {problem}; not written");
         context.Output.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"{report.Folder}: {report.Written} of {entries.Count} emoji, {size}x{size} PNG + captions, {clock.Elapsed.TotalSeconds:F1} s (font {renderer.FontPath}, list {listPath})"));
-        return report.Failed.Count == 0 ? ExitCodes.Success : ExitCodes.InvalidInput;
+        return report.Failed.Count == 0 ? ExitCodes.Success : ExitCodes.SomeInputsInvalid;
     }
 
     private static int WriteList(CliContext context, string? output, string emojiTest, string? cldr)
@@ -107,7 +107,7 @@ internal static class EmojiDatasetCommands
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             context.Fail($"{output}: {e.Message}");
-            return ExitCodes.InvalidInput;
+            return ExitCodes.Usage;
         }
     }
 
