@@ -7,13 +7,14 @@ using SharpDiffusion.Engine.Text.Encoders;
 using SharpDiffusion.Engine.Text.Prompts;
 using SharpDiffusion.Engine.Text.Tokenization;
 using SharpDiffusion.Engine.Weights;
+using SharpDiffusion.Conversion;
 using SharpDiffusion.Formats;
 using static TorchSharp.torch;
 
 namespace SharpDiffusion.Engine.Pipeline;
 
 /// <summary>
-/// A loaded single-file checkpoint: U-Net, VAE, text encoder(s), tokenizer and noise schedule, with the
+/// A loaded checkpoint (a single file or a diffusers folder, opened through <see cref="CheckpointFiles"/>): U-Net, VAE, text encoder(s), tokenizer and noise schedule, with the
 /// architecture taken from an LDM config when there is one and detected from the weights otherwise (the same
 /// code path for tiny test models and 860M U-Nets). Loading is a strict name match.
 /// </summary>
@@ -75,7 +76,7 @@ public sealed class StableDiffusionCheckpoint : IDisposable
         options ??= new CheckpointLoadOptions();
         NnpackSwitch.Disable(); // libtorch retries NNPACK on every convolution of CPUs it does not support
         var clock = Stopwatch.StartNew();
-        var file = ModelFileReader.Open(path);
+        var file = CheckpointFiles.Open(path); // a diffusers folder or an old layout arrives in the single-file names
         try
         {
             var family = ModelFamilyDetection.Detect(file);
@@ -135,7 +136,8 @@ public sealed class StableDiffusionCheckpoint : IDisposable
                 throw;
             }
 
-            var modelFolder = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path));
+            // A diffusers folder is its own model folder (its tokenizer/ is inside it).
+            var modelFolder = Directory.Exists(path) ? System.IO.Path.GetFullPath(path) : System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path));
             var tokenizerPath = options.TokenizerPath;
             var tokenizer = new Lazy<ClipTokenizer>(() => new TokenizerLocator().LoadTokenizer(tokenizerPath, modelFolder, htmlUnescape: false));
             var schedule = file.Tensors.Any(t => t.Name == "alphas_cumprod")
