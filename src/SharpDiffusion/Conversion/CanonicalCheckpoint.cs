@@ -273,16 +273,16 @@ public sealed class CanonicalCheckpoint : IModelFile
     }
 
     /// <summary>
-    /// The diffusers layout names the SD 1.x and 2.x text encoders alike (only the tower differs), so the family comes
-    /// from the classifier, the same verdict <c>inspect</c> shows.
+    /// The diffusers layout names the SD 1.x and 2.x text encoders alike (only the tower differs): a second text encoder
+    /// is SDXL; a GELU text encoder (OpenCLIP ViT-H; CLIP ViT-L uses quick_gelu) or the classifier's SD2 verdict (the
+    /// one <c>inspect</c> shows, from the widths) is SD 2.x; anything else SD 1.x.
     /// </summary>
-    private static CheckpointArchitecture? ArchitectureOf(IModelFile folder) => ModelClassifier.Classify(folder).Base switch
+    private static CheckpointArchitecture ArchitectureOf(IModelFile folder)
     {
-        BaseFamily.SD2 => CheckpointArchitecture.Sd2,
-        BaseFamily.SDXL or BaseFamily.SDXLRefiner => CheckpointArchitecture.Sdxl,
-        BaseFamily.SD1 => CheckpointArchitecture.Sd1,
-        _ => null,
-    };
+        if (folder.Tensors.Any(t => t.Name.StartsWith(DiffusersComponents.TextEncoder2 + "/", StringComparison.Ordinal))) return CheckpointArchitecture.Sdxl;
+        if (folder.Metadata.TryGetValue(DiffusersComponents.TextEncoder + ".config.hidden_act", out var act) && act == "gelu") return CheckpointArchitecture.Sd2;
+        return ModelClassifier.Classify(folder).Base == BaseFamily.SD2 ? CheckpointArchitecture.Sd2 : CheckpointArchitecture.Sd1;
+    }
 
     /// <summary>
     /// Wrapper prefixes to remove, outermost first: only when no tensor is at a checkpoint root already and some tensor
