@@ -1,4 +1,5 @@
 using System.Globalization;
+using SharpDiffusion.Conversion;
 using SharpDiffusion.Engine.Weights;
 using SharpDiffusion.Formats;
 using static TorchSharp.torch;
@@ -20,8 +21,8 @@ public static class LoraExtractor
         foreach (var input in new[] { basePath, tunedPath })
             if (string.Equals(Path.GetFullPath(input), Path.GetFullPath(outputPath), StringComparison.Ordinal))
                 throw new ArgumentException($"{outputPath}: the output would replace the input {input}");
-        using var baseFile = ModelFileReader.Open(basePath);
-        using var tunedFile = ModelFileReader.Open(tunedPath);
+        using var baseFile = CheckpointFiles.Open(basePath);
+        using var tunedFile = CheckpointFiles.Open(tunedPath);
         var targets = ExtractionTargets.ForSd1Checkpoint(baseFile, options.ConvRank != null);
         ExtractionTargets.RequireSd1(tunedFile);
         var baseInfos = baseFile.Tensors.ToDictionary(t => t.Name, StringComparer.Ordinal);

@@ -80,6 +80,8 @@ public sealed class StableDiffusionCheckpoint : IDisposable
         try
         {
             var family = ModelFamilyDetection.Detect(file);
+            if (file.Tensors.FirstOrDefault(t => t.DType == TensorDType.Quantized) is { } quantized)
+                throw new InvalidModelFileException(path, $"tensor '{quantized.Name}' is block-quantized ({quantized.TypeName}); the engine runs float weights (fp32, fp16, bf16)");
             var configPath = options.ConfigPath ?? LdmConfigFile.FindBeside(path);
             var config = configPath == null ? null : LdmConfigFile.Load(configPath);
 
@@ -90,6 +92,8 @@ public sealed class StableDiffusionCheckpoint : IDisposable
             var vaeConfig = config != null
                 ? VaeConfig.FromLdmConfig(config)
                 : VaeConfig.DetectFromWeights(file, ModelFamilyDetection.VaePrefix, defaultScale);
+            if (unetConfig.InChannels != vaeConfig.EmbedDim)
+                throw new InvalidModelFileException(path, $"the U-Net takes {unetConfig.InChannels} input channels (inpainting: 9, instruct-pix2pix: 8) and the VAE makes {vaeConfig.EmbedDim}; the engine generates with models whose U-Net takes the latents alone");
 
             // The text encoders load on a second thread while the U-Net and VAE load here: converting weights into
             // fresh memory is most of the time, and the two halves share nothing but the (thread-safe) file reads.

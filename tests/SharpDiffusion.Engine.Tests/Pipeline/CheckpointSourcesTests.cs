@@ -214,6 +214,23 @@ public sealed class CheckpointSourcesTests(CheckpointSourcesFixture sources) : I
         Assert.False(System.IO.File.Exists(sources.File("none.png")));
     }
 
+    [Fact]
+    public void AnInpaintingUNetIsRefusedWithOneLine()
+    {
+        // The tiny checkpoint with a 9-channel first convolution, as SD inpainting models have.
+        string inpaint = sources.File("tiny_sd1-inpaint.safetensors");
+        using (var original = SafetensorsFile.Open(sources.SingleFile))
+        {
+            SafetensorsWriter.Write(inpaint, original.Tensors.Select(t => t.Name == "model.diffusion_model.input_blocks.0.0.weight"
+                ? TensorToWrite.FromBytes(t.Name, t.DType, [t.Shape[0], 9, t.Shape[2], t.Shape[3]], new byte[t.Shape[0] * 9 * t.Shape[2] * t.Shape[3] * 4])
+                : TensorToWrite.FromModelFile(original, t)));
+        }
+        var r = Run("generate", "--model", inpaint, "--tokenizer", TestPaths.GoldenFile("clip"), "--prompt", "x", "--width", "16", "--height", "16", "--out", sources.File("inpaint.png"));
+        Assert.Equal(2, r.Code);
+        Assert.Contains("the U-Net takes 9 input channels", r.Stderr);
+        Assert.Single(r.Stderr.Trim().Split('\n'));
+    }
+
     /// <summary>A kohya LoRA on one U-Net cross-attention key and one text-encoder projection of the tiny model.</summary>
     private static void WriteLora(string path)
     {

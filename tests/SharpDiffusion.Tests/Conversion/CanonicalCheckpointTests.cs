@@ -36,14 +36,7 @@ public sealed class CanonicalCheckpointTests
         Assert.Equal(ModelFormat.Diffusers, view.Format);
         Assert.Empty(view.Unmapped);
         Assert.Equal(mapped.Order(StringComparer.Ordinal), view.Tensors.Select(t => t.Name).Order(StringComparer.Ordinal));
-        var originals = original.Tensors.ToDictionary(t => t.Name);
-        foreach (var t in view.Tensors)
-        {
-            var o = originals[t.Name];
-            Assert.Equal(o.Shape, t.Shape);
-            Assert.Equal(o.DType, t.DType);
-            Assert.True(Read(original, o).AsSpan().SequenceEqual(Read(view, t)), $"{t.Name} differs");
-        }
+        TensorAssert.EachEqualsTheOriginal(original, view);
         // What a diffusers folder cannot hold: the DDPM buffers, and OpenCLIP's logit_scale (SD2 also its unused projection).
         var absent = original.Tensors.Select(t => t.Name).Where(n => !mapped.Contains(n)).ToList();
         Assert.All(absent, n => Assert.True(n.EndsWith("logit_scale", StringComparison.Ordinal) || n == "cond_stage_model.model.text_projection"
