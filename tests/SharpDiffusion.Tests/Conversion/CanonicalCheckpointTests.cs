@@ -2,6 +2,7 @@ using SharpDiffusion.Conversion;
 using SharpDiffusion.Formats;
 using SharpDiffusion.Formats.Safetensors;
 using SharpDiffusion.Tests.Fixtures;
+using SharpDiffusion.Workshop;
 
 namespace SharpDiffusion.Tests.Conversion;
 
@@ -41,6 +42,22 @@ public sealed class CanonicalCheckpointTests
         var absent = original.Tensors.Select(t => t.Name).Where(n => !mapped.Contains(n)).ToList();
         Assert.All(absent, n => Assert.True(n.EndsWith("logit_scale", StringComparison.Ordinal) || n == "cond_stage_model.model.text_projection"
             || !n.Contains('.', StringComparison.Ordinal), n));
+    }
+
+    [Theory]
+    [InlineData("tiny_sd2v.safetensors", true)]
+    [InlineData("tiny_sdxl.safetensors", false)]
+    public void ConvertWritesAnSd2OrSdxlFolderAsTheSingleFile(string model, bool openClip)
+    {
+        using var dir = new TempDir();
+        string folder = dir.File("pipeline"), output = dir.File("single.safetensors");
+        using var original = SafetensorsFile.Open(TestPaths.GoldenFile(model));
+        var mapped = WriteFolder(original, folder, openClip);
+        var result = CheckpointConverter.Convert(new ConvertOptions { Input = folder, Output = output });
+        Assert.Equal(mapped.Count, result.Tensors);
+        using var converted = SafetensorsFile.Open(output);
+        Assert.Equal(mapped.Count, converted.Tensors.Count);
+        TensorAssert.EachEqualsTheOriginal(original, converted);
     }
 
     [Fact]
