@@ -49,6 +49,9 @@ public sealed class CanonicalCheckpoint : IModelFile
     /// <summary>The CLIP text encoders that A1111 renames from the pre-4.x transformers layout.</summary>
     private static readonly string[] HfClipPrefixes = [KeyPrefixes.Sd1TextEncoder, KeyPrefixes.SdxlTextEncoder1];
 
+    /// <summary>The SDXL refiner's only text encoder (OpenCLIP bigG) in its single file.</summary>
+    private const string RefinerTextEncoder = "conditioner.embedders.0.model.";
+
     private static readonly string[] LegacyClipRoots = ["embeddings.", "encoder.", "final_layer_norm."];
 
     /// <summary>Pipeline components that are not part of a single-file checkpoint (A1111 never loads them).</summary>
@@ -183,6 +186,9 @@ public sealed class CanonicalCheckpoint : IModelFile
         {
             var names = inner.Tensors.Select(t => t.Name).ToList();
             var map = CheckpointKeyMap.FromDiffusersKeys(names, ArchitectureOf(inner));
+            // An SDXL refiner has only the OpenCLIP bigG encoder (text_encoder_2/), which its single file keeps as embedder 0.
+            bool bigGOnly = names.Any(n => n.StartsWith(DiffusersComponents.TextEncoder2 + "/", StringComparison.Ordinal))
+                && !names.Any(n => n.StartsWith(DiffusersComponents.TextEncoder + "/", StringComparison.Ordinal));
             var stacks = new Dictionary<string, (int Position, TensorInfo?[] Parts)>(StringComparer.Ordinal);
             foreach (var tensor in inner.Tensors)
             {
@@ -190,6 +196,8 @@ public sealed class CanonicalCheckpoint : IModelFile
                 string component = slash > 0 ? tensor.Name[..slash] : "";
                 string key = tensor.Name[(slash + 1)..];
                 var c = slash > 0 ? map.ToLdm(component, key) : null;
+                if (c != null && bigGOnly && c.LdmKey.StartsWith(KeyPrefixes.SdxlTextEncoder2, StringComparison.Ordinal))
+                    c = c with { LdmKey = RefinerTextEncoder + c.LdmKey[KeyPrefixes.SdxlTextEncoder2.Length..] };
                 if (c == null)
                 {
                     if (ExtraComponents.Contains(component) || key.EndsWith("embeddings.position_ids", StringComparison.Ordinal)) _dropped.Add(tensor.Name);

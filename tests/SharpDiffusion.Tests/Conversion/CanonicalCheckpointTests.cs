@@ -130,6 +130,17 @@ public sealed class CanonicalCheckpointTests
     }
 
     [Fact]
+    public void ARefinerFoldersOnlyTextEncoderIsEmbedderZero()
+    {
+        var folder = new InMemoryModelFile(
+            [F32("text_encoder_2/text_model.final_layer_norm.weight", 4), F32("text_encoder_2/text_projection.weight", 4, 4), F32("vae/quant_conv.bias", 8)],
+            format: ModelFormat.Diffusers, path: "refiner");
+        using var view = CanonicalCheckpoint.Wrap(folder);
+        Assert.Equal(["conditioner.embedders.0.model.ln_final.weight", "conditioner.embedders.0.model.text_projection", "first_stage_model.quant_conv.bias"],
+            view.Tensors.Select(t => t.Name));
+    }
+
+    [Fact]
     public void AWrapperPrefixGoesOnlyWhenItHidesTheCheckpointRoots()
     {
         var wrapped = new InMemoryModelFile(
