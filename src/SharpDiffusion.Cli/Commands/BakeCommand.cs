@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using SharpDiffusion.Conversion;
 using SharpDiffusion.Engine.ExtraNetworks;
 
 namespace SharpDiffusion.Cli.Commands;
@@ -30,7 +31,7 @@ internal sealed class BakeCommand : ICliCommand
         try
         {
             foreach (var path in new[] { model }.Concat(vae == null ? [] : [vae]))
-                if (!File.Exists(path)) throw new ArgumentException($"{path}: no such file");
+                if (!CheckpointFiles.Exists(path)) throw new ArgumentException($"{path}: no such file or diffusers folder");
             foreach (var arg in loraArgs) networks.Add(ParseLora(arg));
             if (networks.Count == 0 && vae == null) throw new ArgumentException("nothing to bake: give --lora and/or --vae");
         }

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using SharpDiffusion.Conversion;
 using SharpDiffusion.Engine.ExtraNetworks;
 using SharpDiffusion.Cli.Output;
 using SharpDiffusion.Engine.Pipeline;
@@ -194,8 +195,8 @@ internal sealed class GenerateCommand : ICliCommand
             png = A1111Infotext.Parse(text);
         }
 
-        var modelPath = args.GetValue(_model) ?? throw new ArgumentException("--model is required (a checkpoint file)");
-        if (!File.Exists(modelPath)) throw new FileNotFoundException($"{modelPath}: no such file");
+        var modelPath = args.GetValue(_model) ?? throw new ArgumentException("--model is required (a checkpoint file or diffusers folder)");
+        if (!CheckpointFiles.Exists(modelPath)) throw new FileNotFoundException($"{modelPath}: no such file or diffusers folder");
         var prompt = args.GetValue(_prompt) ?? png?.Prompt ?? throw new ArgumentException("--prompt is required");
 
         var sampler = args.GetValue(_sampler) ?? png?.Sampler ?? "Euler a";
@@ -276,6 +277,7 @@ internal sealed class GenerateCommand : ICliCommand
     /// </summary>
     private static string ModelShortHash(CliContext context, string path)
     {
+        if (Directory.Exists(path)) return CheckpointFiles.Hash(path).Short; // a diffusers folder: its weight files, not cached
         var cache = new HashCache();
         if (!cache.TryGet(path, out var hashes))
         {

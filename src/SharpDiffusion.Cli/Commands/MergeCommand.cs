@@ -1,6 +1,7 @@
 using System.CommandLine;
 using SharpDiffusion.Cli.Output;
 using SharpDiffusion.Formats;
+using SharpDiffusion.Conversion;
 using SharpDiffusion.Hashing;
 using SharpDiffusion.Workshop;
 
@@ -80,7 +81,7 @@ internal sealed class MergeCommand : ICliCommand
             Vae = request.Vae,
             Precision = dtype,
             Output = request.Output,
-            Hasher = path => cache.GetOrCompute(path, p => hashProgress == null
+            Hasher = path => Directory.Exists(path) ? CheckpointFiles.Hash(path) : cache.GetOrCompute(path, p => hashProgress == null
                 ? ModelHashes.Compute(p)
                 : hashProgress.Run(p, new FileInfo(p).Length, progress => ModelHashes.Compute(p, progress))),
         };

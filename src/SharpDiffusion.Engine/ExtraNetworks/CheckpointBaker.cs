@@ -26,7 +26,7 @@ public static class CheckpointBaker
         IProgress<long>? progress = null)
     {
         OutputGuard.Check(outputPath, [modelPath, vaePath, .. networks.Select(n => n.Path)]);
-        using var model = ModelFileReader.Open(modelPath);
+        using var model = CheckpointFiles.Open(modelPath);
         ModelFamilyDetection.Detect(model);
         var resolver = NetworkKeyResolver.ForModel(model.Tensors.Select(t => t.Name));
         var warnings = new List<string>();
@@ -56,7 +56,7 @@ public static class CheckpointBaker
                 }
             }
 
-            var vae = vaePath == null ? null : ModelFileReader.Open(vaePath);
+            var vae = vaePath == null ? null : CheckpointFiles.Open(vaePath);
             if (vae != null) opened.Add(vae);
             var vaeTensors = vae == null ? new Dictionary<string, TensorInfo>() : VaeKeys.Map(vae);
 
@@ -79,7 +79,8 @@ public static class CheckpointBaker
             }).ToList();
             if (vae != null && fromVae == 0) throw new InvalidModelFileException(vaePath!, "no tensor of this file is a VAE weight of the checkpoint");
 
-            var metadata = new Dictionary<string, string>(model.Metadata, StringComparer.Ordinal)
+            // Only a safetensors file's metadata is metadata (a pickle's scalars and a folder's configs are not).
+            var metadata = new Dictionary<string, string>(model.Format == ModelFormat.Safetensors ? model.Metadata : new Dictionary<string, string>(), StringComparer.Ordinal)
             {
                 ["sharpdiffusion_bake"] = System.Text.Json.JsonSerializer.Serialize(new
                 {

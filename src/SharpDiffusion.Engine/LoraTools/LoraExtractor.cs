@@ -1,4 +1,5 @@
 using System.Globalization;
+using SharpDiffusion.Conversion;
 using SharpDiffusion.Engine.Weights;
 using SharpDiffusion.Formats;
 using SharpDiffusion.Workshop;
@@ -19,8 +20,8 @@ public static class LoraExtractor
     {
         Validate(options);
         OutputGuard.Check(outputPath, [basePath, tunedPath]);
-        using var baseFile = ModelFileReader.Open(basePath);
-        using var tunedFile = ModelFileReader.Open(tunedPath);
+        using var baseFile = CheckpointFiles.Open(basePath);
+        using var tunedFile = CheckpointFiles.Open(tunedPath);
         var targets = ExtractionTargets.ForSd1Checkpoint(baseFile, options.ConvRank != null);
         ExtractionTargets.RequireSd1(tunedFile);
         var baseInfos = baseFile.Tensors.ToDictionary(t => t.Name, StringComparer.Ordinal);

@@ -7,13 +7,14 @@ using SharpDiffusion.Engine.Text.Encoders;
 using SharpDiffusion.Engine.Text.Prompts;
 using SharpDiffusion.Engine.Text.Tokenization;
 using SharpDiffusion.Engine.Weights;
+using SharpDiffusion.Conversion;
 using SharpDiffusion.Formats;
 using static TorchSharp.torch;
 
 namespace SharpDiffusion.Engine.Pipeline;
 
 /// <summary>
-/// A loaded single-file checkpoint: U-Net, VAE, text encoder(s), tokenizer and noise schedule, with the
+/// A loaded checkpoint (a single file or a diffusers folder, opened through <see cref="CheckpointFiles"/>): U-Net, VAE, text encoder(s), tokenizer and noise schedule, with the
 /// architecture taken from an LDM config when there is one and detected from the weights otherwise (the same
 /// code path for tiny test models and 860M U-Nets). Loading is a strict name match.
 /// </summary>
@@ -75,10 +76,12 @@ public sealed class StableDiffusionCheckpoint : IDisposable
         options ??= new CheckpointLoadOptions();
         NnpackSwitch.Disable(); // libtorch retries NNPACK on every convolution of CPUs it does not support
         var clock = Stopwatch.StartNew();
-        var file = ModelFileReader.Open(path);
+        var file = CheckpointFiles.Open(path); // a diffusers folder or an old layout arrives in the single-file names
         try
         {
             var family = ModelFamilyDetection.Detect(file);
+            if (file.Tensors.FirstOrDefault(t => t.DType == TensorDType.Quantized) is { } quantized)
+                throw new InvalidModelFileException(path, $"tensor '{quantized.Name}' is block-quantized ({quantized.TypeName}); the engine runs float weights (fp32, fp16, bf16)");
             var configPath = options.ConfigPath ?? LdmConfigFile.FindBeside(path);
             var config = configPath == null ? null : LdmConfigFile.Load(configPath);
 
@@ -89,6 +92,8 @@ public sealed class StableDiffusionCheckpoint : IDisposable
             var vaeConfig = config != null
                 ? VaeConfig.FromLdmConfig(config)
                 : VaeConfig.DetectFromWeights(file, ModelFamilyDetection.VaePrefix, defaultScale);
+            if (unetConfig.InChannels != vaeConfig.EmbedDim)
+                throw new InvalidModelFileException(path, $"the U-Net takes {unetConfig.InChannels} input channels (inpainting: 9, instruct-pix2pix: 8) and the VAE makes {vaeConfig.EmbedDim}; the engine generates with models whose U-Net takes the latents alone");
 
             // The text encoders load on a second thread while the U-Net and VAE load here: converting weights into
             // fresh memory is most of the time, and the two halves share nothing but the (thread-safe) file reads.
@@ -135,7 +140,8 @@ public sealed class StableDiffusionCheckpoint : IDisposable
                 throw;
             }
 
-            var modelFolder = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path));
+            // A diffusers folder is its own model folder (its tokenizer/ is inside it).
+            var modelFolder = Directory.Exists(path) ? System.IO.Path.GetFullPath(path) : System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path));
             var tokenizerPath = options.TokenizerPath;
             // The smallest token table of the text encoders: the tokenizer's ids must all fit it.
             var vocabularySize = file.Tensors.Where(t => t.Name.EndsWith("token_embedding.weight", StringComparison.Ordinal)).Select(t => (int?)t.Shape[0]).Min();

@@ -1,5 +1,6 @@
 using SharpDiffusion.Engine.Models;
 using SharpDiffusion.Engine.Weights;
+using SharpDiffusion.Conversion;
 using SharpDiffusion.Formats;
 
 namespace SharpDiffusion.Engine.Pipeline;
@@ -23,7 +24,7 @@ public static class VaeOverride
 
     public static void Load(AutoencoderKL vae, string vaePath)
     {
-        using var file = ModelFileReader.Open(vaePath);
+        using var file = CheckpointFiles.Open(vaePath); // a diffusers VAE folder arrives as first_stage_model.*
         string prefix = file.Tensors.Any(t => t.Name.StartsWith(ModelFamilyDetection.VaePrefix, StringComparison.Ordinal))
             ? ModelFamilyDetection.VaePrefix
             : "";

@@ -14,7 +14,9 @@ public static class StrictLoader
     /// <param name="file">The model file.</param>
     /// <param name="prefix">Key prefix of this component in the file, e.g. "model.diffusion_model.".</param>
     /// <param name="ignore">Keys (after the prefix) that may be present in the file but have no module counterpart.</param>
-    public static void Load(nn.Module module, IModelFile file, string prefix, IReadOnlyCollection<string>? ignore = null)
+    /// <param name="optional">Module keys the file may lack (they keep the module's own values).</param>
+    public static void Load(nn.Module module, IModelFile file, string prefix, IReadOnlyCollection<string>? ignore = null,
+        IReadOnlyCollection<string>? optional = null)
     {
         var fileTensors = new Dictionary<string, TensorInfo>(StringComparer.Ordinal);
         foreach (var t in file.Tensors)
@@ -30,6 +32,7 @@ public static class StrictLoader
         {
             if (!fileTensors.TryGetValue(name, out var info))
             {
+                if (optional != null && optional.Contains(name)) continue;
                 missing.Add(prefix + name);
                 continue;
             }

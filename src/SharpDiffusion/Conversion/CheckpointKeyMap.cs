@@ -150,16 +150,9 @@ public sealed class CheckpointKeyMap
         return new KeyMapping(found, unmapped);
     }
 
-    // transformers renamed CLIPTextModel's children under text_model. in 4.x; A1111 still accepts the old names.
-    private static readonly string[] LegacyClipRoots = ["embeddings.", "encoder.", "final_layer_norm."];
-
-    private static IReadOnlyList<KeyCorrespondence> HfClip(string ldmKey, string rest, string component)
-    {
-        if (rest.StartsWith("text_model.", StringComparison.Ordinal)) return [new KeyCorrespondence(ldmKey, component, rest)];
-        if (LegacyClipRoots.Any(r => rest.StartsWith(r, StringComparison.Ordinal)))
-            return [new KeyCorrespondence(ldmKey, component, "text_model." + rest)];
-        return [];
-    }
+    /// <summary>Current transformers names only: <see cref="CanonicalCheckpoint"/> renames the pre-4.x layout before keys get here.</summary>
+    private static IReadOnlyList<KeyCorrespondence> HfClip(string ldmKey, string rest, string component) =>
+        rest.StartsWith("text_model.", StringComparison.Ordinal) ? [new KeyCorrespondence(ldmKey, component, rest)] : [];
 
     private static IReadOnlyList<KeyCorrespondence> OpenClip(string ldmKey, string rest, string component, bool withProjection) =>
         [.. OpenClipKeyNames.ToHf(rest, withProjection).Select(c => new KeyCorrespondence(ldmKey, component, c.Key, c.Transform, c.SliceIndex, c.SliceCount))];

@@ -10,14 +10,18 @@ namespace SharpDiffusion.Workshop;
 /// only), without training leftovers (--prune) or with the EMA weights as the model (--ema-only). Tensor names and
 /// order are kept; a float32 tensor stored as float32 is copied byte for byte. The output's <c>__metadata__</c> keeps
 /// a safetensors input's metadata, sets <c>format</c> = <c>pt</c> when absent, and records the conversion under
-/// <c>sharpdiffusion_convert</c> (JSON). A diffusers folder (SD1.x) becomes a single-file checkpoint in the LDM layout.
+/// <c>sharpdiffusion_convert</c> (JSON). The input is read through <see cref="CheckpointFiles"/>, so a diffusers folder
+/// becomes a single-file checkpoint in the LDM layout and old text-encoder names come out in the current layout; a
+/// folder tensor with no single-file name is an error that lists it (nothing is silently dropped).
 /// </summary>
 public static class CheckpointConverter
 {
     public const string MetadataKey = "sharpdiffusion_convert";
 
-    /// <param name="Shape">The output shape: the source's, or the single-file shape of a diffusers tensor (a 1x1 conv is stored as Linear there).</param>
-    private sealed record Entry(string Name, TensorInfo Source, TensorDType OutType, long[] Shape);
+    private sealed record Entry(string Name, TensorInfo Source, TensorDType OutType)
+    {
+        public long[] Shape => Source.Shape;
+    }
 
     public static ConvertResult Convert(ConvertOptions options, IProgress<WorkshopProgress>? progress = null)
     {
@@ -25,7 +29,9 @@ public static class CheckpointConverter
             throw new WorkshopException($"precision {p} cannot be written; use fp32, fp16 or bf16");
         OutputGuard.Check(options.Output, [options.Input]);
 
-        using var file = ModelFileReader.Open(options.Input);
+        using var file = CheckpointFiles.Open(options.Input);
+        if (file.Unmapped.Count > 0)
+            throw new WorkshopException($"{options.Input}: {file.Unmapped.Count} tensor(s) have no single-file name: {string.Join(", ", file.Unmapped.Take(5))}{(file.Unmapped.Count > 5 ? ", ..." : "")}");
         var quantized = file.Tensors.FirstOrDefault(t => t.DType == TensorDType.Quantized);
         if (quantized != null)
             throw new WorkshopException($"{options.Input}: tensor '{quantized.Name}' is block-quantized ({quantized.TypeName}); safetensors cannot store it");
@@ -91,8 +97,6 @@ public static class CheckpointConverter
             if (ema.Count == 0) throw new WorkshopException($"{options.Input}: --ema-only: the file has no EMA weights (model_ema.*)");
         }
 
-        if (file.Format == ModelFormat.Diffusers) return PlanFromDiffusers(options, file);
-
         var plan = new List<Entry>();
         foreach (var tensor in file.Tensors)
         {
@@ -111,41 +115,10 @@ public static class CheckpointConverter
                 data = twin;
                 fromEma++;
             }
-            plan.Add(new Entry(name, data, Precision.Apply(data.DType, options.Precision), data.Shape));
+            plan.Add(new Entry(name, data, Precision.Apply(data.DType, options.Precision)));
         }
         if (ema != null && fromEma == 0)
             throw new WorkshopException($"{options.Input}: --ema-only: no model_ema.* tensor matches a model.* weight");
-        return plan;
-    }
-
-    /// <summary>
-    /// A diffusers folder to the single-file (LDM) layout A1111 loads: every tensor renamed through the key map
-    /// derived from the folder's own block structure; the VAE attention's Linear weights become 1x1 convs (same
-    /// bytes). A tensor with no single-file name is an error that lists it: nothing is silently dropped.
-    /// </summary>
-    private static List<Entry> PlanFromDiffusers(ConvertOptions options, IModelFile file)
-    {
-        if (options.EmaOnly) throw new WorkshopException($"{options.Input}: --ema-only: a diffusers folder has no EMA weights");
-        var map = CheckpointKeyMap.FromDiffusersKeys(file.Tensors.Select(t => t.Name));
-        var plan = new List<Entry>();
-        var unmapped = new List<string>();
-        foreach (var tensor in file.Tensors)
-        {
-            int slash = tensor.Name.IndexOf('/');
-            var c = slash > 0 ? map.ToLdm(tensor.Name[..slash], tensor.Name[(slash + 1)..]) : null;
-            if (c == null)
-            {
-                unmapped.Add(tensor.Name);
-                continue;
-            }
-            if (c.Transform is not (TensorTransform.None or TensorTransform.Conv1x1ToLinear))
-                throw new WorkshopException($"{options.Input}: '{tensor.Name}' needs a {c.Transform} to become '{c.LdmKey}'; only SD1.x diffusers folders convert to a single file so far");
-            var shape = c.LdmShapeFromDiffusers(tensor.Shape)
-                ?? throw new WorkshopException($"{options.Input}: '{tensor.Name}' {tensor.ShapeText} does not fit '{c.LdmKey}'");
-            plan.Add(new Entry(c.LdmKey, tensor, Precision.Apply(tensor.DType, options.Precision), shape));
-        }
-        if (unmapped.Count > 0)
-            throw new WorkshopException($"{options.Input}: {unmapped.Count} tensor(s) have no single-file name: {string.Join(", ", unmapped.Take(5))}{(unmapped.Count > 5 ? ", ..." : "")}");
         return plan;
     }
 }

@@ -9,14 +9,6 @@ public static class CheckpointKeys
         "cond_stage_model.transformer.text_model.embeddings.position_ids",
     };
 
-    /// <summary>A1111's <c>checkpoint_dict_replacements</c>: old transformers layouts of the SD1 text encoder.</summary>
-    private static readonly (string From, string To)[] Replacements =
-    [
-        ("cond_stage_model.transformer.embeddings.", "cond_stage_model.transformer.text_model.embeddings."),
-        ("cond_stage_model.transformer.encoder.", "cond_stage_model.transformer.text_model.encoder."),
-        ("cond_stage_model.transformer.final_layer_norm.", "cond_stage_model.transformer.text_model.final_layer_norm."),
-    ];
-
     public const string VaePrefix = "first_stage_model.";
     public const string EmaPrefix = "model_ema.";
     public const string UnetPrefix = "model.diffusion_model.";
@@ -26,14 +18,6 @@ public static class CheckpointKeys
     /// <c>betas</c> and <c>alphas_cumprod</c> stay A's, and so do the skip-on-merge ids.
     /// </summary>
     public static bool IsMergeable(string key) => key.Contains("model", StringComparison.Ordinal) && !SkipOnMerge.Contains(key);
-
-    /// <summary>The name A1111 gives a key on load (old text-encoder layouts renamed), so differently saved files line up.</summary>
-    public static string Normalize(string key)
-    {
-        foreach (var (from, to) in Replacements)
-            if (key.StartsWith(from, StringComparison.Ordinal)) return to + key[from.Length..];
-        return key;
-    }
 
     /// <summary>Training leftovers that --prune drops: EMA copies, loss-module tensors, optimizer state.</summary>
     public static bool IsTrainingOnly(string key) =>

@@ -5,7 +5,7 @@ namespace SharpDiffusion.Workshop;
 /// <summary>What <see cref="CheckpointConverter"/> converts and how.</summary>
 public sealed record ConvertOptions
 {
-    /// <summary>Any file <see cref="ModelFileReader"/> opens (.ckpt/.pt zip or legacy, .safetensors, a diffusers folder).</summary>
+    /// <summary>Any file <see cref="Conversion.CheckpointFiles"/> opens (.ckpt/.pt zip or legacy, .safetensors, a diffusers folder).</summary>
     public required string Input { get; init; }
 
     /// <summary>The .safetensors file to write, or the folder for <see cref="DiffusersExporter"/> (never the input).</summary>

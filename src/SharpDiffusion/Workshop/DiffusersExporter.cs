@@ -10,7 +10,8 @@ namespace SharpDiffusion.Workshop;
 /// the diffusers-folder input of <see cref="CheckpointConverter"/>: every tensor is renamed through
 /// <see cref="CheckpointKeyMap"/> (the VAE attention's 1x1 convs become Linear weights, same bytes), streamed into
 /// <c>unet/diffusion_pytorch_model.safetensors</c>, <c>vae/diffusion_pytorch_model.safetensors</c> and
-/// <c>text_encoder/model.safetensors</c>, with configs derived from the weights (<see cref="DiffusersPipelineConfigs"/>),
+/// <c>text_encoder/model.safetensors</c> (the input read through <see cref="CheckpointFiles"/>, so old text-encoder names are
+/// already the current ones), with configs derived from the weights (<see cref="DiffusersPipelineConfigs"/>),
 /// <c>scheduler/scheduler_config.json</c> and model_index.json. The DDPM buffers, the text encoder's
 /// <c>position_ids</c> (transformers keeps it as a non-persistent buffer) and EMA copies are left out. The whole folder
 /// is written beside the target and renamed into place when complete.
@@ -30,7 +31,7 @@ public static class DiffusersExporter
     /// <summary>The tensors (diffusers names, shapes, types) and configs of the folder for <paramref name="file"/>; writes nothing.</summary>
     internal static FolderPlan Describe(ConvertOptions options, IModelFile file)
     {
-        var names = file.Tensors.Select(t => CheckpointKeys.Normalize(t.Name)).ToList();
+        var names = file.Tensors.Select(t => t.Name).ToList();
         var map = CheckpointKeyMap.FromLdmKeys(names);
         var plan = Plan(options, file, names, map, out int dropped, out int fromEma);
         var byComponent = plan.GroupBy(e => e.Component).ToDictionary(g => g.Key, g => g.ToList());
@@ -58,7 +59,7 @@ public static class DiffusersExporter
             throw new WorkshopException($"precision {p} cannot be written; use fp32, fp16 or bf16");
         FolderOutput.Check(options.Output, [options.Input]);
 
-        using var file = ModelFileReader.Open(options.Input);
+        using var file = CheckpointFiles.Open(options.Input);
         if (file.Format == ModelFormat.Diffusers)
             throw new WorkshopException($"{options.Input}: is already a diffusers folder; convert it to a single file with --to safetensors");
         var quantized = file.Tensors.FirstOrDefault(t => t.DType == TensorDType.Quantized);
@@ -66,7 +67,8 @@ public static class DiffusersExporter
             throw new WorkshopException($"{options.Input}: tensor '{quantized.Name}' is block-quantized ({quantized.TypeName}); diffusers folders hold plain tensors");
 
         var folder = Describe(options, file);
-        var (plan, configs, dropped, fromEma) = (folder.Entries, folder.Configs, folder.Dropped, folder.FromEma);
+        var (plan, configs, fromEma) = (folder.Entries, folder.Configs, folder.FromEma);
+        int dropped = folder.Dropped + file.Dropped.Count; // the view's duplicates (old and new text-encoder names) count too
         var byComponent = plan.GroupBy(e => e.Component).ToDictionary(g => g.Key, g => g.ToList());
         string? tokenizer = TokenizerFiles.Find(options.Input);
 
@@ -178,10 +180,7 @@ public static class DiffusersExporter
             if (c.Transform is not (TensorTransform.None or TensorTransform.Conv1x1ToLinear))
                 throw new WorkshopException($"{options.Input}: '{tensor.Name}' needs a {c.Transform} to become '{c.FolderTensorName}'; only SD1.x checkpoints convert to diffusers so far");
             if (!written.Add(c.FolderTensorName))
-            {
-                dropped++; // the same weight under an old and a new text-encoder name: the first one is kept
-                continue;
-            }
+                throw new WorkshopException($"{options.Input}: two tensors map to '{c.FolderTensorName}'");
             var data = tensor;
             if (ema != null && CheckpointKeys.EmaKeyFor(name) is { } emaKey && ema.TryGetValue(emaKey, out var twin))
             {

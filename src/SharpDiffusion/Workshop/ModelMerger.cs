@@ -1,5 +1,6 @@
-using SharpDiffusion.Inspection;
 using SharpDiffusion.Architectures;
+using SharpDiffusion.Conversion;
+using SharpDiffusion.Inspection;
 using SharpDiffusion.Formats;
 using SharpDiffusion.Formats.Safetensors;
 using SharpDiffusion.Hashing;
@@ -7,7 +8,8 @@ using SharpDiffusion.Hashing;
 namespace SharpDiffusion.Workshop;
 
 /// <summary>
-/// A1111's Checkpoint Merger (modules/extras.py run_modelmerger), streamed: the output has A's keys in A's order;
+/// A1111's Checkpoint Merger (modules/extras.py run_modelmerger), streamed, on inputs opened through
+/// <see cref="CheckpointFiles"/> (any checkpoint file or diffusers folder, in the single-file names): the output has A's keys in A's order;
 /// a key is merged when A1111 would merge it (name contains "model", not the CLIP position ids, present in B, and
 /// for add difference present in C — a key C lacks stays A's, as A1111's zero difference gives) and both tensors
 /// are floating point; everything else is copied from A. Arithmetic is float32, the result is stored at the chosen
@@ -44,7 +46,7 @@ public static class ModelMerger
 
             var plan = Plan(options, a, b, c, vae, out bool inpainting, out bool pix2pix);
 
-            var hasher = options.Hasher ?? (path => ModelHashes.Compute(path));
+            var hasher = options.Hasher ?? (path => CheckpointFiles.Hash(path));
             var metadata = MergeMetadata.Build(options,
                 new MergeMetadata.Input(a.Path, a, hasher(a.Path)),
                 new MergeMetadata.Input(b.Path, b, hasher(b.Path)),
@@ -83,13 +85,11 @@ public static class ModelMerger
 
     private static IModelFile Open(string path, string role, List<IModelFile> opened)
     {
-        var file = ModelFileReader.Open(path);
+        var file = CheckpointFiles.Open(path);
         opened.Add(file);
-        if (file.Format == ModelFormat.Diffusers)
-            throw new WorkshopException($"{path}: model {role} is a diffusers folder; merging works on single-file checkpoints (convert it first)");
         var quantized = file.Tensors.FirstOrDefault(t => t.DType == TensorDType.Quantized);
         if (quantized != null)
-            throw new WorkshopException($"{path}: tensor '{quantized.Name}' is block-quantized ({quantized.TypeName}); merging needs plain float tensors");
+            throw new WorkshopException($"{path}: model {role}'s tensor '{quantized.Name}' is block-quantized ({quantized.TypeName}); merging needs plain float tensors");
         return file;
     }
 
@@ -109,7 +109,7 @@ public static class ModelMerger
     private static Dictionary<string, TensorInfo> ByName(IModelFile file)
     {
         var map = new Dictionary<string, TensorInfo>(StringComparer.Ordinal);
-        foreach (var t in file.Tensors) map.TryAdd(CheckpointKeys.Normalize(t.Name), t);
+        foreach (var t in file.Tensors) map.TryAdd(t.Name, t);
         return map;
     }
 
@@ -126,7 +126,7 @@ public static class ModelMerger
 
         foreach (var ta in a.Tensors)
         {
-            string name = CheckpointKeys.Normalize(ta.Name);
+            string name = ta.Name;
             if (!seen.Add(name)) continue;
             var outType = Precision.Apply(ta.DType, options.Precision);
 

@@ -135,15 +135,6 @@ public sealed class CheckpointKeyMapTests
         Assert.Equal(4, folder.VaeLevels);
     }
 
-    [Fact]
-    public void Pre_4_x_transformers_clip_names_map_to_the_same_text_encoder_keys()
-    {
-        var map = CheckpointKeyMap.Create(CheckpointArchitecture.Sd1, UnetLayout.Sd1);
-        var c = Assert.Single(map.ToDiffusers("cond_stage_model.transformer.encoder.layers.3.self_attn.q_proj.weight"));
-        Assert.Equal("text_model.encoder.layers.3.self_attn.q_proj.weight", c.DiffusersKey);
-        Assert.Empty(map.ToDiffusers("cond_stage_model.transformer.logit_scale"));
-    }
-
     [Theory]
     [InlineData("input_blocks.0.0.weight", "conv_in.weight")]
     [InlineData("input_blocks.1.0.in_layers.0.weight", "down_blocks.0.resnets.0.norm1.weight")]

@@ -1,6 +1,6 @@
-using SharpDiffusion.Conversion;
 using SharpDiffusion.Formats;
 using SharpDiffusion.Formats.Safetensors;
+using SharpDiffusion.Tests.Fixtures;
 using SharpDiffusion.Workshop;
 
 namespace SharpDiffusion.Tests.Workshop;
@@ -13,42 +13,9 @@ public sealed class DiffusersToSingleFileTests
 {
     private static readonly string Tiny = TestPaths.GoldenFile("tiny_sd1.safetensors");
 
-    private static readonly Dictionary<string, (string File, string ClassName)> Components = new()
-    {
-        ["unet"] = ("diffusion_pytorch_model.safetensors", "UNet2DConditionModel"),
-        ["vae"] = ("diffusion_pytorch_model.safetensors", "AutoencoderKL"),
-        ["text_encoder"] = ("model.safetensors", "CLIPTextModel"),
-    };
-
     /// <summary>Writes <paramref name="source"/> as a diffusers folder; returns the single-file keys that have a diffusers twin.</summary>
-    private static HashSet<string> WriteDiffusersFolder(SafetensorsFile source, string folder)
-    {
-        var map = CheckpointKeyMap.FromLdmKeys(source.Tensors.Select(t => t.Name));
-        var byComponent = new Dictionary<string, List<TensorToWrite>>();
-        var mapped = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var t in source.Tensors)
-        {
-            var parts = map.ToDiffusers(t.Name);
-            if (parts.Count == 0) continue; // DDPM schedule buffers: diffusers keeps them in scheduler config
-            var c = Assert.Single(parts);
-            var bytes = new byte[t.ByteLength];
-            source.ReadTensorData(t, bytes);
-            if (!byComponent.TryGetValue(c.Component, out var list)) byComponent[c.Component] = list = new();
-            list.Add(TensorToWrite.FromBytes(c.DiffusersKey, t.DType, c.DiffusersShapeFromLdm(t.Shape)!, bytes));
-            mapped.Add(t.Name);
-        }
-        foreach (var (component, tensors) in byComponent)
-        {
-            var dir = Directory.CreateDirectory(Path.Combine(folder, component)).FullName;
-            var (file, className) = Components[component];
-            SafetensorsWriter.Write(Path.Combine(dir, file), tensors);
-            File.WriteAllText(Path.Combine(dir, "config.json"), $"{{\"_class_name\": \"{className}\"}}");
-        }
-        File.WriteAllText(Path.Combine(folder, "model_index.json"),
-            "{\"_class_name\": \"StableDiffusionPipeline\", \"unet\": [\"diffusers\", \"UNet2DConditionModel\"], "
-            + "\"vae\": [\"diffusers\", \"AutoencoderKL\"], \"text_encoder\": [\"transformers\", \"CLIPTextModel\"]}");
-        return mapped;
-    }
+    private static HashSet<string> WriteDiffusersFolder(SafetensorsFile source, string folder) =>
+        DiffusersFolderWriter.Write(source, folder, openClipTextEncoder: false);
 
     [Fact]
     public void DiffusersFolderBecomesTheSingleFileCheckpointBitForBit()
@@ -65,18 +32,7 @@ public sealed class DiffusersToSingleFileTests
 
         using var converted = SafetensorsFile.Open(output);
         Assert.Equal(mapped.Order(StringComparer.Ordinal), converted.Tensors.Select(t => t.Name).Order(StringComparer.Ordinal));
-        var originals = original.Tensors.ToDictionary(t => t.Name);
-        foreach (var t in converted.Tensors)
-        {
-            var o = originals[t.Name];
-            Assert.Equal(o.Shape, t.Shape);
-            Assert.Equal(o.DType, t.DType);
-            var a = new byte[o.ByteLength];
-            var b = new byte[t.ByteLength];
-            original.ReadTensorData(o, a);
-            converted.ReadTensorData(t, b);
-            Assert.True(a.AsSpan().SequenceEqual(b), $"{t.Name} differs");
-        }
+        TensorAssert.EachEqualsTheOriginal(original, converted);
         // The VAE attention weights are Linear in diffusers and 1x1 convs in the single file.
         var q = converted.Tensors.Single(t => t.Name == "first_stage_model.decoder.mid.attn_1.q.weight");
         Assert.Equal(4, q.Rank);

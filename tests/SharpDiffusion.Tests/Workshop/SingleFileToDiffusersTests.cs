@@ -52,18 +52,7 @@ public sealed class SingleFileToDiffusersTests : IDisposable
             .Where(n => !Conversion.ReferenceInventory.DdpmBuffers.Contains(n) && !n.EndsWith("position_ids", StringComparison.Ordinal));
         Assert.Equal(expectedNames.Order(StringComparer.Ordinal), converted.Tensors.Select(t => t.Name).Order(StringComparer.Ordinal));
         Assert.Equal(result.Tensors, converted.Tensors.Count);
-        var originals = original.Tensors.ToDictionary(t => t.Name);
-        foreach (var t in converted.Tensors)
-        {
-            var o = originals[t.Name];
-            Assert.Equal(o.Shape, t.Shape);
-            Assert.Equal(TensorDType.F32, t.DType);
-            var a = new byte[o.ByteLength];
-            var b = new byte[t.ByteLength];
-            original.ReadTensorData(o, a);
-            converted.ReadTensorData(t, b);
-            Assert.True(a.AsSpan().SequenceEqual(b), $"{t.Name} differs after the round trip");
-        }
+        TensorAssert.EachEqualsTheOriginal(original, converted);
     }
 
     [Fact]

@@ -59,16 +59,23 @@ public sealed class OpenClipTextModel : nn.Module<Tensor, Tensor>
         var token = ClipTextModel.Require(file, prefix + "token_embedding.weight");
         var position = ClipTextModel.Require(file, prefix + "positional_embedding");
         var cfc = ClipTextModel.Require(file, prefix + "transformer.resblocks.0.mlp.c_fc.weight");
-        var projection = ClipTextModel.Require(file, prefix + "text_projection");
+        // A diffusers folder has no logit_scale (unused here), and SD 2.x's text encoder there has no projection
+        // either (SD 2.x conditions on the tokens, never on the pooled projection).
+        var projection = file.Tensors.FirstOrDefault(t => t.Name == prefix + "text_projection");
         int layers = 0;
         var names = file.Tensors.Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
         while (names.Contains($"{prefix}transformer.resblocks.{layers}.ln_1.weight")) layers++;
         long width = token.Shape[1];
         var model = new OpenClipTextModel((int)token.Shape[0], (int)width, layers, options.HeadsFor(width), (int)cfc.Shape[0],
-            (int)position.Shape[0], (int)projection.Shape[1], options.Activation ?? TextActivation.Gelu, options.LayerNormEps, LayerFactory.ForLoading(CPU, options.DType));
+            (int)position.Shape[0], (int)(projection?.Shape[1] ?? token.Shape[1]), options.Activation ?? TextActivation.Gelu, options.LayerNormEps, LayerFactory.ForLoading(CPU, options.DType));
         model.eval();
         foreach (var parameter in model.parameters()) parameter.requires_grad = false; // inference only: no autograd graph
-        StrictLoader.Load(model, file, prefix);
+        StrictLoader.Load(model, file, prefix, optional: projection == null ? ["logit_scale", "text_projection"] : ["logit_scale"]);
+        if (projection == null)
+        {
+            using var noGrad = no_grad();
+            model.text_projection.zero_(); // allocated uninitialised for loading; never read by SD 2.x conditioning
+        }
         return model;
     }
 
