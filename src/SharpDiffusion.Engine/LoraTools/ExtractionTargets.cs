@@ -1,3 +1,4 @@
+using SharpDiffusion.Architectures;
 using System.Text.RegularExpressions;
 using SharpDiffusion.Conversion;
 using SharpDiffusion.Formats;
@@ -22,7 +23,7 @@ public static partial class ExtractionTargets
     public static IReadOnlyList<ExtractionTarget> ForSd1Checkpoint(IModelFile file, bool includeConvLayers)
     {
         RequireSd1(file);
-        var unetKeys = file.Tensors.Select(t => t.Name).Where(n => n.StartsWith(KeyPrefixes.Unet, StringComparison.Ordinal)).ToList();
+        var unetKeys = file.Tensors.Select(t => t.Name).Where(n => n.StartsWith(LdmPrefixes.Unet, StringComparison.Ordinal)).ToList();
         var layout = UnetLayout.FromLdmKeys(unetKeys);
         var textEncoder = new List<ExtractionTarget>();
         var unet = new List<ExtractionTarget>();
@@ -30,14 +31,14 @@ public static partial class ExtractionTargets
         {
             if (info.Shape.Length is not (2 or 4)) continue; // norms and biases are never wrapped
             string key = info.Name;
-            if (key.StartsWith(KeyPrefixes.Sd1TextEncoder, StringComparison.Ordinal))
+            if (key.StartsWith(ModelArchitectures.Sd1.TextEncoders[0].Prefix, StringComparison.Ordinal))
             {
-                string hf = key[KeyPrefixes.Sd1TextEncoder.Length..];
+                string hf = key[ModelArchitectures.Sd1.TextEncoders[0].Prefix.Length..];
                 if (TextEncoderTarget().IsMatch(hf)) textEncoder.Add(new ExtractionTarget("lora_te_" + ModulePath(hf), key, true, false));
             }
-            else if (key.StartsWith(KeyPrefixes.Unet, StringComparison.Ordinal) && key.EndsWith(".weight", StringComparison.Ordinal))
+            else if (key.StartsWith(LdmPrefixes.Unet, StringComparison.Ordinal) && key.EndsWith(".weight", StringComparison.Ordinal))
             {
-                string? diffusers = UnetKeyNames.ToDiffusers(key[KeyPrefixes.Unet.Length..], layout);
+                string? diffusers = UnetKeyNames.ToDiffusers(key[LdmPrefixes.Unet.Length..], layout);
                 if (diffusers == null) continue;
                 bool transformer = diffusers.Contains(".attentions.", StringComparison.Ordinal);
                 bool convBlock = diffusers.Contains(".resnets.", StringComparison.Ordinal)
@@ -56,8 +57,8 @@ public static partial class ExtractionTargets
     {
         bool Has(string prefix) => file.Tensors.Any(t => t.Name.StartsWith(prefix, StringComparison.Ordinal));
         if (Has("conditioner.embedders.")) throw new InvalidModelFileException(file.Path, "is an SDXL checkpoint; LoRA extraction supports SD 1.x single-file checkpoints only");
-        if (Has(KeyPrefixes.Sd2TextEncoder)) throw new InvalidModelFileException(file.Path, "is an SD 2.x checkpoint (OpenCLIP text encoder); LoRA extraction supports SD 1.x single-file checkpoints only");
-        if (!Has(KeyPrefixes.Unet) || !Has(KeyPrefixes.Sd1TextEncoder + "text_model."))
+        if (Has(ModelArchitectures.Sd2.TextEncoders[0].Prefix)) throw new InvalidModelFileException(file.Path, "is an SD 2.x checkpoint (OpenCLIP text encoder); LoRA extraction supports SD 1.x single-file checkpoints only");
+        if (!Has(LdmPrefixes.Unet) || !Has(ModelArchitectures.Sd1.TextEncoders[0].Prefix + "text_model."))
             throw new InvalidModelFileException(file.Path, "is not an SD 1.x single-file checkpoint (needs model.diffusion_model.* and cond_stage_model.transformer.text_model.* tensors)");
     }
 

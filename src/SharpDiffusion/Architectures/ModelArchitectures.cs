@@ -87,6 +87,19 @@ public static class ModelArchitectures
         return null;
     }
 
+    /// <summary>
+    /// The family whose every text-encoder prefix occurs among these single-file keys (the one with most encoders when
+    /// several do), or null when no family's encoders are there.
+    /// </summary>
+    public static ModelArchitecture? FamilyOfTextEncoderPrefixes(IEnumerable<string> keys)
+    {
+        var list = keys as IReadOnlyCollection<string> ?? keys.ToList();
+        return Families
+            .Where(a => a.TextEncoders.Count > 0 && a.TextEncoders.All(e => list.Any(k => k.StartsWith(e.Prefix, StringComparison.Ordinal))))
+            .OrderByDescending(a => a.TextEncoders.Count)
+            .FirstOrDefault();
+    }
+
     /// <summary>"SD1", "SD2", "SDXL", "SDXL refiner", "SD3", "Flux".</summary>
     public static string DisplayName(this BaseFamily family) => Of(family).FamilyName;
 

@@ -1,3 +1,4 @@
+using SharpDiffusion.Architectures;
 using System.Buffers;
 using SharpDiffusion.Formats;
 using SharpDiffusion.Formats.Diffusers;
@@ -44,13 +45,11 @@ public sealed class CanonicalCheckpoint : IModelFile
 
     /// <summary>Roots of the single-file layout, used to tell a wrapper prefix from a model's own names.</summary>
     private static readonly string[] CheckpointRoots =
-        [KeyPrefixes.Unet, KeyPrefixes.Vae, "cond_stage_model.", "conditioner.embedders."];
+        [LdmPrefixes.Unet, LdmPrefixes.Vae, .. ModelArchitectures.TextEncoderPrefixes.Select(e => e.Prefix)];
 
-    /// <summary>The CLIP text encoders that A1111 renames from the pre-4.x transformers layout.</summary>
-    private static readonly string[] HfClipPrefixes = [KeyPrefixes.Sd1TextEncoder, KeyPrefixes.SdxlTextEncoder1];
-
-    /// <summary>The SDXL refiner's only text encoder (OpenCLIP bigG) in its single file.</summary>
-    private const string RefinerTextEncoder = "conditioner.embedders.0.model.";
+    /// <summary>The CLIP text encoders (transformers names) that A1111 renames from the pre-4.x transformers layout.</summary>
+    private static readonly string[] HfClipPrefixes = [.. ModelArchitectures.All.SelectMany(a => a.TextEncoders)
+        .Where(e => e.Layout == TextEncoderLayout.HuggingFaceClip && e.Kind == TextEncoderKind.ClipL).Select(e => e.Prefix).Distinct()];
 
     private static readonly string[] LegacyClipRoots = ["embeddings.", "encoder.", "final_layer_norm."];
 
@@ -186,9 +185,6 @@ public sealed class CanonicalCheckpoint : IModelFile
         {
             var names = inner.Tensors.Select(t => t.Name).ToList();
             var map = CheckpointKeyMap.FromDiffusersKeys(names, ArchitectureOf(inner));
-            // An SDXL refiner has only the OpenCLIP bigG encoder (text_encoder_2/), which its single file keeps as embedder 0.
-            bool bigGOnly = names.Any(n => n.StartsWith(DiffusersComponents.TextEncoder2 + "/", StringComparison.Ordinal))
-                && !names.Any(n => n.StartsWith(DiffusersComponents.TextEncoder + "/", StringComparison.Ordinal));
             var stacks = new Dictionary<string, (int Position, TensorInfo?[] Parts)>(StringComparer.Ordinal);
             foreach (var tensor in inner.Tensors)
             {
@@ -196,8 +192,6 @@ public sealed class CanonicalCheckpoint : IModelFile
                 string component = slash > 0 ? tensor.Name[..slash] : "";
                 string key = tensor.Name[(slash + 1)..];
                 var c = slash > 0 ? map.ToLdm(component, key) : null;
-                if (c != null && bigGOnly && c.LdmKey.StartsWith(KeyPrefixes.SdxlTextEncoder2, StringComparison.Ordinal))
-                    c = c with { LdmKey = RefinerTextEncoder + c.LdmKey[KeyPrefixes.SdxlTextEncoder2.Length..] };
                 if (c == null)
                 {
                     if (ExtraComponents.Contains(component) || key.EndsWith("embeddings.position_ids", StringComparison.Ordinal)) _dropped.Add(tensor.Name);
@@ -285,11 +279,13 @@ public sealed class CanonicalCheckpoint : IModelFile
     /// is SDXL; a GELU text encoder (OpenCLIP ViT-H; CLIP ViT-L uses quick_gelu) or the classifier's SD2 verdict (the
     /// one <c>inspect</c> shows, from the widths) is SD 2.x; anything else SD 1.x.
     /// </summary>
-    private static CheckpointArchitecture ArchitectureOf(IModelFile folder)
+    private static ModelArchitecture ArchitectureOf(IModelFile folder)
     {
-        if (folder.Tensors.Any(t => t.Name.StartsWith(DiffusersComponents.TextEncoder2 + "/", StringComparison.Ordinal))) return CheckpointArchitecture.Sdxl;
-        if (folder.Metadata.TryGetValue(DiffusersComponents.TextEncoder + ".config.hidden_act", out var act) && act == "gelu") return CheckpointArchitecture.Sd2;
-        return ModelClassifier.Classify(folder).Base == BaseFamily.SD2 ? CheckpointArchitecture.Sd2 : CheckpointArchitecture.Sd1;
+        bool Has(string component) => folder.Tensors.Any(t => t.Name.StartsWith(component + "/", StringComparison.Ordinal));
+        // An SDXL refiner has only the OpenCLIP bigG encoder (text_encoder_2/), which its single file keeps as embedder 0.
+        if (Has(DiffusersComponents.TextEncoder2)) return Has(DiffusersComponents.TextEncoder) ? ModelArchitectures.Sdxl : ModelArchitectures.SdxlRefiner;
+        if (folder.Metadata.TryGetValue(DiffusersComponents.TextEncoder + ".config.hidden_act", out var act) && act == "gelu") return ModelArchitectures.Sd2;
+        return ModelClassifier.Classify(folder).Base == BaseFamily.SD2 ? ModelArchitectures.Sd2 : ModelArchitectures.Sd1;
     }
 
     /// <summary>

@@ -1,3 +1,6 @@
+using SharpDiffusion.Architectures;
+using SharpDiffusion.Inspection;
+
 namespace SharpDiffusion.Conversion;
 
 /// <summary>
@@ -6,7 +9,7 @@ namespace SharpDiffusion.Conversion;
 /// </summary>
 public sealed class CheckpointKeyMap
 {
-    private CheckpointKeyMap(CheckpointArchitecture architecture, UnetLayout unet, int vaeLevels, VaeAttentionNames vaeNames)
+    private CheckpointKeyMap(ModelArchitecture architecture, UnetLayout unet, int vaeLevels, VaeAttentionNames vaeNames)
     {
         Architecture = architecture;
         Unet = unet;
@@ -14,14 +17,14 @@ public sealed class CheckpointKeyMap
         VaeNames = vaeNames;
     }
 
-    public CheckpointArchitecture Architecture { get; }
+    public ModelArchitecture Architecture { get; }
     public UnetLayout Unet { get; }
     public int VaeLevels { get; }
 
     /// <summary>Names produced for the VAE mid attention by <see cref="ToDiffusers"/> (<see cref="ToLdm"/> accepts both).</summary>
     public VaeAttentionNames VaeNames { get; }
 
-    public static CheckpointKeyMap Create(CheckpointArchitecture architecture, UnetLayout unet, int vaeLevels = 4,
+    public static CheckpointKeyMap Create(ModelArchitecture architecture, UnetLayout unet, int vaeLevels = 4,
         VaeAttentionNames vaeNames = VaeAttentionNames.Modern)
     {
         if (vaeLevels < 1) throw new ArgumentOutOfRangeException(nameof(vaeLevels), vaeLevels, "a VAE has at least one level");
@@ -32,10 +35,9 @@ public sealed class CheckpointKeyMap
     public static CheckpointKeyMap FromLdmKeys(IEnumerable<string> keys, VaeAttentionNames vaeNames = VaeAttentionNames.Modern)
     {
         var list = keys as IReadOnlyCollection<string> ?? keys.ToList();
-        var architecture = list.Any(k => k.StartsWith("conditioner.embedders.", StringComparison.Ordinal)) ? CheckpointArchitecture.Sdxl
-            : list.Any(k => k.StartsWith(KeyPrefixes.Sd2TextEncoder, StringComparison.Ordinal)) ? CheckpointArchitecture.Sd2
-            : CheckpointArchitecture.Sd1;
-        var unetKeys = list.Where(k => k.StartsWith(KeyPrefixes.Unet, StringComparison.Ordinal)).ToList();
+        // Without text encoders (a U-Net or VAE alone) the names are SD 1.x's.
+        var architecture = ModelArchitectures.FamilyOfTextEncoderPrefixes(list) ?? ModelArchitectures.Sd1;
+        var unetKeys = list.Where(k => k.StartsWith(LdmPrefixes.Unet, StringComparison.Ordinal)).ToList();
         // A file without a U-Net (VAE or text encoder alone) still maps its parts; assume the family's standard U-Net.
         var unet = unetKeys.Count > 0 ? UnetLayout.FromLdmKeys(unetKeys) : DefaultUnet(architecture);
         int vaeLevels = VaeKeyNames.LevelsFromLdmKeys(list);
@@ -44,10 +46,10 @@ public sealed class CheckpointKeyMap
 
     /// <summary>Builds the map from a diffusers folder's tensor names (<c>component/key</c>, as the folder reader exposes them).</summary>
     /// <param name="architecture">
-    /// SD 2.x folders name their text encoder like SD 1.x (only the width differs), so pass <see cref="CheckpointArchitecture.Sd2"/>
-    /// when the text encoder config says so; by default a folder with <c>text_encoder_2</c> is SDXL and any other SD 1.x.
+    /// SD 2.x folders name their text encoder like SD 1.x (only the width differs), so pass SD2 when the text encoder
+    /// config says so; by default a folder with <c>text_encoder_2</c> is SDXL and any other SD 1.x.
     /// </param>
-    public static CheckpointKeyMap FromDiffusersKeys(IEnumerable<string> folderTensorNames, CheckpointArchitecture? architecture = null)
+    public static CheckpointKeyMap FromDiffusersKeys(IEnumerable<string> folderTensorNames, ModelArchitecture? architecture = null)
     {
         var list = folderTensorNames as IReadOnlyCollection<string> ?? folderTensorNames.ToList();
         const string unetPrefix = DiffusersComponents.Unet + "/";
@@ -56,40 +58,35 @@ public sealed class CheckpointKeyMap
             ? VaeAttentionNames.Legacy : VaeAttentionNames.Modern;
         bool hasSecond = list.Any(k => k.StartsWith(DiffusersComponents.TextEncoder2 + "/", StringComparison.Ordinal));
         int vaeLevels = VaeKeyNames.LevelsFromDiffusersKeys(list);
-        var family = architecture ?? (hasSecond ? CheckpointArchitecture.Sdxl : CheckpointArchitecture.Sd1);
+        var family = architecture ?? (hasSecond ? ModelArchitectures.Sdxl : ModelArchitectures.Sd1);
         var unet = unetKeys.Count > 0 ? UnetLayout.FromDiffusersKeys(unetKeys) : DefaultUnet(family);
         return new CheckpointKeyMap(family, unet, vaeLevels == 0 ? 4 : vaeLevels, vaeNames);
     }
 
-    private static UnetLayout DefaultUnet(CheckpointArchitecture architecture) =>
-        architecture == CheckpointArchitecture.Sdxl ? UnetLayout.Sdxl : UnetLayout.Sd1;
+    private static UnetLayout DefaultUnet(ModelArchitecture architecture) =>
+        architecture.Family == BaseFamily.SDXL ? UnetLayout.Sdxl : UnetLayout.Sd1;
 
     /// <summary>The diffusers counterparts of a single-file key: usually one, three for a stacked q/k/v tensor, none if it has none.</summary>
     public IReadOnlyList<KeyCorrespondence> ToDiffusers(string ldmKey)
     {
-        if (ldmKey.StartsWith(KeyPrefixes.Unet, StringComparison.Ordinal))
+        if (ldmKey.StartsWith(LdmPrefixes.Unet, StringComparison.Ordinal))
         {
-            var key = UnetKeyNames.ToDiffusers(ldmKey[KeyPrefixes.Unet.Length..], Unet);
+            var key = UnetKeyNames.ToDiffusers(ldmKey[LdmPrefixes.Unet.Length..], Unet);
             return key == null ? [] : [new KeyCorrespondence(ldmKey, DiffusersComponents.Unet, key)];
         }
-        if (ldmKey.StartsWith(KeyPrefixes.Vae, StringComparison.Ordinal))
+        if (ldmKey.StartsWith(LdmPrefixes.Vae, StringComparison.Ordinal))
         {
-            var vae = VaeKeyNames.ToDiffusers(ldmKey[KeyPrefixes.Vae.Length..], VaeLevels, VaeNames);
+            var vae = VaeKeyNames.ToDiffusers(ldmKey[LdmPrefixes.Vae.Length..], VaeLevels, VaeNames);
             return vae is { } v ? [new KeyCorrespondence(ldmKey, DiffusersComponents.Vae, v.Key, v.Transform)] : [];
         }
-        switch (Architecture)
+        // Text encoders: the family's slot says where each lives and how its names are laid out.
+        var slot = Architecture.TextEncoders.FirstOrDefault(e => ldmKey.StartsWith(e.Prefix, StringComparison.Ordinal));
+        return slot?.Layout switch
         {
-            case CheckpointArchitecture.Sd1 when ldmKey.StartsWith(KeyPrefixes.Sd1TextEncoder, StringComparison.Ordinal):
-                return HfClip(ldmKey, ldmKey[KeyPrefixes.Sd1TextEncoder.Length..], DiffusersComponents.TextEncoder);
-            case CheckpointArchitecture.Sd2 when ldmKey.StartsWith(KeyPrefixes.Sd2TextEncoder, StringComparison.Ordinal):
-                return OpenClip(ldmKey, ldmKey[KeyPrefixes.Sd2TextEncoder.Length..], DiffusersComponents.TextEncoder, withProjection: false);
-            case CheckpointArchitecture.Sdxl when ldmKey.StartsWith(KeyPrefixes.SdxlTextEncoder1, StringComparison.Ordinal):
-                return HfClip(ldmKey, ldmKey[KeyPrefixes.SdxlTextEncoder1.Length..], DiffusersComponents.TextEncoder);
-            case CheckpointArchitecture.Sdxl when ldmKey.StartsWith(KeyPrefixes.SdxlTextEncoder2, StringComparison.Ordinal):
-                return OpenClip(ldmKey, ldmKey[KeyPrefixes.SdxlTextEncoder2.Length..], DiffusersComponents.TextEncoder2, withProjection: true);
-            default:
-                return [];
-        }
+            TextEncoderLayout.HuggingFaceClip => HfClip(ldmKey, ldmKey[slot.Prefix.Length..], slot.Component),
+            TextEncoderLayout.OpenClip => OpenClip(ldmKey, ldmKey[slot.Prefix.Length..], slot.Component, withProjection: slot.Pooled),
+            _ => [],
+        };
     }
 
     /// <summary>The single-file counterpart of a diffusers key in <paramref name="component"/>; null if it has none.</summary>
@@ -100,22 +97,18 @@ public sealed class CheckpointKeyMap
             case DiffusersComponents.Unet:
             {
                 var ldm = UnetKeyNames.ToLdm(key, Unet);
-                return ldm == null ? null : new KeyCorrespondence(KeyPrefixes.Unet + ldm, component, key);
+                return ldm == null ? null : new KeyCorrespondence(LdmPrefixes.Unet + ldm, component, key);
             }
             case DiffusersComponents.Vae:
             {
                 var ldm = VaeKeyNames.ToLdm(key, VaeLevels);
-                return ldm is { } v ? new KeyCorrespondence(KeyPrefixes.Vae + v.Key, component, key, v.Transform) : null;
+                return ldm is { } v ? new KeyCorrespondence(LdmPrefixes.Vae + v.Key, component, key, v.Transform) : null;
             }
-            case DiffusersComponents.TextEncoder when Architecture == CheckpointArchitecture.Sd2:
-                return FromOpenClip(KeyPrefixes.Sd2TextEncoder, component, key, withProjection: false);
-            case DiffusersComponents.TextEncoder when key.StartsWith("text_model.", StringComparison.Ordinal):
-            {
-                string prefix = Architecture == CheckpointArchitecture.Sdxl ? KeyPrefixes.SdxlTextEncoder1 : KeyPrefixes.Sd1TextEncoder;
-                return new KeyCorrespondence(prefix + key, component, key);
-            }
-            case DiffusersComponents.TextEncoder2 when Architecture == CheckpointArchitecture.Sdxl:
-                return FromOpenClip(KeyPrefixes.SdxlTextEncoder2, component, key, withProjection: true);
+            case var _ when Architecture.TextEncoder(component) is { } slot:
+                if (slot.Layout == TextEncoderLayout.OpenClip) return FromOpenClip(slot.Prefix, component, key, withProjection: slot.Pooled);
+                return slot.Layout == TextEncoderLayout.HuggingFaceClip && key.StartsWith("text_model.", StringComparison.Ordinal)
+                    ? new KeyCorrespondence(slot.Prefix + key, component, key)
+                    : null;
             default:
                 return null;
         }

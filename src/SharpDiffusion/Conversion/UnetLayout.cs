@@ -1,3 +1,4 @@
+using SharpDiffusion.Architectures;
 using System.Globalization;
 
 namespace SharpDiffusion.Conversion;
@@ -28,7 +29,7 @@ public sealed record UnetLayout(int Levels, int ResBlocksPerLevel, IReadOnlySet<
         bool midAttention = false;
         foreach (var full in keys)
         {
-            var key = full.StartsWith(KeyPrefixes.Unet, StringComparison.Ordinal) ? full[KeyPrefixes.Unet.Length..] : full;
+            var key = full.StartsWith(LdmPrefixes.Unet, StringComparison.Ordinal) ? full[LdmPrefixes.Unet.Length..] : full;
             var p = key.Split('.');
             if (p.Length > 3 && p[0] == "input_blocks" && TryIndex(p[1], out int b) && TryIndex(p[2], out int s))
             {

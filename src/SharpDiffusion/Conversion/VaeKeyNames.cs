@@ -1,3 +1,4 @@
+using SharpDiffusion.Architectures;
 namespace SharpDiffusion.Conversion;
 
 /// <summary>
@@ -124,7 +125,7 @@ public static class VaeKeyNames
     }
 
     /// <summary>Resolution levels of an LDM VAE from its keys (number of <c>encoder.down.N</c> blocks).</summary>
-    public static int LevelsFromLdmKeys(IEnumerable<string> keys) => CountIndices(keys, KeyPrefixes.Vae + "encoder.down.", "encoder.down.");
+    public static int LevelsFromLdmKeys(IEnumerable<string> keys) => CountIndices(keys, LdmPrefixes.Vae + "encoder.down.", "encoder.down.");
 
     /// <summary>Resolution levels of a diffusers VAE from its keys (number of <c>encoder.down_blocks.N</c>).</summary>
     public static int LevelsFromDiffusersKeys(IEnumerable<string> keys) => CountIndices(keys, "encoder.down_blocks.", "vae/encoder.down_blocks.");

@@ -1,3 +1,4 @@
+using SharpDiffusion.Architectures;
 using System.Text.Json.Nodes;
 using SharpDiffusion.Conversion;
 using SharpDiffusion.Formats;
@@ -148,8 +149,8 @@ public static class DiffusersExporter
     private static List<Entry> Plan(ConvertOptions options, IModelFile file, List<string> names, CheckpointKeyMap map, out int dropped, out int fromEma)
     {
         dropped = fromEma = 0;
-        if (map.Architecture != CheckpointArchitecture.Sd1)
-            throw new WorkshopException($"{options.Input}: is an {(map.Architecture == CheckpointArchitecture.Sdxl ? "SDXL" : "SD2")} checkpoint; --to diffusers converts SD1.x checkpoints only so far");
+        if (map.Architecture != ModelArchitectures.Sd1)
+            throw new WorkshopException($"{options.Input}: is an {map.Architecture.FamilyName} checkpoint; --to diffusers converts SD1.x checkpoints only so far");
 
         Dictionary<string, TensorInfo>? ema = null;
         if (options.EmaOnly)
@@ -201,8 +202,8 @@ public static class DiffusersExporter
     }
 
     private static bool IsModelPart(string name) =>
-        name.StartsWith(KeyPrefixes.Unet, StringComparison.Ordinal) || name.StartsWith(KeyPrefixes.Vae, StringComparison.Ordinal)
-        || name.StartsWith(KeyPrefixes.Sd1TextEncoder, StringComparison.Ordinal);
+        name.StartsWith(LdmPrefixes.Unet, StringComparison.Ordinal) || name.StartsWith(LdmPrefixes.Vae, StringComparison.Ordinal)
+        || name.StartsWith(ModelArchitectures.Sd1.TextEncoders[0].Prefix, StringComparison.Ordinal);
 
     private static string PartName(string component) => component switch
     {

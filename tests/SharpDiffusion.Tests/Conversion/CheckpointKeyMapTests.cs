@@ -1,3 +1,4 @@
+using SharpDiffusion.Architectures;
 using SharpDiffusion.Conversion;
 
 namespace SharpDiffusion.Tests.Conversion;
@@ -9,12 +10,12 @@ public sealed class CheckpointKeyMapTests
     {
         var ldm = ReferenceInventory.SingleFile.Select(e => e.Name).ToList();
         var map = CheckpointKeyMap.FromLdmKeys(ldm);
-        Assert.Equal(CheckpointArchitecture.Sd1, map.Architecture);
+        Assert.Equal(ModelArchitectures.Sd1, map.Architecture);
         Assert.Equal(UnetLayout.Sd1, map.Unet);
         Assert.Equal(4, map.VaeLevels);
 
         var folder = CheckpointKeyMap.FromDiffusersKeys(ReferenceInventory.DiffusersFolder.Select(e => e.Name));
-        Assert.Equal(CheckpointArchitecture.Sd1, folder.Architecture);
+        Assert.Equal(ModelArchitectures.Sd1, folder.Architecture);
         Assert.Equal(UnetLayout.Sd1, folder.Unet);
         Assert.Equal(4, folder.VaeLevels);
         Assert.Equal(VaeAttentionNames.Modern, folder.VaeNames);
@@ -87,7 +88,7 @@ public sealed class CheckpointKeyMapTests
     [InlineData("cond_stage_model.transformer.text_model.encoder.layers.11.mlp.fc2.bias", "text_encoder", "text_model.encoder.layers.11.mlp.fc2.bias")]
     public void Sd15_names_follow_the_diffusers_conversion_script(string ldm, string component, string diffusers)
     {
-        var map = CheckpointKeyMap.Create(CheckpointArchitecture.Sd1, UnetLayout.Sd1);
+        var map = CheckpointKeyMap.Create(ModelArchitectures.Sd1, UnetLayout.Sd1);
         var c = Assert.Single(map.ToDiffusers(ldm));
         Assert.Equal((component, diffusers), (c.Component, c.DiffusersKey));
         Assert.Equal(ldm, map.ToLdm(component, diffusers)?.LdmKey);
@@ -100,8 +101,8 @@ public sealed class CheckpointKeyMapTests
     [InlineData("proj_out", "to_out.0", "proj_attn")]
     public void Vae_attention_accepts_modern_and_legacy_names_and_records_the_reshape(string ldm, string modern, string legacy)
     {
-        var modernMap = CheckpointKeyMap.Create(CheckpointArchitecture.Sd1, UnetLayout.Sd1);
-        var legacyMap = CheckpointKeyMap.Create(CheckpointArchitecture.Sd1, UnetLayout.Sd1, vaeNames: VaeAttentionNames.Legacy);
+        var modernMap = CheckpointKeyMap.Create(ModelArchitectures.Sd1, UnetLayout.Sd1);
+        var legacyMap = CheckpointKeyMap.Create(ModelArchitectures.Sd1, UnetLayout.Sd1, vaeNames: VaeAttentionNames.Legacy);
         string ldmWeight = $"first_stage_model.decoder.mid.attn_1.{ldm}.weight";
 
         var m = Assert.Single(modernMap.ToDiffusers(ldmWeight));
@@ -125,7 +126,7 @@ public sealed class CheckpointKeyMapTests
     [Fact]
     public void A_vae_alone_maps_without_a_unet()
     {
-        var vae = ReferenceInventory.SingleFile.Where(e => e.Name.StartsWith(KeyPrefixes.Vae, StringComparison.Ordinal)).Select(e => e.Name).ToList();
+        var vae = ReferenceInventory.SingleFile.Where(e => e.Name.StartsWith(LdmPrefixes.Vae, StringComparison.Ordinal)).Select(e => e.Name).ToList();
         var map = CheckpointKeyMap.FromLdmKeys(vae);
         var mapping = map.MapLdmKeys(vae);
         Assert.Empty(mapping.Unmapped);
@@ -182,7 +183,7 @@ public sealed class CheckpointKeyMapTests
         }
         Assert.Equal(diffusers.Count, ldm.Distinct().Count());
         Assert.Equal(layout, UnetLayout.FromDiffusersKeys(diffusers));
-        Assert.Equal(layout, UnetLayout.FromLdmKeys(ldm.Select(k => KeyPrefixes.Unet + k)));
+        Assert.Equal(layout, UnetLayout.FromLdmKeys(ldm.Select(k => LdmPrefixes.Unet + k)));
         // LDM numbering: conv_in + levels*(res blocks + 1) - 1 input blocks.
         int inputBlocks = ldm.Where(k => k.StartsWith("input_blocks.", StringComparison.Ordinal)).Select(k => k.Split('.')[1]).Distinct().Count();
         Assert.Equal(levels * (resBlocks + 1), inputBlocks);
@@ -191,7 +192,7 @@ public sealed class CheckpointKeyMapTests
     [Fact]
     public void Openclip_in_proj_splits_into_q_k_v_and_text_projection_is_transposed()
     {
-        var map = CheckpointKeyMap.Create(CheckpointArchitecture.Sdxl, UnetLayout.Sdxl);
+        var map = CheckpointKeyMap.Create(ModelArchitectures.Sdxl, UnetLayout.Sdxl);
         var parts = map.ToDiffusers("conditioner.embedders.1.model.transformer.resblocks.5.attn.in_proj_weight");
         Assert.Equal(
             ["text_model.encoder.layers.5.self_attn.q_proj.weight", "text_model.encoder.layers.5.self_attn.k_proj.weight", "text_model.encoder.layers.5.self_attn.v_proj.weight"],
@@ -216,7 +217,7 @@ public sealed class CheckpointKeyMapTests
     [Fact]
     public void Sd2_openclip_text_encoder_is_the_diffusers_text_encoder_without_projection()
     {
-        var map = CheckpointKeyMap.Create(CheckpointArchitecture.Sd2, UnetLayout.Sd1);
+        var map = CheckpointKeyMap.Create(ModelArchitectures.Sd2, UnetLayout.Sd1);
         Assert.Equal("text_model.embeddings.position_embedding.weight",
             Assert.Single(map.ToDiffusers("cond_stage_model.model.positional_embedding")).DiffusersKey);
         Assert.Equal("text_model.encoder.layers.22.layer_norm2.weight",

@@ -1,3 +1,4 @@
+using SharpDiffusion.Architectures;
 using SharpDiffusion.Conversion;
 
 namespace SharpDiffusion.Tests.Conversion;
@@ -194,7 +195,7 @@ public sealed class NetworkKeyResolverTests
     [Fact]
     public void Sd2_lora_te_names_resolve_to_the_openclip_h_text_encoder()
     {
-        var keys = new List<string>(Model.Where(e => e.Name.StartsWith(KeyPrefixes.Unet, StringComparison.Ordinal)).Select(e => e.Name))
+        var keys = new List<string>(Model.Where(e => e.Name.StartsWith(LdmPrefixes.Unet, StringComparison.Ordinal)).Select(e => e.Name))
         {
             "cond_stage_model.model.transformer.resblocks.22.attn.in_proj_weight",
             "cond_stage_model.model.transformer.resblocks.22.attn.in_proj_bias",
@@ -248,24 +249,24 @@ public sealed class NetworkKeyResolverTests
         foreach (var d in SyntheticUnet.DiffusersKeys(UnetLayout.Sdxl))
         {
             var ldm = UnetKeyNames.ToLdm(d, UnetLayout.Sdxl)!;
-            keys.Add(KeyPrefixes.Unet + ldm);
-            keys.Add(KeyPrefixes.Unet + ldm[..^"weight".Length] + "bias");
+            keys.Add(LdmPrefixes.Unet + ldm);
+            keys.Add(LdmPrefixes.Unet + ldm[..^"weight".Length] + "bias");
         }
         // Second transformer block at level 1 (SDXL depth 2) and the class-label embedding.
-        keys.Add(KeyPrefixes.Unet + "input_blocks.4.1.transformer_blocks.1.attn2.to_k.weight");
-        keys.Add(KeyPrefixes.Unet + "label_emb.0.0.weight");
-        keys.Add(KeyPrefixes.Unet + "label_emb.0.2.weight");
+        keys.Add(LdmPrefixes.Unet + "input_blocks.4.1.transformer_blocks.1.attn2.to_k.weight");
+        keys.Add(LdmPrefixes.Unet + "label_emb.0.0.weight");
+        keys.Add(LdmPrefixes.Unet + "label_emb.0.2.weight");
         for (int layer = 0; layer < 2; layer++)
         {
             foreach (var m in new[] { "self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.out_proj", "mlp.fc1", "mlp.fc2" })
             {
-                keys.Add($"{KeyPrefixes.SdxlTextEncoder1}text_model.encoder.layers.{layer}.{m}.weight");
-                keys.Add($"{KeyPrefixes.SdxlTextEncoder1}text_model.encoder.layers.{layer}.{m}.bias");
+                keys.Add($"{ModelArchitectures.Sdxl.TextEncoders[0].Prefix}text_model.encoder.layers.{layer}.{m}.weight");
+                keys.Add($"{ModelArchitectures.Sdxl.TextEncoders[0].Prefix}text_model.encoder.layers.{layer}.{m}.bias");
             }
             foreach (var m in new[] { "attn.in_proj_weight", "attn.in_proj_bias", "attn.out_proj.weight", "attn.out_proj.bias", "mlp.c_fc.weight", "mlp.c_fc.bias", "mlp.c_proj.weight", "ln_1.weight" })
-                keys.Add($"{KeyPrefixes.SdxlTextEncoder2}transformer.resblocks.{layer}.{m}");
+                keys.Add($"{ModelArchitectures.Sdxl.TextEncoders[1].Prefix}transformer.resblocks.{layer}.{m}");
         }
-        keys.Add(KeyPrefixes.SdxlTextEncoder2 + "text_projection");
+        keys.Add(ModelArchitectures.Sdxl.TextEncoders[1].Prefix + "text_projection");
         return keys;
     }
 }
