@@ -69,6 +69,7 @@ public static class ImageGenerator
             void Step(SamplerStep step)
             {
                 onStep?.Invoke(step);
+                control.Observe(step);
                 if (!control.StopRequested) return;
                 // The step's tensors die with its dispose scope: keep a copy outside every scope, attached below.
                 lastDenoised = step.Denoised.clone().DetachFromDisposeScope();

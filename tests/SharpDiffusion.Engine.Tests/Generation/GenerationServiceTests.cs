@@ -148,6 +148,27 @@ public sealed class GenerationServiceTests : IDisposable
     }
 
     [Fact]
+    public void APreviewHoldsTheDenoisedLatentsOfEveryNthStep()
+    {
+        Tensor? expected = null;
+        SeparateRun(Job("a lighthouse", steps: 4).Parameters, step =>
+        {
+            if (step.Index == 3) expected = step.Denoised.clone().DetachFromDisposeScope();
+        });
+        using var service = NewService();
+        var control = new GenerationControl { PreviewEvery = 2 };
+        var seen = new List<int?>();
+        using var result = service.Generate(Job("a lighthouse", steps: 4), new Reporter(_ => seen.Add(control.Preview?.Step)), control);
+
+        Assert.Equal([null, null, 2, 2], seen); // a step's preview is taken after its progress report
+        var preview = control.Preview!;
+        Assert.Equal(4, preview.Step);
+        Assert.Equal(expected!.shape, preview.Shape);
+        Assert.Equal(expected.data<float>().ToArray(), preview.Values);
+        Assert.False(result.Interrupted);
+    }
+
+    [Fact]
     public void SkipEndsTheCurrentIterationAndTheNextRunsInFull()
     {
         using var service = NewService();
