@@ -26,6 +26,7 @@ public sealed class GenerationService : IDisposable
     private StableDiffusionCheckpoint? _model;
     private ModelChoice? _choice;
     private (long Size, DateTime Modified) _modelStamp;
+    private ModelIdentity? _identity;
     private ExtraNetworkSession? _session;
     private string? _sessionModelsDir;
     private int _pending;
@@ -54,10 +55,13 @@ public sealed class GenerationService : IDisposable
         return request with { Sampler = sampler.Name, Schedule = request.Schedule ?? impliedSchedule, Seed = seed };
     }
 
-    /// <summary>Loads <paramref name="choice"/> unless it is already loaded (waits for the running job).</summary>
+    /// <summary>
+    /// Loads <paramref name="choice"/> unless it is already loaded (waits for the running job), and hashes the
+    /// checkpoint and VAE for infotexts (through <see cref="Hasher"/>: its runner may show progress here).
+    /// </summary>
     /// <exception cref="Formats.InvalidModelFileException">and the other load errors of <see cref="StableDiffusionCheckpoint.Load"/>, a missing vocabulary too.</exception>
     public LoadedModel LoadModel(ModelChoice choice, CancellationToken cancellation = default) =>
-        Serialised(cancellation, () => Describe(choice, EnsureLoaded(choice, out var loadTime), loadTime));
+        Serialised(cancellation, () => Describe(choice, EnsureLoaded(choice, out var loadTime), _identity!, loadTime));
 
     /// <summary>Frees the loaded model (waits for the running job); the next job loads again.</summary>
     public void UnloadModel() => Serialised(default, () =>
@@ -177,7 +181,7 @@ public sealed class GenerationService : IDisposable
                 if (control?.InterruptRequested == true) break;
             }
 
-            var identity = Identify(model);
+            var identity = _identity!;
             var images = new List<GeneratedImage>();
             foreach (var iteration in iterations)
             {
@@ -234,6 +238,8 @@ public sealed class GenerationService : IDisposable
         }
         _model = model;
         _modelStamp = stamp;
+        // Hashed at load, not after a job: a caller's progress display for hashing must not nest in its sampling one.
+        _identity = Identify(model);
         Volatile.Write(ref _choice, choice);
         loadTime = model.LoadTime;
         return model;
@@ -259,8 +265,8 @@ public sealed class GenerationService : IDisposable
         return file.Exists ? (file.Length, file.LastWriteTimeUtc) : (0, Directory.GetLastWriteTimeUtc(path));
     }
 
-    private static LoadedModel Describe(ModelChoice choice, StableDiffusionCheckpoint model, TimeSpan? loadTime) =>
-        new(choice, model.Path, model.Family, model.Prediction, model.PredictionSource, model.VaePath,
+    private static LoadedModel Describe(ModelChoice choice, StableDiffusionCheckpoint model, ModelIdentity identity, TimeSpan? loadTime) =>
+        new(choice, model.Path, identity, model.Family, model.Prediction, model.PredictionSource, model.VaePath,
             loadTime ?? model.LoadTime, loadTime == null);
 
     private void Unload()
@@ -270,6 +276,7 @@ public sealed class GenerationService : IDisposable
         _sessionModelsDir = null;
         _model?.Dispose();
         _model = null;
+        _identity = null;
         Volatile.Write(ref _choice, null);
     }
 

@@ -6,6 +6,7 @@ namespace SharpDiffusion.Engine.Generation;
 public sealed record LoadedModel(
     ModelChoice Choice,
     string Path,
+    ModelIdentity Identity,
     ModelFamily Family,
     Prediction Prediction,
     PredictionSource PredictionSource,

@@ -306,7 +306,9 @@ public sealed class GenerationServiceTests : IDisposable
     public void TheSameChoiceIsReusedAndAnotherOneLoadsAgain()
     {
         using var service = NewService();
-        Assert.False(service.LoadModel(Tiny).Reused);
+        var first = service.LoadModel(Tiny);
+        Assert.False(first.Reused);
+        Assert.Equal(new ModelIdentity("tiny_sd1", "3b956ae8fc"), first.Identity);
         Assert.True(service.LoadModel(Tiny with { }).Reused);
         var bf16 = Tiny with { Options = Tiny.LoadOptions with { DType = ScalarType.BFloat16 } };
         var loaded = service.LoadModel(bf16);
