@@ -157,6 +157,7 @@ public sealed class GenerationService : IDisposable
         cancellation.ThrowIfCancellationRequested();
         var model = EnsureLoaded(job.Model, out var loadTime);
         var session = EnsureSession(model, job.ModelsDir);
+        var sampling = Stopwatch.StartNew(); // the ETA leaves the model load out
 
         var iterations = new List<ExtraNetworkJobResult>();
         bool interrupted = false;
@@ -171,9 +172,9 @@ public sealed class GenerationService : IDisposable
                 void OnStep(SamplerStep step)
                 {
                     if (progress == null) return;
-                    var elapsed = clock.Elapsed;
                     long done = (long)current * step.Total + step.Index + 1, all = (long)job.BatchCount * step.Total;
-                    progress.Report(new GenerationProgress(current, job.BatchCount, step.Index + 1, step.Total, elapsed, elapsed * ((all - done) / (double)done)));
+                    progress.Report(new GenerationProgress(current, job.BatchCount, step.Index + 1, step.Total, clock.Elapsed,
+                        sampling.Elapsed * ((all - done) / (double)done)));
                 }
                 var result = session.Generate(request, OnStep, cancellation, control);
                 iterations.Add(result);
@@ -240,6 +241,7 @@ public sealed class GenerationService : IDisposable
         _modelStamp = stamp;
         // Hashed at load, not after a job: a caller's progress display for hashing must not nest in its sampling one.
         _identity = Identify(model);
+        Hasher.Save();
         Volatile.Write(ref _choice, choice);
         loadTime = model.LoadTime;
         return model;
