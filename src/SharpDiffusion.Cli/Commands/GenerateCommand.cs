@@ -35,6 +35,7 @@ internal sealed class GenerateCommand : ICliCommand
     private readonly Option<int?> _width = new("--width", "-W") { Description = "Width in pixels (default 512)" };
     private readonly Option<int?> _height = new("--height", "-H") { Description = "Height in pixels (default 512)" };
     private readonly Option<int> _batch = new("--batch") { Description = "Images per job (seeds seed, seed+1, ...)", DefaultValueFactory = _ => 1 };
+    private readonly Option<int> _batchCount = new("--batch-count") { Description = "Batches run one after another (A1111 'Batch count'); seeds continue", DefaultValueFactory = _ => 1 };
     private readonly Option<int?> _clipSkip = new("--clip-skip") { Description = "CLIP skip (A1111 'Clip skip', default 1)" };
     private readonly Option<string?> _initImage = new("--init-image") { Description = "img2img: the starting image (resized to the output size)" };
     private readonly Option<double?> _strength = new("--strength") { Description = "img2img denoising strength (default 0.75)" };
@@ -52,7 +53,7 @@ internal sealed class GenerateCommand : ICliCommand
     {
         var command = new Command("generate", "Generate images from a checkpoint (txt2img, img2img)");
         foreach (var option in new Option[] { _model, _config, _tokenizer, _prompt, _negative, _steps, _sampler, _schedule, _cfg, _seed,
-                     _rng, _width, _height, _batch, _clipSkip, _initImage, _strength, _precision, _device, _out, _saveLatents, _fromPng, _prediction,
+                     _rng, _width, _height, _batch, _batchCount, _clipSkip, _initImage, _strength, _precision, _device, _out, _saveLatents, _fromPng, _prediction,
                      _modelsDir, _verbose, _vae })
             command.Options.Add(option);
         command.SetAction(result => Run(context, result));
@@ -144,12 +145,14 @@ internal sealed class GenerateCommand : ICliCommand
             .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
             .Start(ctx =>
             {
-                var task = ctx.AddTask("sampling", autoStart: true, maxValue: job.Parameters.Steps);
+                var task = ctx.AddTask("sampling", autoStart: true, maxValue: job.Parameters.Steps * job.BatchCount);
                 var result = service.Generate(job, new StepProgress(step =>
                 {
-                    task.MaxValue = step.TotalSteps;
-                    task.Value = step.Step;
-                    task.Description = $"sampling step {step.Step}/{step.TotalSteps}";
+                    task.MaxValue = step.TotalSteps * step.IterationCount;
+                    task.Value = step.Iteration * step.TotalSteps + step.Step;
+                    task.Description = step.IterationCount == 1
+                        ? $"sampling step {step.Step}/{step.TotalSteps}"
+                        : $"batch {step.Iteration + 1}/{step.IterationCount}, step {step.Step}/{step.TotalSteps}";
                 }));
                 task.Value = task.MaxValue;
                 return result;
@@ -239,7 +242,9 @@ internal sealed class GenerateCommand : ICliCommand
         };
         var modelsDir = args.GetValue(_modelsDir);
         if (modelsDir != null && !Directory.Exists(modelsDir)) throw new ArgumentException($"--models-dir {modelsDir}: no such folder");
-        var generation = new GenerationJob { Model = new ModelChoice(modelPath, load), ModelsDir = modelsDir, Parameters = request };
+        int batchCount = args.GetValue(_batchCount);
+        if (batchCount < 1) throw new ArgumentException("--batch-count must be at least 1");
+        var generation = new GenerationJob { Model = new ModelChoice(modelPath, load), ModelsDir = modelsDir, Parameters = request, BatchCount = batchCount };
         return new CommandLineJob(generation, initImage, args.GetValue(_out), args.GetValue(_saveLatents), args.GetValue(_verbose));
     }
 
