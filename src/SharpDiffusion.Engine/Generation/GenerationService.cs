@@ -72,7 +72,8 @@ public sealed class GenerationService : IDisposable
 
     /// <summary>
     /// Runs <paramref name="action"/> on the loaded model as a job of its own (nothing else runs meanwhile): for a
-    /// trainer's sample images or a check of the weights. The model must not be kept past the call.
+    /// trainer's sample images or a check of the weights. The model must not be kept past the call, and the action
+    /// must not call this service (the wait is not reentrant: it would never end).
     /// </summary>
     public T WithModel<T>(ModelChoice choice, Func<StableDiffusionCheckpoint, T> action, CancellationToken cancellation = default) =>
         Serialised(cancellation, () => action(EnsureLoaded(choice, out _)));
