@@ -1,7 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using SharpDiffusion.Conversion;
-using SharpDiffusion.Engine.ExtraNetworks;
+using SharpDiffusion.Engine.Generation;
 using SharpDiffusion.Cli.Output;
 using SharpDiffusion.Engine.Pipeline;
 using SharpDiffusion.Engine.Random;
@@ -36,6 +36,7 @@ internal sealed class GenerateCommand : ICliCommand
     private readonly Option<int?> _width = new("--width", "-W") { Description = "Width in pixels (default 512)" };
     private readonly Option<int?> _height = new("--height", "-H") { Description = "Height in pixels (default 512)" };
     private readonly Option<int> _batch = new("--batch") { Description = "Images per job (seeds seed, seed+1, ...)", DefaultValueFactory = _ => 1 };
+    private readonly Option<int> _batchCount = new("--batch-count") { Description = "Batches run one after another (A1111 'Batch count'); seeds continue", DefaultValueFactory = _ => 1 };
     private readonly Option<int?> _clipSkip = new("--clip-skip") { Description = "CLIP skip (A1111 'Clip skip', default 1)" };
     private readonly Option<string?> _initImage = new("--init-image") { Description = "img2img: the starting image (resized to the output size)" };
     private readonly Option<double?> _strength = new("--strength") { Description = "img2img denoising strength (default 0.75)" };
@@ -53,7 +54,7 @@ internal sealed class GenerateCommand : ICliCommand
     {
         var command = new Command("generate", "Generate images from a checkpoint (txt2img, img2img)");
         foreach (var option in new Option[] { _model, _config, _tokenizer, _prompt, _negative, _steps, _sampler, _schedule, _cfg, _seed,
-                     _rng, _width, _height, _batch, _clipSkip, _initImage, _strength, _precision, _device, _out, _saveLatents, _fromPng, _prediction,
+                     _rng, _width, _height, _batch, _batchCount, _clipSkip, _initImage, _strength, _precision, _device, _out, _saveLatents, _fromPng, _prediction,
                      _modelsDir, _verbose, _vae })
             command.Options.Add(option);
         command.SetAction(result => Run(context, result));
@@ -62,7 +63,7 @@ internal sealed class GenerateCommand : ICliCommand
 
     private int Run(CliContext context, ParseResult args)
     {
-        GenerationJob job;
+        CommandLineJob job;
         try
         {
             job = BuildJob(args);
@@ -73,19 +74,12 @@ internal sealed class GenerateCommand : ICliCommand
             return ExitCodes.Usage;
         }
 
-        StableDiffusionCheckpoint model;
+        var hasher = FileHasher.Shared.WithRunner(context.ErrorIsTerminal ? new HashProgress(context.CreateErrorConsole()).Run : null);
+        using var service = new GenerationService(hasher);
+        LoadedModel model;
         try
         {
-            model = StableDiffusionCheckpoint.Load(job.ModelPath, job.LoadOptions);
-            try
-            {
-                _ = model.Tokenizer; // a missing vocabulary is a usage error, reported before any work
-            }
-            catch
-            {
-                model.Dispose();
-                throw;
-            }
+            model = service.LoadModel(job.Generation.Model);
         }
         catch (Exception e) when (e is InvalidModelFileException or FileNotFoundException or Engine.Weights.ModelLoadException or ArgumentException)
         {
@@ -96,95 +90,86 @@ internal sealed class GenerateCommand : ICliCommand
         if (model.PredictionSource == PredictionSource.Probe)
             context.Error.WriteLine($"SD2 checkpoint without a config: the U-Net probe says {(model.Prediction == Prediction.V ? "v" : "eps")}-prediction (A1111's test; --prediction overrides)");
 
-        using (model)
-        using (var session = new ExtraNetworkSession(model, job.ModelsDir == null ? null : new ModelsFolder(job.ModelsDir)))
+        var generation = job.Generation;
+        if (job.InitImagePath != null)
         {
-            var request = job.Request;
-            if (job.InitImagePath != null)
-            {
-                try
-                {
-                    request = request with { InitImage = InitImageLoader.LoadRgb(job.InitImagePath, request.Width, request.Height) };
-                }
-                catch (InvalidDataException e)
-                {
-                    context.Fail(e.Message);
-                    return ExitCodes.Usage;
-                }
-            }
-            ExtraNetworkJobResult generated;
             try
             {
-                generated = RunWithProgress(context, session, request);
+                var request = generation.Parameters;
+                generation = generation with { Parameters = request with { InitImage = InitImageLoader.LoadRgb(job.InitImagePath, request.Width, request.Height) } };
             }
-            catch (ArgumentException e)
+            catch (InvalidDataException e)
             {
                 context.Fail(e.Message);
                 return ExitCodes.Usage;
             }
-            foreach (var warning in generated.Warnings) context.Error.WriteLine("sharpdiffusion: warning: " + warning);
+        }
+        GenerationJobResult result;
+        try
+        {
+            result = RunWithProgress(context, service, generation);
+        }
+        catch (ArgumentException e)
+        {
+            context.Fail(e.Message);
+            return ExitCodes.Usage;
+        }
+        using (result)
+        {
+            foreach (var warning in result.Warnings) context.Error.WriteLine("sharpdiffusion: warning: " + warning);
             if (job.Verbose)
             {
-                foreach (var line in generated.Details) context.Error.WriteLine(line);
-                foreach (var lora in generated.Loras.Where(l => l.UnmatchedKeys.Count > 0))
+                foreach (var line in result.Details) context.Error.WriteLine(line);
+                foreach (var lora in result.Loras.Where(l => l.UnmatchedKeys.Count > 0))
                     context.Error.WriteLine($"lora {lora.Tag.Name}: unmatched keys: {string.Join(", ", lora.UnmatchedKeys)}");
             }
-            var result = generated.Result;
-            using (generated)
+            var written = new List<string>();
+            for (int i = 0; i < result.Images.Count; i++)
             {
-                var (sampler, impliedSchedule) = SamplerRegistry.Resolve(request.Sampler);
-                string scheduleName = ScheduleName(request.Schedule ?? impliedSchedule);
-                string modelHash = ModelShortHash(context, model.Path);
-                var written = new List<string>();
-                for (int i = 0; i < result.Images.Count; i++)
-                {
-                    var info = A1111Infotext.ForTxt2Img(request.Prompt, request.NegativePrompt, request.Steps, sampler.Name, scheduleName,
-                        request.CfgScale, result.Seeds[i], request.Width, request.Height, modelHash,
-                        Path.GetFileNameWithoutExtension(model.Path), request.ClipSkip);
-                    if (model.VaePath != null)
-                    {
-                        info["VAE hash"] = ModelShortHash(context, model.VaePath);
-                        info["VAE"] = Path.GetFileName(model.VaePath);
-                    }
-                    if (request.InitImage != null) info["Denoising strength"] = A1111Infotext.FormatNumber(request.Strength);
-                    if (request.Rng == NoiseSourceKind.Nv) info["RNG"] = "NV";
-                    foreach (var (key, value) in generated.InfotextFields) info[key] = value;
-                    var path = OutputPath(job.OutPath, i, result.Images.Count, result.Seeds[i]);
-                    PngEncoder.Save(path, result.Images[i], result.Width, result.Height,
-                        new[] { new KeyValuePair<string, string>(A1111Infotext.PngKeyword, info.Format()) });
-                    written.Add(path);
-                }
-                if (job.SaveLatentsPath != null) SaveLatents(job.SaveLatentsPath, result.Latents);
-                foreach (var path in written) context.Output.WriteLine(path);
+                var image = result.Images[i];
+                var path = OutputPath(job.OutPath, i, result.Images.Count, image.Seed);
+                PngEncoder.Save(path, image.Rgb, image.Width, image.Height,
+                    new[] { new KeyValuePair<string, string>(A1111Infotext.PngKeyword, image.Infotext) });
+                written.Add(path);
             }
+            if (job.SaveLatentsPath != null) SaveLatents(job.SaveLatentsPath, result.Latents);
+            foreach (var path in written) context.Output.WriteLine(path);
         }
         return ExitCodes.Success;
     }
 
-    private static ExtraNetworkJobResult RunWithProgress(CliContext context, ExtraNetworkSession session, GenerationRequest request)
+    private static GenerationJobResult RunWithProgress(CliContext context, GenerationService service, GenerationJob job)
     {
-        if (!context.ErrorIsTerminal) return session.Generate(request);
+        if (!context.ErrorIsTerminal) return service.Generate(job);
         return context.CreateErrorConsole().Progress()
             .AutoClear(true)
             .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
             .Start(ctx =>
             {
-                var task = ctx.AddTask("sampling", autoStart: true, maxValue: request.Steps);
-                var result = session.Generate(request, step =>
+                var task = ctx.AddTask("sampling", autoStart: true, maxValue: job.Parameters.Steps * job.BatchCount);
+                var result = service.Generate(job, new StepProgress(step =>
                 {
-                    task.MaxValue = step.Total;
-                    task.Value = step.Index + 1;
-                    task.Description = $"sampling step {step.Index + 1}/{step.Total}";
-                });
+                    task.MaxValue = step.TotalSteps * step.IterationCount;
+                    task.Value = step.Iteration * step.TotalSteps + step.Step;
+                    task.Description = step.IterationCount == 1
+                        ? $"sampling step {step.Step}/{step.TotalSteps}"
+                        : $"batch {step.Iteration + 1}/{step.IterationCount}, step {step.Step}/{step.TotalSteps}";
+                }));
                 task.Value = task.MaxValue;
                 return result;
             });
     }
 
-    private sealed record GenerationJob(string ModelPath, CheckpointLoadOptions LoadOptions, GenerationRequest Request,
-        string? InitImagePath, string? OutPath, string? SaveLatentsPath, string? ModelsDir, bool Verbose);
+    /// <summary>Updates the bar on the job's thread (Progress&lt;T&gt; would post to the thread pool and lag behind).</summary>
+    private sealed class StepProgress(Action<GenerationProgress> report) : IProgress<GenerationProgress>
+    {
+        public void Report(GenerationProgress value) => report(value);
+    }
 
-    private GenerationJob BuildJob(ParseResult args)
+    /// <summary>The service job and what only the command line does with it (init image file, outputs).</summary>
+    private sealed record CommandLineJob(GenerationJob Generation, string? InitImagePath, string? OutPath, string? SaveLatentsPath, bool Verbose);
+
+    private CommandLineJob BuildJob(ParseResult args)
     {
         A1111Infotext? png = null;
         if (args.GetValue(_fromPng) is { } pngPath)
@@ -200,13 +185,11 @@ internal sealed class GenerateCommand : ICliCommand
         var prompt = args.GetValue(_prompt) ?? png?.Prompt ?? throw new ArgumentException("--prompt is required");
 
         var sampler = args.GetValue(_sampler) ?? png?.Sampler ?? "Euler a";
-        SamplerRegistry.Resolve(sampler); // unknown names fail here, before any loading
         ScheduleType? schedule = null;
         var scheduleText = args.GetValue(_schedule) ?? png?["Schedule type"];
         if (scheduleText != null && !scheduleText.Equals("Automatic", StringComparison.OrdinalIgnoreCase)) schedule = ScheduleTypes.Parse(scheduleText);
 
         long seed = args.GetValue(_seed) ?? png?.Seed ?? -1;
-        if (seed == -1) seed = System.Random.Shared.NextInt64(0, uint.MaxValue);
         var (pngWidth, pngHeight) = png?.Size ?? (512, 512);
         string rngText = args.GetValue(_rng) ?? (png?["RNG"] ?? "cpu");
 
@@ -230,7 +213,8 @@ internal sealed class GenerateCommand : ICliCommand
             var p => throw new ArgumentException($"unknown prediction '{p}': eps or v"),
         };
 
-        var request = new GenerationRequest
+        // Normalised here so that an unknown sampler fails before any loading.
+        var request = GenerationService.Normalize(new GenerationRequest
         {
             Prompt = prompt,
             NegativePrompt = args.GetValue(_negative) ?? png?.NegativePrompt ?? "",
@@ -245,7 +229,7 @@ internal sealed class GenerateCommand : ICliCommand
             BatchSize = args.GetValue(_batch),
             ClipSkip = args.GetValue(_clipSkip) ?? png?.ClipSkip ?? 1,
             Strength = args.GetValue(_strength) ?? (png?["Denoising strength"] is { } ds ? double.Parse(ds, CultureInfo.InvariantCulture) : 0.75),
-        };
+        });
         var initImage = args.GetValue(_initImage);
         if (initImage != null && !File.Exists(initImage)) throw new FileNotFoundException($"{initImage}: no such file");
         var load = new CheckpointLoadOptions
@@ -259,35 +243,12 @@ internal sealed class GenerateCommand : ICliCommand
         };
         var modelsDir = args.GetValue(_modelsDir);
         if (modelsDir != null && !Directory.Exists(modelsDir)) throw new ArgumentException($"--models-dir {modelsDir}: no such folder");
-        GenerateOutputs.Check(args.GetValue(_out), args.GetValue(_saveLatents), request.BatchSize,
+        int batchCount = args.GetValue(_batchCount);
+        if (batchCount < 1) throw new ArgumentException("--batch-count must be at least 1");
+        GenerateOutputs.Check(args.GetValue(_out), args.GetValue(_saveLatents), request.BatchSize * batchCount,
             [modelPath, initImage, load.VaePath, load.ConfigPath, args.GetValue(_fromPng)]);
-        return new GenerationJob(modelPath, load, request, initImage, args.GetValue(_out), args.GetValue(_saveLatents), modelsDir, args.GetValue(_verbose));
-    }
-
-    private static string ScheduleName(ScheduleType? schedule) => schedule switch
-    {
-        ScheduleType.Karras => "Karras",
-        ScheduleType.Exponential => "Exponential",
-        _ => "Automatic",
-    };
-
-    /// <summary>
-    /// A1111's "Model hash": the first 10 hex digits of the file's sha256 (cached per path, size and mtime; the first
-    /// time a multi-GB checkpoint is hashed a progress bar shows on a terminal).
-    /// </summary>
-    private static string ModelShortHash(CliContext context, string path)
-    {
-        if (Directory.Exists(path)) return CheckpointFiles.Hash(path).Short; // a diffusers folder: its weight files, not cached
-        var cache = new HashCache();
-        if (!cache.TryGet(path, out var hashes))
-        {
-            hashes = context.ErrorIsTerminal
-                ? new HashProgress(context.CreateErrorConsole()).Run(path, new FileInfo(path).Length, progress => ModelHashes.Compute(path, progress))
-                : ModelHashes.Compute(path);
-            cache.Set(path, hashes);
-            cache.Save();
-        }
-        return hashes.Short;
+        var generation = new GenerationJob { Model = new ModelChoice(modelPath, load), ModelsDir = modelsDir, Parameters = request, BatchCount = batchCount };
+        return new CommandLineJob(generation, initImage, args.GetValue(_out), args.GetValue(_saveLatents), args.GetValue(_verbose));
     }
 
     /// <summary>A file path is used as given (with -N before the extension for batches); a folder gets A1111-style NNNNN-SEED.png names.</summary>

@@ -39,7 +39,13 @@ public sealed class ExtraNetworkSession : IDisposable
     public EmbeddingDatabase? Embeddings =>
         Folder == null ? null : _embeddings ??= EmbeddingDatabase.FromFolder(Folder.EmbeddingsFolder, EncoderWidths, ModelFileReader.Open);
 
-    public ExtraNetworkJobResult Generate(GenerationRequest request, Action<SamplerStep>? onStep = null, CancellationToken cancellation = default)
+    /// <summary>
+    /// One job (see <see cref="ImageGenerator.Generate"/> for <paramref name="cancellation"/> and <paramref name="control"/>);
+    /// LoRAs and hypernetworks are removed again when it ends, also when it throws. One job at a time: the weights are
+    /// patched in place (<see cref="Generation.GenerationService"/> serialises its callers).
+    /// </summary>
+    public ExtraNetworkJobResult Generate(GenerationRequest request, Action<SamplerStep>? onStep = null, CancellationToken cancellation = default,
+        Generation.GenerationControl? control = null)
     {
         var parsed = ExtraNetworkPrompt.Extract(request.Prompt);
         var warnings = new List<string>(parsed.Warnings);
@@ -94,7 +100,7 @@ public sealed class ExtraNetworkSession : IDisposable
             }
 
             Func<int, IPromptEmbeddingLookup?>? lookups = embeddings == null ? null : width => embeddings.ForEncoder(_model.Tokenizer, width);
-            var result = ImageGenerator.Generate(_model, request with { Prompt = parsed.Prompt }, onStep, cancellation, lookups);
+            var result = ImageGenerator.Generate(_model, request with { Prompt = parsed.Prompt }, onStep, cancellation, lookups, control);
 
             if (loras.HashesInfotext is { } loraHashes) fields.Add(new("Lora hashes", loraHashes));
             if (embeddings != null)

@@ -22,5 +22,11 @@ public sealed class GenerationResult : IDisposable
     /// <summary>The sampler's output before VAE decoding (unscaled: decode multiplies by 1/scale_factor).</summary>
     public Tensor Latents { get; }
 
+    /// <summary>
+    /// Sampling was stopped early (<see cref="Generation.GenerationControl"/>): <see cref="Latents"/> and the images
+    /// are the denoised prediction of the last step that ran.
+    /// </summary>
+    public bool Interrupted { get; init; }
+
     public void Dispose() => Latents.Dispose();
 }

@@ -1,3 +1,4 @@
+using SharpDiffusion.Engine.Generation;
 using SharpDiffusion.Engine.Models;
 using SharpDiffusion.Engine.Sampling;
 using SharpDiffusion.Engine.Text.Conditioners;
@@ -12,9 +13,15 @@ namespace SharpDiffusion.Engine.Pipeline;
 /// </summary>
 public static class ImageGenerator
 {
+    /// <param name="cancellation">Checked at every step: a cancelled job throws <see cref="OperationCanceledException"/>.</param>
+    /// <param name="control">
+    /// <see cref="GenerationControl.Interrupt"/>/<see cref="GenerationControl.Skip"/>: sampling stops at the next step
+    /// report and the images are decoded from that step's denoised prediction (A1111's <c>last_latent</c>); the result
+    /// says <see cref="GenerationResult.Interrupted"/>.
+    /// </param>
     public static GenerationResult Generate(StableDiffusionCheckpoint model, GenerationRequest request,
         Action<SamplerStep>? onStep = null, CancellationToken cancellation = default,
-        Func<int, IPromptEmbeddingLookup?>? embeddingsForWidth = null)
+        Func<int, IPromptEmbeddingLookup?>? embeddingsForWidth = null, GenerationControl? control = null)
     {
         Validate(model, request);
         using var scope = NewDisposeScope();
@@ -50,18 +57,56 @@ public static class ImageGenerator
             A1111SigmaQuirks = request.A1111SigmaQuirks,
         };
         var denoiser = model.CreateDenoiser();
-        var latents = SamplingRun.Run(denoiser, cond, uncond, sampling, onStep, cancellation);
+        Tensor latents;
+        bool interrupted = false;
+        if (control == null)
+        {
+            latents = SamplingRun.Run(denoiser, cond, uncond, sampling, onStep, cancellation);
+        }
+        else
+        {
+            Tensor? lastDenoised = null;
+            void Step(SamplerStep step)
+            {
+                onStep?.Invoke(step);
+                control.Observe(step);
+                if (!control.StopRequested) return;
+                // The step's tensors die with its dispose scope: keep a copy outside every scope, attached below.
+                lastDenoised = step.Denoised.clone().DetachFromDisposeScope();
+                throw new SamplingStopped();
+            }
+            try
+            {
+                latents = SamplingRun.Run(denoiser, cond, uncond, sampling, Step, cancellation);
+            }
+            catch (SamplingStopped)
+            {
+                latents = lastDenoised!;
+                scope.Attach(latents);
+                interrupted = true;
+            }
+        }
 
+        var images = DecodeImages(model, latents);
+        var seeds = Enumerable.Range(0, request.BatchSize).Select(i => request.Seed + i).ToArray();
+        return new GenerationResult(images, request.Width, request.Height, seeds, latents.MoveToOuterDisposeScope()) { Interrupted = interrupted };
+    }
+
+    /// <summary>VAE-decodes latents [B, C, h, w] one image at a time into A1111's 8-bit RGB (row-major HWC bytes).</summary>
+    public static List<byte[]> DecodeImages(StableDiffusionCheckpoint model, Tensor latents)
+    {
         var images = new List<byte[]>();
-        for (int i = 0; i < request.BatchSize; i++)
+        for (int i = 0; i < latents.shape[0]; i++)
         {
             using var decoded = model.Vae.Decode(latents.narrow(0, i, 1));
             using var bytes = ImageConversion.ToUInt8(decoded).squeeze(0).permute(1, 2, 0).contiguous();
             images.Add(bytes.data<byte>().ToArray());
         }
-        var seeds = Enumerable.Range(0, request.BatchSize).Select(i => request.Seed + i).ToArray();
-        return new GenerationResult(images, request.Width, request.Height, seeds, latents.MoveToOuterDisposeScope());
+        return images;
     }
+
+    /// <summary>Unwinds the sampler loop when a job is interrupted or skipped (never leaves this class).</summary>
+    private sealed class SamplingStopped : Exception;
 
     /// <summary>RGB bytes (HWC) to a [1, 3, H, W] float32 image in [-1, 1], as A1111 feeds the VAE encoder.</summary>
     public static Tensor RgbToTensor(byte[] rgb, int width, int height)

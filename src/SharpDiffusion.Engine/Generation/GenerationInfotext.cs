@@ -1,0 +1,44 @@
+using SharpDiffusion.Engine.Pipeline;
+using SharpDiffusion.Engine.Random;
+using SharpDiffusion.Engine.Sampling;
+using SharpDiffusion.Png;
+
+namespace SharpDiffusion.Engine.Generation;
+
+/// <summary>The names and short hashes an infotext gives the model and its VAE (A1111's <c>Model</c>, <c>Model hash</c>, <c>VAE</c>, <c>VAE hash</c>).</summary>
+public sealed record ModelIdentity(string Name, string? Hash, string? VaeName = null, string? VaeHash = null);
+
+/// <summary>
+/// The one place the PNG <c>parameters</c> text of a generated image is built: A1111's txt2img fields in A1111's
+/// order, then <c>VAE hash</c>/<c>VAE</c>, <c>Denoising strength</c> (img2img), <c>RNG</c> (NV), then the extra
+/// networks' fields (<c>Lora hashes</c>, <c>TI hashes</c>, <c>Hypernet</c>..., <c>Not applied</c>).
+/// </summary>
+public static class GenerationInfotext
+{
+    /// <param name="request">
+    /// A request as <see cref="GenerationService.Normalize"/> returns it (the sampler's display name, the schedule it
+    /// implies), with the prompt as the user wrote it (extra-network tags included, as A1111 keeps them).
+    /// </param>
+    public static A1111Infotext Build(GenerationRequest request, long seed, ModelIdentity model,
+        IEnumerable<KeyValuePair<string, string>> extraNetworkFields)
+    {
+        var info = A1111Infotext.ForTxt2Img(request.Prompt, request.NegativePrompt, request.Steps, request.Sampler,
+            ScheduleName(request.Schedule), request.CfgScale, seed, request.Width, request.Height, model.Hash, model.Name, request.ClipSkip);
+        if (model.VaeName != null)
+        {
+            info["VAE hash"] = model.VaeHash;
+            info["VAE"] = model.VaeName;
+        }
+        if (request.InitImage != null) info["Denoising strength"] = A1111Infotext.FormatNumber(request.Strength);
+        if (request.Rng == NoiseSourceKind.Nv) info["RNG"] = "NV";
+        foreach (var (key, value) in extraNetworkFields) info[key] = value;
+        return info;
+    }
+
+    /// <summary>A1111's "Schedule type" for a schedule: the first name <see cref="ScheduleTypes.Parse"/> maps to it; null is Automatic.</summary>
+    public static string ScheduleName(ScheduleType? schedule)
+    {
+        if (schedule is not { } type) return "Automatic";
+        return ScheduleTypes.Names.FirstOrDefault(name => ScheduleTypes.Parse(name) == type) ?? type.ToString();
+    }
+}

@@ -1,0 +1,15 @@
+using SharpDiffusion.Engine.Pipeline;
+
+namespace SharpDiffusion.Engine.Generation;
+
+/// <summary>The model a <see cref="GenerationService"/> holds, as a caller may report it.</summary>
+public sealed record LoadedModel(
+    ModelChoice Choice,
+    string Path,
+    ModelIdentity Identity,
+    ModelFamily Family,
+    Prediction Prediction,
+    PredictionSource PredictionSource,
+    string? VaePath,
+    TimeSpan LoadTime,
+    bool Reused);
