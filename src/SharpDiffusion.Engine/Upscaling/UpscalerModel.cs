@@ -54,12 +54,12 @@ public sealed class UpscalerModel : IDisposable
         var network = new RrdbNet(config, LayerFactory.ForLoading(CPU, dtype));
         try
         {
-            LoadStrict(network, file, mapped);
+            MappedStrictLoader.Load(network, file, mapped, config.ToString());
         }
         catch (ModelLoadException e)
         {
             network.Dispose();
-            throw new InvalidModelFileException(path, e.Message.StartsWith(path, StringComparison.Ordinal) ? e.Message[(path.Length + 2)..] : e.Message, e);
+            throw new InvalidModelFileException(path, e.Message, e);
         }
         catch
         {
@@ -197,27 +197,5 @@ public sealed class UpscalerModel : IDisposable
         if (config.Scale < 1 || (1 << upsamplings) % unshuffle != 0)
             throw new InvalidModelFileException(path, $"RRDBNet with {upsamplings} x2 stages and pixel-unshuffle {unshuffle} has no integer scale");
         return config;
-    }
-
-    /// <summary>Every module parameter from its mapped tensor: none missing, none left over, shapes equal.</summary>
-    private static void LoadStrict(RrdbNet network, IModelFile file, Dictionary<string, TensorInfo> mapped)
-    {
-        var targets = network.state_dict();
-        var missing = targets.Keys.Where(k => !mapped.ContainsKey(k)).ToList();
-        var unexpected = mapped.Keys.Where(k => !targets.ContainsKey(k)).Select(k => mapped[k].Name).ToList();
-        var misShaped = targets.Where(t => mapped.TryGetValue(t.Key, out var info) && !info.Shape.SequenceEqual(t.Value.shape))
-            .Select(t => $"{mapped[t.Key].Name}: file {mapped[t.Key].ShapeText}, model [{string.Join(", ", t.Value.shape)}]").ToList();
-        var problems = new List<string>();
-        if (missing.Count > 0) problems.Add($"{missing.Count} missing: {string.Join(", ", missing.Take(6))}");
-        if (unexpected.Count > 0) problems.Add($"{unexpected.Count} unexpected: {string.Join(", ", unexpected.Take(6))}");
-        if (misShaped.Count > 0) problems.Add($"{misShaped.Count} mis-shaped: {string.Join(", ", misShaped.Take(6))}");
-        if (problems.Count > 0) throw new ModelLoadException($"{file.Path}: weights do not fit {network.Config}: {string.Join("; ", problems)}");
-
-        using var noGrad = no_grad();
-        foreach (var (name, target) in targets)
-        {
-            using var loaded = TensorReading.Read(file, mapped[name], target.dtype);
-            target.copy_(loaded);
-        }
     }
 }
