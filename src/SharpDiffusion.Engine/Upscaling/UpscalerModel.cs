@@ -43,6 +43,9 @@ public sealed class UpscalerModel : IDisposable
     /// <summary>The network's element type (float32, or bfloat16 with the narrow-convolution workaround).</summary>
     public ScalarType DType => Network.parameters().First().dtype;
 
+    /// <summary>A network built in memory (benchmarks: random weights of a given size), named by <paramref name="description"/>.</summary>
+    public static UpscalerModel FromNetwork(RrdbNet network, string description) => new(network, RrdbKeyLayout.BasicSR, description);
+
     /// <summary>Loads <paramref name="path"/>; not an RRDBNet upscaler, or weights that do not fit: <see cref="InvalidModelFileException"/>.</summary>
     public static UpscalerModel Load(string path, ScalarType dtype = ScalarType.Float32)
     {
