@@ -94,7 +94,14 @@ internal sealed class UpscaleCommand : ICliCommand
             {
                 return Usage(context, e.Message);
             }
-            PngEncoder.Save(output, result.Pixels, result.Width, result.Height);
+            try
+            {
+                PngEncoder.Save(output, result.Pixels, result.Width, result.Height);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                return Usage(context, $"{output}: cannot write: {e.Message}");
+            }
             context.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"{model.Config} ({model.Layout}, {(dtype == ScalarType.BFloat16 ? "bf16" : "fp32")}): {image.Width}x{image.Height} -> {result.Width}x{result.Height} in {watch.Elapsed.TotalSeconds:F2} s"));
             context.Output.WriteLine(output);

@@ -1,6 +1,7 @@
 using SharpDiffusion.Engine.Tests.Sampling;
 using SharpDiffusion.Engine.Upscaling;
 using SharpDiffusion.Formats;
+using SharpDiffusion.Formats.Safetensors;
 using static TorchSharp.torch;
 
 namespace SharpDiffusion.Engine.Tests.Upscaling;
@@ -95,6 +96,36 @@ public class RrdbGoldenTests
         AssertLevels(golden.Get("tiled.output_u8"), ModelUpscale.Upscale(model, input, 4, 16, 4), "upscale at scale 4");
         Assert.Equal((72, 80), ModelUpscale.TargetSize(36, 40, 2));
         Assert.Equal((2048, 2048), ModelUpscale.TargetSize(513, 513, 4));
+    }
+
+    /// <summary>The ESRGAN 2019 names (xinntao's rename: RRDB_trunk, trunk_conv, upconvN, HRconv), written from the BasicSR file.</summary>
+    [Fact]
+    public void Esrgan2019NamesLoadTheSameNetwork()
+    {
+        using var dir = new TempDir();
+        var path = dir.File("esrgan2019.safetensors");
+        using (var source = ModelFileReader.Open(Model("tiny_rrdb_x4.pth")))
+        {
+            static string Rename(string key) => System.Text.RegularExpressions.Regex.Replace(key, @"^body\.(\d+)\.rdb(\d)\.", "RRDB_trunk.$1.RDB$2.")
+                .Replace("conv_body.", "trunk_conv.").Replace("conv_up", "upconv").Replace("conv_hr.", "HRconv.");
+            SafetensorsWriter.Write(path, source.Tensors.Select(t => TensorToWrite.FromModelFile(source, t, Rename(t.Name))));
+        }
+        using var golden = GoldenTensors.Open(GoldenFile);
+        using var model = UpscalerModel.Load(path);
+        Assert.Equal(RrdbKeyLayout.Esrgan2019, model.Layout);
+        using var scope = NewDisposeScope();
+        TensorAssert.MaxAbs(golden.Get("x4.out"), model.Forward(golden.Get("input.x")), 1e-5, "ESRGAN 2019 names");
+    }
+
+    [Fact]
+    public void AMissingTensorIsNamedInOneLine()
+    {
+        using var dir = new TempDir();
+        var path = dir.File("incomplete.safetensors");
+        using (var source = ModelFileReader.Open(Model("tiny_rrdb_x4.pth")))
+            SafetensorsWriter.Write(path, source.Tensors.Where(t => t.Name != "conv_hr.bias").Select(t => TensorToWrite.FromModelFile(source, t)));
+        var e = Assert.Throws<InvalidModelFileException>(() => UpscalerModel.Load(path));
+        Assert.Equal($"{path}: weights do not fit RRDBNet x4: 2 blocks, 16 features, growth 8: 1 missing: conv_hr.bias", e.Message);
     }
 
     [Fact]
