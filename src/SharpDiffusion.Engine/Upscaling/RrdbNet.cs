@@ -56,13 +56,24 @@ public sealed class RrdbNet : NamedModule
         }
         feat = Conv(_convFirst, feat);
         var trunk = feat;
-        foreach (var block in _body) trunk = block.Forward(trunk);
-        feat = feat.add(Conv(_convBody, trunk));
+        foreach (var block in _body)
+        {
+            var next = block.Forward(trunk);
+            if (!ReferenceEquals(trunk, feat)) trunk.Dispose();
+            trunk = next;
+        }
+        using (trunk)
+        using (var body = Conv(_convBody, trunk)) feat = feat.add(body);
+        // The upsampled stages are the largest tensors (64 channels at 2x and 4x): each is freed as soon as it is used.
         foreach (var up in _convUp)
         {
-            feat = F.leaky_relu(Conv(up, F.interpolate(feat, scale_factor: new[] { 2.0, 2.0 }, mode: InterpolationMode.Nearest)), Slope);
+            using var previous = feat;
+            using var upsampled = F.interpolate(previous, scale_factor: new[] { 2.0, 2.0 }, mode: InterpolationMode.Nearest);
+            feat = Conv(up, upsampled).leaky_relu_(Slope);
         }
-        var output = Conv(_convLast, F.leaky_relu(Conv(_convHr, feat), Slope));
+        Tensor output;
+        using (feat)
+        using (var hr = Conv(_convHr, feat).leaky_relu_(Slope)) output = Conv(_convLast, hr);
         if (r > 1 && (output.shape[2] != h * Config.Scale || output.shape[3] != w * Config.Scale))
             output = output[.., .., ..(int)(h * Config.Scale), ..(int)(w * Config.Scale)];
         return output.MoveToOuterDisposeScope();
