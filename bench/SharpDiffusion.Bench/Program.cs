@@ -18,6 +18,11 @@ var benchmarks = new Dictionary<string, (string Help, Action<string[]> Run)>(Str
             threads: a.Length > 0 ? int.Parse(a[0], System.Globalization.CultureInfo.InvariantCulture) : 2,
             rank: a.Length > 1 ? int.Parse(a[1], System.Globalization.CultureInfo.InvariantCulture) : 32,
             repeats: a.Length > 2 ? int.Parse(a[2], System.Globalization.CultureInfo.InvariantCulture) : 3)),
+    ["upscale"] = ("A1111 tiled x4 upscale of a 512x512 image with a full-size RRDBNet (fp32, bf16; s/image, peak RSS) and the SD1.5 ControlNet cost per guided step [threads=2] [size=512] [controlnet=true]",
+        a => UpscaleBenchmark.Run(Console.Out,
+            threads: a.Length > 0 ? int.Parse(a[0], System.Globalization.CultureInfo.InvariantCulture) : 2,
+            size: a.Length > 1 ? int.Parse(a[1], System.Globalization.CultureInfo.InvariantCulture) : 512,
+            controlNet: a.Length <= 2 || bool.Parse(a[2]))),
 };
 
 if (args.Length == 0 || !benchmarks.TryGetValue(args[0], out var bench))

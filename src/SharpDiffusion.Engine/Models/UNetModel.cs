@@ -123,8 +123,17 @@ public sealed class UNetModel : NamedModule
     }
 
     /// <inheritdoc />
-    public Tensor Forward(Tensor x, Tensor timesteps, Tensor context, Tensor? y = null)
+    public Tensor Forward(Tensor x, Tensor timesteps, Tensor context, Tensor? y = null) => Forward(x, timesteps, context, y, controlResiduals: null);
+
+    /// <summary>
+    /// The forward pass with ControlNet residuals added (cldm <c>ControlledUnetModel</c>): one per input block, in
+    /// input-block order, plus the middle block's last. The last is added to the middle block's output; residual i to
+    /// the skip connection of input block i before it joins its output block. Null: the plain U-Net.
+    /// </summary>
+    public Tensor Forward(Tensor x, Tensor timesteps, Tensor context, Tensor? y, IReadOnlyList<Tensor>? controlResiduals)
     {
+        if (controlResiduals != null && controlResiduals.Count != _inputBlocks.Length + 1)
+            throw new ArgumentException($"{controlResiduals.Count} control residuals for a U-Net with {_inputBlocks.Length} input blocks (expected {_inputBlocks.Length + 1})");
         if ((y is not null) != (Config.AdmInChannels != null))
             throw new ArgumentException(Config.AdmInChannels != null ? "this UNet needs the vector conditioning y" : "this UNet takes no vector conditioning y");
         using var noGrad = no_grad();
@@ -144,9 +153,11 @@ public sealed class UNetModel : NamedModule
             skips.Push(h);
         }
         h = _middle.Forward(h, embSilu, ctx);
+        if (controlResiduals != null) h = h.add_(controlResiduals[^1].to(dtype));
         foreach (var block in _outputBlocks)
         {
             var skip = skips.Pop();
+            if (controlResiduals != null) skip = skip.add_(controlResiduals[skips.Count].to(dtype));
             var joined = cat(new[] { h, skip }, 1);
             h.Dispose();
             skip.Dispose();

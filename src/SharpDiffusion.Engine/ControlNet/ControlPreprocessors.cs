@@ -1,0 +1,127 @@
+using SharpDiffusion.Engine.Upscaling;
+using static TorchSharp.torch;
+
+namespace SharpDiffusion.Engine.ControlNet;
+
+/// <summary>
+/// The control-image preprocessors of sd-webui-controlnet that need no model: <c>canny</c> (<c>cv2.Canny(img, low,
+/// high)</c> on the RGB image, A1111's defaults 100/200, the edge map repeated to 3 channels) and <c>invert</c>
+/// (255 − v); <c>none</c> uses the image as the map. <see cref="ToHint"/> makes the ControlNet's [1, 3, H, W] input.
+/// </summary>
+public static class ControlPreprocessors
+{
+    public const int DefaultCannyLow = 100;
+    public const int DefaultCannyHigh = 200;
+
+    public static RgbImage Apply(string name, RgbImage image, int cannyLow = DefaultCannyLow, int cannyHigh = DefaultCannyHigh) => name switch
+    {
+        "none" => image,
+        "canny" => Gray3(Canny(image, cannyLow, cannyHigh), image.Width, image.Height),
+        "invert" => new RgbImage(image.Width, image.Height, image.Pixels.Select(v => (byte)(255 - v)).ToArray()),
+        _ => throw new ArgumentException($"unknown ControlNet preprocessor '{name}' (none, canny, invert)"),
+    };
+
+    /// <summary>The hint tensor: RGB bytes / 255 as float32 [1, 3, H, W] (the extension's HWC → CHW, /255).</summary>
+    public static Tensor ToHint(RgbImage image)
+    {
+        int plane = image.Width * image.Height;
+        var values = new float[3 * plane];
+        for (int i = 0; i < plane; i++)
+            for (int c = 0; c < 3; c++) values[c * plane + i] = image.Pixels[i * 3 + c] / 255f;
+        return tensor(values, new long[] { 1, 3, image.Height, image.Width });
+    }
+
+    /// <summary>
+    /// OpenCV's <c>Canny</c> (aperture 3, L1 gradient) on a 3-channel 8-bit image: 3x3 Sobel per channel (border
+    /// replicated), per pixel the channel of largest |dx| + |dy| (the first on ties); non-maximum suppression along
+    /// the gradient's octant with OpenCV's integer tan(22.5°) test (strict on one side, ≥ on the other as OpenCV);
+    /// pixels above <paramref name="low"/> that survive are kept when 8-connected to one above
+    /// <paramref name="high"/>. Returns 0/255 per pixel.
+    /// </summary>
+    public static byte[] Canny(RgbImage image, int low, int high)
+    {
+        if (low > high) (low, high) = (high, low); // OpenCV swaps them too
+        int w = image.Width, h = image.Height;
+        var mag = new int[(w + 2) * (h + 2)]; // zero border: neighbours outside the image have magnitude 0
+        var gx = new int[w * h];
+        var gy = new int[w * h];
+        int P(int x, int y, int c) => image.Pixels[(Math.Clamp(y, 0, h - 1) * w + Math.Clamp(x, 0, w - 1)) * 3 + c];
+        for (int y = 0; y < h; y++)
+        {
+            for (int x = 0; x < w; x++)
+            {
+                int bestM = -1, bestX = 0, bestY = 0;
+                for (int c = 0; c < 3; c++)
+                {
+                    int dx = (P(x + 1, y - 1, c) - P(x - 1, y - 1, c)) + 2 * (P(x + 1, y, c) - P(x - 1, y, c)) + (P(x + 1, y + 1, c) - P(x - 1, y + 1, c));
+                    int dy = (P(x - 1, y + 1, c) - P(x - 1, y - 1, c)) + 2 * (P(x, y + 1, c) - P(x, y - 1, c)) + (P(x + 1, y + 1, c) - P(x + 1, y - 1, c));
+                    int m = Math.Abs(dx) + Math.Abs(dy);
+                    if (m > bestM) (bestM, bestX, bestY) = (m, dx, dy);
+                }
+                mag[(y + 1) * (w + 2) + x + 1] = bestM;
+                gx[y * w + x] = bestX;
+                gy[y * w + x] = bestY;
+            }
+        }
+
+        const int Shift = 15;
+        const int Tg22 = 13573; // (int)(tan(22.5°)·2^15 + 0.5)
+        var state = new byte[w * h]; // 0 not an edge, 1 candidate, 2 edge
+        var stack = new Stack<int>();
+        int M(int x, int y) => mag[(y + 1) * (w + 2) + x + 1];
+        for (int y = 0; y < h; y++)
+        {
+            for (int x = 0; x < w; x++)
+            {
+                int m = M(x, y);
+                if (m <= low) continue;
+                int xs = gx[y * w + x], ys = gy[y * w + x];
+                int ax = Math.Abs(xs), ay = Math.Abs(ys) << Shift;
+                int tg22x = ax * Tg22;
+                bool maximum;
+                if (ay < tg22x) maximum = m > M(x - 1, y) && m >= M(x + 1, y);
+                else
+                {
+                    int tg67x = tg22x + (ax << (Shift + 1));
+                    if (ay > tg67x) maximum = m > M(x, y - 1) && m >= M(x, y + 1);
+                    else
+                    {
+                        int s = (xs ^ ys) < 0 ? -1 : 1;
+                        maximum = m > M(x - s, y - 1) && m > M(x + s, y + 1);
+                    }
+                }
+                if (!maximum) continue;
+                state[y * w + x] = 1;
+                if (m > high)
+                {
+                    state[y * w + x] = 2;
+                    stack.Push(y * w + x);
+                }
+            }
+        }
+        while (stack.Count > 0)
+        {
+            int p = stack.Pop(), px = p % w, py = p / w;
+            for (int dy = -1; dy <= 1; dy++)
+            {
+                for (int dx = -1; dx <= 1; dx++)
+                {
+                    int nx = px + dx, ny = py + dy;
+                    if (nx < 0 || ny < 0 || nx >= w || ny >= h) continue;
+                    int q = ny * w + nx;
+                    if (state[q] != 1) continue;
+                    state[q] = 2;
+                    stack.Push(q);
+                }
+            }
+        }
+        return state.Select(v => (byte)(v == 2 ? 255 : 0)).ToArray();
+    }
+
+    private static RgbImage Gray3(byte[] gray, int width, int height)
+    {
+        var pixels = new byte[gray.Length * 3];
+        for (int i = 0; i < gray.Length; i++) pixels[i * 3] = pixels[i * 3 + 1] = pixels[i * 3 + 2] = gray[i];
+        return new RgbImage(width, height, pixels);
+    }
+}
