@@ -1,3 +1,4 @@
+using SharpDiffusion.Inspection;
 using System.Diagnostics;
 using SharpDiffusion.Engine.Pipeline;
 using SharpDiffusion.Engine.Sampling;
@@ -168,7 +169,7 @@ public static class BenchRunner
             _ = model.Tokenizer;
             haveTokenizer = true;
         }
-        catch (FileNotFoundException) when (tokenizerPath == null && model.ClipL != null && model.Family == ModelFamily.Sd1)
+        catch (FileNotFoundException) when (tokenizerPath == null && model.ClipL != null && model.Family == BaseFamily.SD1)
         {
             haveTokenizer = false;
         }

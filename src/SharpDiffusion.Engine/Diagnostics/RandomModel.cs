@@ -1,3 +1,4 @@
+using SharpDiffusion.Architectures;
 using System.Runtime.InteropServices;
 using SharpDiffusion.Engine.Models;
 using SharpDiffusion.Engine.Text.Encoders;
@@ -19,9 +20,11 @@ public sealed record PlannedTensor(string Name, TensorDType DType, long[] Shape)
 /// </summary>
 public static class RandomModel
 {
-    public const string UNetPrefix = "model.diffusion_model.";
-    public const string VaePrefix = "first_stage_model.";
-    public const string TextPrefix = ClipTextModel.Sd1Prefix;
+    public const string UNetPrefix = LdmPrefixes.Unet;
+    public const string VaePrefix = LdmPrefixes.Vae;
+
+    /// <summary>Random models are SD1-shaped: CLIP ViT-L where the registry's SD1 keeps it.</summary>
+    public static string TextPrefix => ModelArchitectures.Sd1.TextEncoders[0].Prefix;
 
     /// <summary>Std of the biases: small, so layers start near their linear part without being exactly zero.</summary>
     private const double BiasStd = 0.01;

@@ -1,3 +1,4 @@
+using SharpDiffusion.Architectures;
 using SharpDiffusion.Conversion;
 using SharpDiffusion.Engine.Networks;
 using SharpDiffusion.Engine.Pipeline;
@@ -121,13 +122,13 @@ public sealed class AppliedLoras : IDisposable
     }
 
     /// <summary>Why nothing of a readable network matched: its family when the classifier tells one that is not the model's.</summary>
-    private static string NoMatchReason(IModelFile file, ModelFamily? modelFamily)
+    private static string NoMatchReason(IModelFile file, BaseFamily? modelFamily)
     {
         const string generic = "matches no layer of this model";
         if (modelFamily is not { } family) return generic;
         var classification = ModelClassifier.Classify(file);
-        return classification.Base is { } fileFamily && !NotAppliedNetwork.SameFamily(fileFamily, family)
-            ? $"{NotAppliedNetwork.FamilyName(fileFamily)} LoRA on an {NotAppliedNetwork.FamilyName(family)} model"
+        return classification.Base is { } fileFamily && ModelArchitectures.Fits(classification, family) == false
+            ? $"{fileFamily.DisplayName()} LoRA on an {family.DisplayName()} model"
             : generic;
     }
 

@@ -27,7 +27,7 @@ public static class CheckpointBaker
     {
         OutputGuard.Check(outputPath, [modelPath, vaePath, .. networks.Select(n => n.Path)]);
         using var model = CheckpointFiles.Open(modelPath);
-        ModelFamilyDetection.Detect(model);
+        CheckpointArchitectureDetection.Detect(model);
         var resolver = NetworkKeyResolver.ForModel(model.Tensors.Select(t => t.Name));
         var warnings = new List<string>();
         var opened = new List<IDisposable>();

@@ -1,3 +1,4 @@
+using SharpDiffusion.Architectures;
 using System.Globalization;
 using SharpDiffusion.Engine.Embeddings;
 using SharpDiffusion.Engine.Hypernetworks;
@@ -32,8 +33,7 @@ public sealed class ExtraNetworkSession : IDisposable
 
     /// <summary>The model's text-encoder widths in order (SD1 [768], SD2 [1024], SDXL [768, 1280]).</summary>
     public IReadOnlyList<int> EncoderWidths =>
-        _model.Family == ModelFamily.Sdxl ? [_model.ClipL!.Width, _model.OpenClip!.Width]
-        : [_model.ClipL?.Width ?? _model.OpenClip!.Width];
+        [.. _model.Architecture.TextEncoders.Select(e => e.Layout == TextEncoderLayout.HuggingFaceClip ? _model.ClipL!.Width : _model.OpenClip!.Width)];
 
     /// <summary>The embeddings of the models folder (loaded on first use), or null without a folder.</summary>
     public EmbeddingDatabase? Embeddings =>
@@ -158,18 +158,15 @@ public sealed class ExtraNetworkSession : IDisposable
     }
 
     /// <summary>
-    /// Why a hypernetwork fits no attention layer: the family its context width belongs to (768 SD1, 1024 SD2, 2048
-    /// SDXL) when that is not the model's, otherwise the widths themselves.
+    /// Why a hypernetwork fits no attention layer: the families its widths serve (the registry's rule, the one
+    /// <c>inspect</c> uses) when the model's is not among them, otherwise the widths themselves.
     /// </summary>
     private string NoEffectReason(IReadOnlyCollection<int> widths)
     {
-        ModelFamily? family = widths.Contains(2048) ? ModelFamily.Sdxl
-            : widths.Contains(1024) && !widths.Contains(768) ? ModelFamily.Sd2
-            : widths.Contains(768) && !widths.Contains(1024) ? ModelFamily.Sd1
-            : null;
-        string model = NotAppliedNetwork.FamilyName(_model.Family);
-        return family is { } f && f != _model.Family
-            ? $"{NotAppliedNetwork.FamilyName(f)} hypernetwork on an {model} model"
+        var families = ModelArchitectures.FamiliesOfHypernetworkWidths(widths);
+        string model = _model.Family.DisplayName();
+        return families.Count > 0 && !families.Contains(_model.Family)
+            ? $"{string.Join("/", families.Select(f => f.DisplayName()))} hypernetwork on an {model} model"
             : $"its widths {string.Join(", ", widths.Order())} fit no layer of this {model} model";
     }
 

@@ -1,3 +1,5 @@
+using SharpDiffusion.Architectures;
+using SharpDiffusion.Inspection;
 using SharpDiffusion.Conversion;
 using SharpDiffusion.Engine.Networks;
 using SharpDiffusion.Engine.Pipeline;
@@ -14,7 +16,7 @@ namespace SharpDiffusion.Engine.ExtraNetworks;
 /// </summary>
 public sealed class ModelNetworkTargets : IDisposable
 {
-    private ModelNetworkTargets(Dictionary<string, Tensor> weights, ModelFileOriginals? originals, ModelFamily? family)
+    private ModelNetworkTargets(Dictionary<string, Tensor> weights, ModelFileOriginals? originals, BaseFamily? family)
     {
         Weights = weights;
         Family = family;
@@ -28,7 +30,7 @@ public sealed class ModelNetworkTargets : IDisposable
     public NetworkKeyResolver Resolver { get; }
 
     /// <summary>The checkpoint's family (names a wrong-family network in reasons); null for bare modules.</summary>
-    public ModelFamily? Family { get; }
+    public BaseFamily? Family { get; }
 
     /// <summary>The copies of weights LoRAs change, kept allocated from one job to the next (see <see cref="WeightBackupPool"/>).</summary>
     public WeightBackupPool Backups { get; } = new();
@@ -39,20 +41,9 @@ public sealed class ModelNetworkTargets : IDisposable
     public static ModelNetworkTargets For(StableDiffusionCheckpoint model)
     {
         var weights = new Dictionary<string, Tensor>(StringComparer.Ordinal);
-        Add(weights, model.UNet, ModelFamilyDetection.UNetPrefix);
-        switch (model.Family)
-        {
-            case ModelFamily.Sd1:
-                Add(weights, model.ClipL!, ClipTextModel.Sd1Prefix);
-                break;
-            case ModelFamily.Sd2:
-                Add(weights, model.OpenClip!, OpenClipTextModel.Sd2Prefix);
-                break;
-            case ModelFamily.Sdxl:
-                Add(weights, model.ClipL!, ClipTextModel.SdxlPrefix);
-                Add(weights, model.OpenClip!, OpenClipTextModel.SdxlPrefix);
-                break;
-        }
+        Add(weights, model.UNet, model.Architecture.DenoiserPrefix);
+        foreach (var slot in model.Architecture.TextEncoders)
+            Add(weights, slot.Layout == TextEncoderLayout.HuggingFaceClip ? model.ClipL! : model.OpenClip!, slot.Prefix);
         return new ModelNetworkTargets(weights, new ModelFileOriginals(model.File), model.Family);
     }
 

@@ -1,5 +1,3 @@
-using SharpDiffusion.Engine.Pipeline;
-using SharpDiffusion.Inspection;
 
 namespace SharpDiffusion.Engine.ExtraNetworks;
 
@@ -18,27 +16,4 @@ public sealed record NotAppliedNetwork(string Kind, string Name, string Reason)
     /// <summary>The <see cref="InfotextKey"/> value ("kind:name (reason), ..."), or null when every network applied.</summary>
     public static string? InfotextValue(IReadOnlyCollection<NotAppliedNetwork> networks) =>
         networks.Count == 0 ? null : string.Join(", ", networks);
-
-    /// <summary>How a model family is written in reasons ("an SD1 model").</summary>
-    public static string FamilyName(ModelFamily family) => family switch
-    {
-        ModelFamily.Sd1 => "SD1",
-        ModelFamily.Sd2 => "SD2",
-        ModelFamily.Sdxl => "SDXL",
-        _ => family.ToString(),
-    };
-
-    /// <summary>How a classified file's base is written in reasons ("an SDXL LoRA").</summary>
-    public static string FamilyName(BaseFamily family) => family switch
-    {
-        BaseFamily.SDXLRefiner => "SDXL refiner",
-        _ => family.ToString(),
-    };
-
-    /// <summary>Whether a classified file's base is the model's own family.</summary>
-    public static bool SameFamily(BaseFamily file, ModelFamily model) => (file, model) switch
-    {
-        (BaseFamily.SD1, ModelFamily.Sd1) or (BaseFamily.SD2, ModelFamily.Sd2) or (BaseFamily.SDXL, ModelFamily.Sdxl) => true,
-        _ => false,
-    };
 }

@@ -269,7 +269,7 @@ public sealed class GenerationService : IDisposable
     }
 
     private static LoadedModel Describe(ModelChoice choice, StableDiffusionCheckpoint model, ModelIdentity identity, TimeSpan? loadTime) =>
-        new(choice, model.Path, identity, model.Family, model.Prediction, model.PredictionSource, model.VaePath,
+        new(choice, model.Path, identity, model.Architecture, model.Prediction, model.PredictionSource, model.VaePath,
             loadTime ?? model.LoadTime, loadTime == null);
 
     private void Unload()

@@ -1,3 +1,4 @@
+using SharpDiffusion.Architectures;
 using SharpDiffusion.Engine.Pipeline;
 
 namespace SharpDiffusion.Engine.Generation;
@@ -7,7 +8,7 @@ public sealed record LoadedModel(
     ModelChoice Choice,
     string Path,
     ModelIdentity Identity,
-    ModelFamily Family,
+    ModelArchitecture Architecture,
     Prediction Prediction,
     PredictionSource PredictionSource,
     string? VaePath,

@@ -1,3 +1,5 @@
+using SharpDiffusion.Architectures;
+using SharpDiffusion.Inspection;
 using System.Diagnostics;
 using TorchSharp;
 using SharpDiffusion.Engine.Models;
@@ -23,11 +25,11 @@ public sealed class StableDiffusionCheckpoint : IDisposable
     private readonly IModelFile _file;
     private readonly Lazy<ClipTokenizer> _tokenizer;
 
-    private StableDiffusionCheckpoint(IModelFile file, ModelFamily family, UNetModel unet, AutoencoderKL vae, ClipTextModel? clipL,
+    private StableDiffusionCheckpoint(IModelFile file, ModelArchitecture architecture, UNetModel unet, AutoencoderKL vae, ClipTextModel? clipL,
         OpenClipTextModel? openClip, Lazy<ClipTokenizer> tokenizer, DiscreteSchedule schedule, Prediction prediction, TimeSpan loadTime)
     {
         _file = file;
-        Family = family;
+        Architecture = architecture;
         UNet = unet;
         Vae = vae;
         ClipL = clipL;
@@ -40,7 +42,10 @@ public sealed class StableDiffusionCheckpoint : IDisposable
 
     public string Path => _file.Path;
     public IModelFile File => _file;
-    public ModelFamily Family { get; }
+    /// <summary>The checkpoint's architecture in the registry (the classifier's verdict).</summary>
+    public ModelArchitecture Architecture { get; }
+
+    public BaseFamily Family => Architecture.Family;
     public UNetModel UNet { get; }
     public AutoencoderKL Vae { get; }
 
@@ -79,7 +84,7 @@ public sealed class StableDiffusionCheckpoint : IDisposable
         var file = CheckpointFiles.Open(path); // a diffusers folder or an old layout arrives in the single-file names
         try
         {
-            var family = ModelFamilyDetection.Detect(file);
+            var architecture = CheckpointArchitectureDetection.Detect(file);
             if (file.Tensors.FirstOrDefault(t => t.DType == TensorDType.Quantized) is { } quantized)
                 throw new InvalidModelFileException(path, $"tensor '{quantized.Name}' is block-quantized ({quantized.TypeName}); the engine runs float weights (fp32, fp16, bf16)");
             var configPath = options.ConfigPath ?? LdmConfigFile.FindBeside(path);
@@ -87,17 +92,16 @@ public sealed class StableDiffusionCheckpoint : IDisposable
 
             var unetConfig = config != null
                 ? UNetConfig.FromLdmConfig(config)
-                : UNetConfig.DetectFromWeights(file, ModelFamilyDetection.UNetPrefix);
-            double defaultScale = family == ModelFamily.Sdxl ? 0.13025 : 0.18215;
+                : UNetConfig.DetectFromWeights(file, architecture.DenoiserPrefix);
             var vaeConfig = config != null
                 ? VaeConfig.FromLdmConfig(config)
-                : VaeConfig.DetectFromWeights(file, ModelFamilyDetection.VaePrefix, defaultScale);
+                : VaeConfig.DetectFromWeights(file, architecture.VaePrefix, architecture.LatentScale);
             if (unetConfig.InChannels != vaeConfig.EmbedDim)
                 throw new InvalidModelFileException(path, $"the U-Net takes {unetConfig.InChannels} input channels (inpainting: 9, instruct-pix2pix: 8) and the VAE makes {vaeConfig.EmbedDim}; the engine generates with models whose U-Net takes the latents alone");
 
             // The text encoders load on a second thread while the U-Net and VAE load here: converting weights into
             // fresh memory is most of the time, and the two halves share nothing but the (thread-safe) file reads.
-            var textTask = Task.Run(() => LoadTextEncoders(file, family, config, options));
+            var textTask = Task.Run(() => LoadTextEncoders(file, architecture, config, options));
             UNetModel? unet = null;
             AutoencoderKL? vae = null;
             string? vaePath;
@@ -105,10 +109,10 @@ public sealed class StableDiffusionCheckpoint : IDisposable
             {
                 var factory = LayerFactory.ForLoading(options.Device, options.DType); // every parameter is loaded below
                 unet = new UNetModel(unetConfig, factory);
-                StrictLoader.Load(unet, file, ModelFamilyDetection.UNetPrefix);
+                StrictLoader.Load(unet, file, architecture.DenoiserPrefix);
                 vae = new AutoencoderKL(vaeConfig, factory);
                 vaePath = options.VaePath ?? VaeOverride.FindPaired(path);
-                if (vaePath == null) StrictLoader.Load(vae, file, ModelFamilyDetection.VaePrefix);
+                if (vaePath == null) StrictLoader.Load(vae, file, architecture.VaePrefix);
                 else VaeOverride.Load(vae, vaePath);
             }
             catch
@@ -149,8 +153,8 @@ public sealed class StableDiffusionCheckpoint : IDisposable
             var schedule = file.Tensors.Any(t => t.Name == "alphas_cumprod")
                 ? DiscreteSchedule.FromCheckpoint(file)
                 : DiscreteSchedule.ScaledLinear();
-            var (prediction, predictionSource) = ChoosePrediction(options, config, family, unet);
-            return new StableDiffusionCheckpoint(file, family, unet, vae, clipL, openClip, tokenizer, schedule, prediction, clock.Elapsed)
+            var (prediction, predictionSource) = ChoosePrediction(options, config, architecture, unet);
+            return new StableDiffusionCheckpoint(file, architecture, unet, vae, clipL, openClip, tokenizer, schedule, prediction, clock.Elapsed)
             {
                 VaePath = vaePath,
                 PredictionSource = predictionSource,
@@ -163,24 +167,18 @@ public sealed class StableDiffusionCheckpoint : IDisposable
         }
     }
 
-    private static (ClipTextModel? ClipL, OpenClipTextModel? OpenClip) LoadTextEncoders(IModelFile file, ModelFamily family, ConfigTree? config, CheckpointLoadOptions options)
+    private static (ClipTextModel? ClipL, OpenClipTextModel? OpenClip) LoadTextEncoders(IModelFile file, ModelArchitecture architecture, ConfigTree? config, CheckpointLoadOptions options)
     {
         ClipTextModel? clipL = null;
         OpenClipTextModel? openClip = null;
         try
         {
-            switch (family)
+            // Each of the family's text encoders where the registry says it is: transformers-named CLIP or OpenCLIP.
+            foreach (var slot in architecture.TextEncoders)
             {
-                case ModelFamily.Sd1:
-                    clipL = ClipTextModel.Load(file, ClipTextModel.Sd1Prefix, TextOptions(config, "text_encoder.num_attention_heads", options.DType));
-                    break;
-                case ModelFamily.Sd2:
-                    openClip = OpenClipTextModel.Load(file, OpenClipTextModel.Sd2Prefix, TextOptions(config, "text_encoder.num_attention_heads", options.DType));
-                    break;
-                case ModelFamily.Sdxl:
-                    clipL = ClipTextModel.Load(file, ClipTextModel.SdxlPrefix, TextOptions(config, "text_encoders.clip_l.num_attention_heads", options.DType));
-                    openClip = OpenClipTextModel.Load(file, OpenClipTextModel.SdxlPrefix, TextOptions(config, "text_encoders.clip_g.heads", options.DType));
-                    break;
+                var textOptions = TextOptions(config, HeadsKey(architecture, slot), options.DType);
+                if (slot.Layout == TextEncoderLayout.HuggingFaceClip) clipL = ClipTextModel.Load(file, slot.Prefix, textOptions);
+                else openClip = OpenClipTextModel.Load(file, slot.Prefix, textOptions);
             }
             clipL?.to(options.Device);
             openClip?.to(options.Device);
@@ -194,6 +192,12 @@ public sealed class StableDiffusionCheckpoint : IDisposable
         }
     }
 
+    /// <summary>Where our JSON model configs (the goldens' form) give an encoder's heads: one encoder, or SDXL's clip_l / clip_g.</summary>
+    private static string HeadsKey(ModelArchitecture architecture, TextEncoderSlot slot) =>
+        architecture.TextEncoders.Count == 1 ? "text_encoder.num_attention_heads"
+        : slot.Layout == TextEncoderLayout.HuggingFaceClip ? "text_encoders.clip_l.num_attention_heads"
+        : "text_encoders.clip_g.heads";
+
     /// <summary>
     /// Heads are not visible in weights: real CLIP/OpenCLIP towers use 64-wide heads (the encoders' default); a
     /// config may say otherwise (the goldens' json form lists them per encoder).
@@ -205,12 +209,13 @@ public sealed class StableDiffusionCheckpoint : IDisposable
     /// The caller's choice, else the config's, else for SD2 (whose 512 eps and 768 v models have the same shapes)
     /// A1111's probe of the U-Net, else eps. A1111 probes only 4-channel SD2 U-Nets (inpainting/depth models are eps).
     /// </summary>
-    private static (Prediction, PredictionSource) ChoosePrediction(CheckpointLoadOptions options, ConfigTree? config, ModelFamily family, UNetModel unet)
+    private static (Prediction, PredictionSource) ChoosePrediction(CheckpointLoadOptions options, ConfigTree? config, ModelArchitecture architecture, UNetModel unet)
     {
         if (options.Prediction is Prediction given) return (given, PredictionSource.Option);
         if (PredictionFromConfig(config) is Prediction configured) return (configured, PredictionSource.Config);
-        if (family == ModelFamily.Sd2 && unet.Config.InChannels == 4) return (VPredictionProbe.Guess(unet), PredictionSource.Probe);
-        return (Prediction.Eps, PredictionSource.Default);
+        if (ModelArchitectures.PredictionAmbiguous(architecture.Family) && unet.Config.InChannels == architecture.LatentChannels)
+            return (VPredictionProbe.Guess(unet), PredictionSource.Probe);
+        return (architecture.Prediction == PredictionType.V ? Prediction.V : Prediction.Eps, PredictionSource.Default);
     }
 
     private static Prediction? PredictionFromConfig(ConfigTree? config)
@@ -237,12 +242,15 @@ public sealed class StableDiffusionCheckpoint : IDisposable
     public ITextConditioner CreateTextConditioner(int clipSkip = 1, Func<int, IPromptEmbeddingLookup?>? embeddingsForWidth = null)
     {
         var chunker = new PromptChunker(Tokenizer, embeddings: embeddingsForWidth?.Invoke(ClipL?.Width ?? OpenClip!.Width));
-        return Family switch
+        // The conditioner follows the encoders the architecture has: CLIP alone (SD1), OpenCLIP alone (SD2), both with
+        // the pooled bigG output and size embeddings (SDXL).
+        return (ClipL, OpenClip) switch
         {
-            ModelFamily.Sd1 => new Sd1TextConditioner(ClipL!, chunker, clipSkip),
-            ModelFamily.Sd2 => new Sd2TextConditioner(OpenClip!, OpenClipChunker(embeddingsForWidth?.Invoke(OpenClip!.Width))),
-            _ => new SdxlTextConditioner(ClipL!, OpenClip!, chunker, SdxlSizeEmbeddingDim,
-                chunkerG: OpenClipChunker(embeddingsForWidth?.Invoke(OpenClip!.Width))),
+            ({ } clip, null) => new Sd1TextConditioner(clip, chunker, clipSkip),
+            (null, { } open) => new Sd2TextConditioner(open, OpenClipChunker(embeddingsForWidth?.Invoke(open.Width))),
+            ({ } clip, { } open) => new SdxlTextConditioner(clip, open, chunker, SdxlSizeEmbeddingDim,
+                chunkerG: OpenClipChunker(embeddingsForWidth?.Invoke(open.Width))),
+            _ => throw new InvalidOperationException($"{Architecture.DisplayName} has no text encoder the engine runs"),
         };
     }
 

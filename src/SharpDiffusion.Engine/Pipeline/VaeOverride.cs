@@ -1,3 +1,4 @@
+using SharpDiffusion.Architectures;
 using SharpDiffusion.Engine.Models;
 using SharpDiffusion.Engine.Weights;
 using SharpDiffusion.Conversion;
@@ -25,8 +26,8 @@ public static class VaeOverride
     public static void Load(AutoencoderKL vae, string vaePath)
     {
         using var file = CheckpointFiles.Open(vaePath); // a diffusers VAE folder arrives as first_stage_model.*
-        string prefix = file.Tensors.Any(t => t.Name.StartsWith(ModelFamilyDetection.VaePrefix, StringComparison.Ordinal))
-            ? ModelFamilyDetection.VaePrefix
+        string prefix = file.Tensors.Any(t => t.Name.StartsWith(LdmPrefixes.Vae, StringComparison.Ordinal))
+            ? LdmPrefixes.Vae
             : "";
         var ignore = file.Tensors.Select(t => t.Name)
             .Where(n => n.StartsWith(prefix, StringComparison.Ordinal))

@@ -28,6 +28,9 @@ public sealed class Sd1InpaintArchitecture : Sd1Architecture
 {
     public override string? Variant => "inpaint";
     public override int InputChannels => 9;
+
+    /// <summary>Recognised and loadable; generation with the mask conditioning is not wired yet.</summary>
+    public override bool CanGenerate => false;
 }
 
 /// <summary>InstructPix2Pix (SD1): the U-Net also takes the input image's latent (8 channels). Recognised only.</summary>

@@ -36,4 +36,7 @@ public sealed class Sd2InpaintArchitecture : Sd2Architecture
 {
     public override string? Variant => "inpaint";
     public override int InputChannels => 9;
+
+    /// <summary>Recognised and loadable; generation with the mask conditioning is not wired yet.</summary>
+    public override bool CanGenerate => false;
 }

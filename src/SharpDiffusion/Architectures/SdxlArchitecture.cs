@@ -33,4 +33,7 @@ public sealed class SdxlInpaintArchitecture : SdxlArchitecture
 {
     public override string? Variant => "inpaint";
     public override int InputChannels => 9;
+
+    /// <summary>Recognised and loadable; generation with the mask conditioning is not wired yet.</summary>
+    public override bool CanGenerate => false;
 }

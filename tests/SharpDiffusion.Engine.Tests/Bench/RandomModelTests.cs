@@ -1,3 +1,4 @@
+using SharpDiffusion.Inspection;
 using SharpDiffusion.Engine.Diagnostics;
 using SharpDiffusion.Engine.Pipeline;
 using SharpDiffusion.Engine.Sampling;
@@ -97,7 +98,7 @@ public class RandomModelTests
         var config = dir.File("tiny.config.json");
         File.WriteAllText(config, RandomModelConfig.Json(RandomModelArchitecture.Tiny));
         using var model = StableDiffusionCheckpoint.Load(path, new CheckpointLoadOptions { ConfigPath = config, TokenizerPath = TestPaths.GoldenFile("clip") });
-        Assert.Equal(ModelFamily.Sd1, model.Family);
+        Assert.Equal(BaseFamily.SD1, model.Family);
         Assert.Equal(2, model.ClipL!.Heads);
         using var result = ImageGenerator.Generate(model, new GenerationRequest { Prompt = "a red fox", Steps = 2, Width = 16, Height = 16, Seed = 1, Sampler = "Euler" });
         Assert.True(result.Latents.isfinite().all().item<bool>());

@@ -1,3 +1,5 @@
+using SharpDiffusion.Architectures;
+using SharpDiffusion.Inspection;
 using System.Collections.Concurrent;
 using SharpDiffusion.Cli;
 using SharpDiffusion.Engine.Generation;
@@ -49,6 +51,14 @@ public sealed class GenerationServiceTests : IDisposable
     {
         Assert.Equal(expected.shape, actual.shape);
         Assert.True(expected.eq(actual).all().item<bool>(), what + " differ");
+    }
+
+    private static void AssertClose(Tensor expected, Tensor actual, string what)
+    {
+        Assert.Equal(expected.shape, actual.shape);
+        double rms = expected.square().mean().sqrt().item<float>();
+        double worst = (expected - actual).abs().max().item<float>();
+        Assert.True(worst <= 1e-5 * rms, $"{what} differ by {worst} (rms {rms})");
     }
 
     private string ModelsDir()
@@ -293,8 +303,11 @@ public sealed class GenerationServiceTests : IDisposable
                 Assert.Single(order.Skip(start).Take(3).Select(e => e.Job).Distinct());
             }
             Assert.Equal(0, service.PendingJobs);
+            // Each job's own result is checked to float rounding, not bit for bit: these jobs ran on other threads, where
+            // libtorch's intra-op parallel kernels may split reductions differently when the machine is loaded (seen once
+            // in a full parallel test run); serialisation itself is what the order checks above prove.
             for (int i = 0; i < prompts.Length; i++)
-                AssertBitEqual(SeparateRun(Job(prompts[i], seed: 20 + i).Parameters), results[i].Latents, $"job {i}");
+                AssertClose(SeparateRun(Job(prompts[i], seed: 20 + i).Parameters), results[i].Latents, $"job {i}");
         }
         finally
         {
@@ -313,7 +326,7 @@ public sealed class GenerationServiceTests : IDisposable
         var bf16 = Tiny with { Options = Tiny.LoadOptions with { DType = ScalarType.BFloat16 } };
         var loaded = service.LoadModel(bf16);
         Assert.False(loaded.Reused);
-        Assert.Equal(ModelFamily.Sd1, loaded.Family);
+        Assert.Same(ModelArchitectures.Sd1, loaded.Architecture);
         Assert.True(service.LoadedChoice!.SameAs(bf16));
         service.UnloadModel();
         Assert.Null(service.LoadedChoice);

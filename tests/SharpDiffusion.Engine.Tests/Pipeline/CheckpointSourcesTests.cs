@@ -227,7 +227,7 @@ public sealed class CheckpointSourcesTests(CheckpointSourcesFixture sources) : I
         }
         var r = Run("generate", "--model", inpaint, "--tokenizer", TestPaths.GoldenFile("clip"), "--prompt", "x", "--width", "16", "--height", "16", "--out", sources.File("inpaint.png"));
         Assert.Equal(2, r.Code);
-        Assert.Contains("the U-Net takes 9 input channels", r.Stderr);
+        Assert.Contains("SD1 (inpaint) checkpoint; the engine runs", r.Stderr);
         Assert.Single(r.Stderr.Trim().Split('\n'));
     }
 

@@ -1,3 +1,4 @@
+using SharpDiffusion.Architectures;
 using SharpDiffusion.Engine.Text.Conditioners;
 using SharpDiffusion.Engine.Text.Encoders;
 using SharpDiffusion.Engine.Text.Prompts;
@@ -17,9 +18,9 @@ public class SdxlConditioningGoldenTests(ITestOutputHelper output)
     {
         var config = TextGolden.Json("tiny_sdxl.config.json").GetProperty("text_encoders");
         using var file = SafetensorsFile.Open(TestPaths.GoldenFile("tiny_sdxl.safetensors"));
-        var clipL = ClipTextModel.Load(file, ClipTextModel.SdxlPrefix,
+        var clipL = ClipTextModel.Load(file, ModelArchitectures.Sdxl.TextEncoders[0].Prefix,
             new TextEncoderOptions { Heads = config.GetProperty("clip_l").GetProperty("num_attention_heads").GetInt32() });
-        var clipG = OpenClipTextModel.Load(file, OpenClipTextModel.SdxlPrefix,
+        var clipG = OpenClipTextModel.Load(file, ModelArchitectures.Sdxl.TextEncoders[1].Prefix,
             new TextEncoderOptions { Heads = config.GetProperty("clip_g").GetProperty("heads").GetInt32() });
         return (clipL, clipG);
     }

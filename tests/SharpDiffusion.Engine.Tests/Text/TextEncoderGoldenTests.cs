@@ -1,3 +1,4 @@
+using SharpDiffusion.Architectures;
 using System.Text.Json;
 using SharpDiffusion.Engine.Text.Conditioners;
 using SharpDiffusion.Engine.Text.Encoders;
@@ -25,13 +26,13 @@ public class TextEncoderGoldenTests(ITestOutputHelper output)
     internal static ClipTextModel LoadSd1Encoder()
     {
         using var file = SafetensorsFile.Open(TestPaths.GoldenFile("tiny_sd1.safetensors"));
-        return ClipTextModel.Load(file, ClipTextModel.Sd1Prefix, new TextEncoderOptions { Heads = Heads("tiny_sd1.config.json", "text_encoder") });
+        return ClipTextModel.Load(file, ModelArchitectures.Sd1.TextEncoders[0].Prefix, new TextEncoderOptions { Heads = Heads("tiny_sd1.config.json", "text_encoder") });
     }
 
     private static OpenClipTextModel LoadSd2Encoder()
     {
         using var file = SafetensorsFile.Open(TestPaths.GoldenFile("tiny_sd2v.safetensors"));
-        return OpenClipTextModel.Load(file, OpenClipTextModel.Sd2Prefix, new TextEncoderOptions { Heads = Heads("tiny_sd2v.config.json", "text_encoder") });
+        return OpenClipTextModel.Load(file, ModelArchitectures.Sd2.TextEncoders[0].Prefix, new TextEncoderOptions { Heads = Heads("tiny_sd2v.config.json", "text_encoder") });
     }
 
     private void AssertClose(string goldenFile, string name, Tensor actual, double tolerance = Tolerance)
@@ -163,7 +164,7 @@ public class TextEncoderGoldenTests(ITestOutputHelper output)
     public void LoadingTheWrongLayoutIsAClearError()
     {
         using var file = SafetensorsFile.Open(TestPaths.GoldenFile("tiny_sd2v.safetensors"));
-        var e = Assert.Throws<SharpDiffusion.Formats.InvalidModelFileException>(() => ClipTextModel.Load(file, ClipTextModel.Sd1Prefix));
+        var e = Assert.Throws<SharpDiffusion.Formats.InvalidModelFileException>(() => ClipTextModel.Load(file, ModelArchitectures.Sd1.TextEncoders[0].Prefix));
         Assert.Contains("cond_stage_model.transformer.text_model.embeddings.token_embedding.weight", e.Message);
     }
 

@@ -13,12 +13,6 @@ namespace SharpDiffusion.Engine.Text.Encoders;
 /// </summary>
 public sealed class ClipTextModel : nn.Module<Tensor, Tensor>
 {
-    /// <summary>SD1 single-file checkpoints.</summary>
-    public const string Sd1Prefix = "cond_stage_model.transformer.";
-
-    /// <summary>SDXL single-file checkpoints (the CLIP-L role).</summary>
-    public const string SdxlPrefix = "conditioner.embedders.0.transformer.";
-
     /// <summary>A buffer real checkpoints carry (arange(77)); the positions are implied, so it is not loaded.</summary>
     public const string PositionIdsKey = "text_model.embeddings.position_ids";
 

@@ -13,12 +13,6 @@ namespace SharpDiffusion.Engine.Text.Encoders;
 /// </summary>
 public sealed class OpenClipTextModel : nn.Module<Tensor, Tensor>
 {
-    /// <summary>SD2 single-file checkpoints.</summary>
-    public const string Sd2Prefix = "cond_stage_model.model.";
-
-    /// <summary>SDXL single-file checkpoints (the bigG role).</summary>
-    public const string SdxlPrefix = "conditioner.embedders.1.model.";
-
     // TorchSharp registers submodules and parameters under their field names, so fields carry the checkpoint names.
 #pragma warning disable IDE1006
     private readonly TokenEmbedding token_embedding;
