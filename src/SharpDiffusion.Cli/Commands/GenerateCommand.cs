@@ -28,7 +28,7 @@ internal sealed class GenerateCommand : ICliCommand
     private readonly Option<string?> _negative = new("--negative", "-n") { Description = "Negative prompt" };
     private readonly Option<int?> _steps = new("--steps") { Description = "Sampling steps (default 20)" };
     private readonly Option<string?> _sampler = new("--sampler") { Description = "Sampler, A1111 name or alias: \"Euler a\", euler, \"DPM++ 2M\", dpmpp_2m, ... (default Euler a)" };
-    private readonly Option<string?> _schedule = new("--schedule") { Description = "Schedule type: automatic (normal), karras, exponential" };
+    private readonly Option<string?> _schedule = new("--schedule") { Description = "Schedule type (A1111 label or name): Automatic, Uniform, Karras, Exponential, Polyexponential, SGM Uniform, KL Optimal, Align Your Steps, Simple, Normal, DDIM, Beta" };
     private readonly Option<double?> _cfg = new("--cfg") { Description = "CFG scale (default 7)" };
     private readonly Option<long?> _seed = new("--seed") { Description = "Seed (default -1: random)" };
     private readonly Option<string?> _rng = new("--rng") { Description = "Noise source: cpu (A1111 CPU) or nv (A1111 NV, Philox)" };
@@ -131,8 +131,8 @@ internal sealed class GenerateCommand : ICliCommand
             var result = generated.Result;
             using (generated)
             {
-                var (sampler, impliedSchedule) = SamplerRegistry.Resolve(request.Sampler);
-                string scheduleName = ScheduleName(request.Schedule ?? impliedSchedule);
+                var sampler = SamplerRegistry.Create(request.Sampler);
+                string scheduleName = SamplerRegistry.ScheduleLabel(request.Sampler, request.Schedule);
                 string modelHash = ModelShortHash(context, model.Path);
                 var written = new List<string>();
                 for (int i = 0; i < result.Images.Count; i++)
@@ -260,13 +260,6 @@ internal sealed class GenerateCommand : ICliCommand
         if (modelsDir != null && !Directory.Exists(modelsDir)) throw new ArgumentException($"--models-dir {modelsDir}: no such folder");
         return new GenerationJob(modelPath, load, request, initImage, args.GetValue(_out), args.GetValue(_saveLatents), modelsDir, args.GetValue(_verbose));
     }
-
-    private static string ScheduleName(ScheduleType? schedule) => schedule switch
-    {
-        ScheduleType.Karras => "Karras",
-        ScheduleType.Exponential => "Exponential",
-        _ => "Automatic",
-    };
 
     /// <summary>
     /// A1111's "Model hash": the first 10 hex digits of the file's sha256 (cached per path, size and mtime; the first

@@ -39,6 +39,7 @@ public static class ImageGenerator
             Sampler = request.Sampler,
             Schedule = request.Schedule,
             Steps = request.Steps,
+            Sdxl = model.Family == ModelFamily.Sdxl,
             CfgScale = request.CfgScale,
             Seed = request.Seed,
             BatchSize = request.BatchSize,

@@ -9,7 +9,7 @@ namespace SharpDiffusion.Engine.Sampling;
 /// float32 <c>alphas_cumprod</c>, <c>sigmas = sqrt((1 - ac) / ac)</c> (index = timestep, ascending) and their logs,
 /// with the float32 arithmetic of the reference so sigma lists and timesteps come out the same.
 /// </summary>
-public sealed class DiscreteSchedule
+public sealed partial class DiscreteSchedule
 {
     private readonly float[] alphasCumprod;
     private readonly float[] sigmas;
@@ -164,16 +164,28 @@ public sealed class DiscreteSchedule
         return best;
     }
 
-    /// <summary>The sigmas of an <paramref name="steps"/>-step k-diffusion run of <paramref name="type"/>, descending, with a trailing 0.</summary>
-    public double[] GetSigmas(int steps, ScheduleType type) => type switch
+    /// <summary>
+    /// The sigmas of an <paramref name="steps"/>-step k-diffusion run of <paramref name="type"/> (A1111 1.10
+    /// <c>get_sigmas</c> with the model's sigma range and each scheduler's default parameters), descending, with a
+    /// trailing 0 (KL Optimal ends at sigma_min instead). <paramref name="sdxl"/> picks Align Your Steps' SDXL table.
+    /// </summary>
+    public double[] GetSigmas(int steps, ScheduleType type, bool sdxl = false) => type switch
     {
-        ScheduleType.Normal => NormalSigmas(steps),
+        ScheduleType.Uniform => NormalSigmas(steps),
         ScheduleType.Karras => KarrasSigmas(steps, SigmaMin, SigmaMax),
         ScheduleType.Exponential => ExponentialSigmas(steps, SigmaMin, SigmaMax),
+        ScheduleType.Polyexponential => PolyexponentialSigmas(steps, SigmaMin, SigmaMax),
+        ScheduleType.SgmUniform => TimestepRangeSigmas(steps, sgm: true),
+        ScheduleType.KlOptimal => KlOptimalSigmas(steps, SigmaMin, SigmaMax),
+        ScheduleType.AlignYourSteps => AlignYourStepsSigmas(steps, sdxl),
+        ScheduleType.Simple => SimpleSigmas(steps),
+        ScheduleType.Normal => TimestepRangeSigmas(steps, sgm: false),
+        ScheduleType.Ddim => DdimScheduleSigmas(steps),
+        ScheduleType.Beta => BetaSigmas(steps, SigmaMin, SigmaMax),
         _ => throw new ArgumentOutOfRangeException(nameof(type), type, "unknown schedule type"),
     };
 
-    /// <summary>k-diffusion <c>get_sigmas(n)</c> (A1111 "Automatic"): t = linspace(T-1, 0, n) in float32, sigma(t), then 0.</summary>
+    /// <summary>k-diffusion <c>get_sigmas(n)</c> (A1111 "Uniform", the model default): t = linspace(T-1, 0, n) in float32, sigma(t), then 0.</summary>
     public double[] NormalSigmas(int steps)
     {
         RequirePositive(steps);
@@ -247,7 +259,7 @@ public sealed class DiscreteSchedule
     }
 
     /// <summary>torch.linspace for float32 (step in float32; first half counted from the start, second half from the end).</summary>
-    private static float[] LinspaceFloat32(float start, float end, int steps)
+    internal static float[] LinspaceFloat32(float start, float end, int steps)
     {
         var values = new float[steps];
         if (steps == 1)

@@ -15,10 +15,11 @@ public static class SamplingRun
     {
         if (request.BatchSize < 1) throw new ArgumentOutOfRangeException(nameof(request), request.BatchSize, "batch size must be at least 1");
         var (sampler, impliedSchedule) = SamplerRegistry.Resolve(request.Sampler, request.A1111SigmaQuirks);
-        var sigmas = sampler.Sigmas(denoiser.Schedule, request.Steps, request.Schedule ?? impliedSchedule ?? ScheduleType.Normal);
+        var sigmas = sampler.Sigmas(denoiser.Schedule, request.Steps, request.Schedule ?? impliedSchedule, request.Sdxl);
         if (request.InitLatents is not null) sigmas = Img2ImgSchedule.Tail(sigmas, request.DenoisingStrength);
 
         using var noise = BatchNoise.ForSeeds(request.Rng, request.Seed, request.BatchSize);
+        var seeds = Enumerable.Range(0, request.BatchSize).Select(i => request.Seed + i).ToArray();
         using var initialNoise = noise.Next(request.LatentShape);
         using var start = request.InitLatents is null
             ? sampler.InitialLatent(initialNoise, sigmas[0])
@@ -35,6 +36,8 @@ public static class SamplingRun
                 Callback = callback,
                 Eta = request.Eta,
                 Cancellation = cancellation,
+                BrownianNoise = runSigmas => BrownianNoiseSampler.ForSigmas(runSigmas, seeds, request.LatentShape, request.Rng),
+                ModelSigmaRange = (denoiser.Schedule.SigmaMin, denoiser.Schedule.SigmaMax),
             };
             return sampler.Sample(guided, start, sigmas, context);
         }

@@ -37,7 +37,7 @@ public class SamplerArithmeticTests
         var data = new TheoryData<string, ScheduleType>();
         foreach (var alias in SamplerRegistry.Aliases)
         {
-            data.Add(alias, ScheduleType.Normal);
+            data.Add(alias, ScheduleType.Uniform);
             if (alias != "ddim") data.Add(alias, ScheduleType.Karras);
         }
         data.Add("dpmpp_2m", ScheduleType.Exponential);
@@ -96,7 +96,7 @@ public class SamplerArithmeticTests
     [Fact]
     public void TwoEvaluationSamplersCallTheModelAtTheRightSigmas()
     {
-        var sigmas = Sd.GetSigmas(4, ScheduleType.Normal);
+        var sigmas = Sd.GetSigmas(4, ScheduleType.Uniform);
         using var x = ones(1, 4, 2, 2);
         var heun = new AnalyticDenoiser();
         using (new HeunSampler().Sample(heun, x, sigmas)) { }
@@ -111,7 +111,7 @@ public class SamplerArithmeticTests
     [Fact]
     public void LmsCoefficientsMatchExactPolynomialIntegrals()
     {
-        var sigmas = Sd.GetSigmas(8, ScheduleType.Normal);
+        var sigmas = Sd.GetSigmas(8, ScheduleType.Uniform);
         for (int i = 0; i < 8; i++)
         {
             int order = Math.Min(i + 1, 4);
@@ -143,8 +143,8 @@ public class SamplerArithmeticTests
     [Fact]
     public void A1111DdimSkipsCompVisLastStep()
     {
-        var compVis = SamplerRegistry.Create("DDIM", a1111SigmaQuirks: false).Sigmas(Sd, 8, ScheduleType.Normal);
-        var a1111 = SamplerRegistry.Create("DDIM").Sigmas(Sd, 8, ScheduleType.Normal);
+        var compVis = SamplerRegistry.Create("DDIM", a1111SigmaQuirks: false).Sigmas(Sd, 8, ScheduleType.Uniform);
+        var a1111 = SamplerRegistry.Create("DDIM").Sigmas(Sd, 8, ScheduleType.Uniform);
         Assert.Equal(9, compVis.Length);
         Assert.Equal((double)Sd.Sigmas[0], compVis[^1]);
         Assert.Equal(compVis.Take(8).ToArray(), a1111);
@@ -157,7 +157,7 @@ public class SamplerArithmeticTests
     [Fact]
     public void AncestralSamplersNeedANoiseSource()
     {
-        var sigmas = Sd.GetSigmas(3, ScheduleType.Normal);
+        var sigmas = Sd.GetSigmas(3, ScheduleType.Uniform);
         using var x = ones(1, 4, 2, 2);
         var e = Assert.Throws<InvalidOperationException>(() => new EulerAncestralSampler().Sample(new AnalyticDenoiser(), x, sigmas));
         Assert.Contains("AncestralNoise", e.Message);

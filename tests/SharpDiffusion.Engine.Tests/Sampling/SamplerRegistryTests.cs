@@ -38,12 +38,15 @@ public class SamplerRegistryTests
     [Fact]
     public void UnknownNameListsTheValidNames()
     {
-        var e = Assert.Throws<ArgumentException>(() => SamplerRegistry.Create("UniPC"));
-        Assert.Contains("unknown sampler 'UniPC'", e.Message);
+        var e = Assert.Throws<ArgumentException>(() => SamplerRegistry.Create("Euler b"));
+        Assert.Contains("unknown sampler 'Euler b'", e.Message);
         foreach (var name in SamplerRegistry.Names) Assert.Contains('"' + name + '"', e.Message);
         Assert.Contains("dpmpp_2s_ancestral", e.Message);
         Assert.Throws<ArgumentException>(() => SamplerRegistry.Create("DDIM Karras"));
         Assert.Throws<ArgumentException>(() => ScheduleTypes.Parse("cosine"));
-        Assert.Equal(ScheduleType.Normal, ScheduleTypes.Parse("Automatic"));
+        Assert.Null(ScheduleTypes.Parse("Automatic"));
+        Assert.Equal(ScheduleType.SgmUniform, ScheduleTypes.Parse("SGM Uniform"));
+        Assert.Equal(ScheduleType.SgmUniform, ScheduleTypes.Parse("sgm_uniform"));
+        Assert.Equal(ScheduleType.AlignYourSteps, ScheduleTypes.Parse("align your steps"));
     }
 }
