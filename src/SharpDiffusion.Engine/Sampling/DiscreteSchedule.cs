@@ -231,6 +231,14 @@ public sealed partial class DiscreteSchedule
         return list.ToArray();
     }
 
+    /// <summary>The timestep whose sigma is exactly <paramref name="sigma"/> (float32), for samplers that run on timesteps.</summary>
+    public int TimestepOfSigma(double sigma)
+    {
+        int index = Array.IndexOf(sigmas, (float)sigma);
+        if (index < 0) throw new ArgumentException($"sigma {sigma:R} is not one of the model's timestep sigmas (timestep samplers run on the model's own timesteps)", nameof(sigma));
+        return index;
+    }
+
     /// <summary>
     /// DDIM as a sigma list: sigma at each DDIM timestep, descending, then the sigma of timestep 0 (CompVis's
     /// <c>a_prev</c> of the last step is <c>alphas_cumprod[0]</c>, not 1). Use with <see cref="Samplers.DdimSampler"/>.

@@ -80,11 +80,18 @@ public abstract class Sampler
     protected static BrownianNoiseSampler CreateBrownianNoise(SamplerContext context, IReadOnlyList<double> sigmas) =>
         (context.BrownianNoise ?? throw new InvalidOperationException("this sampler is an SDE sampler and needs SamplerContext.BrownianNoise"))(sigmas);
 
-    protected static void Report(SamplerContext context, int index, IReadOnlyList<double> sigmas, Tensor x, Tensor denoised)
+    protected static void Report(SamplerContext context, int index, IReadOnlyList<double> sigmas, Tensor x, Tensor denoised) =>
+        Report(context, index, sigmas.Count - 1, sigmas[index], x, denoised);
+
+    protected static void Report(SamplerContext context, int index, int total, double sigma, Tensor x, Tensor denoised)
     {
         context.Cancellation.ThrowIfCancellationRequested();
-        context.Callback?.Invoke(new SamplerStep(index, sigmas.Count - 1, sigmas[index], x, denoised));
+        context.Callback?.Invoke(new SamplerStep(index, total, sigma, x, denoised));
     }
+
+    /// <summary>The row guidance a sampler that evaluates the model itself needs (CFG or plain conditioning).</summary>
+    protected IRowGuidance RowGuidance(IGuidedDenoiser model) =>
+        model as IRowGuidance ?? throw new InvalidOperationException($"{Name} evaluates the model itself and needs an {nameof(IRowGuidance)} denoiser (CfgDenoiser or ConditionedDenoiser)");
 
     /// <summary>Replaces the running latents, disposing the previous ones unless they are the caller's input.</summary>
     protected static Tensor Advance(Tensor current, Tensor next, Tensor input)

@@ -25,7 +25,13 @@ public static class SamplerRegistry
         _ => new HeunSampler(),
         a1111 => new Dpm2Sampler { DiscardNextToLastSigma = a1111, AutomaticSchedule = Automatic(a1111, ScheduleType.Karras) },
         a1111 => new Dpm2AncestralSampler { DiscardNextToLastSigma = a1111, AutomaticSchedule = Automatic(a1111, ScheduleType.Karras) },
+        _ => new DpmFastSampler(),
+        _ => new DpmAdaptiveSampler(),
+        a1111 => new RestartSampler { AutomaticSchedule = Automatic(a1111, ScheduleType.Karras) },
         a1111 => new DdimSampler { A1111SkipsLastStep = a1111 },
+        _ => new DdimCfgPlusPlusSampler(),
+        _ => new PlmsSampler(),
+        _ => new LcmSampler(),
     };
 
     private static readonly Sampler[] Prototypes = Factories.Select(f => f(true)).ToArray();
