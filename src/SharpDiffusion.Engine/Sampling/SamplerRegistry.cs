@@ -31,6 +31,7 @@ public static class SamplerRegistry
         a1111 => new DdimSampler { A1111SkipsLastStep = a1111 },
         _ => new DdimCfgPlusPlusSampler(),
         _ => new PlmsSampler(),
+        _ => new UniPcSampler(),
         _ => new LcmSampler(),
     };
 
