@@ -147,6 +147,7 @@ internal sealed class GenerateCommand : ICliCommand
                     }
                     if (request.InitImage != null) info["Denoising strength"] = A1111Infotext.FormatNumber(request.Strength);
                     if (request.Rng == NoiseSourceKind.Nv) info["RNG"] = "NV";
+                    foreach (var (key, value) in SamplerRegistry.ScheduleInfotextFields(request.Schedule)) info[key] = value;
                     foreach (var (key, value) in generated.InfotextFields) info[key] = value;
                     var path = OutputPath(job.OutPath, i, result.Images.Count, result.Seeds[i]);
                     PngEncoder.Save(path, result.Images[i], result.Width, result.Height,

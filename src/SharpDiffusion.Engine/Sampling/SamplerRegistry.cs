@@ -83,6 +83,11 @@ public static class SamplerRegistry
         return ScheduleTypes.Label(requested ?? implied ?? sampler.AutomaticSchedule);
     }
 
+    /// <summary>Infotext fields A1111 adds for a schedule type besides "Schedule type" (the Beta schedule's parameters).</summary>
+    public static IReadOnlyList<KeyValuePair<string, string>> ScheduleInfotextFields(ScheduleType? schedule) => schedule == ScheduleType.Beta
+        ? new[] { new KeyValuePair<string, string>("Beta schedule alpha", "0.6"), new KeyValuePair<string, string>("Beta schedule beta", "0.6") }
+        : Array.Empty<KeyValuePair<string, string>>();
+
     private static ScheduleType? Automatic(bool a1111, ScheduleType type) => a1111 ? type : null;
 
     private static string Normalize(string name) => string.Join(' ', name.Trim().ToLowerInvariant().Split(' ', StringSplitOptions.RemoveEmptyEntries));

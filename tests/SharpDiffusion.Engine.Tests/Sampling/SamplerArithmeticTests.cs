@@ -35,7 +35,9 @@ public class SamplerArithmeticTests
     public static TheoryData<string, ScheduleType> Cases()
     {
         var data = new TheoryData<string, ScheduleType>();
-        foreach (var alias in SamplerRegistry.Aliases)
+        // The samplers with a float64 reference in ReferenceSamplers; the A1111 1.10 additions are checked against
+        // their goldens (A1111SamplerGoldenTests).
+        foreach (var alias in new[] { "euler", "euler_ancestral", "heun", "dpm_2", "dpm_2_ancestral", "lms", "dpmpp_2m", "dpmpp_2s_ancestral", "ddim" })
         {
             data.Add(alias, ScheduleType.Uniform);
             if (alias != "ddim") data.Add(alias, ScheduleType.Karras);
