@@ -46,6 +46,7 @@ internal sealed class GenerateCommand : ICliCommand
     private readonly Option<string?> _prediction = new("--prediction") { Description = "eps or v (SD2 768-v models without a yaml)" };
     private readonly Option<string?> _modelsDir = new("--models-dir") { Description = "A1111 models folder (Lora/, LyCORIS/, embeddings/, hypernetworks/) for <lora:name:w>, <hypernet:name:w> and embedding names in prompts" };
     private readonly Option<string?> _vae = new("--vae") { Description = "A VAE file to use instead of the checkpoint's (default: NAME.vae.pt/.safetensors beside it, as A1111)" };
+    private readonly GeneratePreviews _previews = new();
     private readonly Option<bool> _verbose = new("--verbose") { Description = "Print how many modules of each LoRA matched the model and which keys did not" };
 
     public Command Create(CliContext context)
@@ -53,7 +54,7 @@ internal sealed class GenerateCommand : ICliCommand
         var command = new Command("generate", "Generate images from a checkpoint (txt2img, img2img)");
         foreach (var option in new Option[] { _model, _config, _tokenizer, _prompt, _negative, _steps, _sampler, _schedule, _cfg, _seed,
                      _rng, _width, _height, _batch, _clipSkip, _initImage, _strength, _precision, _device, _out, _saveLatents, _fromPng, _prediction,
-                     _modelsDir, _verbose, _vae })
+                     _modelsDir, _verbose, _vae }.Concat(_previews.Options))
             command.Options.Add(option);
         command.SetAction(result => Run(context, result));
         return command;
@@ -95,6 +96,20 @@ internal sealed class GenerateCommand : ICliCommand
         if (model.PredictionSource == PredictionSource.Probe)
             context.Error.WriteLine($"SD2 checkpoint without a config: the U-Net probe says {(model.Prediction == Prediction.V ? "v" : "eps")}-prediction (A1111's test; --prediction overrides)");
 
+        Action<SamplerStep>? previews;
+        IDisposable? previewResources;
+        try
+        {
+            previews = _previews.Create(args, model.Family, job.ModelsDir, out previewResources);
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidModelFileException)
+        {
+            model.Dispose();
+            context.Fail(e.Message);
+            return ExitCodes.Usage;
+        }
+
+        using (previewResources)
         using (model)
         using (var session = new ExtraNetworkSession(model, job.ModelsDir == null ? null : new ModelsFolder(job.ModelsDir)))
         {
@@ -114,7 +129,7 @@ internal sealed class GenerateCommand : ICliCommand
             ExtraNetworkJobResult generated;
             try
             {
-                generated = RunWithProgress(context, session, request);
+                generated = RunWithProgress(context, session, request, previews);
             }
             catch (ArgumentException e)
             {
@@ -161,9 +176,9 @@ internal sealed class GenerateCommand : ICliCommand
         return ExitCodes.Success;
     }
 
-    private static ExtraNetworkJobResult RunWithProgress(CliContext context, ExtraNetworkSession session, GenerationRequest request)
+    private static ExtraNetworkJobResult RunWithProgress(CliContext context, ExtraNetworkSession session, GenerationRequest request, Action<SamplerStep>? previews)
     {
-        if (!context.ErrorIsTerminal) return session.Generate(request);
+        if (!context.ErrorIsTerminal) return session.Generate(request, previews);
         return context.CreateErrorConsole().Progress()
             .AutoClear(true)
             .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
@@ -172,6 +187,7 @@ internal sealed class GenerateCommand : ICliCommand
                 var task = ctx.AddTask("sampling", autoStart: true, maxValue: request.Steps);
                 var result = session.Generate(request, step =>
                 {
+                    previews?.Invoke(step);
                     task.MaxValue = step.Total;
                     task.Value = step.Index + 1;
                     task.Description = $"sampling step {step.Index + 1}/{step.Total}";

@@ -24,9 +24,9 @@ public sealed class SamplerContext
     public CancellationToken Cancellation { get; init; }
 
     /// <summary>
-    /// Creates the Brownian-tree noise of the SDE samplers for the sigmas they receive (A1111
-    /// <c>create_noise_sampler</c>: one tree per image seed). Required by the SDE samplers; the caller's
-    /// <see cref="Sampler.Sample"/> disposes it.
+    /// Creates the Brownian-tree noise of the SDE samplers (A1111 <c>create_noise_sampler</c>: one tree per image seed,
+    /// spanning the run's sigmas — for img2img the full schedule's, not the tail's). Called with the sigmas the sampler
+    /// receives; required by the SDE samplers, which dispose it.
     /// </summary>
     public Func<IReadOnlyList<double>, BrownianNoiseSampler>? BrownianNoise { get; init; }
 

@@ -65,6 +65,36 @@ public class GenerateSamplerCommandTests
         TensorAssert.CloseRelativeToRms(golden.Get($"sample.{run}.latents"), ReadLatents(latents), tolerance, run + " CLI latents");
     }
 
+    [Theory]
+    [InlineData("cheap", 8)]
+    [InlineData("taesd", 64)]
+    public void PreviewsAreWrittenEveryNSteps(string method, int size)
+    {
+        using var dir = new TempDir();
+        var models = Directory.CreateDirectory(Path.Combine(dir.Path, "models", "VAE-approx")).Parent!.FullName;
+        File.Copy(TestPaths.GoldenFile("taesd/taesd_decoder.pth"), Path.Combine(models, "VAE-approx", "taesd_decoder.pth"));
+        var pattern = Path.Combine(dir.Path, "preview-{step}.png");
+        var (code, _, stderr) = Generate("--sampler", "DPM++ 2M SDE", "--preview-every", "3", "--preview", pattern,
+            "--preview-method", method, "--models-dir", models, "--out", dir.File("out.png"));
+        Assert.True(code == 0, stderr);
+        var written = Directory.GetFiles(dir.Path, "preview-*.png").Select(Path.GetFileName).Order().ToArray();
+        Assert.Equal(new[] { "preview-3.png", "preview-6.png" }, written);
+        // The tiny model's latents are 8x8 (16 px): cheap previews are latent-sized, TAESD upsamples by 8.
+        var bytes = File.ReadAllBytes(Path.Combine(dir.Path, "preview-6.png"));
+        Assert.Equal(size, System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(bytes.AsSpan(16)));
+    }
+
+    [Fact]
+    public void TaesdPreviewWithoutItsFileIsAUsageError()
+    {
+        using var dir = new TempDir();
+        var (code, _, stderr) = Generate("--sampler", "Euler", "--preview-every", "1", "--preview", dir.File("p.png"), "--preview-method", "taesd",
+            "--out", dir.File("out.png"));
+        Assert.Equal(2, code);
+        Assert.Contains("taesd_decoder.pth", stderr);
+        Assert.False(File.Exists(dir.File("out.png")));
+    }
+
     [Fact]
     public void UnknownScheduleTypeIsOneLineAndExitCode2()
     {
