@@ -29,7 +29,7 @@ internal sealed class GenerateCommand : ICliCommand
     private readonly Option<string?> _negative = new("--negative", "-n") { Description = "Negative prompt" };
     private readonly Option<int?> _steps = new("--steps") { Description = "Sampling steps (default 20)" };
     private readonly Option<string?> _sampler = new("--sampler") { Description = "Sampler, A1111 name or alias: \"Euler a\", euler, \"DPM++ 2M\", dpmpp_2m, ... (default Euler a)" };
-    private readonly Option<string?> _schedule = new("--schedule") { Description = "Schedule type: automatic (normal), karras, exponential" };
+    private readonly Option<string?> _schedule = new("--schedule") { Description = "Schedule type (A1111 label or name): Automatic, Uniform, Karras, Exponential, Polyexponential, SGM Uniform, KL Optimal, Align Your Steps, Simple, Normal, DDIM, Beta" };
     private readonly Option<double?> _cfg = new("--cfg") { Description = "CFG scale (default 7)" };
     private readonly Option<long?> _seed = new("--seed") { Description = "Seed (default -1: random)" };
     private readonly Option<string?> _rng = new("--rng") { Description = "Noise source: cpu (A1111 CPU) or nv (A1111 NV, Philox)" };
@@ -48,6 +48,7 @@ internal sealed class GenerateCommand : ICliCommand
     private readonly Option<string?> _prediction = new("--prediction") { Description = "eps or v (SD2 768-v models without a yaml)" };
     private readonly Option<string?> _modelsDir = new("--models-dir") { Description = "A1111 models folder (Lora/, LyCORIS/, embeddings/, hypernetworks/) for <lora:name:w>, <hypernet:name:w> and embedding names in prompts" };
     private readonly Option<string?> _vae = new("--vae") { Description = "A VAE file to use instead of the checkpoint's (default: NAME.vae.pt/.safetensors beside it, as A1111)" };
+    private readonly GeneratePreviews _previews = new();
     private readonly Option<bool> _verbose = new("--verbose") { Description = "Print how many modules of each LoRA matched the model and which keys did not" };
 
     public Command Create(CliContext context)
@@ -55,7 +56,7 @@ internal sealed class GenerateCommand : ICliCommand
         var command = new Command("generate", "Generate images from a checkpoint (txt2img, img2img)");
         foreach (var option in new Option[] { _model, _config, _tokenizer, _prompt, _negative, _steps, _sampler, _schedule, _cfg, _seed,
                      _rng, _width, _height, _batch, _batchCount, _clipSkip, _initImage, _strength, _precision, _device, _out, _saveLatents, _fromPng, _prediction,
-                     _modelsDir, _verbose, _vae })
+                     _modelsDir, _verbose, _vae }.Concat(_previews.Options))
             command.Options.Add(option);
         command.SetAction(result => Run(context, result));
         return command;
@@ -90,6 +91,19 @@ internal sealed class GenerateCommand : ICliCommand
         if (model.PredictionSource == PredictionSource.Probe)
             context.Error.WriteLine($"SD2 checkpoint without a config: the U-Net probe says {(model.Prediction == Prediction.V ? "v" : "eps")}-prediction (A1111's test; --prediction overrides)");
 
+        Action<SamplerStep>? previews;
+        IDisposable? previewResources;
+        try
+        {
+            previews = _previews.Create(args, model.Architecture, job.Generation.ModelsDir, out previewResources);
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidModelFileException)
+        {
+            context.Fail(e.Message);
+            return ExitCodes.Usage;
+        }
+        using var previewScope = previewResources;
+
         var generation = job.Generation;
         if (job.InitImagePath != null)
         {
@@ -107,7 +121,7 @@ internal sealed class GenerateCommand : ICliCommand
         GenerationJobResult result;
         try
         {
-            result = RunWithProgress(context, service, generation);
+            result = RunWithProgress(context, service, generation, new GenerationControl { StepObserver = previews });
         }
         catch (ArgumentException e)
         {
@@ -138,9 +152,9 @@ internal sealed class GenerateCommand : ICliCommand
         return ExitCodes.Success;
     }
 
-    private static GenerationJobResult RunWithProgress(CliContext context, GenerationService service, GenerationJob job)
+    private static GenerationJobResult RunWithProgress(CliContext context, GenerationService service, GenerationJob job, GenerationControl control)
     {
-        if (!context.ErrorIsTerminal) return service.Generate(job);
+        if (!context.ErrorIsTerminal) return service.Generate(job, control: control);
         return context.CreateErrorConsole().Progress()
             .AutoClear(true)
             .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
@@ -154,7 +168,7 @@ internal sealed class GenerateCommand : ICliCommand
                     task.Description = step.IterationCount == 1
                         ? $"sampling step {step.Step}/{step.TotalSteps}"
                         : $"batch {step.Iteration + 1}/{step.IterationCount}, step {step.Step}/{step.TotalSteps}";
-                }));
+                }), control);
                 task.Value = task.MaxValue;
                 return result;
             });

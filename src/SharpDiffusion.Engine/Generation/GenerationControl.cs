@@ -25,6 +25,12 @@ public sealed class GenerationControl
     /// <summary>Keep a copy of every N-th step's denoised latents in <see cref="Preview"/>; 0 (default): none.</summary>
     public int PreviewEvery { get; set; }
 
+    /// <summary>
+    /// Called on the job's thread with every sampler step's live tensors (e.g. the CLI's preview files); it must not
+    /// keep them. Set before the job starts.
+    /// </summary>
+    public Action<SamplerStep>? StepObserver { get; set; }
+
     /// <summary>The latest preview (null until the first one); replaced, never mutated.</summary>
     public LatentPreview? Preview => _preview;
 
@@ -45,6 +51,7 @@ public sealed class GenerationControl
     /// <summary>Called on the job's thread at every step report.</summary>
     internal void Observe(SamplerStep step)
     {
+        StepObserver?.Invoke(step);
         int every = PreviewEvery;
         if (every <= 0 || (step.Index + 1) % every != 0) return;
         using var cpu = step.Denoised.to(ScalarType.Float32).cpu().contiguous();

@@ -23,7 +23,7 @@ public static class GenerationInfotext
         IEnumerable<KeyValuePair<string, string>> extraNetworkFields)
     {
         var info = A1111Infotext.ForTxt2Img(request.Prompt, request.NegativePrompt, request.Steps, request.Sampler,
-            ScheduleName(request.Schedule), request.CfgScale, seed, request.Width, request.Height, model.Hash, model.Name, request.ClipSkip);
+            SamplerRegistry.ScheduleLabel(request.Sampler, request.Schedule), request.CfgScale, seed, request.Width, request.Height, model.Hash, model.Name, request.ClipSkip);
         if (model.VaeName != null)
         {
             info["VAE hash"] = model.VaeHash;
@@ -31,14 +31,8 @@ public static class GenerationInfotext
         }
         if (request.InitImage != null) info["Denoising strength"] = A1111Infotext.FormatNumber(request.Strength);
         if (request.Rng == NoiseSourceKind.Nv) info["RNG"] = "NV";
+        foreach (var (key, value) in SamplerRegistry.ScheduleInfotextFields(request.Schedule)) info[key] = value;
         foreach (var (key, value) in extraNetworkFields) info[key] = value;
         return info;
-    }
-
-    /// <summary>A1111's "Schedule type" for a schedule: the first name <see cref="ScheduleTypes.Parse"/> maps to it; null is Automatic.</summary>
-    public static string ScheduleName(ScheduleType? schedule)
-    {
-        if (schedule is not { } type) return "Automatic";
-        return ScheduleTypes.Names.FirstOrDefault(name => ScheduleTypes.Parse(name) == type) ?? type.ToString();
     }
 }

@@ -46,6 +46,7 @@ public static class ImageGenerator
             Sampler = request.Sampler,
             Schedule = request.Schedule,
             Steps = request.Steps,
+            Sdxl = model.Architecture.AlignYourStepsSdxl,
             CfgScale = request.CfgScale,
             Seed = request.Seed,
             BatchSize = request.BatchSize,

@@ -8,7 +8,7 @@ namespace SharpDiffusion.Engine.Sampling;
 /// than 75 tokens against a short negative), the two halves run as separate calls, as A1111 does by default
 /// (pad_cond_uncond off).
 /// </summary>
-public sealed class CfgDenoiser : IGuidedDenoiser, IDisposable
+public sealed class CfgDenoiser : IGuidedDenoiser, IRowGuidance, IDisposable
 {
     private readonly IDenoiser denoiser;
     private readonly Conditioning cond;
@@ -25,6 +25,28 @@ public sealed class CfgDenoiser : IGuidedDenoiser, IDisposable
     }
 
     public double Scale { get; }
+
+    public IDenoiser Denoiser => denoiser;
+
+    public (Tensor Guided, Tensor Uncond) Guide(Tensor x, Func<Tensor, Conditioning, Tensor> rows, double scaleFactor = 1.0)
+    {
+        long batch = x.shape[0];
+        using var scope = NewDisposeScope();
+        Tensor u, c;
+        if (cond.CrossAttention.shape[1] != uncond.CrossAttention.shape[1])
+        {
+            u = rows(x, uncond.ExpandTo(batch));
+            c = rows(x, cond.ExpandTo(batch));
+        }
+        else
+        {
+            var output = rows(cat(new[] { x, x }, 0), BatchedConditioning(batch));
+            u = output.narrow(0, 0, batch);
+            c = output.narrow(0, batch, batch);
+        }
+        var guided = u + (c - u) * (Scale * scaleFactor);
+        return (guided.MoveToOuterDisposeScope(), u.contiguous().MoveToOuterDisposeScope());
+    }
 
     public Tensor Denoise(Tensor x, double sigma)
     {

@@ -3,7 +3,7 @@ using static TorchSharp.torch;
 namespace SharpDiffusion.Engine.Sampling;
 
 /// <summary>A denoiser with fixed conditioning and no guidance (CFG scale 1 without an unconditional pass).</summary>
-public sealed class ConditionedDenoiser : IGuidedDenoiser
+public sealed class ConditionedDenoiser : IGuidedDenoiser, IRowGuidance
 {
     private readonly IDenoiser denoiser;
     private readonly Conditioning cond;
@@ -12,6 +12,15 @@ public sealed class ConditionedDenoiser : IGuidedDenoiser
     {
         this.denoiser = denoiser;
         this.cond = cond;
+    }
+
+    public IDenoiser Denoiser => denoiser;
+
+    public (Tensor Guided, Tensor Uncond) Guide(Tensor x, Func<Tensor, Conditioning, Tensor> rows, double scaleFactor = 1.0)
+    {
+        using var scope = NewDisposeScope();
+        var output = rows(x, cond.ExpandTo(x.shape[0]));
+        return (output.MoveToOuterDisposeScope(), output.alias().MoveToOuterDisposeScope());
     }
 
     public Tensor Denoise(Tensor x, double sigma)

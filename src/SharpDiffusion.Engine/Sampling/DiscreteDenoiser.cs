@@ -35,6 +35,16 @@ public abstract class DiscreteDenoiser : IDenoiser
         return (sigma, Schedule.SigmaToT(sigma));
     }
 
+    /// <summary>
+    /// A1111's timestep samplers (<c>CompVisTimestepsDenoiser</c>): the U-Net's eps for variance-preserving latents
+    /// <paramref name="x"/> at timestep <paramref name="t"/> (fractional for UniPC), no input scaling.
+    /// </summary>
+    public virtual Tensor PredictEps(Tensor x, float t, Conditioning cond)
+    {
+        using var timesteps = full(new[] { x.shape[0] }, t, ScalarType.Float32, x.device);
+        return Model.Predict(x, timesteps, cond);
+    }
+
     public Tensor Denoise(Tensor x, IReadOnlyList<double> sigma, Conditioning cond)
     {
         long batch = x.shape[0];

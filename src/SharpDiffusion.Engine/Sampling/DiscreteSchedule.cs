@@ -9,7 +9,7 @@ namespace SharpDiffusion.Engine.Sampling;
 /// float32 <c>alphas_cumprod</c>, <c>sigmas = sqrt((1 - ac) / ac)</c> (index = timestep, ascending) and their logs,
 /// with the float32 arithmetic of the reference so sigma lists and timesteps come out the same.
 /// </summary>
-public sealed class DiscreteSchedule
+public sealed partial class DiscreteSchedule
 {
     private readonly float[] alphasCumprod;
     private readonly float[] sigmas;
@@ -164,16 +164,28 @@ public sealed class DiscreteSchedule
         return best;
     }
 
-    /// <summary>The sigmas of an <paramref name="steps"/>-step k-diffusion run of <paramref name="type"/>, descending, with a trailing 0.</summary>
-    public double[] GetSigmas(int steps, ScheduleType type) => type switch
+    /// <summary>
+    /// The sigmas of an <paramref name="steps"/>-step k-diffusion run of <paramref name="type"/> (A1111 1.10
+    /// <c>get_sigmas</c> with the model's sigma range and each scheduler's default parameters), descending, with a
+    /// trailing 0 (KL Optimal ends at sigma_min instead). <paramref name="sdxl"/> picks Align Your Steps' SDXL table.
+    /// </summary>
+    public double[] GetSigmas(int steps, ScheduleType type, bool sdxl = false) => type switch
     {
-        ScheduleType.Normal => NormalSigmas(steps),
+        ScheduleType.Uniform => NormalSigmas(steps),
         ScheduleType.Karras => KarrasSigmas(steps, SigmaMin, SigmaMax),
         ScheduleType.Exponential => ExponentialSigmas(steps, SigmaMin, SigmaMax),
+        ScheduleType.Polyexponential => PolyexponentialSigmas(steps, SigmaMin, SigmaMax),
+        ScheduleType.SgmUniform => TimestepRangeSigmas(steps, sgm: true),
+        ScheduleType.KlOptimal => KlOptimalSigmas(steps, SigmaMin, SigmaMax),
+        ScheduleType.AlignYourSteps => AlignYourStepsSigmas(steps, sdxl),
+        ScheduleType.Simple => SimpleSigmas(steps),
+        ScheduleType.Normal => TimestepRangeSigmas(steps, sgm: false),
+        ScheduleType.Ddim => DdimScheduleSigmas(steps),
+        ScheduleType.Beta => BetaSigmas(steps, SigmaMin, SigmaMax),
         _ => throw new ArgumentOutOfRangeException(nameof(type), type, "unknown schedule type"),
     };
 
-    /// <summary>k-diffusion <c>get_sigmas(n)</c> (A1111 "Automatic"): t = linspace(T-1, 0, n) in float32, sigma(t), then 0.</summary>
+    /// <summary>k-diffusion <c>get_sigmas(n)</c> (A1111 "Uniform", the model default): t = linspace(T-1, 0, n) in float32, sigma(t), then 0.</summary>
     public double[] NormalSigmas(int steps)
     {
         RequirePositive(steps);
@@ -219,6 +231,14 @@ public sealed class DiscreteSchedule
         return list.ToArray();
     }
 
+    /// <summary>The timestep whose sigma is exactly <paramref name="sigma"/> (float32), for samplers that run on timesteps.</summary>
+    public int TimestepOfSigma(double sigma)
+    {
+        int index = Array.IndexOf(sigmas, (float)sigma);
+        if (index < 0) throw new ArgumentException($"sigma {sigma:R} is not one of the model's timestep sigmas (timestep samplers run on the model's own timesteps)", nameof(sigma));
+        return index;
+    }
+
     /// <summary>
     /// DDIM as a sigma list: sigma at each DDIM timestep, descending, then the sigma of timestep 0 (CompVis's
     /// <c>a_prev</c> of the last step is <c>alphas_cumprod[0]</c>, not 1). Use with <see cref="Samplers.DdimSampler"/>.
@@ -247,7 +267,7 @@ public sealed class DiscreteSchedule
     }
 
     /// <summary>torch.linspace for float32 (step in float32; first half counted from the start, second half from the end).</summary>
-    private static float[] LinspaceFloat32(float start, float end, int steps)
+    internal static float[] LinspaceFloat32(float start, float end, int steps)
     {
         var values = new float[steps];
         if (steps == 1)

@@ -1,3 +1,4 @@
+using SharpDiffusion.Engine.Random;
 using static TorchSharp.torch;
 
 namespace SharpDiffusion.Engine.Sampling;
@@ -19,11 +20,21 @@ public abstract class Sampler
     /// </summary>
     public bool DiscardNextToLastSigma { get; init; }
 
-    /// <summary>The sigma list of a txt2img run (descending, ends at the final noise level).</summary>
-    public virtual double[] Sigmas(DiscreteSchedule schedule, int steps, ScheduleType type)
+    /// <summary>
+    /// A1111's "Automatic" schedule for this sampler (<c>samplers_k_diffusion</c> options: Karras for DPM++ 2M/SDE,
+    /// Exponential for the 2M/3M SDE samplers, …); null = the model default (<see cref="ScheduleType.Uniform"/>).
+    /// </summary>
+    public ScheduleType? AutomaticSchedule { get; init; }
+
+    /// <summary>
+    /// The sigma list of a txt2img run (descending, ends at the final noise level). <paramref name="type"/> null is
+    /// "Automatic"; <paramref name="sdxl"/> selects Align Your Steps' SDXL table.
+    /// </summary>
+    public virtual double[] Sigmas(DiscreteSchedule schedule, int steps, ScheduleType? type, bool sdxl = false)
     {
-        if (!DiscardNextToLastSigma) return schedule.GetSigmas(steps, type);
-        var longer = schedule.GetSigmas(steps + 1, type);
+        var resolved = type ?? AutomaticSchedule ?? ScheduleType.Uniform;
+        if (!DiscardNextToLastSigma) return schedule.GetSigmas(steps, resolved, sdxl);
+        var longer = schedule.GetSigmas(steps + 1, resolved, sdxl);
         return longer.Take(longer.Length - 2).Append(longer[^1]).ToArray();
     }
 
@@ -66,11 +77,21 @@ public abstract class Sampler
         return noise.to(like.dtype, like.device);
     }
 
-    protected static void Report(SamplerContext context, int index, IReadOnlyList<double> sigmas, Tensor x, Tensor denoised)
+    protected static BrownianNoiseSampler CreateBrownianNoise(SamplerContext context, IReadOnlyList<double> sigmas) =>
+        (context.BrownianNoise ?? throw new InvalidOperationException("this sampler is an SDE sampler and needs SamplerContext.BrownianNoise"))(sigmas);
+
+    protected static void Report(SamplerContext context, int index, IReadOnlyList<double> sigmas, Tensor x, Tensor denoised) =>
+        Report(context, index, sigmas.Count - 1, sigmas[index], x, denoised);
+
+    protected static void Report(SamplerContext context, int index, int total, double sigma, Tensor x, Tensor denoised)
     {
         context.Cancellation.ThrowIfCancellationRequested();
-        context.Callback?.Invoke(new SamplerStep(index, sigmas.Count - 1, sigmas[index], x, denoised));
+        context.Callback?.Invoke(new SamplerStep(index, total, sigma, x, denoised));
     }
+
+    /// <summary>The row guidance a sampler that evaluates the model itself needs (CFG or plain conditioning).</summary>
+    protected IRowGuidance RowGuidance(IGuidedDenoiser model) =>
+        model as IRowGuidance ?? throw new InvalidOperationException($"{Name} evaluates the model itself and needs an {nameof(IRowGuidance)} denoiser (CfgDenoiser or ConditionedDenoiser)");
 
     /// <summary>Replaces the running latents, disposing the previous ones unless they are the caller's input.</summary>
     protected static Tensor Advance(Tensor current, Tensor next, Tensor input)

@@ -23,6 +23,16 @@ public sealed class SamplerContext
 
     public CancellationToken Cancellation { get; init; }
 
+    /// <summary>
+    /// Creates the Brownian-tree noise of the SDE samplers (A1111 <c>create_noise_sampler</c>: one tree per image seed,
+    /// spanning the run's sigmas — for img2img the full schedule's, not the tail's). Called with the sigmas the sampler
+    /// receives; required by the SDE samplers, which dispose it.
+    /// </summary>
+    public Func<IReadOnlyList<double>, BrownianNoiseSampler>? BrownianNoise { get; init; }
+
+    /// <summary>The model's smallest and largest sigma (DPM fast / adaptive integrate between them); null = the ends of the sigma list.</summary>
+    public (double Min, double Max)? ModelSigmaRange { get; init; }
+
     /// <summary>A context whose ancestral noise comes from per-image sources (A1111 ImageRNG), for latents of <paramref name="imageShape"/> per image.</summary>
     public static SamplerContext WithNoise(BatchNoise noise, long[] imageShape, Action<SamplerStep>? callback = null) =>
         new() { AncestralNoise = () => noise.Next(imageShape), Callback = callback };

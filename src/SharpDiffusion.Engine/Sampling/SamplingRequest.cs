@@ -9,10 +9,13 @@ public sealed record SamplingRequest
     /// <summary>Sampler display name or alias ("DPM++ 2M", "dpmpp_2m", also "DPM++ 2M Karras").</summary>
     public string Sampler { get; init; } = "Euler a";
 
-    /// <summary>Schedule type; null = the one the sampler name implies, else "Automatic".</summary>
+    /// <summary>Schedule type; null = the one the sampler name implies, else the sampler's "Automatic".</summary>
     public ScheduleType? Schedule { get; init; }
 
     public int Steps { get; init; } = 20;
+
+    /// <summary>An SDXL model (Align Your Steps uses its SDXL table).</summary>
+    public bool Sdxl { get; init; }
 
     public double CfgScale { get; init; } = 7.0;
 

@@ -15,10 +15,13 @@ public static class SamplingRun
     {
         if (request.BatchSize < 1) throw new ArgumentOutOfRangeException(nameof(request), request.BatchSize, "batch size must be at least 1");
         var (sampler, impliedSchedule) = SamplerRegistry.Resolve(request.Sampler, request.A1111SigmaQuirks);
-        var sigmas = sampler.Sigmas(denoiser.Schedule, request.Steps, request.Schedule ?? impliedSchedule ?? ScheduleType.Normal);
+        var sigmas = sampler.Sigmas(denoiser.Schedule, request.Steps, request.Schedule ?? impliedSchedule, request.Sdxl);
+        // A1111 spans the SDE samplers' Brownian tree over the full schedule, also for img2img.
+        var fullSigmas = sigmas;
         if (request.InitLatents is not null) sigmas = Img2ImgSchedule.Tail(sigmas, request.DenoisingStrength);
 
         using var noise = BatchNoise.ForSeeds(request.Rng, request.Seed, request.BatchSize);
+        var seeds = Enumerable.Range(0, request.BatchSize).Select(i => request.Seed + i).ToArray();
         using var initialNoise = noise.Next(request.LatentShape);
         using var start = request.InitLatents is null
             ? sampler.InitialLatent(initialNoise, sigmas[0])
@@ -35,6 +38,9 @@ public static class SamplingRun
                 Callback = callback,
                 Eta = request.Eta,
                 Cancellation = cancellation,
+                BrownianNoise = _ => BrownianNoiseSampler.ForSigmas(fullSigmas, seeds, request.LatentShape, request.Rng),
+                // DPM fast/adaptive: the model's range for txt2img; img2img uses the tail's ends (A1111 sample_img2img).
+                ModelSigmaRange = request.InitLatents is null ? (denoiser.Schedule.SigmaMin, denoiser.Schedule.SigmaMax) : null,
             };
             return sampler.Sample(guided, start, sigmas, context);
         }

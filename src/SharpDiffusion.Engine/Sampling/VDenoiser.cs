@@ -1,3 +1,5 @@
+using static TorchSharp.torch;
+
 namespace SharpDiffusion.Engine.Sampling;
 
 /// <summary>
@@ -9,6 +11,18 @@ public sealed class VDenoiser : DiscreteDenoiser
     public VDenoiser(IDiffusionModel model, DiscreteSchedule schedule, TimestepMode timestepMode = TimestepMode.Fractional)
         : base(model, schedule, timestepMode)
     {
+    }
+
+    /// <summary>
+    /// A1111 <c>CompVisTimestepsVDenoiser</c>: <c>eps = sqrt(ac[int t])·v + sqrt(1 - ac[int t])·x</c> — the table index is
+    /// the truncated timestep while the U-Net gets the fractional one.
+    /// </summary>
+    public override Tensor PredictEps(Tensor x, float t, Conditioning cond)
+    {
+        using var scope = NewDisposeScope();
+        var v = base.PredictEps(x, t, cond);
+        float ac = Schedule.AlphasCumprod[(int)t];
+        return (v * MathF.Sqrt(ac) + x * MathF.Sqrt(1f - ac)).MoveToOuterDisposeScope();
     }
 
     public override (double Skip, double Out, double In) Scalings(double sigma)

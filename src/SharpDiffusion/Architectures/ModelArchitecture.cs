@@ -81,6 +81,18 @@ public abstract class ModelArchitecture
     /// <summary>The blocks a block-weighted merge addresses; null where no block-weighted merge is defined.</summary>
     public virtual MergeBlockLayout? MergeBlocks => null;
 
+    /// <summary>
+    /// A1111's "Approximate cheap" preview: latent channel x (R, G, B) factors (<c>sd_vae_approx.cheap_approximation</c>);
+    /// null where none is defined.
+    /// </summary>
+    public virtual float[,]? LatentRgbFactors => null;
+
+    /// <summary>The TAESD preview decoder's file stem in A1111's <c>models/VAE-approx/</c> (<c>taesd</c>, <c>taesdxl</c>); null for none.</summary>
+    public virtual string? TaesdName => null;
+
+    /// <summary>Whether the Align Your Steps schedule uses its SDXL table (otherwise the SD1.5 one, as A1111 does).</summary>
+    public virtual bool AlignYourStepsSdxl => false;
+
     /// <summary>Whether the engine can generate with this architecture today.</summary>
     public virtual bool CanGenerate => true;
 

@@ -21,6 +21,17 @@ public class Sd1Architecture : ModelArchitecture
     public override double LatentScale => 0.18215;
     public override int DefaultSize => 512;
     public override MergeBlockLayout? MergeBlocks => MergeBlockLayout.TwelvePerSide;
+    public override float[,]? LatentRgbFactors => Sd1LatentRgb;
+    public override string? TaesdName => "taesd";
+
+    /// <summary>A1111 1.10's cheap-approximation factors for SD1 latents (also used for SD2).</summary>
+    internal static readonly float[,] Sd1LatentRgb =
+    {
+        { 0.298f, 0.207f, 0.208f },
+        { 0.187f, 0.286f, 0.173f },
+        { -0.158f, 0.189f, 0.264f },
+        { -0.184f, -0.271f, -0.473f },
+    };
 }
 
 /// <summary>SD1 inpainting (e.g. sd-v1-5-inpainting): the U-Net also takes the mask and the masked image's latent (9 channels).</summary>

@@ -21,6 +21,8 @@ public class Sd2Architecture : ModelArchitecture
     public override double LatentScale => 0.18215;
     public override int DefaultSize => 512;
     public override MergeBlockLayout? MergeBlocks => MergeBlockLayout.TwelvePerSide;
+    public override float[,]? LatentRgbFactors => Sd1Architecture.Sd1LatentRgb; // A1111 uses SD1's factors for SD2
+    public override string? TaesdName => "taesd";
 }
 
 /// <summary>SD 2.x 768-v: the same weights' shapes as 512-base, trained for v-prediction at 768 px.</summary>

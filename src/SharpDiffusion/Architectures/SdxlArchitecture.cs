@@ -26,6 +26,18 @@ public class SdxlArchitecture : ModelArchitecture
     public override double LatentScale => 0.13025;
     public override int DefaultSize => 1024;
     public override MergeBlockLayout? MergeBlocks => MergeBlockLayout.NinePerSide;
+    public override float[,]? LatentRgbFactors => SdxlLatentRgb;
+    public override string? TaesdName => "taesdxl";
+    public override bool AlignYourStepsSdxl => true;
+
+    /// <summary>A1111 1.10's cheap-approximation factors for SDXL latents.</summary>
+    internal static readonly float[,] SdxlLatentRgb =
+    {
+        { 0.3448f, 0.4168f, 0.4395f },
+        { -0.1953f, -0.0290f, 0.0250f },
+        { 0.1074f, 0.0886f, -0.0163f },
+        { -0.3730f, -0.2499f, -0.2088f },
+    };
 }
 
 /// <summary>SDXL inpainting (diffusers' sd_xl_inpainting_0.1): 9 input channels.</summary>

@@ -26,4 +26,6 @@ public sealed class SdxlRefinerArchitecture : ModelArchitecture
     public override int DefaultSize => 1024;
     public override MergeBlockLayout? MergeBlocks => MergeBlockLayout.TwelvePerSide; // four levels (384, 768, 1536, 1536)
     public override bool CanGenerate => false;
+    public override float[,]? LatentRgbFactors => SdxlArchitecture.SdxlLatentRgb;
+    public override string? TaesdName => "taesdxl";
 }

@@ -30,10 +30,10 @@ internal static class GoldenSamplingHarness
     /// <summary>Sampler, schedule and denoiser timestep mode of a golden run name.</summary>
     public static (Sampler Sampler, ScheduleType Schedule, TimestepMode Mode) Describe(string run)
     {
-        if (run == "sgm_euler") return (new EulerSampler(), ScheduleType.Normal, TimestepMode.SgmQuantized);
+        if (run == "sgm_euler") return (new EulerSampler(), ScheduleType.Uniform, TimestepMode.SgmQuantized);
         // The goldens are plain k-diffusion / CompVis DDIM: A1111's sigma-list quirks off.
         var (sampler, schedule) = SamplerRegistry.Resolve(run, a1111SigmaQuirks: false);
-        return (sampler, schedule ?? ScheduleType.Normal, TimestepMode.Fractional);
+        return (sampler, schedule ?? ScheduleType.Uniform, TimestepMode.Fractional);
     }
 
     /// <summary>The sigma list of a run, computed by the engine (not read from the golden).</summary>

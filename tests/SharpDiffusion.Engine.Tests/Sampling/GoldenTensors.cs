@@ -34,5 +34,14 @@ internal sealed class GoldenTensors : IDisposable
 
     public double[] Doubles(string name) => Floats(name).Select(v => (double)v).ToArray();
 
+    /// <summary>An F64 tensor's values at full precision.</summary>
+    public double[] Float64s(string name)
+    {
+        var info = file.Tensors.FirstOrDefault(t => t.Name == name)
+            ?? throw new KeyNotFoundException($"{file.Path} has no tensor '{name}'");
+        using var t = TensorReading.Read(file, info, ScalarType.Float64);
+        return t.data<double>().ToArray();
+    }
+
     public void Dispose() => file.Dispose();
 }

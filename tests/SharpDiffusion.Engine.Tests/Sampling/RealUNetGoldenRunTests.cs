@@ -16,7 +16,7 @@ public class RealUNetGoldenRunTests : GoldenRunTestsBase
 {
     protected override IDiffusionModel CreateModel(GoldenModel which, string run) => new LoadedUNet(which);
 
-    private sealed class LoadedUNet : IDiffusionModel, IDisposable
+    internal sealed class LoadedUNet : IDiffusionModel, IDisposable
     {
         private readonly UNetModel _unet;
         private readonly UNetDiffusionModel _model;

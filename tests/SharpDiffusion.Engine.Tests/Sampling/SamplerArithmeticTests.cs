@@ -35,9 +35,11 @@ public class SamplerArithmeticTests
     public static TheoryData<string, ScheduleType> Cases()
     {
         var data = new TheoryData<string, ScheduleType>();
-        foreach (var alias in SamplerRegistry.Aliases)
+        // The samplers with a float64 reference in ReferenceSamplers; the A1111 1.10 additions are checked against
+        // their goldens (A1111SamplerGoldenTests).
+        foreach (var alias in new[] { "euler", "euler_ancestral", "heun", "dpm_2", "dpm_2_ancestral", "lms", "dpmpp_2m", "dpmpp_2s_ancestral", "ddim" })
         {
-            data.Add(alias, ScheduleType.Normal);
+            data.Add(alias, ScheduleType.Uniform);
             if (alias != "ddim") data.Add(alias, ScheduleType.Karras);
         }
         data.Add("dpmpp_2m", ScheduleType.Exponential);
@@ -96,7 +98,7 @@ public class SamplerArithmeticTests
     [Fact]
     public void TwoEvaluationSamplersCallTheModelAtTheRightSigmas()
     {
-        var sigmas = Sd.GetSigmas(4, ScheduleType.Normal);
+        var sigmas = Sd.GetSigmas(4, ScheduleType.Uniform);
         using var x = ones(1, 4, 2, 2);
         var heun = new AnalyticDenoiser();
         using (new HeunSampler().Sample(heun, x, sigmas)) { }
@@ -111,7 +113,7 @@ public class SamplerArithmeticTests
     [Fact]
     public void LmsCoefficientsMatchExactPolynomialIntegrals()
     {
-        var sigmas = Sd.GetSigmas(8, ScheduleType.Normal);
+        var sigmas = Sd.GetSigmas(8, ScheduleType.Uniform);
         for (int i = 0; i < 8; i++)
         {
             int order = Math.Min(i + 1, 4);
@@ -143,8 +145,8 @@ public class SamplerArithmeticTests
     [Fact]
     public void A1111DdimSkipsCompVisLastStep()
     {
-        var compVis = SamplerRegistry.Create("DDIM", a1111SigmaQuirks: false).Sigmas(Sd, 8, ScheduleType.Normal);
-        var a1111 = SamplerRegistry.Create("DDIM").Sigmas(Sd, 8, ScheduleType.Normal);
+        var compVis = SamplerRegistry.Create("DDIM", a1111SigmaQuirks: false).Sigmas(Sd, 8, ScheduleType.Uniform);
+        var a1111 = SamplerRegistry.Create("DDIM").Sigmas(Sd, 8, ScheduleType.Uniform);
         Assert.Equal(9, compVis.Length);
         Assert.Equal((double)Sd.Sigmas[0], compVis[^1]);
         Assert.Equal(compVis.Take(8).ToArray(), a1111);
@@ -157,7 +159,7 @@ public class SamplerArithmeticTests
     [Fact]
     public void AncestralSamplersNeedANoiseSource()
     {
-        var sigmas = Sd.GetSigmas(3, ScheduleType.Normal);
+        var sigmas = Sd.GetSigmas(3, ScheduleType.Uniform);
         using var x = ones(1, 4, 2, 2);
         var e = Assert.Throws<InvalidOperationException>(() => new EulerAncestralSampler().Sample(new AnalyticDenoiser(), x, sigmas));
         Assert.Contains("AncestralNoise", e.Message);

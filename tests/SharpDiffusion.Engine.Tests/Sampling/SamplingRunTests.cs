@@ -13,7 +13,7 @@ public class SamplingRunTests
     [InlineData(GoldenModel.Sd1, "dpm_2", "DPM2", null)]
     [InlineData(GoldenModel.Sd2v, "ddim", "DDIM", null)]
     [InlineData(GoldenModel.Sd2v, "dpmpp_2m_karras", "DPM++ 2M Karras", null)]
-    [InlineData(GoldenModel.Sdxl, "heun", "Heun", ScheduleType.Normal)]
+    [InlineData(GoldenModel.Sdxl, "heun", "Heun", ScheduleType.Uniform)]
     [InlineData(GoldenModel.Sdxl, "euler_ancestral", "euler_ancestral", null)]
     public void RequestByA1111NameReproducesGoldenLatents(GoldenModel which, string run, string samplerName, ScheduleType? schedule)
     {
@@ -66,7 +66,7 @@ public class SamplingRunTests
         var steps = new List<(double Sigma, float[] X)>();
         using var result = SamplingRun.Run(denoiser, new Conditioning(context), null, request,
             s => steps.Add((s.Sigma, s.X.data<float>().ToArray())));
-        var full20 = denoiser.Schedule.GetSigmas(20, ScheduleType.Normal);
+        var full20 = denoiser.Schedule.GetSigmas(20, ScheduleType.Uniform);
         // t_enc = int(0.5 · 20) = 10: 11 steps from sigmas[9].
         Assert.Equal(11, steps.Count);
         Assert.Equal(full20[9], steps[0].Sigma);

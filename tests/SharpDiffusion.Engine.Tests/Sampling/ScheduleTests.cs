@@ -42,7 +42,7 @@ public class ScheduleTests
     public void NormalAndKarrasSigmasMatchGolden(string file, int steps)
     {
         using var g = GoldenTensors.Open(file);
-        TensorAssert.Relative(g.Doubles($"schedule.normal_{steps}"), Sd.GetSigmas(steps, ScheduleType.Normal), 1e-5, $"normal_{steps}");
+        TensorAssert.Relative(g.Doubles($"schedule.normal_{steps}"), Sd.GetSigmas(steps, ScheduleType.Uniform), 1e-5, $"normal_{steps}");
         TensorAssert.Relative(g.Doubles($"schedule.karras_{steps}"), Sd.GetSigmas(steps, ScheduleType.Karras), 1e-5, $"karras_{steps}");
     }
 
@@ -109,7 +109,7 @@ public class ScheduleTests
     [Fact]
     public void Img2ImgTailFollowsA1111StepSelection()
     {
-        var full = Sd.GetSigmas(20, ScheduleType.Normal);
+        var full = Sd.GetSigmas(20, ScheduleType.Uniform);
         var tail = Img2ImgSchedule.Tail(full, 0.75);
         // t_enc = int(0.75 * 20) = 15: sigmas[4:], 16 steps.
         Assert.Equal(full.Skip(4).ToArray(), tail);

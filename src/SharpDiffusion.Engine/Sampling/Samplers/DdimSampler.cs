@@ -21,7 +21,7 @@ public sealed class DdimSampler : Sampler
     /// </summary>
     public bool A1111SkipsLastStep { get; init; }
 
-    public override double[] Sigmas(DiscreteSchedule schedule, int steps, ScheduleType type)
+    public override double[] Sigmas(DiscreteSchedule schedule, int steps, ScheduleType? type, bool sdxl = false)
     {
         var sigmas = schedule.DdimSigmas(steps);
         return A1111SkipsLastStep && sigmas.Length > 2 ? sigmas[..^1] : sigmas;
