@@ -84,6 +84,8 @@ public sealed class ServerSettings(ModelCatalog catalog)
                     break;
             }
         }
+        // Selecting a checkpoint hashes it (once, cached), as A1111 does when it loads one: its title gains the hash.
+        if (checkpoint != null) catalog.Hashes(checkpoint.FullPath);
         lock (_lock)
         {
             if (checkpoint != null) _checkpoint = checkpoint;
