@@ -106,7 +106,7 @@ internal static class A1111InfoRoutes
                 return problem.Message.Contains("not found", StringComparison.Ordinal)
                     ? Results.Json(new { detail = problem.Message }, statusCode: 404)
                     : ServerContext.Unprocessable([new ValidationError(["body", problem.Field], problem.Message, "value_error")]);
-            return Results.Json<object?>(null);
+            return JsonNull();
         });
 
         api.MapGet("/cmd-flags", () => new Dictionary<string, object?>
@@ -154,13 +154,13 @@ internal static class A1111InfoRoutes
         api.MapPost("/skip", () =>
         {
             server.Queue.Current?.Control.Skip();
-            return Results.Json<object?>(null);
+            return JsonNull();
         });
 
-        api.MapPost("/refresh-checkpoints", () => Results.Json<object?>(null)); // listings are read from disk on every call
-        api.MapPost("/refresh-vae", () => Results.Json<object?>(null));
-        api.MapPost("/refresh-loras", () => Results.Json<object?>(null));
-        api.MapPost("/refresh-embeddings", () => Results.Json<object?>(null));
+        api.MapPost("/refresh-checkpoints", () => JsonNull()); // listings are read from disk on every call
+        api.MapPost("/refresh-vae", () => JsonNull());
+        api.MapPost("/refresh-loras", () => JsonNull());
+        api.MapPost("/refresh-embeddings", () => JsonNull());
         api.MapPost("/unload-checkpoint", () =>
         {
             server.Backend.Unload();
@@ -168,6 +168,9 @@ internal static class A1111InfoRoutes
         });
         api.MapPost("/reload-checkpoint", () => new Dictionary<string, object>()); // the next job loads the selected checkpoint
     }
+
+    /// <summary>FastAPI's body for a handler that returns None.</summary>
+    private static IResult JsonNull() => Results.Content("null", "application/json");
 
     private static Dictionary<string, object?> Scheduler(string name, string label, double? rho) => new()
     {

@@ -69,6 +69,7 @@ public static class SdServer
         A1111InfoRoutes.Map(api, server);
         GenerationRoutes.Map(app, server);
         app.Lifetime.ApplicationStopping.Register(() => server.Queue.DisposeAsync().AsTask().Wait(TimeSpan.FromSeconds(30)));
+        if (backend is IDisposable disposable && backend is CheckpointBackend) app.Lifetime.ApplicationStopped.Register(disposable.Dispose);
         return app;
     }
 

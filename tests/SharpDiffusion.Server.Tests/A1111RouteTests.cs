@@ -165,4 +165,22 @@ public class A1111RouteTests
         Assert.Equal(422, status);
         Assert.Equal("value_error.jsondecode", body.GetProperty("detail")[0].GetProperty("type").GetString());
     }
+
+    [Fact]
+    public async Task ThePageAndTheOpenApiDocumentAreServed()
+    {
+        await using var server = await TestServer.StartAsync();
+        using var page = await server.Client.GetAsync("/");
+        Assert.Equal("text/html", page.Content.Headers.ContentType?.MediaType);
+        var html = await page.Content.ReadAsStringAsync();
+        Assert.Contains("<title>SharpDiffusion</title>", html);
+        Assert.Contains("/v2/jobs", html);
+        Assert.DoesNotContain("http://", html); // nothing fetched from elsewhere: works offline
+
+        var (status, openApi) = await server.GetAsync("/openapi/v1.json");
+        Assert.Equal(200, status);
+        var paths = openApi.GetProperty("paths");
+        foreach (var path in new[] { "/sdapi/v1/txt2img", "/sdapi/v1/img2img", "/sdapi/v1/sd-models", "/sdapi/v1/options", "/v2/jobs", "/v2/jobs/{id}" })
+            Assert.True(paths.TryGetProperty(path, out _), path);
+    }
 }

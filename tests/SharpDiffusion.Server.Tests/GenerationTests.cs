@@ -16,7 +16,8 @@ public class GenerationTests
         var stderr = new StringWriter();
         int code = CliApp.Run(args.ToArray(), new StringWriter(), stderr);
         Assert.True(code == 0, stderr.ToString());
-        return File.ReadAllBytes(output);
+        // A batch is written as NAME-1.png, NAME-2.png, ...: the first image is compared.
+        return File.ReadAllBytes(extra.Contains("--batch") ? Path.ChangeExtension(output, null) + "-1.png" : output);
     }
 
     [Fact]
