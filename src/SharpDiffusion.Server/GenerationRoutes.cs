@@ -31,6 +31,7 @@ internal static class GenerationRoutes
             return error ?? Results.Json(new { id = job!.Id, state = Name(job.State) }, statusCode: 202);
         });
         app.MapGet("/v2/jobs/{id}", (string id) => server.Queue.Find(id) is { } job ? Results.Json(Describe(job)) : NotFound(id));
+        app.MapGet("/v2/jobs/{id}/events", (string id, HttpContext context) => server.Queue.Find(id) is { } job ? StreamAsync(job, context) : NotFound(id));
         app.MapDelete("/v2/jobs/{id}", (string id) => server.Queue.Cancel(id) ? Results.Json(Describe(server.Queue.Find(id)!)) : NotFound(id));
     }
 
@@ -51,8 +52,7 @@ internal static class GenerationRoutes
         var job = new ServerJob(kind, imageJob!, result => Respond(server, imageJob!, echo, result, kind, saveImages, sendImages));
         if (!server.Queue.TryEnqueue(job))
         {
-            return (null, Results.Json(new { detail = $"the queue is full ({server.Options.MaxQueuedJobs} jobs waiting); try again later" },
-                statusCode: StatusCodes.Status503ServiceUnavailable));
+            return (null, new QueueFull(server.Options.MaxQueuedJobs));
         }
         return (job, null);
     }
@@ -271,6 +271,42 @@ internal static class GenerationRoutes
             ["error"] = job.Error?.Message,
             ["result"] = job.State == JobState.Done ? job.Response : null,
         };
+    }
+
+    /// <summary>Server-sent events: a "progress" event whenever the job's state or step changes, then one "done" event.</summary>
+    private static IResult StreamAsync(ServerJob job, HttpContext context) => Results.Stream(async stream =>
+    {
+        context.Response.ContentType = "text/event-stream";
+        context.Response.Headers.CacheControl = "no-cache";
+        var writer = new StreamWriter(stream) { AutoFlush = false };
+        string? last = null;
+        var cancel = context.RequestAborted;
+        while (!cancel.IsCancellationRequested)
+        {
+            bool finished = job.Finished.IsCompleted;
+            var description = Describe(job);
+            if (!finished) description.Remove("result");
+            var json = JsonSerializer.Serialize(description);
+            if (finished || json != last)
+            {
+                await writer.WriteAsync($"event: {(finished ? "done" : "progress")}\ndata: {json}\n\n");
+                await writer.FlushAsync(cancel);
+                last = json;
+            }
+            if (finished) break;
+            await Task.WhenAny(job.Finished, Task.Delay(200, cancel)).ConfigureAwait(false);
+        }
+    }, "text/event-stream");
+
+    /// <summary>503 with Retry-After, so that clients wait instead of hammering a full queue.</summary>
+    private sealed class QueueFull(int capacity) : IResult
+    {
+        public Task ExecuteAsync(HttpContext context)
+        {
+            context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
+            context.Response.Headers.RetryAfter = "5";
+            return context.Response.WriteAsJsonAsync(new { detail = $"the queue is full ({capacity} jobs waiting); try again later" });
+        }
     }
 
     private static string Name(JobState state) => state.ToString().ToLowerInvariant();

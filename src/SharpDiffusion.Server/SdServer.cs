@@ -23,6 +23,7 @@ public static class SdServer
     {
         var (host, port) = ServerOptions.ParseListen(options.Listen);
         var catalog = new ModelCatalog(options.ModelsDir, options.HashCacheFile);
+        bool ownsBackend = backend == null;
         backend ??= new CheckpointBackend(catalog, options.TokenizerPath);
         var server = new ServerContext(options, catalog, backend);
 
@@ -69,7 +70,7 @@ public static class SdServer
         A1111InfoRoutes.Map(api, server);
         GenerationRoutes.Map(app, server);
         app.Lifetime.ApplicationStopping.Register(() => server.Queue.DisposeAsync().AsTask().Wait(TimeSpan.FromSeconds(30)));
-        if (backend is IDisposable disposable && backend is CheckpointBackend) app.Lifetime.ApplicationStopped.Register(disposable.Dispose);
+        if (ownsBackend && backend is IDisposable disposable) app.Lifetime.ApplicationStopped.Register(disposable.Dispose);
         return app;
     }
 

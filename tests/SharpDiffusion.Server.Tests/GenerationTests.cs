@@ -136,4 +136,36 @@ public class GenerationTests
 
         Assert.Equal(404, (await server.GetAsync("/v2/jobs/nope")).Status);
     }
+
+    [Fact]
+    public async Task ALoraJobDoesNotLeakIntoTheNextJob()
+    {
+        await using var server = await TestServer.StartAsync();
+        object Request(string prompt) => new { prompt, steps = 3, sampler_name = "Euler", seed = 11, width = 16, height = 16 };
+        async Task<byte[]> Image(string prompt)
+        {
+            var (status, body) = await server.PostAsync("/sdapi/v1/txt2img", Request(prompt));
+            Assert.True(status == 200, body.ToString());
+            return Convert.FromBase64String(body.GetProperty("images")[0].GetString()!);
+        }
+        var before = await Image("a fox");
+        var withLora = await Image("a fox <lora:tiny_sd1_lora:1>");
+        var after = await Image("a fox");
+        Assert.Contains("Lora hashes", PngTextChunks.Get(PngTextChunks.Read(withLora), "parameters"));
+        Assert.NotEqual(PixelsOf(before), PixelsOf(withLora)); // the LoRA was applied...
+        Assert.Equal(before, after); // ...and taken off again
+    }
+
+    /// <summary>The IDAT data (pixels) of a PNG, without its text chunks.</summary>
+    private static byte[] PixelsOf(byte[] png)
+    {
+        var pixels = new List<byte>();
+        for (int offset = 8; offset < png.Length;)
+        {
+            int length = System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(png.AsSpan(offset));
+            if (System.Text.Encoding.ASCII.GetString(png, offset + 4, 4) == "IDAT") pixels.AddRange(png.AsSpan(offset + 8, length).ToArray());
+            offset += 12 + length;
+        }
+        return pixels.ToArray();
+    }
 }

@@ -119,9 +119,12 @@ public class QueueTests
         await WaitFor(() => Task.FromResult(backend.Started.Count == 1), "the first job to start");
         var (status, waiting) = await server.PostAsync("/v2/jobs", Job("waiting", steps: 1));
         Assert.Equal(202, status);
-        var (fullStatus, full) = await server.PostAsync("/v2/jobs", Job("refused", steps: 1));
-        Assert.Equal(503, fullStatus);
-        Assert.Contains("queue is full", full.GetProperty("detail").GetString());
+        using (var refused = await server.Client.PostAsync("/v2/jobs", new StringContent(JsonSerializer.Serialize(Job("refused", steps: 1)), System.Text.Encoding.UTF8, "application/json")))
+        {
+            Assert.Equal(503, (int)refused.StatusCode);
+            Assert.Equal("5", refused.Headers.GetValues("Retry-After").Single());
+            Assert.Contains("queue is full", await refused.Content.ReadAsStringAsync());
+        }
 
         using var delete = await server.Client.DeleteAsync("/v2/jobs/" + waiting.GetProperty("id").GetString());
         Assert.Equal(200, (int)delete.StatusCode);
@@ -131,5 +134,32 @@ public class QueueTests
         var (_, cancelled) = await server.GetAsync("/v2/jobs/" + waiting.GetProperty("id").GetString());
         Assert.Equal("cancelled", cancelled.GetProperty("state").GetString());
         Assert.Equal(["running"], backend.Started);
+    }
+
+    [Fact]
+    public async Task JobEventsStreamProgressThenTheResult()
+    {
+        var backend = new SteppedBackend();
+        await using var server = await TestServer.StartAsync(backend: backend);
+        var (_, created) = await server.PostAsync("/v2/jobs", Job("streamed", steps: 3));
+        var id = created.GetProperty("id").GetString();
+        using var response = await server.Client.GetAsync($"/v2/jobs/{id}/events", HttpCompletionOption.ResponseHeadersRead);
+        Assert.Equal("text/event-stream", response.Content.Headers.ContentType?.MediaType);
+        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
+        var events = new List<(string Name, JsonElement Data)>();
+        string? name = null;
+        backend.Step(3);
+        while (await reader.ReadLineAsync() is { } line)
+        {
+            if (line.StartsWith("event: ", StringComparison.Ordinal)) name = line[7..];
+            else if (line.StartsWith("data: ", StringComparison.Ordinal)) events.Add((name!, JsonDocument.Parse(line[6..]).RootElement.Clone()));
+            if (name == "done" && events.Count > 0 && events[^1].Name == "done") break;
+        }
+        Assert.All(events.SkipLast(1), e => Assert.Equal("progress", e.Name));
+        var done = events[^1];
+        Assert.Equal("done", done.Name);
+        Assert.Equal("done", done.Data.GetProperty("state").GetString());
+        Assert.Equal(3, done.Data.GetProperty("sampling_step").GetInt32());
+        Assert.Equal(1, done.Data.GetProperty("result").GetProperty("images").GetArrayLength());
     }
 }
