@@ -145,7 +145,7 @@ internal static class A1111InfoRoutes
             return Results.Json(PngInfo(bytes));
         });
 
-        api.MapGet("/progress", (bool? skip_current_image) => server.ProgressResponse());
+        api.MapGet("/progress", (bool? skip_current_image) => server.ProgressResponse(skip_current_image ?? false));
         api.MapPost("/interrupt", () =>
         {
             server.Queue.Current?.Control.Interrupt();

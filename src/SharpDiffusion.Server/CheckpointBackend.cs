@@ -99,8 +99,10 @@ public sealed class CheckpointBackend(ModelCatalog catalog, string? tokenizerPat
             ExtraNetworkJobResult generated;
             try
             {
-                generated = session.Generate(request, step => progress.Report(new ImageJobProgress(index, job.Iterations, step.Index + 1, step.Total)),
-                    control.BeginBatch());
+                generated = session.Generate(request, step => progress.Report(Preview(step, model) with
+                {
+                    BatchIndex = index, BatchCount = job.Iterations, Step = step.Index + 1, Steps = step.Total,
+                }), control.BeginBatch());
             }
             catch (OperationCanceledException)
             {
@@ -130,6 +132,16 @@ public sealed class CheckpointBackend(ModelCatalog catalog, string? tokenizerPat
             }
         }
         return new ImageJobResult(images, warnings, control.IsInterrupted);
+    }
+
+    /// <summary>The first image's denoised prediction through A1111's cheap latent-to-RGB projection (4-channel latents only).</summary>
+    private static ImageJobProgress Preview(SamplerStep step, StableDiffusionCheckpoint model)
+    {
+        var empty = new ImageJobProgress(0, 0, 0, 0);
+        if (step.Denoised.shape is not [_, 4, var h, var w]) return empty;
+        using var first = step.Denoised[0].to(TorchSharp.torch.ScalarType.Float32).cpu().contiguous();
+        var rgb = LatentPreview.ToRgb(first.data<float>().ToArray(), (int)w, (int)h, model.Family == ModelFamily.Sdxl);
+        return empty with { PreviewRgb = rgb, PreviewWidth = (int)w, PreviewHeight = (int)h };
     }
 
     private ExtraNetworkSession Load(CheckpointEntry checkpoint, string? vaePath)

@@ -48,8 +48,16 @@ public sealed record GeneratedImage(byte[] Rgb, int Width, int Height, long Seed
 
 public sealed record ImageJobResult(IReadOnlyList<GeneratedImage> Images, IReadOnlyList<string> Warnings, bool Interrupted);
 
-/// <summary>Progress of a job: batch <see cref="BatchIndex"/> of <see cref="BatchCount"/>, sampling step <see cref="Step"/> of <see cref="Steps"/>.</summary>
-public sealed record ImageJobProgress(int BatchIndex, int BatchCount, int Step, int Steps);
+/// <summary>
+/// Progress of a job: batch <see cref="BatchIndex"/> of <see cref="BatchCount"/>, sampling step <see cref="Step"/> of
+/// <see cref="Steps"/>, and the step's preview when the backend makes one (RGB bytes, <see cref="LatentPreview"/>).
+/// </summary>
+public sealed record ImageJobProgress(int BatchIndex, int BatchCount, int Step, int Steps)
+{
+    public byte[]? PreviewRgb { get; init; }
+    public int PreviewWidth { get; init; }
+    public int PreviewHeight { get; init; }
+}
 
 /// <summary>Interrupt (end the job) and skip (end the current batch only), as A1111's buttons.</summary>
 public sealed class JobControl

@@ -14,7 +14,7 @@ public sealed class ServerContext(ServerOptions options, ModelCatalog catalog, I
     public JobQueue Queue { get; } = new(backend, options.MaxQueuedJobs);
 
     /// <summary>A1111's /sdapi/v1/progress for the running job (zeros when idle).</summary>
-    public Dictionary<string, object?> ProgressResponse()
+    public Dictionary<string, object?> ProgressResponse(bool skipCurrentImage = false)
     {
         var job = Queue.Current;
         if (job == null || job.Progress is not { } p)
@@ -26,7 +26,8 @@ public sealed class ServerContext(ServerOptions options, ModelCatalog catalog, I
             ["progress"] = fraction,
             ["eta_relative"] = elapsed / fraction - elapsed,
             ["state"] = State(job, p),
-            ["current_image"] = null,
+            ["current_image"] = skipCurrentImage || p.PreviewRgb == null ? null
+                : System.Convert.ToBase64String(Png.PngEncoder.Encode(p.PreviewRgb, p.PreviewWidth, p.PreviewHeight, level: System.IO.Compression.CompressionLevel.Fastest)),
             ["textinfo"] = null,
         };
     }

@@ -29,7 +29,11 @@ public class QueueTests
                     for (int step = 0; step < job.Steps; step++)
                     {
                         await _steps.WaitAsync(token);
-                        progress.Report(new ImageJobProgress(batch, job.Iterations, step + 1, job.Steps));
+                        // A 2x1 latent preview: pixel 0 is latent channel 0 = 1, pixel 1 is all zeros.
+                        progress.Report(new ImageJobProgress(batch, job.Iterations, step + 1, job.Steps)
+                        {
+                            PreviewRgb = LatentPreview.ToRgb([1, 0, 0, 0, 0, 0, 0, 0], 2, 1, sdxl: false), PreviewWidth = 2, PreviewHeight = 1,
+                        });
                     }
                 }
                 catch (OperationCanceledException)
@@ -79,6 +83,11 @@ public class QueueTests
         Assert.Equal("scripts_txt2img", state.GetProperty("job").GetString());
         Assert.Equal(0.01 + 0.5 * 2 / 4, progress.GetProperty("progress").GetDouble(), 6); // A1111's formula
         Assert.True(progress.GetProperty("eta_relative").GetDouble() >= 0);
+        var preview = Convert.FromBase64String(progress.GetProperty("current_image").GetString()!);
+        Assert.Equal([137, 80, 78, 71], preview[..4]); // a PNG
+        Assert.Equal(2, System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(preview.AsSpan(16)));
+        var (_, withoutImage) = await server.GetAsync("/sdapi/v1/progress?skip_current_image=true");
+        Assert.Equal(JsonValueKind.Null, withoutImage.GetProperty("current_image").ValueKind);
 
         Assert.Equal(200, (await server.PostAsync("/sdapi/v1/interrupt", new { })).Status);
         var (firstStatus, firstBody) = await first;
