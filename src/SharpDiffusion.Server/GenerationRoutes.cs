@@ -27,12 +27,19 @@ internal static class GenerationRoutes
             if (body.Error != null) return body.Error;
             var kind = body.Json.ValueKind == JsonValueKind.Object && body.Json.TryGetProperty("init_images", out var init) && init.ValueKind == JsonValueKind.Array
                 ? "img2img" : "txt2img";
-            var (job, error) = Enqueue(server, body.Json, kind);
+            var (job, error) = Enqueue(server, body.Json, kind, keepFiles: true);
             return error ?? Results.Json(new { id = job!.Id, state = Name(job.State) }, statusCode: 202);
         });
-        app.MapGet("/v2/jobs/{id}", (string id) => server.Queue.Find(id) is { } job ? Results.Json(Describe(job)) : NotFound(id));
-        app.MapGet("/v2/jobs/{id}/events", (string id, HttpContext context) => server.Queue.Find(id) is { } job ? StreamAsync(job, context) : NotFound(id));
-        app.MapDelete("/v2/jobs/{id}", (string id) => server.Queue.Cancel(id) ? Results.Json(Describe(server.Queue.Find(id)!)) : NotFound(id));
+        app.MapGet("/v2/jobs/{id}", (string id) => server.Queue.Find(id) is { } job ? Results.Json(Describe(server, job)) : NotFound(id));
+        // A job's images from the outputs folder; the path is built from a known job id and a number, never from text.
+        app.MapGet("/v2/jobs/{id}/images/{index:int}", (string id, int index) =>
+        {
+            if (server.Queue.Find(id) is not { State: JobState.Done } job || index < 0 || index >= (job.Result?.Images.Count ?? 0)) return NotFound(id);
+            var path = JobImagePath(server, job.Id, index);
+            return File.Exists(path) ? Results.File(path, "image/png") : NotFound(id);
+        });
+        app.MapGet("/v2/jobs/{id}/events", (string id, HttpContext context) => server.Queue.Find(id) is { } job ? StreamAsync(server, job, context) : NotFound(id));
+        app.MapDelete("/v2/jobs/{id}", (string id) => server.Queue.Cancel(id) ? Results.Json(Describe(server, server.Queue.Find(id)!)) : NotFound(id));
     }
 
     private static async Task<IResult> RunAsync(ServerContext server, HttpRequest request, string kind)
@@ -45,11 +52,16 @@ internal static class GenerationRoutes
         return job.State == JobState.Failed ? Failure(job.Error!) : Results.Json(job.Response);
     }
 
-    private static (ServerJob? Job, IResult? Error) Enqueue(ServerContext server, JsonElement body, string kind)
+    private static (ServerJob? Job, IResult? Error) Enqueue(ServerContext server, JsonElement body, string kind, bool keepFiles = false)
     {
         var (imageJob, echo, errors, saveImages, sendImages) = Parse(server, body, kind);
         if (errors.Count > 0) return (null, ServerContext.Unprocessable(errors));
-        var job = new ServerJob(kind, imageJob!, result => Respond(server, imageJob!, echo, result, kind, saveImages, sendImages));
+        var job = new ServerJob(kind, imageJob!, (self, result) =>
+        {
+            var response = Respond(server, imageJob!, echo, result, kind, saveImages, sendImages, out var pngs);
+            if (keepFiles) KeepJobImages(server, self.Id, pngs);
+            return response;
+        });
         if (!server.Queue.TryEnqueue(job))
         {
             return (null, new QueueFull(server.Options.MaxQueuedJobs));
@@ -189,10 +201,11 @@ internal static class GenerationRoutes
     }
 
     /// <summary>A1111's response: images (base64 PNGs with their parameters), the request echoed, info as a JSON string.</summary>
-    private static object Respond(ServerContext server, ImageJob job, Dictionary<string, object?> echo, ImageJobResult result, string kind, bool save, bool send)
+    private static object Respond(ServerContext server, ImageJob job, Dictionary<string, object?> echo, ImageJobResult result, string kind, bool save, bool send,
+        out List<byte[]> pngs)
     {
         long subseed = echo.Remove("__subseed", out var s) ? (long)s! : job.Seed;
-        var pngs = result.Images.Select(image => PngEncoder.Encode(image.Rgb, image.Width, image.Height,
+        pngs = result.Images.Select(image => PngEncoder.Encode(image.Rgb, image.Width, image.Height,
             [new KeyValuePair<string, string>(A1111Infotext.PngKeyword, image.Infotext)])).ToList();
         if (save) SaveImages(server, kind, result, pngs);
         int count = job.BatchSize * job.Iterations;
@@ -241,21 +254,32 @@ internal static class GenerationRoutes
         };
     }
 
+    private static string JobImagePath(ServerContext server, string id, int index) => Path.Combine(server.Options.OutputsDir, "jobs", id, $"{index}.png");
+
+    /// <summary>A /v2 job's images, kept in the outputs folder so that they can be fetched by URL after the job.</summary>
+    private static void KeepJobImages(ServerContext server, string id, List<byte[]> pngs)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(JobImagePath(server, id, 0))!);
+        for (int i = 0; i < pngs.Count; i++) WriteAtomically(JobImagePath(server, id, i), pngs[i]);
+    }
+
+    /// <summary>Written under a temporary name, then renamed: a reader never sees half a PNG.</summary>
+    private static void WriteAtomically(string path, byte[] bytes)
+    {
+        var temp = path + ".tmp";
+        File.WriteAllBytes(temp, bytes);
+        File.Move(temp, path, overwrite: true);
+    }
+
     private static void SaveImages(ServerContext server, string kind, ImageJobResult result, List<byte[]> pngs)
     {
         var folder = Path.Combine(server.Options.OutputsDir, kind + "-images", DateTime.Now.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture));
         Directory.CreateDirectory(folder);
         for (int i = 0; i < pngs.Count; i++)
-        {
-            // Written under a temporary name, then renamed: a reader never sees half a PNG.
-            var path = Path.Combine(folder, $"{DateTime.Now:HHmmssfff}-{result.Images[i].Seed}-{i}.png");
-            var temp = path + ".tmp";
-            File.WriteAllBytes(temp, pngs[i]);
-            File.Move(temp, path, overwrite: true);
-        }
+            WriteAtomically(Path.Combine(folder, $"{DateTime.Now:HHmmssfff}-{result.Images[i].Seed}-{i}.png"), pngs[i]);
     }
 
-    private static Dictionary<string, object?> Describe(ServerJob job)
+    private static Dictionary<string, object?> Describe(ServerContext server, ServerJob job)
     {
         var p = job.Progress;
         return new()
@@ -269,12 +293,14 @@ internal static class GenerationRoutes
             ["sampling_step"] = p?.Step ?? 0,
             ["sampling_steps"] = p?.Steps ?? job.Job.Steps,
             ["error"] = job.Error?.Message,
+            ["images"] = job.State == JobState.Done && File.Exists(JobImagePath(server, job.Id, 0))
+                ? Enumerable.Range(0, job.Result!.Images.Count).Select(i => $"/v2/jobs/{job.Id}/images/{i}").ToList() : new List<string>(),
             ["result"] = job.State == JobState.Done ? job.Response : null,
         };
     }
 
     /// <summary>Server-sent events: a "progress" event whenever the job's state or step changes, then one "done" event.</summary>
-    private static IResult StreamAsync(ServerJob job, HttpContext context) => Results.Stream(async stream =>
+    private static IResult StreamAsync(ServerContext server, ServerJob job, HttpContext context) => Results.Stream(async stream =>
     {
         context.Response.ContentType = "text/event-stream";
         context.Response.Headers.CacheControl = "no-cache";
@@ -284,7 +310,7 @@ internal static class GenerationRoutes
         while (!cancel.IsCancellationRequested)
         {
             bool finished = job.Finished.IsCompleted;
-            var description = Describe(job);
+            var description = Describe(server, job);
             if (!finished) description.Remove("result");
             var json = JsonSerializer.Serialize(description);
             if (finished || json != last)

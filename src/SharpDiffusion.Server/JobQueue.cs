@@ -13,7 +13,7 @@ public enum JobState
 }
 
 /// <summary>One request in the queue: its id, state, progress and, once finished, its result or error.</summary>
-public sealed class ServerJob(string kind, ImageJob job, Func<ImageJobResult, object> respond)
+public sealed class ServerJob(string kind, ImageJob job, Func<ServerJob, ImageJobResult, object> respond)
 {
     private readonly TaskCompletionSource _finished = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -35,7 +35,7 @@ public sealed class ServerJob(string kind, ImageJob job, Func<ImageJobResult, ob
     internal void Complete(ImageJobResult result)
     {
         Result = result;
-        Response = respond(result);
+        Response = respond(this, result);
         State = result.Interrupted && result.Images.Count == 0 ? JobState.Cancelled : JobState.Done;
         _finished.TrySetResult();
     }

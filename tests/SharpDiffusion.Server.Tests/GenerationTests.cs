@@ -133,6 +133,13 @@ public class GenerationTests
         Assert.Equal(1.0, job.GetProperty("progress").GetDouble());
         var png = Convert.FromBase64String(job.GetProperty("result").GetProperty("images")[0].GetString()!);
         Assert.Contains("Seed: 5", PngTextChunks.Get(PngTextChunks.Read(png), "parameters"));
+        // The same image by URL, from the outputs folder.
+        var url = job.GetProperty("images")[0].GetString()!;
+        Assert.Equal($"/v2/jobs/{id}/images/0", url);
+        Assert.Equal(png, await server.Client.GetByteArrayAsync(url));
+        Assert.True(File.Exists(Path.Combine(server.Root, "outputs", "jobs", id, "0.png")));
+        Assert.Equal(404, (await server.GetAsync($"/v2/jobs/{id}/images/1")).Status);
+        Assert.Equal(404, (await server.GetAsync($"/v2/jobs/{id}/images/..%2F..%2Fhashes.json")).Status);
 
         Assert.Equal(404, (await server.GetAsync("/v2/jobs/nope")).Status);
     }
