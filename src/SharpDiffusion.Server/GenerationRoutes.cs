@@ -54,11 +54,11 @@ internal static class GenerationRoutes
 
     private static (ServerJob? Job, IResult? Error) Enqueue(ServerContext server, JsonElement body, string kind, bool keepFiles = false)
     {
-        var (imageJob, echo, errors, saveImages, sendImages) = Parse(server, body, kind);
-        if (errors.Count > 0) return (null, ServerContext.Unprocessable(errors));
-        var job = new ServerJob(kind, imageJob!, (self, result) =>
+        var (parsed, errors) = Parse(server, body, kind);
+        if (parsed == null) return (null, ServerContext.Unprocessable(errors));
+        var job = new ServerJob(kind, parsed.Job, (self, result) =>
         {
-            var response = Respond(server, imageJob!, echo, result, kind, saveImages, sendImages, out var pngs);
+            var response = Respond(server, parsed, result, kind, out var pngs);
             if (keepFiles) KeepJobImages(server, self.Id, pngs);
             return response;
         });
@@ -69,15 +69,17 @@ internal static class GenerationRoutes
         return (job, null);
     }
 
+    /// <summary>A valid request: the job, the subseed reported in info (variation seeds are not applied), the echo, save/send flags.</summary>
+    internal sealed record ParsedRequest(ImageJob Job, long Subseed, Dictionary<string, object?> Echo, bool SaveImages, bool SendImages);
+
     /// <summary>Reads A1111's request fields (StableDiffusionProcessingTxt2Img/Img2Img with the API's defaults).</summary>
-    internal static (ImageJob? Job, Dictionary<string, object?> Echo, List<ValidationError> Errors, bool Save, bool Send) Parse(
-        ServerContext server, JsonElement body, string kind)
+    internal static (ParsedRequest? Request, List<ValidationError> Errors) Parse(ServerContext server, JsonElement body, string kind)
     {
         var r = new RequestReader(body);
         if (body.ValueKind != JsonValueKind.Object)
         {
             r.Invalid("body", "an object is expected");
-            return (null, r.Echo, r.Errors, false, true);
+            return (null, r.Errors);
         }
         var options = server.Options;
         var overrides = r.Raw("override_settings");
@@ -150,8 +152,8 @@ internal static class GenerationRoutes
         if (r.NullableString("refiner_checkpoint") is { Length: > 0 }) r.Unsupported("refiner_checkpoint", "the refiner is not supported yet");
         bool save = r.Bool("save_images", false);
         bool send = r.Bool("send_images", true);
-        double? eta = r.Has("eta") ? r.Double("eta", 1.0, 0, 1) : null;
-        _ = eta; // accepted; the ancestral samplers use A1111's default eta of 1
+        // A1111's default eta (1) is what the engine's ancestral samplers use; another value would be silently ignored.
+        if (r.Has("eta") && r.Double("eta", 1.0, 0, 1) != 1.0) r.Unsupported("eta", "only eta 1 (A1111's default) is supported yet");
 
         byte[]? init = null;
         double strength = 0.75;
@@ -175,8 +177,7 @@ internal static class GenerationRoutes
         // Fields this server does not read are echoed as given (A1111 echoes every field of its request model).
         foreach (var property in body.EnumerateObject())
             if (echo.ContainsKey(property.Name) && !r.Echo.ContainsKey(property.Name)) echo[property.Name] = property.Value.Clone();
-        echo["__subseed"] = subseed;
-        if (r.Errors.Count > 0) return (null, echo, r.Errors, save, send);
+        if (r.Errors.Count > 0) return (null, r.Errors);
 
         var job = new ImageJob
         {
@@ -197,14 +198,13 @@ internal static class GenerationRoutes
             InitImage = init,
             DenoisingStrength = strength,
         };
-        return (job, echo, r.Errors, save, send);
+        return (new ParsedRequest(job, subseed, echo, save, send), r.Errors);
     }
 
     /// <summary>A1111's response: images (base64 PNGs with their parameters), the request echoed, info as a JSON string.</summary>
-    private static object Respond(ServerContext server, ImageJob job, Dictionary<string, object?> echo, ImageJobResult result, string kind, bool save, bool send,
-        out List<byte[]> pngs)
+    private static object Respond(ServerContext server, ParsedRequest request, ImageJobResult result, string kind, out List<byte[]> pngs)
     {
-        long subseed = echo.Remove("__subseed", out var s) ? (long)s! : job.Seed;
+        var (job, subseed, echo, save, send) = request;
         pngs = result.Images.Select(image => PngEncoder.Encode(image.Rgb, image.Width, image.Height,
             [new KeyValuePair<string, string>(A1111Infotext.PngKeyword, image.Infotext)])).ToList();
         if (save) SaveImages(server, kind, result, pngs);

@@ -24,7 +24,10 @@ public sealed class ServerJob(string kind, ImageJob job, Func<ServerJob, ImageJo
     public JobControl Control { get; } = new();
     public DateTimeOffset CreatedAt { get; } = DateTimeOffset.UtcNow;
     public DateTimeOffset? StartedAt { get; internal set; }
-    public volatile JobState State;
+    private volatile JobState _state;
+
+    /// <summary>Written by the worker, read by request threads.</summary>
+    public JobState State { get => _state; internal set => _state = value; }
     public ImageJobProgress? Progress { get; internal set; }
     public ImageJobResult? Result { get; private set; }
     /// <summary>The HTTP response body built from the result (A1111's txt2img/img2img response).</summary>
