@@ -175,4 +175,29 @@ public class GenerationTests
         }
         return pixels.ToArray();
     }
+
+    [Fact]
+    public async Task TheSdVaeOptionPicksAVaeFromTheVaeFolder()
+    {
+        await using var server = await TestServer.StartAsync();
+        // The tiny checkpoint doubles as a VAE file (first_stage_model.* keys), so the image must equal the CLI's --vae run.
+        var vae = Path.Combine(server.ModelsDir, "VAE", "tiny.safetensors");
+        Directory.CreateDirectory(Path.GetDirectoryName(vae)!);
+        File.Copy(server.CheckpointPath, vae);
+        var (_, vaes) = await server.GetAsync("/sdapi/v1/sd-vae");
+        var listed = Assert.Single(vaes.EnumerateArray());
+        Assert.Equal("tiny.safetensors", listed.GetProperty("model_name").GetString());
+        Assert.Equal(vae, listed.GetProperty("filename").GetString());
+
+        Assert.Equal(200, (await server.PostAsync("/sdapi/v1/options", new { sd_vae = "tiny.safetensors" })).Status);
+        var (status, body) = await server.PostAsync("/sdapi/v1/txt2img", new { prompt = "a fox", steps = 3, sampler_name = "Euler", seed = 2, width = 16, height = 16 });
+        Assert.True(status == 200, body.ToString());
+        var png = Convert.FromBase64String(body.GetProperty("images")[0].GetString()!);
+        var cli = CliGenerate(server, "cli.png", "--prompt", "a fox", "--steps", "3", "--sampler", "Euler", "--seed", "2", "--width", "16",
+            "--height", "16", "--cfg", "7", "--vae", vae);
+        Assert.Equal(cli, png);
+        Assert.Contains("VAE hash: 3b956ae8fc, VAE: tiny.safetensors", PngTextChunks.Get(PngTextChunks.Read(png), "parameters"));
+        var info = JsonDocument.Parse(body.GetProperty("info").GetString()!).RootElement;
+        Assert.Equal("tiny", info.GetProperty("sd_vae_name").GetString());
+    }
 }
