@@ -23,6 +23,7 @@ internal static class CliApp
         new ListCommand(),
         new BakeCommand(),
         new UpscaleCommand(),
+        new ServeCommand(),
     ];
 
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr, bool stderrIsTerminal = false) =>

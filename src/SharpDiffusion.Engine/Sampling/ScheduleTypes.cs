@@ -23,6 +23,10 @@ public static class ScheduleTypes
     /// <summary>A1111's labels in its order, "Automatic" first.</summary>
     public static IReadOnlyList<string> Names { get; } = new[] { AutomaticLabel }.Concat(Table.Select(t => t.Label)).ToArray();
 
+    /// <summary>Every schedule type as A1111 lists it: snake_case name and label, Automatic first.</summary>
+    public static IReadOnlyList<(string Name, string Label)> All { get; } =
+        new[] { ("automatic", AutomaticLabel) }.Concat(Table.Select(t => (t.Name, t.Label))).ToArray();
+
     /// <summary>The A1111 label ("SGM Uniform"); "Automatic" for null.</summary>
     public static string Label(ScheduleType? type) => type is null ? AutomaticLabel : Table.First(t => t.Type == type).Label;
 

@@ -61,6 +61,9 @@ public sealed class FileHasher
         return hashes;
     }
 
+    /// <summary>The file's hashes only if the cache already has them for its current size and mtime (nothing is read).</summary>
+    public ModelHashes? Cached(string path) => Cache.TryGet(path, out var hashes) ? hashes : null;
+
     /// <returns>The file's hashes, or null when <paramref name="path"/> is not a readable file (a folder model, an in-memory one).</returns>
     public ModelHashes? TryGet(string path)
     {

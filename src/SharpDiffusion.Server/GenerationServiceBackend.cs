@@ -1,0 +1,129 @@
+using SharpDiffusion.Architectures;
+using SharpDiffusion.Engine.Embeddings;
+using SharpDiffusion.Engine.ExtraNetworks;
+using SharpDiffusion.Engine.Generation;
+using SharpDiffusion.Engine.Pipeline;
+using SharpDiffusion.Engine.Random;
+using SharpDiffusion.Engine.Sampling;
+
+namespace SharpDiffusion.Server;
+
+/// <summary>
+/// The server's one adapter to the engine: every job runs through the engine's <see cref="GenerationService"/> (the
+/// owner of the loaded model, its extra networks, hashes and infotext), so an image made through the API is the one
+/// <c>sharpdiffusion generate</c> makes with the same settings, PNG parameters included.
+/// </summary>
+public sealed class GenerationServiceBackend(ModelCatalog catalog, string? tokenizerPath) : IImageGenerationBackend, IDisposable
+{
+    private readonly GenerationService _service = new(catalog.Hasher);
+
+    public async Task<ImageJobResult> GenerateAsync(ImageJob job, IProgress<ImageJobProgress> progress, JobControl control)
+    {
+        var choice = Choice(job.Checkpoint, job.VaePath);
+        // The preview needs the architecture; loading here (serialised by the service) also fails early for a bad file.
+        var architecture = (await Task.Run(() => _service.LoadModel(choice, control.Interrupted)).ConfigureAwait(false)).Architecture;
+
+        var generationControl = new GenerationControl();
+        ImageJobProgress? preview = null;
+        generationControl.StepObserver = step => preview = Preview(step, architecture);
+        using var onInterrupt = control.Interrupted.Register(generationControl.Interrupt);
+        void OnSkip() => generationControl.Skip();
+        control.Skipped += OnSkip;
+        try
+        {
+            var generation = new GenerationJob
+            {
+                Model = choice,
+                ModelsDir = catalog.Folder.Root,
+                BatchCount = job.Iterations,
+                Parameters = new GenerationRequest
+                {
+                    Prompt = job.Prompt,
+                    NegativePrompt = job.NegativePrompt,
+                    Steps = job.Steps,
+                    Sampler = job.SamplerName,
+                    Schedule = ScheduleTypes.Parse(job.Scheduler),
+                    CfgScale = job.CfgScale,
+                    Seed = job.Seed,
+                    Rng = NoiseSources.Parse(job.Rng),
+                    Width = job.Width,
+                    Height = job.Height,
+                    BatchSize = job.BatchSize,
+                    ClipSkip = job.ClipSkip,
+                    InitImage = job.InitImage == null ? null : DecodeInitImage(job.InitImage, job.Width, job.Height),
+                    Strength = job.DenoisingStrength,
+                },
+            };
+            var reporter = new StepReporter(p => progress.Report((preview ?? new ImageJobProgress(0, 0, 0, 0)) with
+            {
+                BatchIndex = p.Iteration, BatchCount = p.IterationCount, Step = p.Step, Steps = p.TotalSteps,
+            }));
+            using var result = await _service.GenerateAsync(generation, reporter, generationControl).ConfigureAwait(false);
+            var images = result.Images.Select(i => new GeneratedImage(i.Rgb, i.Width, i.Height, i.Seed, i.Infotext)).ToList();
+            return new ImageJobResult(images, result.Warnings, result.Interrupted || control.IsInterrupted);
+        }
+        finally
+        {
+            control.Skipped -= OnSkip;
+        }
+    }
+
+    public async Task<EmbeddingListing> ListEmbeddingsAsync(CheckpointEntry checkpoint, CancellationToken cancellationToken)
+    {
+        var choice = _service.LoadedChoice is { } loaded && Path.GetFullPath(loaded.CheckpointPath) == checkpoint.FullPath
+            ? loaded
+            : Choice(checkpoint, null);
+        return await Task.Run(() => _service.WithModel(choice, model =>
+        {
+            // The session reads the folder's embeddings as this model's text encoders see them (widths); nothing is patched.
+            using var session = new ExtraNetworkSession(model, catalog.Folder);
+            var db = session.Embeddings;
+            if (db == null) return new EmbeddingListing([], []);
+            static EmbeddingInfo Describe(string name, TextualInversionEmbedding e) =>
+                new(name, e.Step, e.SdCheckpoint, e.SdCheckpointName, e.Widths.Count > 0 ? e.Widths[0] : 0, e.VectorCount);
+            return new EmbeddingListing(
+                db.Embeddings.Select(e => Describe(e.Key, e.Value)).ToList(),
+                db.Skipped.Select(e => Describe(e.Key, e.Value)).ToList());
+        }, cancellationToken), cancellationToken).ConfigureAwait(false);
+    }
+
+    public void Unload() => _service.UnloadModel();
+
+    public void Dispose() => _service.Dispose();
+
+    private ModelChoice Choice(CheckpointEntry checkpoint, string? vaePath) => new(checkpoint.FullPath, new CheckpointLoadOptions
+    {
+        ConfigPath = checkpoint.ConfigPath,
+        TokenizerPath = tokenizerPath,
+        VaePath = vaePath,
+    });
+
+    /// <summary>The first image's denoised prediction through A1111's cheap latent-to-RGB projection (4-channel latents only).</summary>
+    private static ImageJobProgress? Preview(SamplerStep step, ModelArchitecture architecture)
+    {
+        if (step.Denoised.shape is not [_, 4, var h, var w] || architecture.LatentRgbFactors == null) return null;
+        using var first = step.Denoised[0].to(TorchSharp.torch.ScalarType.Float32).cpu().contiguous();
+        var rgb = LatentPreview.ToRgb(first.data<float>().ToArray(), (int)w, (int)h, architecture);
+        return new ImageJobProgress(0, 0, 0, 0) { PreviewRgb = rgb, PreviewWidth = (int)w, PreviewHeight = (int)h };
+    }
+
+    private static byte[] DecodeInitImage(byte[] encoded, int width, int height)
+    {
+        var temp = Path.Combine(Path.GetTempPath(), "sdserve-init-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            File.WriteAllBytes(temp, encoded);
+            return InitImageLoader.LoadRgb(temp, width, height);
+        }
+        finally
+        {
+            File.Delete(temp);
+        }
+    }
+
+    /// <summary>Reports on the job's thread (Progress&lt;T&gt; would post to the thread pool and lag behind).</summary>
+    private sealed class StepReporter(Action<GenerationProgress> report) : IProgress<GenerationProgress>
+    {
+        public void Report(GenerationProgress value) => report(value);
+    }
+}

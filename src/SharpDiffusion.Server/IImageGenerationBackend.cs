@@ -1,0 +1,103 @@
+namespace SharpDiffusion.Server;
+
+/// <summary>
+/// What the server needs from the engine: run one job on a checkpoint and say what the models folder's embeddings are
+/// for it. Calls are serialised by <see cref="JobQueue"/> (one loaded model, weights patched in place by LoRAs).
+/// </summary>
+public interface IImageGenerationBackend
+{
+    /// <summary>Runs <paramref name="job"/>'s n_iter batches; a cancelled token ends the job after the current step
+    /// (the images of finished batches are returned), a skip ends only the current batch.</summary>
+    Task<ImageJobResult> GenerateAsync(ImageJob job, IProgress<ImageJobProgress> progress, JobControl control);
+
+    /// <summary>The embeddings of the models folder as the checkpoint's text encoders see them (A1111's loaded/skipped).</summary>
+    Task<EmbeddingListing> ListEmbeddingsAsync(CheckpointEntry checkpoint, CancellationToken cancellationToken);
+
+    /// <summary>Frees the loaded model (A1111's unload-checkpoint); the next job loads it again.</summary>
+    void Unload();
+}
+
+/// <summary>One request, already validated: A1111's fields in engine terms.</summary>
+public sealed record ImageJob
+{
+    public required CheckpointEntry Checkpoint { get; init; }
+    public string? VaePath { get; init; }
+    public string Prompt { get; init; } = "";
+    public string NegativePrompt { get; init; } = "";
+    public int Steps { get; init; } = 50;
+    /// <summary>A1111 display name ("Euler a"); the legacy " Karras" suffix is already split off into <see cref="Scheduler"/>.</summary>
+    public string SamplerName { get; init; } = "Euler";
+    /// <summary>"Automatic", "Karras" or "Exponential".</summary>
+    public string Scheduler { get; init; } = "Automatic";
+    public double CfgScale { get; init; } = 7.0;
+    public long Seed { get; init; }
+    public int Width { get; init; } = 512;
+    public int Height { get; init; } = 512;
+    public int BatchSize { get; init; } = 1;
+    public int Iterations { get; init; } = 1;
+    public int ClipSkip { get; init; } = 1;
+    /// <summary>"cpu" (A1111's default RNG) or "nv".</summary>
+    public string Rng { get; init; } = "cpu";
+    /// <summary>img2img: the encoded starting image (PNG/JPEG/WebP bytes) and its strength.</summary>
+    public byte[]? InitImage { get; init; }
+    public double DenoisingStrength { get; init; } = 0.75;
+}
+
+/// <summary>One image: RGB bytes, its seed and its A1111 parameters text.</summary>
+public sealed record GeneratedImage(byte[] Rgb, int Width, int Height, long Seed, string Infotext);
+
+public sealed record ImageJobResult(IReadOnlyList<GeneratedImage> Images, IReadOnlyList<string> Warnings, bool Interrupted);
+
+/// <summary>
+/// Progress of a job: batch <see cref="BatchIndex"/> of <see cref="BatchCount"/>, sampling step <see cref="Step"/> of
+/// <see cref="Steps"/>, and the step's preview when the backend makes one (RGB bytes, <see cref="LatentPreview"/>).
+/// </summary>
+public sealed record ImageJobProgress(int BatchIndex, int BatchCount, int Step, int Steps)
+{
+    public byte[]? PreviewRgb { get; init; }
+    public int PreviewWidth { get; init; }
+    public int PreviewHeight { get; init; }
+}
+
+/// <summary>Interrupt (end the job) and skip (end the current batch only), as A1111's buttons.</summary>
+public sealed class JobControl
+{
+    private readonly CancellationTokenSource _interrupt = new();
+    private CancellationTokenSource _batch = new();
+    private readonly Lock _lock = new();
+
+    public CancellationToken Interrupted => _interrupt.Token;
+    public bool IsInterrupted => _interrupt.IsCancellationRequested;
+    public bool SkipRequested { get; private set; }
+
+    public void Interrupt() => _interrupt.Cancel();
+
+    /// <summary>Raised by <see cref="Skip"/> (a backend that runs batches itself ends its current one).</summary>
+    public event Action? Skipped;
+
+    public void Skip()
+    {
+        lock (_lock)
+        {
+            SkipRequested = true;
+            _batch.Cancel();
+        }
+        Skipped?.Invoke();
+    }
+
+    /// <summary>A token for the next batch: cancelled by an interrupt or by a skip during that batch.</summary>
+    public CancellationToken BeginBatch()
+    {
+        lock (_lock)
+        {
+            _batch.Dispose();
+            _batch = CancellationTokenSource.CreateLinkedTokenSource(_interrupt.Token);
+            SkipRequested = false;
+            return _batch.Token;
+        }
+    }
+}
+
+public sealed record EmbeddingInfo(string Name, long? Step, string? SdCheckpoint, string? SdCheckpointName, int Shape, int Vectors);
+
+public sealed record EmbeddingListing(IReadOnlyList<EmbeddingInfo> Loaded, IReadOnlyList<EmbeddingInfo> Skipped);
