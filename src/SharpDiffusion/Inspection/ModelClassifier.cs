@@ -18,6 +18,7 @@ public static class ModelClassifier
         HypernetworkDetector.TryDetect,
         ControlNetDetector.TryDetect,
         UpscalerDetector.TryDetect,
+        VaeApproxDetector.TryDetect,
         CheckpointDetector.TryDetect,
     };
 

@@ -1,6 +1,6 @@
 namespace SharpDiffusion.Inspection;
 
-/// <summary>What a model file is. Wire names: checkpoint, unet, vae, text_encoder, lora, embedding, hypernetwork, controlnet, upscaler, unknown.</summary>
+/// <summary>What a model file is. Wire names: checkpoint, unet, vae, text_encoder, lora, embedding, hypernetwork, controlnet, upscaler, vae-approx, unknown.</summary>
 public enum ModelKind
 {
     Unknown,
@@ -13,6 +13,9 @@ public enum ModelKind
     Hypernetwork,
     ControlNet,
     Upscaler,
+
+    /// <summary>A preview decoder/encoder such as TAESD (A1111's models/VAE-approx).</summary>
+    VaeApprox,
 }
 
 /// <summary>
@@ -35,6 +38,7 @@ public static class InspectionWireNames
     {
         ModelKind.TextEncoder => "text_encoder",
         ModelKind.ControlNet => "controlnet",
+        ModelKind.VaeApprox => "vae-approx",
         _ => kind.ToString().ToLowerInvariant(),
     };
 }
