@@ -1,0 +1,126 @@
+using SharpDiffusion.Engine.Pipeline;
+using SharpDiffusion.Engine.Tests.Text;
+using SharpDiffusion.Engine.Training;
+using SharpDiffusion.Formats.Safetensors;
+using Xunit.Abstractions;
+using static TorchSharp.torch;
+
+namespace SharpDiffusion.Engine.Tests.Training;
+
+/// <summary>
+/// kohya's training step on the tiny SD1 (eps) and SD2-v models against ext/training_*_golden (README §4): schedule,
+/// noise offset, noisy latents, targets, U-Net prediction, per-sample MSE, min-SNR weights and loss; and the gradients
+/// of every lora_down/lora_up of the 60-module kohya LoRA (text encoder + U-Net), tolerances of README §5.
+/// </summary>
+public class TrainingGoldenTests(ITestOutputHelper output)
+{
+    private const string Sd1Golden = "ext/training_sd1_golden.safetensors";
+    private const string Sd2vGolden = "ext/training_sd2v_golden.safetensors";
+
+    private static StableDiffusionCheckpoint LoadModel(string name) =>
+        StableDiffusionCheckpoint.Load(TestPaths.GoldenFile(name + ".safetensors"), new CheckpointLoadOptions
+        {
+            ConfigPath = TestPaths.GoldenFile(name + ".config.json"),
+            TokenizerPath = TestPaths.GoldenFile("clip"),
+        });
+
+    /// <summary>Relative error max|a − b| / max|b| ≤ tolerance (README §5: schedule, latents, weights, losses rel ≤ 1e-5).</summary>
+    private void AssertRelative(string golden, string name, Tensor actual, double tolerance = 1e-5)
+    {
+        using var expected = TextGolden.Read(golden, name);
+        double diff = TextGolden.MaxAbsDiff(actual, expected);
+        using var scaleT = expected.to(ScalarType.Float64).abs().max();
+        double rel = diff / Math.Max(scaleT.item<double>(), 1e-30);
+        output.WriteLine($"{name}: max abs {diff:E2}, rel {rel:E2}");
+        Assert.True(rel <= tolerance, $"{name}: relative difference {rel:E2} > {tolerance:E0}");
+    }
+
+    private void AssertAbsolute(string golden, string name, Tensor actual, double tolerance)
+    {
+        using var expected = TextGolden.Read(golden, name);
+        double diff = TextGolden.MaxAbsDiff(actual, expected);
+        output.WriteLine($"{name}: max abs {diff:E2}");
+        Assert.True(diff <= tolerance, $"{name}: max abs difference {diff:E2} > {tolerance:E0}");
+    }
+
+    [Theory]
+    [InlineData("tiny_sd1", Sd1Golden, false)]
+    [InlineData("tiny_sd2v", Sd2vGolden, true)]
+    public void KohyaStepMatchesGolden(string model, string golden, bool vPrediction)
+    {
+        using var checkpoint = LoadModel(model);
+        Assert.Equal(vPrediction, checkpoint.Prediction == Prediction.V);
+        using var schedule = new KohyaNoiseSchedule();
+        using var x0 = TextGolden.Read(golden, "input.x0");
+        using var noise = TextGolden.Read(golden, "input.noise");
+        using var t = TextGolden.Read(golden, "input.timesteps");
+        using var context = TextGolden.Read(golden, "input.context");
+        using var offsetDraw = TextGolden.Read(golden, "input.offset_noise");
+
+        AssertRelative(golden, "kohya.alphas_cumprod", schedule.AlphasCumprod);
+        AssertRelative(golden, "kohya.all_snr", schedule.AllSnr);
+        using var noiseWithOffset = DiffusionLoss.ApplyNoiseOffset(noise, offsetDraw, 0.1);
+        AssertRelative(golden, "kohya.noise_with_offset", noiseWithOffset);
+        using var noisy = schedule.AddNoise(x0, noiseWithOffset, t);
+        AssertRelative(golden, "kohya.noisy_latents", noisy);
+        using var target = DiffusionLoss.Target(schedule, x0, noiseWithOffset, t, vPrediction);
+        AssertRelative(golden, "kohya.target", target);
+        using var snr = schedule.Snr(t);
+        AssertRelative(golden, "kohya.snr", snr);
+        using var wEps = schedule.MinSnrWeight(t, 5.0, vPrediction: false);
+        using var wV = schedule.MinSnrWeight(t, 5.0, vPrediction: true);
+        AssertRelative(golden, "kohya.min_snr_weight_eps", wEps);
+        AssertRelative(golden, "kohya.min_snr_weight_v", wV);
+
+        using var prediction = checkpoint.UNet.Forward(noisy, t, context);
+        AssertAbsolute(golden, "kohya.model_pred", prediction, 1e-4);
+        using var terms = DiffusionLoss.Compute(prediction, target, t, schedule, 5.0, vPrediction);
+        AssertRelative(golden, "kohya.mse_per_sample", terms.MsePerSample);
+        AssertRelative(golden, "kohya.loss_per_sample", terms.LossPerSample);
+        AssertRelative(golden, "kohya.loss", terms.Loss);
+    }
+
+    [Fact]
+    public void KohyaLoraGradientsMatchGolden()
+    {
+        using var checkpoint = LoadModel("tiny_sd1");
+        using var loraFile = SafetensorsFile.Open(TestPaths.GoldenFile("ext/tiny_sd1_lora.safetensors"));
+        using var network = LoraTrainingNetwork.Load(checkpoint, loraFile, new LoraNetworkOptions());
+        Assert.Equal(60, network.Modules.Count);
+        Assert.All(network.Modules, m => Assert.Equal(0.5, m.Scale));
+        using var schedule = new KohyaNoiseSchedule();
+        using var x0 = TextGolden.Read(Sd1Golden, "input.x0");
+        using var t = TextGolden.Read(Sd1Golden, "input.timesteps");
+        using var ids = TextGolden.Read(Sd1Golden, "input.input_ids");
+        using var noiseWithOffset = TextGolden.Read(Sd1Golden, "kohya.noise_with_offset");
+
+        network.Attach();
+        using var context = checkpoint.ClipL!.forward(ids);
+        AssertAbsolute(Sd1Golden, "lora.context", context, 1e-4);
+        using var noisy = schedule.AddNoise(x0, noiseWithOffset, t);
+        using var prediction = checkpoint.UNet.Forward(noisy, t, context);
+        AssertAbsolute(Sd1Golden, "lora.model_pred", prediction, 1e-4);
+        using var terms = DiffusionLoss.Compute(prediction, noiseWithOffset, t, schedule, 5.0, vPrediction: false);
+        AssertRelative(Sd1Golden, "lora.mse_per_sample", terms.MsePerSample);
+        AssertRelative(Sd1Golden, "lora.loss", terms.Loss);
+        terms.Loss.backward();
+        network.Detach();
+
+        using var golden = SafetensorsFile.Open(TestPaths.GoldenFile(Sd1Golden));
+        int compared = 0;
+        double worst = 0;
+        foreach (var (name, parameter) in network.NamedParameters())
+        {
+            using var expected = TextGolden.Read(Sd1Golden, "lora.grad." + name);
+            var grad = parameter.grad ?? throw new Xunit.Sdk.XunitException($"{name}: no gradient");
+            double diff = TextGolden.MaxAbsDiff(grad, expected);
+            using var rmsT = expected.square().mean().sqrt();
+            double rms = rmsT.item<float>();
+            worst = Math.Max(worst, diff / rms);
+            Assert.True(diff <= 1e-3 * rms, $"{name}: gradient max abs {diff:E2} > 1e-3 x rms {rms:E2}");
+            compared++;
+        }
+        output.WriteLine($"{compared} gradients, worst max abs / rms {worst:E2}");
+        Assert.Equal(golden.Tensors.Count(x => x.Name.StartsWith("lora.grad.", StringComparison.Ordinal)), compared);
+    }
+}
