@@ -22,6 +22,7 @@ internal static class CliApp
         new BenchCommand(),
         new ListCommand(),
         new BakeCommand(),
+        new TrainCommand(),
     ];
 
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr, bool stderrIsTerminal = false)
