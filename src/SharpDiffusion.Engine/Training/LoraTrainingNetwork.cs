@@ -78,9 +78,10 @@ public sealed partial class LoraTrainingNetwork : IDisposable
 
     /// <summary>
     /// Loads the modules of a kohya LoRA file (every module the file has must fit a target of this checkpoint; targets
-    /// the file lacks are not trained). Rank and alpha come from the file.
+    /// the file lacks are not trained). Rank and alpha come from the file. The weights are held in
+    /// <paramref name="dtype"/> (float32 for training; float64 for finite-difference checks).
     /// </summary>
-    public static LoraTrainingNetwork Load(StableDiffusionCheckpoint checkpoint, IModelFile file, LoraNetworkOptions options)
+    public static LoraTrainingNetwork Load(StableDiffusionCheckpoint checkpoint, IModelFile file, LoraNetworkOptions options, ScalarType dtype = ScalarType.Float32)
     {
         var byName = file.Tensors.ToDictionary(t => t.Name, StringComparer.Ordinal);
         var layers = new Dictionary<TrainableLoraModule, nn.Module<Tensor, Tensor>>();
@@ -91,8 +92,8 @@ public sealed partial class LoraTrainingNetwork : IDisposable
             if (!byName.TryGetValue(target.Name + ".lora_down.weight", out var downInfo)) continue;
             if (!byName.TryGetValue(target.Name + ".lora_up.weight", out var upInfo))
                 throw new InvalidModelFileException(file.Path, $"{target.Name} has lora_down but no lora_up");
-            var down = new Parameter(TensorReading.Read(file, downInfo, ScalarType.Float32), requires_grad: true);
-            var up = new Parameter(TensorReading.Read(file, upInfo, ScalarType.Float32), requires_grad: true);
+            var down = new Parameter(TensorReading.Read(file, downInfo, dtype), requires_grad: true);
+            var up = new Parameter(TensorReading.Read(file, upInfo, dtype), requires_grad: true);
             double moduleAlpha = down.shape[0];
             if (byName.TryGetValue(target.Name + ".alpha", out var alphaInfo))
             {

@@ -41,10 +41,13 @@ public sealed class TrainableLoraModule : IDisposable
     /// <summary>kohya's multiplier (1 while training).</summary>
     public double Multiplier { get; set; } = 1.0;
 
-    /// <summary>The low-rank branch for the wrapped layer's input: <c>up(down(x)) · multiplier · scale</c>, in float32.</summary>
+    /// <summary>
+    /// The low-rank branch for the wrapped layer's input: <c>up(down(x)) · multiplier · scale</c>, computed in the LoRA's
+    /// own precision (float32 master weights under a bf16 model; float64 for finite-difference checks).
+    /// </summary>
     public Tensor Branch(Tensor input)
     {
-        using var x = input.dtype == ScalarType.Float32 ? input.alias() : input.to(ScalarType.Float32);
+        using var x = input.dtype == Down.dtype ? input.alias() : input.to(Down.dtype);
         using var low = IsConvolution ? F.conv2d(x, Down) : F.linear(x, Down);
         using var high = IsConvolution ? F.conv2d(low, Up) : F.linear(low, Up);
         return high.mul(Multiplier).mul_(Scale);

@@ -124,3 +124,74 @@ public class TrainingGoldenTests(ITestOutputHelper output)
         Assert.Equal(golden.Tensors.Count(x => x.Name.StartsWith("lora.grad.", StringComparison.Ordinal)), compared);
     }
 }
+
+/// <summary>
+/// The LoRA gradients against central finite differences with the whole model (text encoder, U-Net, LoRA) in float64:
+/// autograd through the hooked branches must be the derivative of the loss, entry by entry.
+/// </summary>
+public class LoraFiniteDifferenceTests(ITestOutputHelper output)
+{
+    [Fact]
+    public void GradientsEqualCentralDifferencesInFloat64()
+    {
+        using var checkpoint = StableDiffusionCheckpoint.Load(TestPaths.GoldenFile("tiny_sd1.safetensors"), new CheckpointLoadOptions
+        {
+            ConfigPath = TestPaths.GoldenFile("tiny_sd1.config.json"),
+            TokenizerPath = TestPaths.GoldenFile("clip"),
+            DType = ScalarType.Float64,
+        });
+        using var loraFile = SafetensorsFile.Open(TestPaths.GoldenFile("ext/tiny_sd1_lora.safetensors"));
+        using var network = LoraTrainingNetwork.Load(checkpoint, loraFile, new LoraNetworkOptions(), ScalarType.Float64);
+        const string golden = "ext/training_sd1_golden.safetensors";
+        using var schedule = new KohyaNoiseSchedule();
+        using var x0 = TextGolden.Read(golden, "input.x0").to(ScalarType.Float64);
+        using var t = TextGolden.Read(golden, "input.timesteps");
+        using var ids = TextGolden.Read(golden, "input.input_ids");
+        using var noise = TextGolden.Read(golden, "kohya.noise_with_offset").to(ScalarType.Float64);
+        using var noisy = schedule.AddNoise(x0, noise, t).to(ScalarType.Float64);
+
+        double Loss()
+        {
+            using var scope = NewDisposeScope();
+            var context = checkpoint.ClipL!.forward(ids);
+            var prediction = checkpoint.UNet.Forward(noisy, t, context);
+            using var diff = prediction - noise;
+            var loss = diff.square().mean();
+            if (loss.requires_grad) loss.backward();
+            return loss.item<double>();
+        }
+
+        network.Attach();
+        Loss();
+        // One text-encoder and two U-Net modules (a 1x1 conv and a linear), two entries of each matrix.
+        var picks = new[] { "lora_te_text_model_encoder_layers_0_mlp_fc1", "lora_unet_down_blocks_1_attentions_0_proj_in", "lora_unet_mid_block_attentions_0_transformer_blocks_0_attn2_to_k" };
+        int checkedEntries = 0;
+        foreach (var name in picks)
+        {
+            var module = network.Modules.Single(m => m.Name == name);
+            foreach (var p in new[] { module.Down, module.Up })
+            {
+                using var flatGrad = p.grad!.flatten();
+                foreach (long index in new long[] { 0, p.numel() - 1 })
+                {
+                    double analytic = flatGrad[index].item<double>();
+                    const double h = 1e-5;
+                    double Shifted(double delta)
+                    {
+                        using (no_grad()) p.view(-1)[index].add_(delta);
+                        using (no_grad()) return Loss();
+                    }
+                    double plus = Shifted(h), minus = Shifted(-2 * h);
+                    Shifted(h);
+                    double numeric = (plus - minus) / (2 * h);
+                    output.WriteLine($"{name} [{index}] autograd {analytic:E6} finite difference {numeric:E6}");
+                    Assert.True(Math.Abs(analytic - numeric) <= 1e-6 * Math.Max(1e-3, Math.Abs(numeric)) + 1e-9,
+                        $"{name}[{index}]: autograd {analytic:E6} vs finite difference {numeric:E6}");
+                    checkedEntries++;
+                }
+            }
+        }
+        network.Detach();
+        Assert.Equal(12, checkedEntries);
+    }
+}
