@@ -195,3 +195,49 @@ public class LoraFiniteDifferenceTests(ITestOutputHelper output)
         Assert.Equal(12, checkedEntries);
     }
 }
+
+/// <summary>A1111 textual inversion on tiny_sd1 against ext/training_sd1_golden (README §4.2 b): conditioning, p_losses loss, gradient of the vectors.</summary>
+public class TextualInversionGoldenTests(ITestOutputHelper output)
+{
+    private const string Golden = "ext/training_sd1_golden.safetensors";
+
+    [Fact]
+    public void ConditioningLossAndVectorGradientMatchA1111()
+    {
+        using var checkpoint = StableDiffusionCheckpoint.Load(TestPaths.GoldenFile("tiny_sd1.safetensors"), new CheckpointLoadOptions
+        {
+            ConfigPath = TestPaths.GoldenFile("tiny_sd1.config.json"),
+            TokenizerPath = TestPaths.GoldenFile("clip"),
+        });
+        using var initial = TextGolden.Read(Golden, "ti.vectors");
+        using var vectors = initial.clone().requires_grad_(true);
+        using var tiIds = TextGolden.Read(Golden, "ti.input_ids");
+        using var x0 = TextGolden.Read(Golden, "input.x0");
+        using var noise = TextGolden.Read(Golden, "input.noise");
+        using var t = TextGolden.Read(Golden, "input.timesteps");
+        var offsets = new[] { new[] { 3 }, new[] { 0 } }; // the golden's fix_offsets
+
+        using var cond = TextualInversionTraining.Conditioning(checkpoint.ClipL!, tiIds, vectors, offsets);
+        using (var expected = TextGolden.Read(Golden, "ti.cond"))
+        {
+            double d = TextGolden.MaxAbsDiff(cond, expected);
+            output.WriteLine($"ti.cond max abs {d:E2}");
+            Assert.True(d <= 1e-4, $"ti.cond {d:E2}");
+        }
+        using var loss = TextualInversionTraining.LdmLoss(checkpoint.UNet, checkpoint.File, x0, noise, t, cond);
+        using (var expected = TextGolden.Read(Golden, "ti.loss"))
+        {
+            double rel = Math.Abs(loss.item<float>() - expected.item<float>()) / Math.Abs(expected.item<float>());
+            output.WriteLine($"ti.loss rel {rel:E2}");
+            Assert.True(rel <= 1e-5, $"ti.loss rel {rel:E2}");
+        }
+        loss.backward();
+        using var expectedGrad = TextGolden.Read(Golden, "ti.grad");
+        double diff = TextGolden.MaxAbsDiff(vectors.grad!, expectedGrad);
+        using var rmsT = expectedGrad.square().mean().sqrt();
+        double rms = rmsT.item<float>();
+        output.WriteLine($"ti.grad max abs {diff:E2} (rms {rms:E2})");
+        Assert.True(diff <= 1e-3 * rms, $"ti.grad max abs {diff:E2} > 1e-3 x rms {rms:E2}");
+        Assert.False(checkpoint.UNet.RecordsGradients);
+    }
+}
