@@ -24,6 +24,7 @@ internal static class CliApp
         new BakeCommand(),
         new UpscaleCommand(),
         new ServeCommand(),
+        new TrainCommand(),
     ];
 
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr, bool stderrIsTerminal = false) =>

@@ -7,6 +7,8 @@ namespace SharpDiffusion.Engine.Models;
 /// <summary>
 /// LDM CrossAttention: to_q/to_k/to_v (no bias), to_out.0 (Linear), softmax(q·k^T / sqrt(d))·v per head,
 /// computed by scaled_dot_product_attention on [B, heads, L, d] views.
+/// Its Linear/Conv layers are invoked with call() (not forward) so that forward hooks run: LoRA training adds its
+/// trainable branch that way (Training/LoraTrainingHooks).
 /// </summary>
 public sealed class CrossAttention : NamedModule
 {
@@ -36,12 +38,12 @@ public sealed class CrossAttention : NamedModule
         using var scope = NewDisposeScope();
         var source = context ?? x;
         long b = x.shape[0], l = x.shape[1], s = source.shape[1];
-        var q = _toQ.forward(x).view(b, l, _heads, _dimHead).transpose(1, 2);
+        var q = _toQ.call(x).view(b, l, _heads, _dimHead).transpose(1, 2);
         var (keyInput, valueInput) = ContextHook is { } hook ? hook.Transform(source) : (source, source);
-        var k = _toK.forward(keyInput).view(b, s, _heads, _dimHead).transpose(1, 2);
-        var v = _toV.forward(valueInput).view(b, s, _heads, _dimHead).transpose(1, 2);
+        var k = _toK.call(keyInput).view(b, s, _heads, _dimHead).transpose(1, 2);
+        var v = _toV.call(valueInput).view(b, s, _heads, _dimHead).transpose(1, 2);
         var o = F.scaled_dot_product_attention(q, k, v);
         var merged = o.transpose(1, 2).reshape(b, l, _heads * _dimHead);
-        return _toOut.forward(merged).MoveToOuterDisposeScope();
+        return _toOut.call(merged).MoveToOuterDisposeScope();
     }
 }

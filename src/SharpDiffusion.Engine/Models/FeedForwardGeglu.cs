@@ -7,6 +7,8 @@ namespace SharpDiffusion.Engine.Models;
 /// <summary>
 /// LDM FeedForward with GEGLU: net.0.proj = Linear(dim, 2·inner) split into (value, gate),
 /// value · GELU(gate) with exact (erf) GELU, then net.2 = Linear(inner, dim).
+/// Its Linear/Conv layers are invoked with call() (not forward) so that forward hooks run: LoRA training adds its
+/// trainable branch that way (Training/LoraTrainingHooks).
 /// </summary>
 public sealed class FeedForwardGeglu : NamedModule
 {
@@ -23,10 +25,10 @@ public sealed class FeedForwardGeglu : NamedModule
     public Tensor Forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        var h = _proj.forward(x);
+        var h = _proj.call(x);
         var halves = h.chunk(2, -1);
         var gated = halves[0].mul(F.gelu(halves[1]));
-        return _out.forward(gated).MoveToOuterDisposeScope();
+        return _out.call(gated).MoveToOuterDisposeScope();
     }
 
     /// <summary>Holder that gives the projection its checkpoint name "net.0.proj".</summary>

@@ -5,6 +5,8 @@ namespace SharpDiffusion.Engine.Models;
 /// <summary>
 /// LDM SpatialTransformer: GroupNorm(32, eps 1e-6), proj_in (1×1 conv, or Linear after flattening when
 /// use_linear), transformer_blocks.N, proj_out, residual. The sequence layout is (b, h·w, c).
+/// Its Linear/Conv layers are invoked with call() (not forward) so that forward hooks run: LoRA training adds its
+/// trainable branch that way (Training/LoraTrainingHooks).
 /// </summary>
 public sealed class SpatialTransformer : NamedModule
 {
@@ -32,13 +34,13 @@ public sealed class SpatialTransformer : NamedModule
         using var scope = NewDisposeScope();
         long b = x.shape[0], c = x.shape[1], hgt = x.shape[2], wid = x.shape[3];
         var h = _norm.Forward(x);
-        if (!_linear) h = _projIn.forward(h);
+        if (!_linear) h = _projIn.call(h);
         h = h.permute(0, 2, 3, 1).reshape(b, hgt * wid, h.shape[1]);
-        if (_linear) h = _projIn.forward(h);
+        if (_linear) h = _projIn.call(h);
         foreach (var block in _blocks) h = block.Forward(h, context);
-        if (_linear) h = _projOut.forward(h);
+        if (_linear) h = _projOut.call(h);
         h = h.reshape(b, hgt, wid, h.shape[2]).permute(0, 3, 1, 2).contiguous();
-        if (!_linear) h = _projOut.forward(h);
+        if (!_linear) h = _projOut.call(h);
         return h.add_(x).MoveToOuterDisposeScope();
     }
 }

@@ -113,6 +113,12 @@ public sealed class UNetModel : NamedModule
 
     private IAttentionContextHook? _contextHook;
 
+    /// <summary>
+    /// Training sets this so that Forward records autograd history for trainable adapters hooked into its layers
+    /// (the U-Net's own parameters stay frozen); inference leaves it off and runs without a graph.
+    /// </summary>
+    public bool RecordsGradients { get; set; }
+
     /// <summary>The parameters' element type (float32, or bfloat16 for the fast path).</summary>
     public ScalarType DType => _timeIn.weight!.dtype;
 
@@ -136,7 +142,7 @@ public sealed class UNetModel : NamedModule
             throw new ArgumentException($"{controlResiduals.Count} control residuals for a U-Net with {_inputBlocks.Length} input blocks (expected {_inputBlocks.Length + 1})");
         if ((y is not null) != (Config.AdmInChannels != null))
             throw new ArgumentException(Config.AdmInChannels != null ? "this UNet needs the vector conditioning y" : "this UNet takes no vector conditioning y");
-        using var noGrad = no_grad();
+        using var noGrad = RecordsGradients ? null : no_grad();
         using var scope = NewDisposeScope();
         var dtype = DType;
         var tEmb = TimestepEmbedding.Sinusoidal(timesteps, Config.ModelChannels).to(dtype);

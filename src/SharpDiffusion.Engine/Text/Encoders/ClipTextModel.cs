@@ -9,7 +9,8 @@ namespace SharpDiffusion.Engine.Text.Encoders;
 
 /// <summary>
 /// The CLIP text transformer in Hugging Face <c>CLIPTextModel</c> names (under <c>text_model.</c>): pre-norm layers,
-/// causal mask, quick_gelu (CLIP-L) or gelu. Returns every hidden state.
+/// causal mask, quick_gelu (CLIP-L) or gelu. Returns every hidden state. The attention and MLP Linear layers are invoked
+/// with call() so that forward hooks run (LoRA training's trainable branch, Training/LoraTrainingHooks).
 /// </summary>
 public sealed class ClipTextModel : nn.Module<Tensor, Tensor>
 {
@@ -183,11 +184,11 @@ public sealed class ClipTextModel : nn.Module<Tensor, Tensor>
 
         public Tensor Run(Tensor x, Tensor mask)
         {
-            using var q = q_proj.forward(x);
-            using var k = k_proj.forward(x);
-            using var v = v_proj.forward(x);
+            using var q = q_proj.call(x);
+            using var k = k_proj.call(x);
+            using var v = v_proj.call(x);
             using var o = CausalSelfAttention.Attend(q, k, v, _heads, mask);
-            return out_proj.forward(o);
+            return out_proj.call(o);
         }
     }
 
@@ -206,9 +207,9 @@ public sealed class ClipTextModel : nn.Module<Tensor, Tensor>
 
         public Tensor Run(Tensor x)
         {
-            using var h = fc1.forward(x);
+            using var h = fc1.call(x);
             using var a = _activation.Apply(h);
-            return fc2.forward(a);
+            return fc2.call(a);
         }
     }
 #pragma warning restore IDE1006

@@ -1,0 +1,191 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using SharpDiffusion.Engine.Pipeline;
+using SharpDiffusion.Engine.Training;
+using SharpDiffusion.Formats;
+using static TorchSharp.torch;
+
+namespace SharpDiffusion.Cli.Commands;
+
+/// <summary>
+/// <c>sharpdiffusion train lora --model BASE --data DIR --out FILE [...]</c>: trains a kohya LoRA (see
+/// Engine/Training). Exit 0 when the LoRA (or, with an early stop, the checkpoint) is written, 1 for unusable data or
+/// model files, 2 for bad usage. Progress goes to stderr, or with <c>--json</c> one JSON line per logged step to stdout.
+/// </summary>
+internal sealed class TrainCommand : ICliCommand
+{
+    public Command Create(CliContext context)
+    {
+        var command = new Command("train", "Train extended models on your own images (kohya-compatible LoRA)");
+        command.Subcommands.Add(CreateLora(context));
+        return command;
+    }
+
+    private static Command CreateLora(CliContext context)
+    {
+        var model = new Option<string>("--model", "-m") { Description = "Base checkpoint (SD 1.x / 2.x single file); never written", Required = true };
+        var data = new Option<string>("--data") { Description = "Data folder: N_concept/ subfolders (N repeats), NAME.txt or NAME.caption beside each image", Required = true };
+        var output = new Option<string>("--out", "-o") { Description = "The LoRA file to write (.safetensors)", Required = true };
+        var config = new Option<string?>("--config") { Description = "LDM yaml / config of the checkpoint (as generate)" };
+        var tokenizer = new Option<string?>("--tokenizer") { Description = "CLIP vocabulary (as generate)" };
+        var precision = new Option<string>("--precision") { Description = "fp32 or bf16 for the frozen model (LoRA weights stay float32)", DefaultValueFactory = _ => "fp32" };
+        var clipSkip = new Option<int>("--clip-skip") { Description = "CLIP skip (SD1)", DefaultValueFactory = _ => 1 };
+        var vae = new Option<string?>("--vae") { Description = "A VAE to encode the images with instead of the checkpoint's" };
+        var algo = new Option<string>("--algo") { Description = "Network algorithm (lora)", DefaultValueFactory = _ => "lora" };
+        var rank = new Option<int>("--rank") { Description = "LoRA rank (network_dim)", DefaultValueFactory = _ => 4 };
+        var alpha = new Option<double?>("--alpha") { Description = "LoRA alpha (default: the rank, scale 1)" };
+        var train = new Option<string>("--train") { Description = "What to train: unet, te or unet,te", DefaultValueFactory = _ => "unet,te" };
+        var lr = new Option<double>("--lr") { Description = "Learning rate", DefaultValueFactory = _ => 1e-4 };
+        var unetLr = new Option<double?>("--unet-lr") { Description = "U-Net learning rate (default --lr)" };
+        var teLr = new Option<double?>("--te-lr") { Description = "Text-encoder learning rate (default --lr)" };
+        var schedule = new Option<string>("--lr-schedule") { Description = "constant, constant_with_warmup, linear, cosine, cosine_with_restarts, or A1111 \"0.005:100, 1e-3:1000, 1e-5\"", DefaultValueFactory = _ => "constant" };
+        var warmup = new Option<int>("--lr-warmup") { Description = "Warmup steps", DefaultValueFactory = _ => 0 };
+        var cycles = new Option<int>("--lr-cycles") { Description = "Cycles of cosine_with_restarts", DefaultValueFactory = _ => 1 };
+        var optimizer = new Option<string>("--optimizer") { Description = "adamw or lion", DefaultValueFactory = _ => "adamw" };
+        var weightDecay = new Option<double?>("--weight-decay") { Description = "Weight decay (AdamW default 0.01, Lion 0)" };
+        var maxGradNorm = new Option<double>("--max-grad-norm") { Description = "Clip gradients to this total norm (0: off)", DefaultValueFactory = _ => 1.0 };
+        var maxSteps = new Option<int>("--max-steps") { Description = "Optimizer steps", DefaultValueFactory = _ => 1600 };
+        var batch = new Option<int>("--batch") { Description = "Images per micro-batch (one bucket)", DefaultValueFactory = _ => 1 };
+        var gradAccum = new Option<int>("--grad-accum") { Description = "Micro-batches per optimizer step", DefaultValueFactory = _ => 1 };
+        var seed = new Option<long>("--seed") { Description = "Seed of every random choice", DefaultValueFactory = _ => 42 };
+        var noiseOffset = new Option<double>("--noise-offset") { Description = "kohya noise offset (e.g. 0.1)", DefaultValueFactory = _ => 0 };
+        var minSnr = new Option<double?>("--min-snr-gamma") { Description = "Min-SNR weighting gamma (e.g. 5)" };
+        var resolution = new Option<int?>("--resolution") { Description = "Bucket area is resolution^2 (default: the model's default size)" };
+        var bucketStep = new Option<int>("--bucket-step") { Description = "Bucket size step in pixels", DefaultValueFactory = _ => 64 };
+        var flip = new Option<bool>("--flip") { Description = "Random horizontal flips" };
+        var shuffle = new Option<bool>("--shuffle-caption") { Description = "Shuffle comma-separated tags" };
+        var keepTokens = new Option<int>("--keep-tokens") { Description = "Leading tags kept in place", DefaultValueFactory = _ => 0 };
+        var captionDropout = new Option<double>("--caption-dropout") { Description = "Probability of an empty caption", DefaultValueFactory = _ => 0 };
+        var tagDropout = new Option<double>("--tag-dropout") { Description = "Probability of dropping each tag", DefaultValueFactory = _ => 0 };
+        var saveEvery = new Option<int>("--save-every") { Description = "Write a resumable checkpoint every N steps", DefaultValueFactory = _ => 0 };
+        var resume = new Option<string?>("--resume") { Description = "Continue from the checkpoint folder (OUT.train) of an earlier run" };
+        var stateDir = new Option<string?>("--state-dir") { Description = "Where checkpoints and cached latents go (default OUT.train next to --out)" };
+        var json = new Option<bool>("--json") { Description = "One JSON line per step on stdout" };
+        var command = new Command("lora", "Train a kohya-compatible LoRA");
+        foreach (var option in new Option[] { model, data, output, config, tokenizer, precision, clipSkip, vae, algo, rank, alpha, train, lr, unetLr, teLr,
+            schedule, warmup, cycles, optimizer, weightDecay, maxGradNorm, maxSteps, batch, gradAccum, seed, noiseOffset, minSnr, resolution, bucketStep,
+            flip, shuffle, keepTokens, captionDropout, tagDropout, saveEvery, resume, stateDir, json })
+            command.Options.Add(option);
+
+        command.SetAction(r =>
+        {
+            string modelPath = r.GetValue(model)!, outPath = r.GetValue(output)!;
+            string? problem = null;
+            if (!File.Exists(modelPath)) problem = $"{modelPath}: no such file";
+            else if (!Directory.Exists(r.GetValue(data)!)) problem = $"{r.GetValue(data)}: no such data folder";
+            else if (Path.GetFullPath(modelPath) == Path.GetFullPath(outPath)) problem = $"{outPath}: the output would replace the base model";
+            else if (r.GetValue(algo) != "lora") problem = $"--algo {r.GetValue(algo)}: only lora is trained so far";
+            else if (!Directory.Exists(Path.GetDirectoryName(Path.GetFullPath(outPath)))) problem = $"{outPath}: the output folder does not exist";
+            var parts = r.GetValue(train)!.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+            if (parts.Any(p => p is not ("unet" or "te"))) problem ??= $"--train {r.GetValue(train)}: use unet, te or unet,te";
+            ScalarType dtype = ScalarType.Float32;
+            switch (r.GetValue(precision))
+            {
+                case "fp32": break;
+                case "bf16": dtype = ScalarType.BFloat16; break;
+                default: problem ??= $"--precision {r.GetValue(precision)}: fp32 or bf16"; break;
+            }
+            if (problem != null)
+            {
+                context.Fail(problem);
+                return ExitCodes.Usage;
+            }
+            var options = new LoraTrainingOptions
+            {
+                DataPath = r.GetValue(data)!,
+                OutputPath = outPath,
+                StatePath = r.GetValue(stateDir),
+                ResumePath = r.GetValue(resume),
+                Rank = r.GetValue(rank),
+                Alpha = r.GetValue(alpha),
+                TrainUnet = parts.Contains("unet"),
+                TrainTextEncoder = parts.Contains("te"),
+                LearningRate = r.GetValue(lr),
+                UnetLearningRate = r.GetValue(unetLr),
+                TextEncoderLearningRate = r.GetValue(teLr),
+                Schedule = r.GetValue(schedule)!,
+                WarmupSteps = r.GetValue(warmup),
+                ScheduleCycles = r.GetValue(cycles),
+                Optimizer = r.GetValue(optimizer)!,
+                WeightDecay = r.GetValue(weightDecay),
+                MaxGradNorm = r.GetValue(maxGradNorm),
+                MaxSteps = r.GetValue(maxSteps),
+                BatchSize = r.GetValue(batch),
+                GradientAccumulation = r.GetValue(gradAccum),
+                Seed = r.GetValue(seed),
+                NoiseOffset = r.GetValue(noiseOffset),
+                MinSnrGamma = r.GetValue(minSnr),
+                Resolution = r.GetValue(resolution),
+                BucketStep = r.GetValue(bucketStep),
+                FlipAugment = r.GetValue(flip),
+                ClipSkip = r.GetValue(clipSkip),
+                SaveEvery = r.GetValue(saveEvery),
+                Captions = new CaptionOptions
+                {
+                    Shuffle = r.GetValue(shuffle),
+                    KeepTokens = r.GetValue(keepTokens),
+                    CaptionDropoutRate = r.GetValue(captionDropout),
+                    TagDropoutRate = r.GetValue(tagDropout),
+                },
+            };
+            var loadOptions = new CheckpointLoadOptions { ConfigPath = r.GetValue(config), TokenizerPath = r.GetValue(tokenizer), DType = dtype, VaePath = r.GetValue(vae) };
+            return Run(context, modelPath, loadOptions, options, r.GetValue(json));
+        });
+        return command;
+    }
+
+    private static int Run(CliContext context, string modelPath, CheckpointLoadOptions loadOptions, LoraTrainingOptions options, bool json)
+    {
+        StableDiffusionCheckpoint checkpoint;
+        try
+        {
+            checkpoint = StableDiffusionCheckpoint.Load(modelPath, loadOptions);
+            _ = checkpoint.Tokenizer;
+        }
+        catch (Exception e) when (e is InvalidModelFileException or FileNotFoundException or Engine.Weights.ModelLoadException or ArgumentException)
+        {
+            context.Fail(e.Message);
+            return ExitCodes.Usage;
+        }
+        using (checkpoint)
+        {
+            var progress = new SynchronousProgress(p =>
+            {
+                if (json)
+                {
+                    context.Output.WriteLine(JsonSerializer.Serialize(new
+                    {
+                        step = p.Step, total = p.TotalSteps, loss = p.Loss, loss_avg = p.SmoothedLoss, lr = p.LearningRate,
+                        it_per_s = p.StepsPerSecond, eta_s = Math.Round(p.Eta.TotalSeconds, 1),
+                    }));
+                }
+                else
+                {
+                    context.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                        $"step {p.Step}/{p.TotalSteps}  loss {p.Loss:F4} (avg {p.SmoothedLoss:F4})  lr {p.LearningRate:G3}  {p.StepsPerSecond:F2} it/s  ETA {p.Eta:hh\\:mm\\:ss}"));
+                }
+            });
+            try
+            {
+                var result = LoraTrainer.Train(checkpoint, options, progress);
+                foreach (var line in result.DataProblems) context.Error.WriteLine("warning: " + line);
+                if (!json) context.Output.WriteLine(result.OutputPath);
+                return ExitCodes.Success;
+            }
+            // A model or data set training cannot go on with is bad input (the exit-code table's 2), like bad usage.
+            catch (Exception e) when (e is InvalidModelFileException or InvalidDataException or DirectoryNotFoundException
+                or ArgumentException or FormatException)
+            {
+                context.Fail(e.Message);
+                return ExitCodes.Usage;
+            }
+        }
+    }
+
+    /// <summary>Reports on the training thread (Progress&lt;T&gt; would post to the thread pool and reorder lines).</summary>
+    private sealed class SynchronousProgress(Action<TrainingProgress> report) : IProgress<TrainingProgress>
+    {
+        public void Report(TrainingProgress value) => report(value);
+    }
+}

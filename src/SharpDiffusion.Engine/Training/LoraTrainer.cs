@@ -1,0 +1,220 @@
+using SharpDiffusion.Architectures;
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using SharpDiffusion.Engine.Pipeline;
+using SharpDiffusion.Formats;
+using static TorchSharp.torch;
+
+namespace SharpDiffusion.Engine.Training;
+
+/// <summary>
+/// kohya train_network.py's loop for a LoRA on SD 1.x / 2.x: per micro-batch, cached latents of one bucket, captions
+/// processed (shuffle / keep / dropout), noise (plus offset), uniform integer timesteps, the U-Net's eps or v
+/// prediction, l2 loss with optional min-SNR weights, backward through the LoRA branches only; per optimizer step,
+/// gradient clipping, AdamW or Lion with the schedule's rate (separate rates for U-Net and text encoder). Every random
+/// draw of step s is a function of (seed, s), so <c>--resume</c> continues exactly as an uninterrupted run would.
+/// </summary>
+public sealed class LoraTrainer
+{
+    private const int ContextLength = 77;
+
+    /// <summary>Trains and writes <see cref="LoraTrainingOptions.OutputPath"/>. <paramref name="stopAfterStep"/> (tests) ends early after a saved checkpoint.</summary>
+    public static LoraTrainingResult Train(StableDiffusionCheckpoint checkpoint, LoraTrainingOptions options, IProgress<TrainingProgress>? progress = null,
+        long? stopAfterStep = null)
+    {
+        Validate(options);
+        bool v = checkpoint.Prediction == Prediction.V;
+        string statePath = options.StatePath ?? Path.ChangeExtension(options.OutputPath, null) + ".train";
+        int resolution = options.Resolution ?? checkpoint.Vae.Config.DownsampleFactor * 64;
+        var buckets = new AspectRatioBuckets(resolution, options.BucketStep);
+        var dataset = TrainingDataset.Scan(options.DataPath, buckets);
+        if (dataset.Images.Count == 0) throw new InvalidDataException($"{options.DataPath}: no readable training images");
+        foreach (var image in dataset.Images)
+        {
+            if (image.Bucket.Width % checkpoint.SizeMultiple != 0 || image.Bucket.Height % checkpoint.SizeMultiple != 0)
+                throw new InvalidDataException($"{image.Path}: bucket {image.Bucket.Width}x{image.Bucket.Height} is not a multiple of {checkpoint.SizeMultiple}, which this model needs; choose --resolution/--bucket-step accordingly");
+        }
+
+        double alpha = options.Alpha ?? options.Rank;
+        var networkOptions = new LoraNetworkOptions { Rank = options.Rank, Alpha = alpha, TrainUnet = options.TrainUnet, TrainTextEncoder = options.TrainTextEncoder };
+        using var network = LoraTrainingNetwork.Create(checkpoint, networkOptions, options.Seed);
+        var unetParameters = network.Modules.Where(m => !m.IsTextEncoder).SelectMany(m => new[] { (m.Name + ".lora_down.weight", m.Down), (m.Name + ".lora_up.weight", m.Up) }).ToList();
+        var textParameters = network.Modules.Where(m => m.IsTextEncoder).SelectMany(m => new[] { (m.Name + ".lora_down.weight", m.Down), (m.Name + ".lora_up.weight", m.Up) }).ToList();
+        var optimizers = new List<TrainingOptimizer> { CreateOptimizer(options, unetParameters), CreateOptimizer(options, textParameters) };
+        var unetSchedule = LearningRateSchedule.Create(options.Schedule, options.UnetLearningRate ?? options.LearningRate, options.MaxSteps, options.WarmupSteps, options.ScheduleCycles);
+        var textSchedule = LearningRateSchedule.Create(options.Schedule, options.TextEncoderLearningRate ?? options.LearningRate, options.MaxSteps, options.WarmupSteps, options.ScheduleCycles);
+        string fingerprint = Fingerprint(options, checkpoint);
+
+        long startStep = 0;
+        if (options.ResumePath != null) startStep = TrainingState.Load(options.ResumePath, network, optimizers, fingerprint);
+
+        using var schedule = new KohyaNoiseSchedule();
+        var latents = new LatentCache(Path.Combine(statePath, "latents"), checkpoint.Vae, checkpoint.VaePath ?? checkpoint.Path);
+        var textCache = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        var epochBatches = new Dictionary<long, IReadOnlyList<TrainingImage[]>>();
+        int batchesPerEpoch = dataset.EpochBatches(options.Seed, 0, options.BatchSize).Count;
+        DateTimeOffset startedAt = DateTimeOffset.UtcNow;
+
+        network.Attach();
+        var clock = Stopwatch.StartNew();
+        double smoothed = double.NaN, lastLoss = double.NaN;
+        long step = startStep;
+        try
+        {
+            while (step < options.MaxSteps)
+            {
+                double stepLoss = 0;
+                for (int a = 0; a < options.GradientAccumulation; a++)
+                {
+                    long micro = step * options.GradientAccumulation + a;
+                    long epoch = micro / batchesPerEpoch;
+                    if (!epochBatches.TryGetValue(epoch, out var batches))
+                    {
+                        epochBatches.Clear();
+                        epochBatches[epoch] = batches = dataset.EpochBatches(options.Seed, epoch, options.BatchSize);
+                    }
+                    var batch = batches[(int)(micro % batchesPerEpoch)];
+                    using var scope = NewDisposeScope();
+                    var random = new StepRandom(options.Seed, "batch", micro);
+                    var x0 = cat(batch.Select(i => latents.Get(i, options.FlipAugment && random.NextDouble() < 0.5)).ToArray(), 0);
+                    var captions = batch.Select(i => CaptionProcessing.Process(i.Caption, options.Captions, random)).ToList();
+                    var generator = new Generator((ulong)StepRandom.SeedFor(options.Seed, "noise", micro));
+                    var noise = randn(x0.shape, ScalarType.Float32, generator: generator);
+                    if (options.NoiseOffset > 0)
+                        noise = DiffusionLoss.ApplyNoiseOffset(noise, randn([x0.shape[0], x0.shape[1], 1, 1], ScalarType.Float32, generator: generator), options.NoiseOffset);
+                    var t = randint(options.MinTimestep, options.MaxTimestep, [x0.shape[0]], ScalarType.Int64, generator: generator);
+                    var context = Encode(checkpoint, captions, options, textCache);
+                    var noisy = schedule.AddNoise(x0, noise, t);
+                    var prediction = checkpoint.UNet.Forward(noisy, t, context);
+                    var target = DiffusionLoss.Target(schedule, x0, noise, t, v);
+                    using var terms = DiffusionLoss.Compute(prediction, target, t, schedule, options.MinSnrGamma, v);
+                    var scaled = terms.Loss / options.GradientAccumulation;
+                    scaled.backward();
+                    stepLoss += terms.Loss.item<float>() / options.GradientAccumulation;
+                    generator.Dispose();
+                }
+                if (options.MaxGradNorm > 0) GradientClipping.ClipByNorm(network.NamedParameters().Select(p => p.Parameter), options.MaxGradNorm);
+                double unetRate = unetSchedule.At(step), textRate = textSchedule.At(step);
+                optimizers[0].Step(unetRate);
+                optimizers[1].Step(textRate);
+                foreach (var optimizer in optimizers) optimizer.ZeroGrad();
+                step++;
+
+                lastLoss = stepLoss;
+                smoothed = double.IsNaN(smoothed) ? stepLoss : 0.9 * smoothed + 0.1 * stepLoss;
+                double rate = (step - startStep) / Math.Max(clock.Elapsed.TotalSeconds, 1e-9);
+                progress?.Report(new TrainingProgress(step, options.MaxSteps, stepLoss, smoothed, options.TrainUnet ? unetRate : textRate, rate,
+                    TimeSpan.FromSeconds((options.MaxSteps - step) / Math.Max(rate, 1e-9))));
+                bool stopping = stopAfterStep == step;
+                if ((options.SaveEvery > 0 && step % options.SaveEvery == 0) || step == options.MaxSteps || stopping)
+                    TrainingState.Save(statePath, step, network, optimizers, fingerprint);
+                if (stopping) break;
+            }
+        }
+        finally
+        {
+            network.Detach();
+            foreach (var t in textCache.Values) t.Dispose();
+            foreach (var optimizer in optimizers) optimizer.Dispose();
+        }
+
+        if (step == options.MaxSteps)
+        {
+            LoraFileOutput.Write(options.OutputPath, network, checkpoint, new LoraFileOutput.TrainingFacts(
+                dataset, resolution, options, startedAt, step));
+        }
+        return new LoraTrainingResult(options.OutputPath, statePath, step, startStep, lastLoss, network.Modules.Count, dataset.Problems);
+    }
+
+    private static void Validate(LoraTrainingOptions o)
+    {
+        if (o.Rank < 1) throw new ArgumentException("--rank must be at least 1");
+        if (o.MaxSteps < 1) throw new ArgumentException("--max-steps must be at least 1");
+        if (o.BatchSize < 1 || o.GradientAccumulation < 1) throw new ArgumentException("--batch and --grad-accum must be at least 1");
+        if (!o.TrainUnet && !o.TrainTextEncoder) throw new ArgumentException("--train must name unet, te or both");
+        if (o.MinTimestep < 0 || o.MaxTimestep > KohyaNoiseSchedule.TrainTimesteps || o.MinTimestep >= o.MaxTimestep)
+            throw new ArgumentException("timesteps must satisfy 0 <= min < max <= 1000");
+        if (o.Optimizer is not ("adamw" or "lion")) throw new ArgumentException($"--optimizer must be adamw or lion, not '{o.Optimizer}'");
+    }
+
+    private static TrainingOptimizer CreateOptimizer(LoraTrainingOptions o, IReadOnlyList<(string, TorchSharp.Modules.Parameter)> parameters) =>
+        o.Optimizer == "lion" ? new LionOptimizer(parameters, weightDecay: o.WeightDecay ?? 0.0) : new AdamWOptimizer(parameters, weightDecay: o.WeightDecay ?? 0.01);
+
+    /// <summary>The settings a resumed run must share with the run that wrote the checkpoint.</summary>
+    private static string Fingerprint(LoraTrainingOptions o, StableDiffusionCheckpoint checkpoint) => JsonSerializer.Serialize(new
+    {
+        model = Path.GetFileName(checkpoint.Path),
+        rank = o.Rank,
+        alpha = o.Alpha ?? o.Rank,
+        unet = o.TrainUnet,
+        te = o.TrainTextEncoder,
+        optimizer = o.Optimizer,
+        batch = o.BatchSize,
+        accum = o.GradientAccumulation,
+        seed = o.Seed,
+    });
+
+    /// <summary>
+    /// The U-Net context for captions: CLIP ids <c>[BOS] + tokens[:75] + [EOS]</c>, padded to 77 (SD1: EOS, SD2: 0, as
+    /// their tokenizers pad); SD1 takes the final layer norm of the last (or clip-skip) layer, SD2 that of the
+    /// penultimate. A frozen encoder's outputs are cached per caption.
+    /// </summary>
+    private static Tensor Encode(StableDiffusionCheckpoint checkpoint, IReadOnlyList<string> captions, LoraTrainingOptions options, Dictionary<string, Tensor> cache)
+    {
+        var rows = new List<Tensor>();
+        foreach (var caption in captions)
+        {
+            if (!options.TrainTextEncoder && cache.TryGetValue(caption, out var cached))
+            {
+                rows.Add(cached.alias());
+                continue;
+            }
+            using var ids = TokenIds(checkpoint, caption);
+            Tensor row;
+            using (options.TrainTextEncoder ? null : no_grad())
+            {
+                if (checkpoint.ClipL is { } clip)
+                {
+                    using var hidden = clip.Encode(ids);
+                    row = clip.FinalLayerNorm(hidden.FromEnd(Math.Max(1, options.ClipSkip)));
+                }
+                else
+                {
+                    using var hidden = checkpoint.OpenClip!.Encode(ids);
+                    row = checkpoint.OpenClip.FinalLayerNorm(hidden.FromEnd(2));
+                }
+            }
+            if (!options.TrainTextEncoder)
+            {
+                var kept = row.detach();
+                kept.DetachFromDisposeScope();
+                cache[caption] = kept;
+                rows.Add(kept.alias());
+                row.Dispose();
+            }
+            else rows.Add(row);
+        }
+        return cat(rows.ToArray(), 0);
+    }
+
+    private static Tensor TokenIds(StableDiffusionCheckpoint checkpoint, string caption)
+    {
+        var tokens = checkpoint.Tokenizer.Encode(caption);
+        // transformers' CLIP tokenizer pads with the end token (SD 1.x), open_clip's with 0 (SD 2.x).
+        long pad = checkpoint.Architecture.TextEncoders[0].Layout == TextEncoderLayout.HuggingFaceClip ? ClipTokenizerIds.Eos : 0;
+        var ids = new long[ContextLength];
+        Array.Fill(ids, pad);
+        ids[0] = ClipTokenizerIds.Bos;
+        int n = Math.Min(tokens.Count, ContextLength - 2);
+        for (int i = 0; i < n; i++) ids[i + 1] = tokens[i];
+        ids[n + 1] = ClipTokenizerIds.Eos;
+        return tensor(ids, [1, ContextLength]);
+    }
+
+    private static class ClipTokenizerIds
+    {
+        public const long Bos = Text.Tokenization.ClipTokenizer.StartOfTextId;
+        public const long Eos = Text.Tokenization.ClipTokenizer.EndOfTextId;
+    }
+}

@@ -1,0 +1,98 @@
+using SharpDiffusion.Engine.Pipeline;
+using SharpDiffusion.Engine.Tests.ExtraNetworks;
+using SharpDiffusion.Engine.Training;
+using SharpDiffusion.Formats.Safetensors;
+using SharpDiffusion.Engine.Text.Tokenization;
+using SkiaSharp;
+using static TorchSharp.torch;
+
+namespace SharpDiffusion.Engine.Tests.Training;
+
+/// <summary>What training does to a model: overfitting one image lowers its loss; SD2-v trains its U-Net with v targets.</summary>
+public class LoraTrainingBehaviourTests(Xunit.Abstractions.ITestOutputHelper output)
+{
+    /// <summary>The eps loss of the image at four fixed timesteps with fixed noise (the same draws before and after).</summary>
+    private static double FixedLoss(StableDiffusionCheckpoint model, string image, string caption)
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var x0 = model.Vae.EncodeToLatents(TrainingImageLoader.Load(image, 16, 16)).repeat(4, 1, 1, 1);
+        using var generator = new Generator(99);
+        var noise = randn(x0.shape, ScalarType.Float32, generator: generator);
+        var t = tensor(new long[] { 50, 250, 450, 650 });
+        var tokens = model.Tokenizer.Encode(caption);
+        var ids = Enumerable.Repeat((long)ClipTokenizer.EndOfTextId, 77).ToArray();
+        ids[0] = ClipTokenizer.StartOfTextId;
+        for (int i = 0; i < tokens.Count; i++) ids[i + 1] = tokens[i];
+        var context = model.ClipL!.forward(tensor(ids, [1, 77])).repeat(4, 1, 1);
+        using var schedule = new KohyaNoiseSchedule();
+        var prediction = model.UNet.Forward(schedule.AddNoise(x0, noise, t), t, context);
+        return (prediction - noise).square().mean().item<float>();
+    }
+
+    [Fact]
+    public void OverfittingOneImageLowersItsLoss()
+    {
+        using var dir = new TempDir();
+        Directory.CreateDirectory(dir.File("data/1_sks"));
+        string image = dir.File("data/1_sks/a.png");
+        ScheduleAndDataTests.WriteImage(image, 16, 16, new SKColor(220, 30, 30));
+        using var model = TinyModel.Load();
+        double before = FixedLoss(model, image, "sks");
+        var result = LoraTrainer.Train(model, new LoraTrainingOptions
+        {
+            DataPath = dir.File("data"),
+            OutputPath = dir.File("sks.safetensors"),
+            Rank = 4,
+            LearningRate = 2e-2,
+            TrainTextEncoder = false,
+            MaxSteps = 30,
+            BatchSize = 1,
+            Seed = 1,
+            Resolution = 16,
+            BucketStep = 8,
+        });
+        using var file = SafetensorsFile.Open(result.OutputPath);
+        using var network = LoraTrainingNetwork.Load(model, file, new LoraNetworkOptions());
+        Assert.All(network.Modules, m => Assert.False(m.IsTextEncoder));
+        network.Attach();
+        double after = FixedLoss(model, image, "sks");
+        network.Detach();
+        output.WriteLine($"fixed-batch loss before {before:F5}, after 30 steps {after:F5}");
+        Assert.True(after < 0.9 * before, $"loss {before:F4} -> {after:F4}: training did not fit the image");
+    }
+
+    [Fact]
+    public void Sd2vTrainsTheUNetWithVTargets()
+    {
+        using var dir = new TempDir();
+        Directory.CreateDirectory(dir.File("data/2_fox"));
+        ScheduleAndDataTests.WriteImage(dir.File("data/2_fox/a.png"), 16, 16, new SKColor(200, 120, 30));
+        using var model = StableDiffusionCheckpoint.Load(TestPaths.GoldenFile("tiny_sd2v.safetensors"), new CheckpointLoadOptions
+        {
+            ConfigPath = TestPaths.GoldenFile("tiny_sd2v.config.json"),
+            TokenizerPath = TestPaths.GoldenFile("clip"),
+        });
+        var options = new LoraTrainingOptions
+        {
+            DataPath = dir.File("data"),
+            OutputPath = dir.File("fox.safetensors"),
+            TrainTextEncoder = false,
+            MaxSteps = 2,
+            LearningRate = 1e-2,
+            Resolution = 16,
+            BucketStep = 8,
+            MinSnrGamma = 5,
+        };
+        var result = LoraTrainer.Train(model, options);
+        Assert.True(double.IsFinite(result.FinalLoss) && result.FinalLoss > 0);
+        using var file = SafetensorsFile.Open(result.OutputPath);
+        Assert.Equal("True", file.Metadata["ss_v2"]);
+        Assert.Equal("sd_v2_768_v", file.Metadata["ss_base_model_version"]);
+        Assert.All(file.Tensors, t => Assert.StartsWith("lora_unet_", t.Name));
+        Assert.Contains(file.Tensors, t => t.Name.EndsWith("attn2_to_k.lora_down.weight"));
+        // The text encoder cannot be trained on SD2 yet: a clear refusal, not a crash.
+        var e = Assert.Throws<SharpDiffusion.Formats.InvalidModelFileException>(() => LoraTrainer.Train(model, options with { TrainTextEncoder = true, OutputPath = dir.File("te.safetensors") }));
+        Assert.Contains("--train unet", e.Message);
+    }
+}
