@@ -10,7 +10,7 @@ public class GenerationTests
     private static byte[] CliGenerate(TestServer server, string outName, params string[] extra)
     {
         var output = Path.Combine(server.Root, outName);
-        var args = new List<string> { "generate", "--model", server.CheckpointPath, "--tokenizer", TestPaths.Golden("clip"),
+        var args = new List<string> { "generate", "--model", server.CheckpointPath, "--tokenizer", TestPaths.GoldenFile("clip"),
             "--config", Path.Combine(server.ModelsDir, "Stable-diffusion", "tiny_sd1.config.json"), "--out", output };
         args.AddRange(extra);
         var stderr = new StringWriter();

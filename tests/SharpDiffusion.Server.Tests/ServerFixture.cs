@@ -6,26 +6,6 @@ using SharpDiffusion.Server;
 
 namespace SharpDiffusion.Server.Tests;
 
-/// <summary>Locates the repository and ../shared/golden; a missing golden fails the test with its path.</summary>
-internal static class TestPaths
-{
-    public static string RepoRoot { get; } = FindRepoRoot();
-
-    public static string Golden(string relative)
-    {
-        var path = Path.GetFullPath(Path.Combine(RepoRoot, "..", "shared", "golden", relative));
-        if (!File.Exists(path) && !Directory.Exists(path)) throw new FileNotFoundException($"golden data missing: {path} (the server tests need ../shared/golden)");
-        return path;
-    }
-
-    private static string FindRepoRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir != null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "SharpDiffusion.slnx"))) return dir.FullName;
-        throw new InvalidOperationException("Cannot find SharpDiffusion.slnx above " + AppContext.BaseDirectory);
-    }
-}
-
 /// <summary>
 /// A models folder in a temp dir (the tiny SD1 checkpoint and its config, the tiny LoRA and embedding) and a server
 /// on a free loopback port over it, with its own hash cache.
@@ -54,12 +34,12 @@ internal sealed class TestServer : IAsyncDisposable
         Directory.CreateDirectory(Path.Combine(models, "Stable-diffusion"));
         if (withModels)
         {
-            File.Copy(TestPaths.Golden("tiny_sd1.safetensors"), Path.Combine(models, "Stable-diffusion", "tiny_sd1.safetensors"));
-            File.Copy(TestPaths.Golden("tiny_sd1.config.json"), Path.Combine(models, "Stable-diffusion", "tiny_sd1.config.json"));
+            File.Copy(TestPaths.GoldenFile("tiny_sd1.safetensors"), Path.Combine(models, "Stable-diffusion", "tiny_sd1.safetensors"));
+            File.Copy(TestPaths.GoldenFile("tiny_sd1.config.json"), Path.Combine(models, "Stable-diffusion", "tiny_sd1.config.json"));
             Directory.CreateDirectory(Path.Combine(models, "Lora"));
-            File.Copy(TestPaths.Golden("ext/tiny_sd1_lora.safetensors"), Path.Combine(models, "Lora", "tiny_sd1_lora.safetensors"));
+            File.Copy(TestPaths.GoldenFile("ext/tiny_sd1_lora.safetensors"), Path.Combine(models, "Lora", "tiny_sd1_lora.safetensors"));
             Directory.CreateDirectory(Path.Combine(models, "embeddings"));
-            File.Copy(TestPaths.Golden("ext/tiny_sd1_ti_tinyemb.safetensors"), Path.Combine(models, "embeddings", "tinyemb.safetensors"));
+            File.Copy(TestPaths.GoldenFile("ext/tiny_sd1_ti_tinyemb.safetensors"), Path.Combine(models, "embeddings", "tinyemb.safetensors"));
         }
         var options = new ServerOptions
         {
@@ -67,7 +47,7 @@ internal sealed class TestServer : IAsyncDisposable
             Listen = "127.0.0.1:0",
             Credentials = credentials ?? [],
             OutputsDir = Path.Combine(root, "outputs"),
-            TokenizerPath = TestPaths.Golden("clip"),
+            TokenizerPath = TestPaths.GoldenFile("clip"),
             HashCacheFile = Path.Combine(root, "hashes.json"),
             MaxQueuedJobs = maxQueue,
         };

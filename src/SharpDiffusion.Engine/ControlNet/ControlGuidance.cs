@@ -14,7 +14,7 @@ public enum ControlGuidanceRule
     Diffusers,
 }
 
-/// <summary>Whether a ControlNet applies at a sampling step (../shared/golden/ext/README.md §2.3).</summary>
+/// <summary>Whether a ControlNet applies at a sampling step (tests/data/golden/ext/README.md §2.3).</summary>
 public static class ControlGuidance
 {
     /// <param name="step">The step index, 0-based (every model call of a multi-call sampler step uses the same).</param>

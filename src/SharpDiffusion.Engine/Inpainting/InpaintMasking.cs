@@ -6,7 +6,7 @@ namespace SharpDiffusion.Engine.Inpainting;
 
 /// <summary>
 /// A1111's inpainting mask arithmetic (StableDiffusionProcessingImg2Img.init/sample @ c8a5322d, Pillow's and
-/// OpenCV's integer code), as pure functions: ../shared/golden/ext/README.md §1 lists each step. Masks are 8-bit,
+/// OpenCV's integer code), as pure functions: tests/data/golden/ext/README.md §1 lists each step. Masks are 8-bit,
 /// one byte per pixel, row-major, 255 = repaint.
 /// </summary>
 public static class InpaintMasking

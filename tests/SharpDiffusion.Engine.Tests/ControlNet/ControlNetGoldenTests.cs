@@ -9,7 +9,7 @@ using static TorchSharp.torch;
 namespace SharpDiffusion.Engine.Tests.ControlNet;
 
 /// <summary>
-/// The SD1 ControlNet against ../shared/golden/ext/controlnet_golden (lllyasviel/ControlNet's cldm run on tiny_sd1):
+/// The SD1 ControlNet against tests/data/golden/ext/controlnet_golden (lllyasviel/ControlNet's cldm run on tiny_sd1):
 /// README §2.2 and §5: residuals max abs ≤ 1e-4·max(1, rms), U-Net outputs ≤ 1e-4.
 /// </summary>
 public class ControlNetGoldenTests

@@ -10,7 +10,7 @@ using static TorchSharp.torch;
 namespace SharpDiffusion.Engine.Tests.Inpainting;
 
 /// <summary>
-/// A1111's inpainting mask arithmetic against ../shared/golden/ext/inpaint_golden (OpenCV, Pillow and A1111 run on
+/// A1111's inpainting mask arithmetic against tests/data/golden/ext/inpaint_golden (OpenCV, Pillow and A1111 run on
 /// a 32x32 image): the 8-bit steps are exact (README §5), the float ones within 1e-6.
 /// </summary>
 public class InpaintMaskingTests

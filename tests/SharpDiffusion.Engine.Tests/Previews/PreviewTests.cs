@@ -8,7 +8,7 @@ using static TorchSharp.torch;
 
 namespace SharpDiffusion.Engine.Tests.Previews;
 
-/// <summary>TAESD against ../shared/golden/taesd (its README) and live previews during a real sampling run.</summary>
+/// <summary>TAESD against tests/data/golden/taesd (its README) and live previews during a real sampling run.</summary>
 public class PreviewTests
 {
     private static string TaesdFile(string name) => TestPaths.GoldenFile("taesd/" + name);

@@ -7,7 +7,7 @@ using static TorchSharp.torch;
 namespace SharpDiffusion.Engine.Tests.Upscaling;
 
 /// <summary>
-/// ESRGAN / Real-ESRGAN RRDBNet against ../shared/golden/ext/rrdb_golden (BasicSR's and ESRGAN's own networks,
+/// ESRGAN / Real-ESRGAN RRDBNet against tests/data/golden/ext/rrdb_golden (BasicSR's and ESRGAN's own networks,
 /// A1111's tiled upscale): README §3 and §5 give the tolerances (1e-5 on raw outputs, 8-bit images ≤ 1 level on ≤ 1%).
 /// </summary>
 public class RrdbGoldenTests
