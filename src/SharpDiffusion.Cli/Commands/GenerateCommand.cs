@@ -40,6 +40,11 @@ internal sealed class GenerateCommand : ICliCommand
     private readonly Option<int?> _clipSkip = new("--clip-skip") { Description = "CLIP skip (A1111 'Clip skip', default 1)" };
     private readonly Option<string?> _initImage = new("--init-image") { Description = "img2img: the starting image (resized to the output size)" };
     private readonly Option<double?> _strength = new("--strength") { Description = "img2img denoising strength (default 0.75)" };
+    private readonly Option<string?> _mask = new("--mask") { Description = "Inpainting: the mask image (white = repaint; transparency counts as the mask, as A1111), resized to the output size" };
+    private readonly Option<double?> _maskBlur = new("--mask-blur") { Description = "Inpainting: mask blur in pixels (default 4)" };
+    private readonly Option<string?> _inpaintFill = new("--inpaint-fill") { Description = "Inpainting: masked content, original (default; fill, latent-noise and latent-nothing are not supported yet)" };
+    private readonly Option<bool> _maskInvert = new("--mask-invert") { Description = "Inpainting: repaint where the mask is black (A1111 'Inpaint not masked')" };
+    private readonly Option<long?> _vaeSampleSeed = new("--vae-sample-seed") { Description = "img2img/inpainting: sample the VAE posterior (mean + std·randn) with torch's CPU generator seeded N (masked image: N+1) instead of using its mean" };
     private readonly Option<string> _precision = new("--precision") { Description = "fp32 or bf16 (U-Net and VAE)", DefaultValueFactory = _ => "fp32" };
     private readonly Option<string> _device = new("--device") { Description = "cpu or cuda", DefaultValueFactory = _ => "cpu" };
     private readonly Option<string?> _out = new("--out", "-o") { Description = "Output PNG file, or a folder (default: outputs/)" };
@@ -53,9 +58,9 @@ internal sealed class GenerateCommand : ICliCommand
 
     public Command Create(CliContext context)
     {
-        var command = new Command("generate", "Generate images from a checkpoint (txt2img, img2img)");
+        var command = new Command("generate", "Generate images from a checkpoint (txt2img, img2img, inpainting)");
         foreach (var option in new Option[] { _model, _config, _tokenizer, _prompt, _negative, _steps, _sampler, _schedule, _cfg, _seed,
-                     _rng, _width, _height, _batch, _batchCount, _clipSkip, _initImage, _strength, _precision, _device, _out, _saveLatents, _fromPng, _prediction,
+                     _rng, _width, _height, _batch, _batchCount, _clipSkip, _initImage, _strength, _mask, _maskBlur, _inpaintFill, _maskInvert, _vaeSampleSeed, _precision, _device, _out, _saveLatents, _fromPng, _prediction,
                      _modelsDir, _verbose, _vae }.Concat(_previews.Options))
             command.Options.Add(option);
         command.SetAction(result => Run(context, result));
@@ -110,7 +115,14 @@ internal sealed class GenerateCommand : ICliCommand
             try
             {
                 var request = generation.Parameters;
-                generation = generation with { Parameters = request with { InitImage = InitImageLoader.LoadRgb(job.InitImagePath, request.Width, request.Height) } };
+                request = request with { InitImage = InitImageLoader.LoadRgb(job.InitImagePath, request.Width, request.Height) };
+                if (job.MaskPath != null)
+                {
+                    request = request with { Mask = InitImageLoader.LoadMask(job.MaskPath, request.Width, request.Height, out var resizedFrom) };
+                    if (resizedFrom is { } from && job.Verbose)
+                        context.Error.WriteLine($"{job.MaskPath}: mask of {from.Width}x{from.Height} resized to {request.Width}x{request.Height}");
+                }
+                generation = generation with { Parameters = request };
             }
             catch (InvalidDataException e)
             {
@@ -181,7 +193,7 @@ internal sealed class GenerateCommand : ICliCommand
     }
 
     /// <summary>The service job and what only the command line does with it (init image file, outputs).</summary>
-    private sealed record CommandLineJob(GenerationJob Generation, string? InitImagePath, string? OutPath, string? SaveLatentsPath, bool Verbose);
+    private sealed record CommandLineJob(GenerationJob Generation, string? InitImagePath, string? MaskPath, string? OutPath, string? SaveLatentsPath, bool Verbose);
 
     private CommandLineJob BuildJob(ParseResult args)
     {
@@ -243,9 +255,16 @@ internal sealed class GenerateCommand : ICliCommand
             BatchSize = args.GetValue(_batch),
             ClipSkip = args.GetValue(_clipSkip) ?? png?.ClipSkip ?? 1,
             Strength = args.GetValue(_strength) ?? (png?["Denoising strength"] is { } ds ? double.Parse(ds, CultureInfo.InvariantCulture) : 0.75),
+            MaskBlur = args.GetValue(_maskBlur) ?? (png?["Mask blur"] is { } mb ? double.Parse(mb, CultureInfo.InvariantCulture) : 4),
+            MaskInvert = args.GetValue(_maskInvert) || png?["Mask mode"] == "Inpaint not masked",
+            InpaintFill = ParseInpaintFill(args.GetValue(_inpaintFill) ?? "original"),
+            VaeSampleSeed = args.GetValue(_vaeSampleSeed),
         });
         var initImage = args.GetValue(_initImage);
         if (initImage != null && !File.Exists(initImage)) throw new FileNotFoundException($"{initImage}: no such file");
+        var maskPath = args.GetValue(_mask);
+        if (maskPath != null && !File.Exists(maskPath)) throw new FileNotFoundException($"{maskPath}: no such file");
+        if (maskPath != null && initImage == null) throw new ArgumentException("--mask needs --init-image (the image to inpaint)");
         var load = new CheckpointLoadOptions
         {
             ConfigPath = args.GetValue(_config),
@@ -260,10 +279,20 @@ internal sealed class GenerateCommand : ICliCommand
         int batchCount = args.GetValue(_batchCount);
         if (batchCount < 1) throw new ArgumentException("--batch-count must be at least 1");
         GenerateOutputs.Check(args.GetValue(_out), args.GetValue(_saveLatents), request.BatchSize * batchCount,
-            [modelPath, initImage, load.VaePath, load.ConfigPath, args.GetValue(_fromPng)]);
+            [modelPath, initImage, maskPath, load.VaePath, load.ConfigPath, args.GetValue(_fromPng)]);
         var generation = new GenerationJob { Model = new ModelChoice(modelPath, load), ModelsDir = modelsDir, Parameters = request, BatchCount = batchCount };
-        return new CommandLineJob(generation, initImage, args.GetValue(_out), args.GetValue(_saveLatents), args.GetValue(_verbose));
+        return new CommandLineJob(generation, initImage, maskPath, args.GetValue(_out), args.GetValue(_saveLatents), args.GetValue(_verbose));
     }
+
+    /// <summary>A1111's "Masked content" names, as the option and as the UI writes them.</summary>
+    private static InpaintFill ParseInpaintFill(string text) => text.ToLowerInvariant().Replace(' ', '-') switch
+    {
+        "original" => InpaintFill.Original,
+        "fill" => InpaintFill.Fill,
+        "latent-noise" => InpaintFill.LatentNoise,
+        "latent-nothing" => InpaintFill.LatentNothing,
+        _ => throw new ArgumentException($"unknown --inpaint-fill '{text}': original, fill, latent-noise or latent-nothing"),
+    };
 
     /// <summary>A file path is used as given (with -N before the extension for batches); a folder gets A1111-style NNNNN-SEED.png names.</summary>
     private static string OutputPath(string? outPath, int index, int count, long seed)

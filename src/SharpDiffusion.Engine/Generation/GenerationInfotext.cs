@@ -30,6 +30,12 @@ public static class GenerationInfotext
             info["VAE"] = model.VaeName;
         }
         if (request.InitImage != null) info["Denoising strength"] = A1111Infotext.FormatNumber(request.Strength);
+        if (request.Mask != null)
+        {
+            // A1111's img2img init() order: the mask mode when inverted, the blur when there is one.
+            if (request.MaskInvert) info["Mask mode"] = "Inpaint not masked";
+            if (request.MaskBlur > 0) info["Mask blur"] = A1111Infotext.FormatNumber(request.MaskBlur);
+        }
         if (request.Rng == NoiseSourceKind.Nv) info["RNG"] = "NV";
         foreach (var (key, value) in SamplerRegistry.ScheduleInfotextFields(request.Schedule)) info[key] = value;
         foreach (var (key, value) in extraNetworkFields) info[key] = value;
