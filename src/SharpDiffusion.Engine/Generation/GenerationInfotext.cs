@@ -41,4 +41,36 @@ public static class GenerationInfotext
         foreach (var (key, value) in extraNetworkFields) info[key] = value;
         return info;
     }
+
+    /// <summary>
+    /// sd-webui-controlnet's fields, one per unit: <c>ControlNet N: "Module: canny, Model: NAME [hash8], Weight: 1, ..."</c>
+    /// (the model's file name without extension and the first 8 hex digits of its sha256, as the extension lists models).
+    /// </summary>
+    public static IEnumerable<KeyValuePair<string, string>> ControlNetFields(IReadOnlyList<ControlNet.ControlUnit> units, IReadOnlyList<string?> shortHashes)
+    {
+        for (int i = 0; i < units.Count; i++)
+        {
+            var unit = units[i];
+            var name = Path.GetFileNameWithoutExtension(unit.ModelPath.TrimEnd('/', Path.DirectorySeparatorChar));
+            var model = shortHashes[i] is { } hash ? $"{name} [{hash}]" : name;
+            var fields = new List<string>
+            {
+                $"Module: {unit.Module}",
+                $"Model: {model}",
+                $"Weight: {A1111Infotext.FormatNumber(unit.Weight)}",
+                "Resize Mode: Just Resize",
+            };
+            if (unit.Module == "canny")
+            {
+                fields.Add($"Threshold A: {ControlNet.ControlPreprocessors.DefaultCannyLow}");
+                fields.Add($"Threshold B: {ControlNet.ControlPreprocessors.DefaultCannyHigh}");
+            }
+            fields.Add($"Guidance Start: {A1111Infotext.FormatNumber(unit.GuidanceStart)}");
+            fields.Add($"Guidance End: {A1111Infotext.FormatNumber(unit.GuidanceEnd)}");
+            fields.Add("Pixel Perfect: False");
+            fields.Add("Control Mode: Balanced");
+            // The extension quotes the whole unit (its values contain commas).
+            yield return new($"ControlNet {i}", "\"" + string.Join(", ", fields) + "\"");
+        }
+    }
 }

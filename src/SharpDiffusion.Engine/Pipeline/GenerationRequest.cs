@@ -68,6 +68,9 @@ public sealed record GenerationRequest
     /// with value + 1 for the masked image of inpainting models (A1111 draws from its unseeded global generator).
     /// </summary>
     public long? VaeSampleSeed { get; init; }
+
+    /// <summary>ControlNet units, applied together (their residuals summed); empty: none.</summary>
+    public IReadOnlyList<ControlNet.ControlUnit> Control { get; init; } = [];
 }
 
 /// <summary>A1111's inpainting "Masked content" choices.</summary>

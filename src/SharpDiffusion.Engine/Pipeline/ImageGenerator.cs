@@ -1,3 +1,4 @@
+using SharpDiffusion.Engine.ControlNet;
 using SharpDiffusion.Engine.Generation;
 using SharpDiffusion.Engine.Inpainting;
 using SharpDiffusion.Engine.Upscaling;
@@ -74,7 +75,18 @@ public static class ImageGenerator
             A1111SigmaQuirks = request.A1111SigmaQuirks,
             LatentMask = inpaint?.Blend,
         };
-        var denoiser = model.CreateDenoiser();
+        using var controlStack = LoadControlNets(model, request);
+        var denoiser = model.CreateDenoiser(controlStack);
+        if (controlStack != null)
+        {
+            // The extension's step counter advances in the sampler callback, after each step.
+            var outer = onStep;
+            onStep = step =>
+            {
+                controlStack.CurrentStep = step.Index + 1;
+                outer?.Invoke(step);
+            };
+        }
         Tensor latents;
         bool interrupted = false;
         if (control == null)
@@ -144,6 +156,30 @@ public static class ImageGenerator
         using var scope = NewDisposeScope();
         var t = tensor(rgb).reshape(height, width, 3).permute(2, 0, 1).unsqueeze(0).to(ScalarType.Float32);
         return t.div(127.5).sub(1.0).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Loads the request's ControlNets for this model (its dtype and device); null when there are none.</summary>
+    private static ControlStack? LoadControlNets(StableDiffusionCheckpoint model, GenerationRequest request)
+    {
+        if (request.Control.Count == 0) return null;
+        var stack = new ControlStack(request.Steps);
+        try
+        {
+            foreach (var unit in request.Control)
+            {
+                if (unit.HintWidth != request.Width || unit.HintHeight != request.Height || unit.Hint.Length != 3 * unit.HintWidth * unit.HintHeight)
+                    throw new ArgumentException($"{unit.ModelPath}: control map of {unit.HintWidth}x{unit.HintHeight} for a {request.Width}x{request.Height} image");
+                if (unit.GuidanceStart < 0 || unit.GuidanceEnd > 1 || unit.GuidanceStart > unit.GuidanceEnd)
+                    throw new ArgumentException($"{unit.ModelPath}: guidance window {unit.GuidanceStart}..{unit.GuidanceEnd} must satisfy 0 <= start <= end <= 1");
+                stack.Add(ControlNetLoader.Load(unit.ModelPath, model.UNet.Config, model.UNet.DType, model.UNet.parameters().First().device), unit);
+            }
+            return stack;
+        }
+        catch
+        {
+            stack.Dispose();
+            throw;
+        }
     }
 
     /// <summary>What inpainting adds to a job: the latent-mask blend (with the init latents), the overlay, the 9-channel conditioning.</summary>

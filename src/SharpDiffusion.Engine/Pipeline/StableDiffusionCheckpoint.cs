@@ -270,10 +270,10 @@ public sealed class StableDiffusionCheckpoint : IDisposable
     private PromptChunker OpenClipChunker(IPromptEmbeddingLookup? embeddings) =>
         new(new ClipTokenizer(Tokenizer.Vocabulary, htmlUnescape: true), embeddings: embeddings);
 
-    /// <summary>The denoiser the samplers call: eps or v parameterisation over this U-Net.</summary>
-    public DiscreteDenoiser CreateDenoiser()
+    /// <summary>The denoiser the samplers call: eps or v parameterisation over this U-Net (with ControlNets when given).</summary>
+    public DiscreteDenoiser CreateDenoiser(ControlNet.ControlStack? control = null)
     {
-        var model = new UNetDiffusionModel(UNet);
+        var model = new UNetDiffusionModel(UNet, control);
         return Prediction == Prediction.V ? new VDenoiser(model, Schedule) : new EpsDenoiser(model, Schedule);
     }
 

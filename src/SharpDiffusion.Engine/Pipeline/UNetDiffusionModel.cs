@@ -1,3 +1,4 @@
+using SharpDiffusion.Engine.ControlNet;
 using SharpDiffusion.Engine.Models;
 using SharpDiffusion.Engine.Sampling;
 using static TorchSharp.torch;
@@ -11,13 +12,21 @@ namespace SharpDiffusion.Engine.Pipeline;
 public sealed class UNetDiffusionModel : Sampling.IDiffusionModel
 {
     private readonly UNetModel _unet;
+    private readonly ControlStack? _control;
 
-    public UNetDiffusionModel(UNetModel unet) => _unet = unet;
+    /// <param name="control">ControlNets whose residuals join the U-Net at every call (null: none).</param>
+    public UNetDiffusionModel(UNetModel unet, ControlStack? control = null)
+    {
+        _unet = unet;
+        _control = control;
+    }
 
     public Tensor Predict(Tensor x, Tensor t, Conditioning cond)
     {
-        if (cond.ImageConditioning is null) return _unet.Forward(x, t, cond.CrossAttention, cond.Vector);
+        // The ControlNet sees the latents alone (its encoder copy takes the latent channels).
+        using var residuals = _control?.Residuals(x, t, cond.CrossAttention);
+        if (cond.ImageConditioning is null) return _unet.Forward(x, t, cond.CrossAttention, cond.Vector, residuals?.Residuals);
         using var input = cat(new[] { x, cond.ImageConditioning.to(x.dtype, x.device) }, 1);
-        return _unet.Forward(input, t, cond.CrossAttention, cond.Vector);
+        return _unet.Forward(input, t, cond.CrossAttention, cond.Vector, residuals?.Residuals);
     }
 }
