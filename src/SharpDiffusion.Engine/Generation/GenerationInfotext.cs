@@ -69,8 +69,8 @@ public static class GenerationInfotext
             fields.Add($"Guidance End: {A1111Infotext.FormatNumber(unit.GuidanceEnd)}");
             fields.Add("Pixel Perfect: False");
             fields.Add("Control Mode: Balanced");
-            // The extension quotes the whole unit (its values contain commas).
-            yield return new($"ControlNet {i}", "\"" + string.Join(", ", fields) + "\"");
+            // Quoted as one value by the infotext writer (A1111's quote: it holds commas and colons).
+            yield return new($"ControlNet {i}", string.Join(", ", fields));
         }
     }
 }
