@@ -30,6 +30,14 @@ public static class GenerationInfotext
             info["VAE"] = model.VaeName;
         }
         if (request.InitImage != null) info["Denoising strength"] = A1111Infotext.FormatNumber(request.Strength);
+        if (request.HiresScale is { } hiresScale)
+        {
+            // A1111's txt2img fields for the second pass, in its order.
+            info["Denoising strength"] = A1111Infotext.FormatNumber(request.HiresDenoise);
+            info["Hires upscale"] = A1111Infotext.FormatNumber(hiresScale);
+            if (request.HiresSteps is { } hiresSteps) info["Hires steps"] = hiresSteps.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            info["Hires upscaler"] = request.HiresUpscaler;
+        }
         if (request.Mask != null)
         {
             // A1111's img2img init() order: the mask mode when inverted, the blur when there is one.

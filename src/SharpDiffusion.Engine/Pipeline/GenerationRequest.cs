@@ -71,6 +71,21 @@ public sealed record GenerationRequest
 
     /// <summary>ControlNet units, applied together (their residuals summed); empty: none.</summary>
     public IReadOnlyList<ControlNet.ControlUnit> Control { get; init; } = [];
+
+    /// <summary>A1111 "Hires. fix" upscale factor (txt2img only); null: no second pass.</summary>
+    public double? HiresScale { get; init; }
+
+    /// <summary>"Latent" (bilinear), "Latent (nearest)" or "Lanczos" (decode, Pillow Lanczos, encode).</summary>
+    public string HiresUpscaler { get; init; } = "Latent";
+
+    /// <summary>Second-pass steps; null: <see cref="Steps"/> (A1111's 0).</summary>
+    public int? HiresSteps { get; init; }
+
+    /// <summary>Second-pass denoising strength (A1111 default 0.7).</summary>
+    public double HiresDenoise { get; init; } = 0.7;
+
+    /// <summary>The second pass's size: <c>int(size · scale)</c>, as A1111's <c>hr_upscale_to_x/y</c>.</summary>
+    public (int Width, int Height) HiresSize => HiresScale is { } s ? ((int)(Width * s), (int)(Height * s)) : (Width, Height);
 }
 
 /// <summary>A1111's inpainting "Masked content" choices.</summary>

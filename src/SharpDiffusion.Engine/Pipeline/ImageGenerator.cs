@@ -7,6 +7,8 @@ using SharpDiffusion.Engine.Sampling;
 using SharpDiffusion.Engine.Text.Conditioners;
 using SharpDiffusion.Engine.Text.Prompts;
 using static TorchSharp.torch;
+using F = TorchSharp.torch.nn.functional;
+using ITextConditioner = SharpDiffusion.Engine.Text.Conditioners.ITextConditioner;
 
 namespace SharpDiffusion.Engine.Pipeline;
 
@@ -122,6 +124,12 @@ public static class ImageGenerator
             // A1111 blends the samples once more after sampling, then puts the original pixels back outside the mask.
             latents = inpaint.Blend.Apply(latents);
         }
+        int outWidth = request.Width, outHeight = request.Height;
+        if (request.HiresScale != null && !interrupted)
+        {
+            (outWidth, outHeight) = request.HiresSize;
+            latents = HiresPass(model, request, text, denoiser, latents, onStep, cancellation);
+        }
         var images = DecodeImages(model, latents);
         if (inpaint != null)
         {
@@ -129,7 +137,7 @@ public static class ImageGenerator
                 images[i] = InpaintMasking.ApplyOverlay(new RgbImage(request.Width, request.Height, images[i]), inpaint.OverlayRgba).Pixels;
         }
         var seeds = Enumerable.Range(0, request.BatchSize).Select(i => request.Seed + i).ToArray();
-        return new GenerationResult(images, request.Width, request.Height, seeds, latents.MoveToOuterDisposeScope()) { Interrupted = interrupted };
+        return new GenerationResult(images, outWidth, outHeight, seeds, latents.MoveToOuterDisposeScope()) { Interrupted = interrupted };
     }
 
     /// <summary>VAE-decodes latents [B, C, h, w] one image at a time into A1111's 8-bit RGB (row-major HWC bytes).</summary>
@@ -156,6 +164,61 @@ public static class ImageGenerator
         using var scope = NewDisposeScope();
         var t = tensor(rgb).reshape(height, width, 3).permute(2, 0, 1).unsqueeze(0).to(ScalarType.Float32);
         return t.div(127.5).sub(1.0).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// A1111's hires. fix second pass (StableDiffusionProcessingTxt2Img.sample_hr_pass): the first pass's latents
+    /// upscaled (latent interpolation, bilinear without antialias or nearest; or decode → 8-bit → Pillow Lanczos →
+    /// encode), then img2img at the new size with the hires steps and denoising strength, fresh noise from the same
+    /// seeds (draw #0 at the new shape), the prompts re-encoded for the new size (SDXL's size conditioning).
+    /// </summary>
+    private static Tensor HiresPass(StableDiffusionCheckpoint model, GenerationRequest request, ITextConditioner text, IDenoiser denoiser,
+        Tensor latents, Action<SamplerStep>? onStep, CancellationToken cancellation)
+    {
+        var (width, height) = request.HiresSize;
+        int factor = model.Vae.Config.DownsampleFactor;
+        var shape = new long[] { model.LatentChannels, height / factor, width / factor };
+        Tensor upscaled;
+        switch (request.HiresUpscaler)
+        {
+            case "Latent":
+                upscaled = F.interpolate(latents, size: new[] { shape[1], shape[2] }, mode: InterpolationMode.Bilinear, align_corners: false);
+                break;
+            case "Latent (nearest)":
+                upscaled = F.interpolate(latents, size: new[] { shape[1], shape[2] }, mode: InterpolationMode.Nearest);
+                break;
+            default: // Lanczos (validated)
+                var rows = new List<Tensor>();
+                foreach (var rgb in DecodeImages(model, latents))
+                {
+                    var resized = PillowResize.Resize(new RgbImage(request.Width, request.Height, rgb), width, height, PillowFilter.Lanczos);
+                    var image = tensor(resized.Pixels).reshape(height, width, 3).permute(2, 0, 1).unsqueeze(0)
+                        .to(ScalarType.Float32).div(255.0).mul(2).sub(1);
+                    rows.Add(EncodeLatents(model, image, 1, request.VaeSampleSeed));
+                }
+                upscaled = cat(rows, 0);
+                break;
+        }
+        var sizes = request.SizeConditioning ?? ImageSizeConditioning.ForImage(height, width);
+        using var cond = text.Encode(new[] { request.Prompt }, isNegative: false, sizes);
+        using var uncond = text.Encode(new[] { request.NegativePrompt }, isNegative: true, sizes);
+        var sampling = new SamplingRequest
+        {
+            Sampler = request.Sampler,
+            Schedule = request.Schedule,
+            Steps = request.HiresSteps ?? request.Steps,
+            Sdxl = model.Architecture.AlignYourStepsSdxl,
+            CfgScale = request.CfgScale,
+            Seed = request.Seed,
+            BatchSize = request.BatchSize,
+            Rng = request.Rng,
+            LatentShape = shape,
+            Eta = request.Eta,
+            InitLatents = upscaled,
+            DenoisingStrength = request.HiresDenoise,
+            A1111SigmaQuirks = request.A1111SigmaQuirks,
+        };
+        return SamplingRun.Run(denoiser, cond, uncond, sampling, onStep, cancellation);
     }
 
     /// <summary>Loads the request's ControlNets for this model (its dtype and device); null when there are none.</summary>
@@ -252,7 +315,20 @@ public static class ImageGenerator
             if (sampler is Sampling.Samplers.TimestepSampler or Sampling.Samplers.LcmSampler or Sampling.Samplers.UniPcSampler)
                 throw new ArgumentException($"sampler {sampler.Name} does not support inpainting yet (use a k-diffusion sampler such as Euler, Euler a, DPM++ 2M)");
         }
-        else if (model.IsInpainting)
+        if (request.HiresScale is { } scale)
+        {
+            if (request.InitImage != null) throw new ArgumentException("hires. fix is a txt2img option (no --init-image)");
+            if (request.Control.Count > 0) throw new ArgumentException("hires. fix with ControlNet is not supported yet");
+            if (scale <= 1) throw new ArgumentException($"hires scale {scale} must be above 1");
+            var (hw, hh) = request.HiresSize;
+            if (hw % model.SizeMultiple != 0 || hh % model.SizeMultiple != 0)
+                throw new ArgumentException($"hires size {hw}x{hh} is not supported by this model: width and height must be multiples of {model.SizeMultiple}");
+            if (request.HiresUpscaler is not ("Latent" or "Latent (nearest)" or "Lanczos"))
+                throw new ArgumentException($"unknown hires upscaler '{request.HiresUpscaler}': Latent, \"Latent (nearest)\" or Lanczos");
+            if (request.HiresSteps is < 1) throw new ArgumentException("hires steps must be at least 1");
+            if (request.HiresDenoise <= 0 || request.HiresDenoise > 1) throw new ArgumentException("hires denoising strength must be in (0, 1]");
+        }
+        if (request.Mask == null && model.IsInpainting)
         {
             throw new ArgumentException("an inpainting checkpoint generates from an init image and a mask (--init-image and --mask)");
         }
