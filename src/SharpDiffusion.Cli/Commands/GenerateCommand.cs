@@ -1,11 +1,13 @@
 using System.CommandLine;
 using System.Globalization;
 using SharpDiffusion.Conversion;
+using SharpDiffusion.Engine.ControlNet;
 using SharpDiffusion.Engine.Generation;
 using SharpDiffusion.Cli.Output;
 using SharpDiffusion.Engine.Pipeline;
 using SharpDiffusion.Engine.Random;
 using SharpDiffusion.Engine.Sampling;
+using SharpDiffusion.Engine.Upscaling;
 using SharpDiffusion.Formats;
 using SharpDiffusion.Formats.Safetensors;
 using SharpDiffusion.Hashing;
@@ -40,6 +42,17 @@ internal sealed class GenerateCommand : ICliCommand
     private readonly Option<int?> _clipSkip = new("--clip-skip") { Description = "CLIP skip (A1111 'Clip skip', default 1)" };
     private readonly Option<string?> _initImage = new("--init-image") { Description = "img2img: the starting image (resized to the output size)" };
     private readonly Option<double?> _strength = new("--strength") { Description = "img2img denoising strength (default 0.75)" };
+    private readonly Option<string?> _mask = new("--mask") { Description = "Inpainting: the mask image (white = repaint; transparency counts as the mask, as A1111), resized to the output size" };
+    private readonly Option<double?> _maskBlur = new("--mask-blur") { Description = "Inpainting: mask blur in pixels (default 4)" };
+    private readonly Option<string?> _inpaintFill = new("--inpaint-fill") { Description = "Inpainting: masked content, original (default; fill, latent-noise and latent-nothing are not supported yet)" };
+    private readonly Option<bool> _maskInvert = new("--mask-invert") { Description = "Inpainting: repaint where the mask is black (A1111 'Inpaint not masked')" };
+    private readonly Option<long?> _vaeSampleSeed = new("--vae-sample-seed") { Description = "img2img/inpainting: sample the VAE posterior (mean + std·randn) with torch's CPU generator seeded N (masked image: N+1) instead of using its mean" };
+    private readonly Option<string[]> _control = new("--control") { Description = "ControlNet unit MODEL:IMAGE[:weight[:start:end]] (repeatable): a ControlNet file/folder or a name in --models-dir's ControlNet/, the control image (resized to the output size), weight (1), guidance start and end (0, 1)" };
+    private readonly Option<string?> _controlPreprocessor = new("--control-preprocessor") { Description = "ControlNet preprocessor for every --control image: none (the image is the map; default), canny (thresholds 100/200), invert" };
+    private readonly Option<double?> _hiresScale = new("--hires-scale") { Description = "Hires. fix: upscale factor of a second pass (txt2img)" };
+    private readonly Option<string?> _hiresUpscaler = new("--hires-upscaler") { Description = "Hires. fix upscaler: Latent (default), \"Latent (nearest)\", Lanczos" };
+    private readonly Option<int?> _hiresSteps = new("--hires-steps") { Description = "Hires. fix second-pass steps (default: --steps)" };
+    private readonly Option<double?> _hiresDenoise = new("--hires-denoise") { Description = "Hires. fix denoising strength (default 0.7)" };
     private readonly Option<string> _precision = new("--precision") { Description = "fp32 or bf16 (U-Net and VAE)", DefaultValueFactory = _ => "fp32" };
     private readonly Option<string> _device = new("--device") { Description = "cpu or cuda", DefaultValueFactory = _ => "cpu" };
     private readonly Option<string?> _out = new("--out", "-o") { Description = "Output PNG file, or a folder (default: outputs/)" };
@@ -53,9 +66,9 @@ internal sealed class GenerateCommand : ICliCommand
 
     public Command Create(CliContext context)
     {
-        var command = new Command("generate", "Generate images from a checkpoint (txt2img, img2img)");
+        var command = new Command("generate", "Generate images from a checkpoint (txt2img, img2img, inpainting)");
         foreach (var option in new Option[] { _model, _config, _tokenizer, _prompt, _negative, _steps, _sampler, _schedule, _cfg, _seed,
-                     _rng, _width, _height, _batch, _batchCount, _clipSkip, _initImage, _strength, _precision, _device, _out, _saveLatents, _fromPng, _prediction,
+                     _rng, _width, _height, _batch, _batchCount, _clipSkip, _initImage, _strength, _mask, _maskBlur, _inpaintFill, _maskInvert, _vaeSampleSeed, _control, _controlPreprocessor, _hiresScale, _hiresUpscaler, _hiresSteps, _hiresDenoise, _precision, _device, _out, _saveLatents, _fromPng, _prediction,
                      _modelsDir, _verbose, _vae }.Concat(_previews.Options))
             command.Options.Add(option);
         command.SetAction(result => Run(context, result));
@@ -110,7 +123,14 @@ internal sealed class GenerateCommand : ICliCommand
             try
             {
                 var request = generation.Parameters;
-                generation = generation with { Parameters = request with { InitImage = InitImageLoader.LoadRgb(job.InitImagePath, request.Width, request.Height) } };
+                request = request with { InitImage = InitImageLoader.LoadRgb(job.InitImagePath, request.Width, request.Height) };
+                if (job.MaskPath != null)
+                {
+                    request = request with { Mask = InitImageLoader.LoadMask(job.MaskPath, request.Width, request.Height, out var resizedFrom) };
+                    if (resizedFrom is { } from && job.Verbose)
+                        context.Error.WriteLine($"{job.MaskPath}: mask of {from.Width}x{from.Height} resized to {request.Width}x{request.Height}");
+                }
+                generation = generation with { Parameters = request };
             }
             catch (InvalidDataException e)
             {
@@ -123,7 +143,7 @@ internal sealed class GenerateCommand : ICliCommand
         {
             result = RunWithProgress(context, service, generation, new GenerationControl { StepObserver = previews });
         }
-        catch (ArgumentException e)
+        catch (Exception e) when (e is ArgumentException or InvalidModelFileException)
         {
             context.Fail(e.Message);
             return ExitCodes.Usage;
@@ -181,7 +201,7 @@ internal sealed class GenerateCommand : ICliCommand
     }
 
     /// <summary>The service job and what only the command line does with it (init image file, outputs).</summary>
-    private sealed record CommandLineJob(GenerationJob Generation, string? InitImagePath, string? OutPath, string? SaveLatentsPath, bool Verbose);
+    private sealed record CommandLineJob(GenerationJob Generation, string? InitImagePath, string? MaskPath, string? OutPath, string? SaveLatentsPath, bool Verbose);
 
     private CommandLineJob BuildJob(ParseResult args)
     {
@@ -243,9 +263,20 @@ internal sealed class GenerateCommand : ICliCommand
             BatchSize = args.GetValue(_batch),
             ClipSkip = args.GetValue(_clipSkip) ?? png?.ClipSkip ?? 1,
             Strength = args.GetValue(_strength) ?? (png?["Denoising strength"] is { } ds ? double.Parse(ds, CultureInfo.InvariantCulture) : 0.75),
+            MaskBlur = args.GetValue(_maskBlur) ?? (png?["Mask blur"] is { } mb ? double.Parse(mb, CultureInfo.InvariantCulture) : 4),
+            MaskInvert = args.GetValue(_maskInvert) || png?["Mask mode"] == "Inpaint not masked",
+            InpaintFill = ParseInpaintFill(args.GetValue(_inpaintFill) ?? "original"),
+            VaeSampleSeed = args.GetValue(_vaeSampleSeed),
+            HiresScale = args.GetValue(_hiresScale) ?? (png?["Hires upscale"] is { } hu ? double.Parse(hu, CultureInfo.InvariantCulture) : null),
+            HiresUpscaler = args.GetValue(_hiresUpscaler) ?? png?["Hires upscaler"] ?? "Latent",
+            HiresSteps = args.GetValue(_hiresSteps) ?? (png?["Hires steps"] is { } hs ? int.Parse(hs, CultureInfo.InvariantCulture) : null),
+            HiresDenoise = args.GetValue(_hiresDenoise) ?? (png?["Hires upscale"] != null && png?["Denoising strength"] is { } hd ? double.Parse(hd, CultureInfo.InvariantCulture) : 0.7),
         });
         var initImage = args.GetValue(_initImage);
         if (initImage != null && !File.Exists(initImage)) throw new FileNotFoundException($"{initImage}: no such file");
+        var maskPath = args.GetValue(_mask);
+        if (maskPath != null && !File.Exists(maskPath)) throw new FileNotFoundException($"{maskPath}: no such file");
+        if (maskPath != null && initImage == null) throw new ArgumentException("--mask needs --init-image (the image to inpaint)");
         var load = new CheckpointLoadOptions
         {
             ConfigPath = args.GetValue(_config),
@@ -260,10 +291,75 @@ internal sealed class GenerateCommand : ICliCommand
         int batchCount = args.GetValue(_batchCount);
         if (batchCount < 1) throw new ArgumentException("--batch-count must be at least 1");
         GenerateOutputs.Check(args.GetValue(_out), args.GetValue(_saveLatents), request.BatchSize * batchCount,
-            [modelPath, initImage, load.VaePath, load.ConfigPath, args.GetValue(_fromPng)]);
+            [modelPath, initImage, maskPath, load.VaePath, load.ConfigPath, args.GetValue(_fromPng)]);
+        var controlSpecs = args.GetValue(_control) ?? [];
+        if (controlSpecs.Length > 0)
+            request = request with { Control = controlSpecs.Select(spec => ControlUnitFor(spec, args.GetValue(_controlPreprocessor) ?? "none", modelsDir, request.Width, request.Height)).ToList() };
         var generation = new GenerationJob { Model = new ModelChoice(modelPath, load), ModelsDir = modelsDir, Parameters = request, BatchCount = batchCount };
-        return new CommandLineJob(generation, initImage, args.GetValue(_out), args.GetValue(_saveLatents), args.GetValue(_verbose));
+        return new CommandLineJob(generation, initImage, maskPath, args.GetValue(_out), args.GetValue(_saveLatents), args.GetValue(_verbose));
     }
+
+    /// <summary>
+    /// <c>MODEL:IMAGE[:weight[:start:end]]</c>: the model as a path, else a name in the models folder's ControlNet/
+    /// (with or without extension); the image resized to the output size, preprocessed, as a [0, 1] map.
+    /// </summary>
+    private static ControlUnit ControlUnitFor(string spec, string preprocessor, string? modelsDir, int width, int height)
+    {
+        var parts = spec.Split(':');
+        if (parts.Length is not (2 or 3 or 5))
+            throw new ArgumentException($"--control {spec}: expected MODEL:IMAGE[:weight[:start:end]]");
+        static double Number(string text, string what, string spec) =>
+            double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) ? v : throw new ArgumentException($"--control {spec}: {what} '{text}' is not a number");
+        var modelPath = ResolveControlNet(parts[0], modelsDir);
+        var imagePath = parts[1];
+        if (!File.Exists(imagePath)) throw new FileNotFoundException($"{imagePath}: no such file");
+        var module = preprocessor.ToLowerInvariant();
+        RgbImage image;
+        try
+        {
+            image = new RgbImage(width, height, InitImageLoader.LoadRgb(imagePath, width, height));
+        }
+        catch (InvalidDataException e)
+        {
+            throw new ArgumentException(e.Message);
+        }
+        var map = ControlPreprocessors.Apply(module, image);
+        using var hint = ControlPreprocessors.ToHint(map);
+        return new ControlUnit(modelPath, hint.data<float>().ToArray(), width, height)
+        {
+            Module = module,
+            Weight = parts.Length > 2 ? Number(parts[2], "weight", spec) : 1.0,
+            GuidanceStart = parts.Length > 3 ? Number(parts[3], "guidance start", spec) : 0.0,
+            GuidanceEnd = parts.Length > 4 ? Number(parts[4], "guidance end", spec) : 1.0,
+        };
+    }
+
+    private static string ResolveControlNet(string name, string? modelsDir)
+    {
+        if (File.Exists(name) || Directory.Exists(name)) return name;
+        if (modelsDir != null)
+        {
+            var folder = Path.Combine(modelsDir, "ControlNet");
+            foreach (var candidate in new[] { name, name + ".safetensors", name + ".pth", name + ".pt", name + ".ckpt" })
+            {
+                var path = Path.Combine(folder, candidate);
+                if (File.Exists(path) || Directory.Exists(path)) return path;
+            }
+        }
+        throw new FileNotFoundException(modelsDir == null
+            ? $"{name}: no such ControlNet file (give a path, or --models-dir with a ControlNet/ folder)"
+            : $"{name}: no such ControlNet file, nor in {Path.Combine(modelsDir, "ControlNet")}");
+    }
+
+    /// <summary>A1111's "Masked content" names, as the option and as the UI writes them.</summary>
+    private static InpaintFill ParseInpaintFill(string text) => text.ToLowerInvariant().Replace(' ', '-') switch
+    {
+        "original" => InpaintFill.Original,
+        "fill" => InpaintFill.Fill,
+        "latent-noise" => InpaintFill.LatentNoise,
+        "latent-nothing" => InpaintFill.LatentNothing,
+        _ => throw new ArgumentException($"unknown --inpaint-fill '{text}': original, fill, latent-noise or latent-nothing"),
+    };
 
     /// <summary>A file path is used as given (with -N before the extension for batches); a folder gets A1111-style NNNNN-SEED.png names.</summary>
     private static string OutputPath(string? outPath, int index, int count, long seed)

@@ -30,9 +30,55 @@ public static class GenerationInfotext
             info["VAE"] = model.VaeName;
         }
         if (request.InitImage != null) info["Denoising strength"] = A1111Infotext.FormatNumber(request.Strength);
+        if (request.HiresScale is { } hiresScale)
+        {
+            // A1111's txt2img fields for the second pass, in its order.
+            info["Denoising strength"] = A1111Infotext.FormatNumber(request.HiresDenoise);
+            info["Hires upscale"] = A1111Infotext.FormatNumber(hiresScale);
+            if (request.HiresSteps is { } hiresSteps) info["Hires steps"] = hiresSteps.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            info["Hires upscaler"] = request.HiresUpscaler;
+        }
+        if (request.Mask != null)
+        {
+            // A1111's img2img init() order: the mask mode when inverted, the blur when there is one.
+            if (request.MaskInvert) info["Mask mode"] = "Inpaint not masked";
+            if (request.MaskBlur > 0) info["Mask blur"] = A1111Infotext.FormatNumber(request.MaskBlur);
+        }
         if (request.Rng == NoiseSourceKind.Nv) info["RNG"] = "NV";
         foreach (var (key, value) in SamplerRegistry.ScheduleInfotextFields(request.Schedule)) info[key] = value;
         foreach (var (key, value) in extraNetworkFields) info[key] = value;
         return info;
+    }
+
+    /// <summary>
+    /// sd-webui-controlnet's fields, one per unit: <c>ControlNet N: "Module: canny, Model: NAME [hash8], Weight: 1, ..."</c>
+    /// (the model's file name without extension and the first 8 hex digits of its sha256, as the extension lists models).
+    /// </summary>
+    public static IEnumerable<KeyValuePair<string, string>> ControlNetFields(IReadOnlyList<ControlNet.ControlUnit> units, IReadOnlyList<string?> shortHashes)
+    {
+        for (int i = 0; i < units.Count; i++)
+        {
+            var unit = units[i];
+            var name = Path.GetFileNameWithoutExtension(unit.ModelPath.TrimEnd('/', Path.DirectorySeparatorChar));
+            var model = shortHashes[i] is { } hash ? $"{name} [{hash}]" : name;
+            var fields = new List<string>
+            {
+                $"Module: {unit.Module}",
+                $"Model: {model}",
+                $"Weight: {A1111Infotext.FormatNumber(unit.Weight)}",
+                "Resize Mode: Just Resize",
+            };
+            if (unit.Module == "canny")
+            {
+                fields.Add($"Threshold A: {ControlNet.ControlPreprocessors.DefaultCannyLow}");
+                fields.Add($"Threshold B: {ControlNet.ControlPreprocessors.DefaultCannyHigh}");
+            }
+            fields.Add($"Guidance Start: {A1111Infotext.FormatNumber(unit.GuidanceStart)}");
+            fields.Add($"Guidance End: {A1111Infotext.FormatNumber(unit.GuidanceEnd)}");
+            fields.Add("Pixel Perfect: False");
+            fields.Add("Control Mode: Balanced");
+            // Quoted as one value by the infotext writer (A1111's quote: it holds commas and colons).
+            yield return new($"ControlNet {i}", string.Join(", ", fields));
+        }
     }
 }

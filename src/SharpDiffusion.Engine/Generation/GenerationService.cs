@@ -184,13 +184,15 @@ public sealed class GenerationService : IDisposable
             }
 
             var identity = _identity!;
+            var controlFields = GenerationInfotext.ControlNetFields(parameters.Control,
+                parameters.Control.Select(u => File.Exists(u.ModelPath) ? Hasher.TryGet(u.ModelPath)?.Sha256[..8] : null).ToList());
             var images = new List<GeneratedImage>();
             foreach (var iteration in iterations)
             {
                 var generated = iteration.Result;
                 for (int i = 0; i < generated.Images.Count; i++)
                 {
-                    var info = GenerationInfotext.Build(parameters, generated.Seeds[i], identity, iteration.InfotextFields);
+                    var info = GenerationInfotext.Build(parameters, generated.Seeds[i], identity, iteration.InfotextFields.Concat(controlFields));
                     images.Add(new GeneratedImage(generated.Images[i], generated.Width, generated.Height, generated.Seeds[i], info.Format()));
                 }
             }

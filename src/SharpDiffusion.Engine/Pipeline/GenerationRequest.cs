@@ -43,4 +43,63 @@ public sealed record GenerationRequest
 
     /// <summary>SDXL size conditioning; default as A1111: original and target size = the image size, no crop.</summary>
     public Text.Conditioners.ImageSizeConditioning? SizeConditioning { get; init; }
+
+    /// <summary>
+    /// Inpainting: the mask, one byte per pixel of <see cref="Width"/> x <see cref="Height"/> (row-major, 255 = repaint;
+    /// A1111's <c>convert('L')</c> of the mask image), already resized; needs <see cref="InitImage"/>.
+    /// </summary>
+    public byte[]? Mask { get; init; }
+
+    /// <summary>A1111 "Mask blur" (Gaussian sigma in pixels, both directions; default 4).</summary>
+    public double MaskBlur { get; init; } = 4;
+
+    /// <summary>A1111 "Mask mode: Inpaint not masked": repaint where the mask is black.</summary>
+    public bool MaskInvert { get; init; }
+
+    /// <summary>A1111 "Masked content".</summary>
+    public InpaintFill InpaintFill { get; init; } = InpaintFill.Original;
+
+    /// <summary>A1111 "Inpainting conditioning mask strength" (9-channel models; default 1).</summary>
+    public double InpaintingMaskWeight { get; init; } = 1.0;
+
+    /// <summary>
+    /// null: img2img/inpainting latents are the VAE posterior's mean (deterministic). A value: the posterior is sampled
+    /// as A1111 does (<c>mean + std·randn</c>), with torch's CPU generator seeded with this value for the init image and
+    /// with value + 1 for the masked image of inpainting models (A1111 draws from its unseeded global generator).
+    /// </summary>
+    public long? VaeSampleSeed { get; init; }
+
+    /// <summary>ControlNet units, applied together (their residuals summed); empty: none.</summary>
+    public IReadOnlyList<ControlNet.ControlUnit> Control { get; init; } = [];
+
+    /// <summary>A1111 "Hires. fix" upscale factor (txt2img only); null: no second pass.</summary>
+    public double? HiresScale { get; init; }
+
+    /// <summary>"Latent" (bilinear), "Latent (nearest)" or "Lanczos" (decode, Pillow Lanczos, encode).</summary>
+    public string HiresUpscaler { get; init; } = "Latent";
+
+    /// <summary>Second-pass steps; null: <see cref="Steps"/> (A1111's 0).</summary>
+    public int? HiresSteps { get; init; }
+
+    /// <summary>Second-pass denoising strength (A1111 default 0.7).</summary>
+    public double HiresDenoise { get; init; } = 0.7;
+
+    /// <summary>The second pass's size: <c>int(size · scale)</c>, as A1111's <c>hr_upscale_to_x/y</c>.</summary>
+    public (int Width, int Height) HiresSize => HiresScale is { } s ? ((int)(Width * s), (int)(Height * s)) : (Width, Height);
+}
+
+/// <summary>A1111's inpainting "Masked content" choices.</summary>
+public enum InpaintFill
+{
+    /// <summary>fill: the masked area is filled with the image's blurred colours before encoding.</summary>
+    Fill = 0,
+
+    /// <summary>original: the image is encoded as it is.</summary>
+    Original = 1,
+
+    /// <summary>latent noise: the masked latents are replaced by the seed's noise.</summary>
+    LatentNoise = 2,
+
+    /// <summary>latent nothing: the masked latents are zeroed.</summary>
+    LatentNothing = 3,
 }

@@ -1,9 +1,14 @@
+using SharpDiffusion.Engine.ControlNet;
 using SharpDiffusion.Engine.Generation;
+using SharpDiffusion.Engine.Inpainting;
+using SharpDiffusion.Engine.Upscaling;
 using SharpDiffusion.Engine.Models;
 using SharpDiffusion.Engine.Sampling;
 using SharpDiffusion.Engine.Text.Conditioners;
 using SharpDiffusion.Engine.Text.Prompts;
 using static TorchSharp.torch;
+using F = TorchSharp.torch.nn.functional;
+using ITextConditioner = SharpDiffusion.Engine.Text.Conditioners.ITextConditioner;
 
 namespace SharpDiffusion.Engine.Pipeline;
 
@@ -35,10 +40,24 @@ public static class ImageGenerator
         int factor = model.Vae.Config.DownsampleFactor;
         var latentShape = new long[] { model.LatentChannels, request.Height / factor, request.Width / factor };
         Tensor? initLatents = null;
-        if (request.InitImage is { } rgb)
+        InpaintSetup? inpaint = null;
+        var guidanceCond = cond;
+        var guidanceUncond = uncond;
+        if (request.Mask != null)
+        {
+            inpaint = PrepareInpainting(model, request, latentShape);
+            initLatents = inpaint.Blend.InitLatent;
+            if (inpaint.ImageConditioning is { } concat)
+            {
+                // Shares the text tensors (owned by cond/uncond): these wrappers are never disposed themselves.
+                guidanceCond = new Conditioning(cond.CrossAttention, cond.Vector, concat);
+                guidanceUncond = new Conditioning(uncond.CrossAttention, uncond.Vector, concat);
+            }
+        }
+        else if (request.InitImage is { } rgb)
         {
             var image = RgbToTensor(rgb, request.Width, request.Height);
-            initLatents = model.Vae.EncodeToLatents(image).expand(request.BatchSize, -1, -1, -1);
+            initLatents = EncodeLatents(model, image, request.BatchSize, request.VaeSampleSeed);
         }
 
         var sampling = new SamplingRequest
@@ -56,13 +75,25 @@ public static class ImageGenerator
             InitLatents = initLatents,
             DenoisingStrength = request.Strength,
             A1111SigmaQuirks = request.A1111SigmaQuirks,
+            LatentMask = inpaint?.Blend,
         };
-        var denoiser = model.CreateDenoiser();
+        using var controlStack = LoadControlNets(model, request);
+        var denoiser = model.CreateDenoiser(controlStack);
+        if (controlStack != null)
+        {
+            // The extension's step counter advances in the sampler callback, after each step.
+            var outer = onStep;
+            onStep = step =>
+            {
+                controlStack.CurrentStep = step.Index + 1;
+                outer?.Invoke(step);
+            };
+        }
         Tensor latents;
         bool interrupted = false;
         if (control == null)
         {
-            latents = SamplingRun.Run(denoiser, cond, uncond, sampling, onStep, cancellation);
+            latents = SamplingRun.Run(denoiser, guidanceCond, guidanceUncond, sampling, onStep, cancellation);
         }
         else
         {
@@ -78,7 +109,7 @@ public static class ImageGenerator
             }
             try
             {
-                latents = SamplingRun.Run(denoiser, cond, uncond, sampling, Step, cancellation);
+                latents = SamplingRun.Run(denoiser, guidanceCond, guidanceUncond, sampling, Step, cancellation);
             }
             catch (SamplingStopped)
             {
@@ -88,9 +119,25 @@ public static class ImageGenerator
             }
         }
 
+        if (inpaint != null)
+        {
+            // A1111 blends the samples once more after sampling, then puts the original pixels back outside the mask.
+            latents = inpaint.Blend.Apply(latents);
+        }
+        int outWidth = request.Width, outHeight = request.Height;
+        if (request.HiresScale != null && !interrupted)
+        {
+            (outWidth, outHeight) = request.HiresSize;
+            latents = HiresPass(model, request, text, denoiser, latents, onStep, cancellation);
+        }
         var images = DecodeImages(model, latents);
+        if (inpaint != null)
+        {
+            for (int i = 0; i < images.Count; i++)
+                images[i] = InpaintMasking.ApplyOverlay(new RgbImage(request.Width, request.Height, images[i]), inpaint.OverlayRgba).Pixels;
+        }
         var seeds = Enumerable.Range(0, request.BatchSize).Select(i => request.Seed + i).ToArray();
-        return new GenerationResult(images, request.Width, request.Height, seeds, latents.MoveToOuterDisposeScope()) { Interrupted = interrupted };
+        return new GenerationResult(images, outWidth, outHeight, seeds, latents.MoveToOuterDisposeScope()) { Interrupted = interrupted };
     }
 
     /// <summary>VAE-decodes latents [B, C, h, w] one image at a time into A1111's 8-bit RGB (row-major HWC bytes).</summary>
@@ -119,8 +166,172 @@ public static class ImageGenerator
         return t.div(127.5).sub(1.0).MoveToOuterDisposeScope();
     }
 
+    /// <summary>
+    /// A1111's hires. fix second pass (StableDiffusionProcessingTxt2Img.sample_hr_pass): the first pass's latents
+    /// upscaled (latent interpolation, bilinear without antialias or nearest; or decode → 8-bit → Pillow Lanczos →
+    /// encode), then img2img at the new size with the hires steps and denoising strength, fresh noise from the same
+    /// seeds (draw #0 at the new shape), the prompts re-encoded for the new size (SDXL's size conditioning).
+    /// </summary>
+    private static Tensor HiresPass(StableDiffusionCheckpoint model, GenerationRequest request, ITextConditioner text, IDenoiser denoiser,
+        Tensor latents, Action<SamplerStep>? onStep, CancellationToken cancellation)
+    {
+        var (width, height) = request.HiresSize;
+        int factor = model.Vae.Config.DownsampleFactor;
+        var shape = new long[] { model.LatentChannels, height / factor, width / factor };
+        Tensor upscaled;
+        switch (request.HiresUpscaler)
+        {
+            case "Latent":
+                upscaled = F.interpolate(latents, size: new[] { shape[1], shape[2] }, mode: InterpolationMode.Bilinear, align_corners: false);
+                break;
+            case "Latent (nearest)":
+                upscaled = F.interpolate(latents, size: new[] { shape[1], shape[2] }, mode: InterpolationMode.Nearest);
+                break;
+            default: // Lanczos (validated)
+                var rows = new List<Tensor>();
+                foreach (var rgb in DecodeImages(model, latents))
+                {
+                    var resized = PillowResize.Resize(new RgbImage(request.Width, request.Height, rgb), width, height, PillowFilter.Lanczos);
+                    var image = tensor(resized.Pixels).reshape(height, width, 3).permute(2, 0, 1).unsqueeze(0)
+                        .to(ScalarType.Float32).div(255.0).mul(2).sub(1);
+                    rows.Add(EncodeLatents(model, image, 1, request.VaeSampleSeed));
+                }
+                upscaled = cat(rows, 0);
+                break;
+        }
+        var sizes = request.SizeConditioning ?? ImageSizeConditioning.ForImage(height, width);
+        using var cond = text.Encode(new[] { request.Prompt }, isNegative: false, sizes);
+        using var uncond = text.Encode(new[] { request.NegativePrompt }, isNegative: true, sizes);
+        var sampling = new SamplingRequest
+        {
+            Sampler = request.Sampler,
+            Schedule = request.Schedule,
+            Steps = request.HiresSteps ?? request.Steps,
+            Sdxl = model.Architecture.AlignYourStepsSdxl,
+            CfgScale = request.CfgScale,
+            Seed = request.Seed,
+            BatchSize = request.BatchSize,
+            Rng = request.Rng,
+            LatentShape = shape,
+            Eta = request.Eta,
+            InitLatents = upscaled,
+            DenoisingStrength = request.HiresDenoise,
+            A1111SigmaQuirks = request.A1111SigmaQuirks,
+        };
+        return SamplingRun.Run(denoiser, cond, uncond, sampling, onStep, cancellation);
+    }
+
+    /// <summary>Loads the request's ControlNets for this model (its dtype and device); null when there are none.</summary>
+    private static ControlStack? LoadControlNets(StableDiffusionCheckpoint model, GenerationRequest request)
+    {
+        if (request.Control.Count == 0) return null;
+        var stack = new ControlStack(request.Steps);
+        try
+        {
+            foreach (var unit in request.Control)
+            {
+                if (unit.HintWidth != request.Width || unit.HintHeight != request.Height || unit.Hint.Length != 3 * unit.HintWidth * unit.HintHeight)
+                    throw new ArgumentException($"{unit.ModelPath}: control map of {unit.HintWidth}x{unit.HintHeight} for a {request.Width}x{request.Height} image");
+                if (unit.GuidanceStart < 0 || unit.GuidanceEnd > 1 || unit.GuidanceStart > unit.GuidanceEnd)
+                    throw new ArgumentException($"{unit.ModelPath}: guidance window {unit.GuidanceStart}..{unit.GuidanceEnd} must satisfy 0 <= start <= end <= 1");
+                stack.Add(ControlNetLoader.Load(unit.ModelPath, model.UNet.Config, model.UNet.DType, model.UNet.parameters().First().device), unit);
+            }
+            return stack;
+        }
+        catch
+        {
+            stack.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>What inpainting adds to a job: the latent-mask blend (with the init latents), the overlay, the 9-channel conditioning.</summary>
+    private sealed record InpaintSetup(LatentMaskBlend Blend, byte[] OverlayRgba, Tensor? ImageConditioning);
+
+    /// <summary>
+    /// A1111's img2img-inpaint init() (../shared/golden/ext/README.md §1): mask invert and blur, the overlay, the init
+    /// latents, the latent masks and, for inpainting checkpoints, <c>cat(mask_latent, masked_image_latent)</c>.
+    /// The tensors belong to the caller's dispose scope.
+    /// </summary>
+    private static InpaintSetup PrepareInpainting(StableDiffusionCheckpoint model, GenerationRequest request, long[] latentShape)
+    {
+        int width = request.Width, height = request.Height;
+        int latentWidth = (int)latentShape[2], latentHeight = (int)latentShape[1];
+        var mask = request.MaskInvert ? request.Mask!.Select(v => (byte)(255 - v)).ToArray() : request.Mask!;
+        var blurred = InpaintMasking.BlurMask(mask, width, height, request.MaskBlur, request.MaskBlur);
+        var overlay = InpaintMasking.Overlay(new RgbImage(width, height, request.InitImage!), InpaintMasking.MaskForOverlay(blurred));
+
+        // A1111: image = uint8 / 255 (float32), encoded as image·2 − 1.
+        var image = tensor(request.InitImage!).reshape(height, width, 3).permute(2, 0, 1).unsqueeze(0)
+            .to(ScalarType.Float32).div(255.0).mul(2).sub(1);
+        var initLatent = EncodeLatents(model, image, request.BatchSize, request.VaeSampleSeed);
+        var (keep, repaint) = InpaintMasking.LatentMasks(blurred, width, height, latentWidth, latentHeight, (int)latentShape[0]);
+
+        Tensor? conditioning = null;
+        if (model.IsInpainting)
+        {
+            var (_, masked, maskLatent) = InpaintMasking.ImageConditioningInputs(image, blurred, latentWidth, latentHeight, request.InpaintingMaskWeight);
+            var maskedLatent = EncodeLatents(model, masked, 1, request.VaeSampleSeed + 1);
+            conditioning = cat(new[] { maskLatent.to(maskedLatent.dtype), maskedLatent }, 1);
+        }
+        return new InpaintSetup(new LatentMaskBlend(initLatent, keep, repaint), overlay, conditioning);
+    }
+
+    /// <summary>
+    /// Scaled latents of an image in [-1, 1] for <paramref name="batch"/> rows: the posterior mean, or (with a seed) a
+    /// sample <c>mean + exp(0.5·logvar)·randn</c> drawn from torch's CPU generator seeded with it (LDM's
+    /// DiagonalGaussianDistribution.sample, one draw for the whole batch).
+    /// </summary>
+    private static Tensor EncodeLatents(StableDiffusionCheckpoint model, Tensor image, int batch, long? sampleSeed)
+    {
+        var (mean, logvar) = model.Vae.Encode(image);
+        var shape = new[] { (long)batch, mean.shape[1], mean.shape[2], mean.shape[3] };
+        Tensor z;
+        if (sampleSeed is { } seed)
+        {
+            using var generator = new Generator(unchecked((ulong)seed));
+            var noise = randn(shape, dtype: ScalarType.Float32, generator: generator).to(mean.device);
+            z = mean.expand(shape).add(logvar.mul(0.5).exp().expand(shape).mul(noise));
+        }
+        else
+        {
+            z = mean.expand(shape);
+        }
+        return z.mul(model.Vae.Config.ScaleFactor);
+    }
+
     private static void Validate(StableDiffusionCheckpoint model, GenerationRequest request)
     {
+        if (request.Mask != null)
+        {
+            if (request.InitImage == null) throw new ArgumentException("an inpainting mask needs an init image");
+            if (request.Mask.Length != request.Width * request.Height)
+                throw new ArgumentException($"the mask has {request.Mask.Length} pixels, {request.Width}x{request.Height} needs {request.Width * request.Height}");
+            if (request.InpaintFill != InpaintFill.Original)
+                throw new ArgumentException($"masked content '{request.InpaintFill}' is not supported yet (only 'original'): A1111 fills the masked area with Pillow's blurs first, which the engine does not reproduce");
+            if (request.MaskBlur < 0) throw new ArgumentException("mask blur must be 0 or more");
+            var (sampler, _) = SamplerRegistry.Resolve(request.Sampler, request.A1111SigmaQuirks);
+            // These evaluate the model row by row, past the per-step latent-mask blend inpainting needs.
+            if (sampler is Sampling.Samplers.TimestepSampler or Sampling.Samplers.LcmSampler or Sampling.Samplers.UniPcSampler)
+                throw new ArgumentException($"sampler {sampler.Name} does not support inpainting yet (use a k-diffusion sampler such as Euler, Euler a, DPM++ 2M)");
+        }
+        if (request.HiresScale is { } scale)
+        {
+            if (request.InitImage != null) throw new ArgumentException("hires. fix is a txt2img option (no --init-image)");
+            if (request.Control.Count > 0) throw new ArgumentException("hires. fix with ControlNet is not supported yet");
+            if (scale <= 1) throw new ArgumentException($"hires scale {scale} must be above 1");
+            var (hw, hh) = request.HiresSize;
+            if (hw % model.SizeMultiple != 0 || hh % model.SizeMultiple != 0)
+                throw new ArgumentException($"hires size {hw}x{hh} is not supported by this model: width and height must be multiples of {model.SizeMultiple}");
+            if (request.HiresUpscaler is not ("Latent" or "Latent (nearest)" or "Lanczos"))
+                throw new ArgumentException($"unknown hires upscaler '{request.HiresUpscaler}': Latent, \"Latent (nearest)\" or Lanczos");
+            if (request.HiresSteps is < 1) throw new ArgumentException("hires steps must be at least 1");
+            if (request.HiresDenoise <= 0 || request.HiresDenoise > 1) throw new ArgumentException("hires denoising strength must be in (0, 1]");
+        }
+        if (request.Mask == null && model.IsInpainting)
+        {
+            throw new ArgumentException("an inpainting checkpoint generates from an init image and a mask (--init-image and --mask)");
+        }
         int m = model.SizeMultiple;
         if (request.Width <= 0 || request.Height <= 0 || request.Width % m != 0 || request.Height % m != 0)
             throw new ArgumentException($"size {request.Width}x{request.Height} is not supported by this model: width and height must be positive multiples of {m} (e.g. {8 * m}x{8 * m}, {8 * m}x{12 * m})");

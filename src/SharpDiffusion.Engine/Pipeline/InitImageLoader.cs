@@ -25,4 +25,30 @@ public static class InitImageLoader
         }
         return rgb;
     }
+
+    /// <summary>
+    /// An inpainting mask as A1111's <c>create_binary_mask</c> reads it: an image with transparency gives its alpha
+    /// thresholded (255 where alpha &gt; 128, else 0), any other its <c>convert('L')</c> luma
+    /// (Pillow's <c>(R·19595 + G·38470 + B·7471 + 0x8000) &gt;&gt; 16</c>); one byte per pixel, 255 = repaint.
+    /// A mask of another size is resized to the output size (<paramref name="resizedFrom"/> says from what).
+    /// </summary>
+    public static byte[] LoadMask(string path, int width, int height, out (int Width, int Height)? resizedFrom)
+    {
+        using var decoded = SKBitmap.Decode(path) ?? throw new InvalidDataException($"{path}: not an image SkiaSharp can decode");
+        resizedFrom = decoded.Width == width && decoded.Height == height ? null : (decoded.Width, decoded.Height);
+        using var rgba = new SKBitmap(new SKImageInfo(width, height, SKColorType.Rgba8888, SKAlphaType.Unpremul));
+        if (!decoded.ScalePixels(rgba, new SKSamplingOptions(SKCubicResampler.CatmullRom)))
+            throw new InvalidDataException($"{path}: cannot resize the mask to {width}x{height}");
+        var pixels = rgba.GetPixelSpan();
+        var mask = new byte[width * height];
+        bool transparent = false;
+        for (int j = 3; j < pixels.Length; j += 4) transparent |= pixels[j] != 255;
+        for (int i = 0, j = 0; i < mask.Length; i++, j += 4)
+        {
+            mask[i] = transparent
+                ? (byte)(pixels[j + 3] > 128 ? 255 : 0)
+                : (byte)((pixels[j] * 19595 + pixels[j + 1] * 38470 + pixels[j + 2] * 7471 + 0x8000) >> 16);
+        }
+        return mask;
+    }
 }

@@ -74,7 +74,10 @@ public sealed class StableDiffusionCheckpoint : IDisposable
     /// <summary>Pixels per latent cell times the U-Net's own down-sampling: sizes must be multiples of this.</summary>
     public int SizeMultiple => Vae.Config.DownsampleFactor * (1 << (UNet.Config.Levels - 1));
 
-    public int LatentChannels => UNet.Config.InChannels;
+    public int LatentChannels => Vae.Config.EmbedDim;
+
+    /// <summary>Inpainting checkpoints: the U-Net also takes the mask (1 channel) and the masked image's latent.</summary>
+    public bool IsInpainting => UNet.Config.InChannels == 2 * Vae.Config.EmbedDim + 1;
 
     public static StableDiffusionCheckpoint Load(string path, CheckpointLoadOptions? options = null)
     {
@@ -96,8 +99,9 @@ public sealed class StableDiffusionCheckpoint : IDisposable
             var vaeConfig = config != null
                 ? VaeConfig.FromLdmConfig(config)
                 : VaeConfig.DetectFromWeights(file, architecture.VaePrefix, architecture.LatentScale);
-            if (unetConfig.InChannels != vaeConfig.EmbedDim)
-                throw new InvalidModelFileException(path, $"the U-Net takes {unetConfig.InChannels} input channels (inpainting: 9, instruct-pix2pix: 8) and the VAE makes {vaeConfig.EmbedDim}; the engine generates with models whose U-Net takes the latents alone");
+            bool inpainting = architecture.Variant == "inpaint" && unetConfig.InChannels == 2 * vaeConfig.EmbedDim + 1;
+            if (unetConfig.InChannels != vaeConfig.EmbedDim && !inpainting)
+                throw new InvalidModelFileException(path, $"the U-Net takes {unetConfig.InChannels} input channels (inpainting: 9, instruct-pix2pix: 8) and the VAE makes {vaeConfig.EmbedDim}; the engine generates with models whose U-Net takes the latents alone or inpainting models");
 
             // The text encoders load on a second thread while the U-Net and VAE load here: converting weights into
             // fresh memory is most of the time, and the two halves share nothing but the (thread-safe) file reads.
@@ -266,10 +270,10 @@ public sealed class StableDiffusionCheckpoint : IDisposable
     private PromptChunker OpenClipChunker(IPromptEmbeddingLookup? embeddings) =>
         new(new ClipTokenizer(Tokenizer.Vocabulary, htmlUnescape: true), embeddings: embeddings);
 
-    /// <summary>The denoiser the samplers call: eps or v parameterisation over this U-Net.</summary>
-    public DiscreteDenoiser CreateDenoiser()
+    /// <summary>The denoiser the samplers call: eps or v parameterisation over this U-Net (with ControlNets when given).</summary>
+    public DiscreteDenoiser CreateDenoiser(ControlNet.ControlStack? control = null)
     {
-        var model = new UNetDiffusionModel(UNet);
+        var model = new UNetDiffusionModel(UNet, control);
         return Prediction == Prediction.V ? new VDenoiser(model, Schedule) : new EpsDenoiser(model, Schedule);
     }
 

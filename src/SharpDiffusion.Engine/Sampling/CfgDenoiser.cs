@@ -77,6 +77,7 @@ public sealed class CfgDenoiser : IGuidedDenoiser, IRowGuidance, IDisposable
         // Kept across steps: owned by this object, not by any caller's dispose scope.
         joined.CrossAttention.DetachFromDisposeScope();
         joined.Vector?.DetachFromDisposeScope();
+        joined.ImageConditioning?.DetachFromDisposeScope();
         batched = joined;
         batchedFor = batch;
         return joined;
@@ -86,6 +87,7 @@ public sealed class CfgDenoiser : IGuidedDenoiser, IRowGuidance, IDisposable
     {
         batched?.CrossAttention.Dispose();
         batched?.Vector?.Dispose();
+        batched?.ImageConditioning?.Dispose();
         batched = null;
     }
 

@@ -41,4 +41,7 @@ public sealed record SamplingRequest
 
     /// <summary>img2img denoising strength in (0, 1].</summary>
     public double DenoisingStrength { get; init; } = 0.75;
+
+    /// <summary>Inpainting: the latent mask blended in after every model evaluation; null: none.</summary>
+    public LatentMaskBlend? LatentMask { get; init; }
 }

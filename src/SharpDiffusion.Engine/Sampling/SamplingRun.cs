@@ -30,6 +30,7 @@ public static class SamplingRun
         IGuidedDenoiser guided = uncond is null
             ? new ConditionedDenoiser(denoiser, cond)
             : new CfgDenoiser(denoiser, cond, uncond, request.CfgScale);
+        if (request.LatentMask is { } blend) guided = new MaskedDenoiser(guided, blend);
         try
         {
             var context = new SamplerContext

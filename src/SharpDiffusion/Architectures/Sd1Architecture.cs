@@ -40,8 +40,7 @@ public sealed class Sd1InpaintArchitecture : Sd1Architecture
     public override string? Variant => "inpaint";
     public override int InputChannels => 9;
 
-    /// <summary>Recognised and loadable; generation with the mask conditioning is not wired yet.</summary>
-    public override bool CanGenerate => false;
+    // Generates through ImageGenerator's inpainting path (an init image and a mask are required).
 }
 
 /// <summary>InstructPix2Pix (SD1): the U-Net also takes the input image's latent (8 channels). Recognised only.</summary>

@@ -215,19 +215,13 @@ public sealed class CheckpointSourcesTests(CheckpointSourcesFixture sources) : I
     }
 
     [Fact]
-    public void AnInpaintingUNetIsRefusedWithOneLine()
+    public void AnInpaintingUNetWithoutAMaskIsRefusedWithOneLine()
     {
-        // The tiny checkpoint with a 9-channel first convolution, as SD inpainting models have.
-        string inpaint = sources.File("tiny_sd1-inpaint.safetensors");
-        using (var original = SafetensorsFile.Open(sources.SingleFile))
-        {
-            SafetensorsWriter.Write(inpaint, original.Tensors.Select(t => t.Name == "model.diffusion_model.input_blocks.0.0.weight"
-                ? TensorToWrite.FromBytes(t.Name, t.DType, [t.Shape[0], 9, t.Shape[2], t.Shape[3]], new byte[t.Shape[0] * 9 * t.Shape[2] * t.Shape[3] * 4])
-                : TensorToWrite.FromModelFile(original, t)));
-        }
-        var r = Run("generate", "--model", inpaint, "--tokenizer", TestPaths.GoldenFile("clip"), "--prompt", "x", "--width", "16", "--height", "16", "--out", sources.File("inpaint.png"));
+        // The golden SD1 inpainting checkpoint (9-channel first convolution) generates only with an init image and a mask.
+        string inpaint = TestPaths.GoldenFile("ext/tiny_sd1_inpaint.safetensors");
+        var r = Run("generate", "--model", inpaint, "--config", TestPaths.GoldenFile("ext/tiny_sd1_inpaint.config.json"), "--tokenizer", TestPaths.GoldenFile("clip"), "--prompt", "x", "--width", "16", "--height", "16", "--out", sources.File("inpaint.png"));
         Assert.Equal(2, r.Code);
-        Assert.Contains("SD1 (inpaint) checkpoint; the engine runs", r.Stderr);
+        Assert.Contains("an inpainting checkpoint generates from an init image and a mask", r.Stderr);
         Assert.Single(r.Stderr.Trim().Split('\n'));
     }
 
