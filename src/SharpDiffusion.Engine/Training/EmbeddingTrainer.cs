@@ -172,7 +172,7 @@ public static class EmbeddingTrainer
     /// (as A1111's prompt parser makes room for an embedding), and the slots' offsets (position after BOS). Prompts
     /// are cut to one 75-token chunk; an occurrence that would not fit is dropped.
     /// </summary>
-    private static (Tensor Ids, IReadOnlyList<IReadOnlyList<int>> Offsets) PromptIds(StableDiffusionCheckpoint checkpoint, IReadOnlyList<string> prompts,
+    internal static (Tensor Ids, IReadOnlyList<IReadOnlyList<int>> Offsets) PromptIds(StableDiffusionCheckpoint checkpoint, IReadOnlyList<string> prompts,
         IReadOnlyList<int> nameTokens, int vectorCount)
     {
         long pad = Text.Tokenization.ClipTokenizer.EndOfTextId; // SD 1.x pads with EOS
@@ -185,7 +185,7 @@ public static class EmbeddingTrainer
             var rowOffsets = new List<int>();
             for (int i = 0; i < tokens.Count && body.Count < ContextLength - 2;)
             {
-                bool isName = i + nameTokens.Count <= tokens.Count && nameTokens.Select((n, k) => tokens[i + k] == n).All(x => x);
+                bool isName = nameTokens.Count > 0 && i + nameTokens.Count <= tokens.Count && nameTokens.Select((n, k) => tokens[i + k] == n).All(x => x);
                 if (isName)
                 {
                     if (body.Count + vectorCount <= ContextLength - 2)
@@ -208,19 +208,36 @@ public static class EmbeddingTrainer
     }
 
     /// <summary>
-    /// The embedding as <c>.safetensors</c> with kohya's key <c>emb_params</c> [n, 768], which A1111 (any single
-    /// tensor), ComfyUI and our <see cref="TextualInversionEmbedding"/> load; A1111's .pt fields go into the metadata.
+    /// <c>.pt</c>: A1111's <c>Embedding.save</c> dict (<c>string_to_token</c> {'*': 265}, <c>string_to_param</c>
+    /// {'*': [n, W]}, <c>name</c>, <c>step</c>, <c>sd_checkpoint</c> = the base's 10-digit short hash,
+    /// <c>sd_checkpoint_name</c>); otherwise <c>.safetensors</c> with kohya's key <c>emb_params</c>, which A1111 (any
+    /// single tensor), ComfyUI and <see cref="TextualInversionEmbedding"/> load, the same fields in its metadata.
     /// </summary>
     private static void Write(string path, Tensor vectors, string name, long step, string checkpointPath)
     {
+        string? shortHash = FileSha256.TryCompute(checkpointPath) is { } sha ? sha[..10] : null;
+        string checkpointName = Path.GetFileNameWithoutExtension(checkpointPath);
+        if (path.EndsWith(".pt", StringComparison.OrdinalIgnoreCase))
+        {
+            using var cpu = vectors.detach().to(ScalarType.Float32).contiguous();
+            TorchSaveWriter.Write(path, new TorchSaveWriter.Dict
+            {
+                { "string_to_token", new TorchSaveWriter.Dict { { "*", 265 } } }, // A1111's placeholder token id
+                { "string_to_param", new TorchSaveWriter.Dict { { "*", new TorchSaveWriter.FloatTensor(cpu.data<float>().ToArray(), cpu.shape) } } },
+                { "name", name },
+                { "step", step },
+                { "sd_checkpoint", shortHash },
+                { "sd_checkpoint_name", checkpointName },
+            });
+            return;
+        }
         var metadata = new Dictionary<string, string>
         {
             ["name"] = name,
             ["step"] = step.ToString(CultureInfo.InvariantCulture),
-            ["sd_checkpoint_name"] = Path.GetFileNameWithoutExtension(checkpointPath),
+            ["sd_checkpoint_name"] = checkpointName,
         };
-        // A1111's sd_checkpoint is the checkpoint's short hash (first 10 hex digits of its SHA-256).
-        if (FileSha256.TryCompute(checkpointPath) is { } sha) metadata["sd_checkpoint"] = sha[..10];
+        if (shortHash != null) metadata["sd_checkpoint"] = shortHash;
         SafetensorsWriter.Write(path, [LoraTrainingNetwork.FloatTensor("emb_params", vectors, TensorDType.F32)], metadata);
     }
 }

@@ -145,12 +145,34 @@ public class EmbeddingTrainerTests
     }
 
     [Fact]
-    public void PtOutputAndMissingTemplateAreOneLineExit2()
+    public void PtOutputIsA1111sLayoutThatLoadsAsAnEmbedding()
+    {
+        using var dir = new TempDir();
+        string data = MakeData(dir);
+        using var model = TinyModel.Load();
+        string pt = dir.File("toyemb.pt");
+        EmbeddingTrainer.Train(model, Options(data, pt) with { MaxSteps = 2 });
+        using var file = SharpDiffusion.Formats.ModelFileReader.Open(pt);
+        Assert.Equal(["string_to_param.*"], file.Tensors.Select(t => t.Name));
+        Assert.Equal([3L, model.ClipL!.Width], file.Tensors[0].Shape);
+        Assert.Equal("toyemb", file.Metadata["name"]);
+        Assert.Equal("2", file.Metadata["step"]);
+        Assert.Equal("tiny_sd1", file.Metadata["sd_checkpoint_name"]);
+        using var embedding = SharpDiffusion.Engine.Embeddings.TextualInversionEmbedding.Load(file);
+        Assert.Equal(3, embedding.VectorCount);
+        var (inspectCode, inspectOut, inspectErr) = Run("inspect", pt, "--json");
+        Assert.True(inspectCode == 0, inspectErr);
+        Assert.Contains("\"kind\":\"embedding\"", inspectOut);
+        Assert.Contains("\"token\":\"toyemb\"", inspectOut);
+    }
+
+    [Fact]
+    public void BadOutputAndMissingTemplateAreOneLineExit2()
     {
         using var dir = new TempDir();
         string data = MakeData(dir);
         var (code, _, stderr) = Run("train", "embedding", "--model", TestPaths.GoldenFile("tiny_sd1.safetensors"), "--data", data,
-            "--out", dir.File("e.pt"), "--name", "x");
+            "--out", dir.File("e.bin"), "--name", "x");
         Assert.Equal(2, code);
         Assert.Contains(".safetensors", stderr);
         Assert.Single(stderr.Trim().Split('\n'));
