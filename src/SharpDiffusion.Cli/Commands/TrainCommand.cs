@@ -17,9 +17,213 @@ internal sealed class TrainCommand : ICliCommand
 {
     public Command Create(CliContext context)
     {
-        var command = new Command("train", "Train extended models on your own images (kohya-compatible LoRA)");
+        var command = new Command("train", "Train extended models on your own images (kohya LoRA, A1111 embedding and hypernetwork)");
         command.Subcommands.Add(CreateLora(context));
+        command.Subcommands.Add(CreateEmbedding(context));
+        command.Subcommands.Add(CreateHypernetwork(context));
         return command;
+    }
+
+    private static Command CreateEmbedding(CliContext context)
+    {
+        var model = new Option<string>("--model", "-m") { Description = "Base checkpoint (SD 1.x single file); never written", Required = true };
+        var data = new Option<string>("--data") { Description = "Data folder: images (or N_concept/ subfolders) with NAME.txt captions for [filewords]", Required = true };
+        var output = new Option<string>("--out", "-o") { Description = "The embedding to write: .pt (A1111 layout) or .safetensors (emb_params)", Required = true };
+        var name = new Option<string>("--name") { Description = "The word the embedding stands for in the templates' [name]", Required = true };
+        var vectors = new Option<int>("--vectors") { Description = "Vectors per token", DefaultValueFactory = _ => 1 };
+        var initText = new Option<string>("--init-text") { Description = "Text whose token embeddings start the vectors (empty: zeros)", DefaultValueFactory = _ => "*" };
+        var template = new Option<string>("--template") { Description = "Prompt template file, or built-in style_filewords / subject_filewords", DefaultValueFactory = _ => PromptTemplates.DefaultName };
+        var lr = new Option<string>("--lr") { Description = "Learning rate or A1111 schedule \"0.005:100, 1e-3:1000, 1e-5\"", DefaultValueFactory = _ => "0.005" };
+        var config = new Option<string?>("--config") { Description = "LDM yaml / config of the checkpoint (as generate)" };
+        var tokenizer = new Option<string?>("--tokenizer") { Description = "CLIP vocabulary (as generate)" };
+        var precision = new Option<string>("--precision") { Description = "fp32 or bf16 for the frozen model (vectors stay float32)", DefaultValueFactory = _ => "fp32" };
+        var clipSkip = new Option<int>("--clip-skip") { Description = "CLIP skip", DefaultValueFactory = _ => 1 };
+        var vae = new Option<string?>("--vae") { Description = "A VAE to encode the images with instead of the checkpoint's" };
+        var maxSteps = new Option<int>("--max-steps") { Description = "Optimizer steps", DefaultValueFactory = _ => 100000 };
+        var batch = new Option<int>("--batch") { Description = "Images per micro-batch (one bucket)", DefaultValueFactory = _ => 1 };
+        var gradAccum = new Option<int>("--grad-accum") { Description = "Micro-batches per optimizer step", DefaultValueFactory = _ => 1 };
+        var seed = new Option<long>("--seed") { Description = "Seed of every random choice", DefaultValueFactory = _ => 42 };
+        var resolution = new Option<int?>("--resolution") { Description = "Bucket area is resolution^2 (default: the model's default size)" };
+        var bucketStep = new Option<int>("--bucket-step") { Description = "Bucket size step in pixels", DefaultValueFactory = _ => 64 };
+        var flip = new Option<bool>("--flip") { Description = "Random horizontal flips" };
+        var shuffle = new Option<bool>("--shuffle-tags") { Description = "Shuffle the caption's comma-separated tags" };
+        var tagDropout = new Option<double>("--tag-dropout") { Description = "Probability of dropping each tag", DefaultValueFactory = _ => 0 };
+        var saveEvery = new Option<int>("--save-every") { Description = "Write a resumable checkpoint every N steps", DefaultValueFactory = _ => 0 };
+        var resume = new Option<string?>("--resume") { Description = "Continue from the checkpoint folder (OUT.train) of an earlier run" };
+        var stateDir = new Option<string?>("--state-dir") { Description = "Where checkpoints and cached latents go (default OUT.train next to --out)" };
+        var json = new Option<bool>("--json") { Description = "One JSON line per step on stdout" };
+        var command = new Command("embedding", "Train an A1111 textual-inversion embedding");
+        foreach (var option in new Option[] { model, data, output, name, vectors, initText, template, lr, config, tokenizer, precision, clipSkip, vae,
+            maxSteps, batch, gradAccum, seed, resolution, bucketStep, flip, shuffle, tagDropout, saveEvery, resume, stateDir, json })
+            command.Options.Add(option);
+
+        command.SetAction(r =>
+        {
+            string modelPath = r.GetValue(model)!, outPath = r.GetValue(output)!;
+            string? problem = CheckPaths(modelPath, r.GetValue(data)!, outPath);
+            if (problem == null && !outPath.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase) && !outPath.EndsWith(".pt", StringComparison.OrdinalIgnoreCase))
+                problem = $"{outPath}: embeddings are written as .pt (A1111) or .safetensors (emb_params)";
+            if (!TryPrecision(r.GetValue(precision)!, out var dtype)) problem ??= $"--precision {r.GetValue(precision)}: fp32 or bf16";
+            if (problem != null)
+            {
+                context.Fail(problem);
+                return ExitCodes.Usage;
+            }
+            var options = new EmbeddingTrainingOptions
+            {
+                DataPath = r.GetValue(data)!,
+                OutputPath = outPath,
+                Name = r.GetValue(name)!,
+                Vectors = r.GetValue(vectors),
+                InitText = r.GetValue(initText)!,
+                Template = r.GetValue(template)!,
+                LearningRate = r.GetValue(lr)!,
+                StatePath = r.GetValue(stateDir),
+                ResumePath = r.GetValue(resume),
+                MaxSteps = r.GetValue(maxSteps),
+                BatchSize = r.GetValue(batch),
+                GradientAccumulation = r.GetValue(gradAccum),
+                Seed = r.GetValue(seed),
+                Resolution = r.GetValue(resolution),
+                BucketStep = r.GetValue(bucketStep),
+                FlipAugment = r.GetValue(flip),
+                ShuffleTags = r.GetValue(shuffle),
+                TagDropout = r.GetValue(tagDropout),
+                ClipSkip = r.GetValue(clipSkip),
+                SaveEvery = r.GetValue(saveEvery),
+            };
+            var loadOptions = new CheckpointLoadOptions { ConfigPath = r.GetValue(config), TokenizerPath = r.GetValue(tokenizer), DType = dtype, VaePath = r.GetValue(vae) };
+            return RunTraining(context, modelPath, loadOptions, r.GetValue(json), (checkpoint, progress) =>
+            {
+                var result = EmbeddingTrainer.Train(checkpoint, options, progress);
+                return (result.OutputPath, result.DataProblems);
+            });
+        });
+        return command;
+    }
+
+    private static Command CreateHypernetwork(CliContext context)
+    {
+        var model = new Option<string>("--model", "-m") { Description = "Base checkpoint (SD 1.x single file); never written", Required = true };
+        var data = new Option<string>("--data") { Description = "Data folder: images (or N_concept/ subfolders) with NAME.txt captions for [filewords]", Required = true };
+        var output = new Option<string>("--out", "-o") { Description = "The hypernetwork to write (A1111 .pt)", Required = true };
+        var name = new Option<string?>("--name") { Description = "Stored name and the templates' [name] (default: the file name)" };
+        var layers = new Option<string>("--layer-structure") { Description = "Layer widths as multiples, starting and ending with 1", DefaultValueFactory = _ => "1,2,1" };
+        var activation = new Option<string>("--activation") { Description = "linear, relu, leakyrelu, elu, swish, tanh, sigmoid, ...", DefaultValueFactory = _ => "linear" };
+        var layerNorm = new Option<bool>("--layer-norm") { Description = "LayerNorm after every layer" };
+        var dropout = new Option<bool>("--dropout") { Description = "A1111's default dropout (0.3 after hidden layers)" };
+        var dropoutStructure = new Option<string?>("--dropout-structure") { Description = "Dropout after each layer, e.g. \"0,0.3,0\"" };
+        var sizes = new Option<string>("--sizes") { Description = "Module widths (A1111 enable_sizes)", DefaultValueFactory = _ => "768,320,640,1280" };
+        var template = new Option<string>("--template") { Description = "Prompt template file, or built-in style_filewords / subject_filewords", DefaultValueFactory = _ => PromptTemplates.DefaultName };
+        var lr = new Option<string>("--lr") { Description = "Learning rate or A1111 schedule \"1e-5:100, 1e-6\"", DefaultValueFactory = _ => "0.00001" };
+        var config = new Option<string?>("--config") { Description = "LDM yaml / config of the checkpoint (as generate)" };
+        var tokenizer = new Option<string?>("--tokenizer") { Description = "CLIP vocabulary (as generate)" };
+        var precision = new Option<string>("--precision") { Description = "fp32 or bf16 for the frozen model (hypernetwork stays float32)", DefaultValueFactory = _ => "fp32" };
+        var clipSkip = new Option<int>("--clip-skip") { Description = "CLIP skip", DefaultValueFactory = _ => 1 };
+        var vae = new Option<string?>("--vae") { Description = "A VAE to encode the images with instead of the checkpoint's" };
+        var maxSteps = new Option<int>("--max-steps") { Description = "Optimizer steps", DefaultValueFactory = _ => 100000 };
+        var batch = new Option<int>("--batch") { Description = "Images per micro-batch (one bucket)", DefaultValueFactory = _ => 1 };
+        var gradAccum = new Option<int>("--grad-accum") { Description = "Micro-batches per optimizer step", DefaultValueFactory = _ => 1 };
+        var seed = new Option<long>("--seed") { Description = "Seed of every random choice", DefaultValueFactory = _ => 42 };
+        var resolution = new Option<int?>("--resolution") { Description = "Bucket area is resolution^2 (default: the model's default size)" };
+        var bucketStep = new Option<int>("--bucket-step") { Description = "Bucket size step in pixels", DefaultValueFactory = _ => 64 };
+        var flip = new Option<bool>("--flip") { Description = "Random horizontal flips" };
+        var shuffle = new Option<bool>("--shuffle-tags") { Description = "Shuffle the caption's comma-separated tags" };
+        var tagDropout = new Option<double>("--tag-dropout") { Description = "Probability of dropping each tag", DefaultValueFactory = _ => 0 };
+        var saveEvery = new Option<int>("--save-every") { Description = "Write a resumable checkpoint every N steps", DefaultValueFactory = _ => 0 };
+        var resume = new Option<string?>("--resume") { Description = "Continue from the checkpoint folder (OUT.train) of an earlier run" };
+        var stateDir = new Option<string?>("--state-dir") { Description = "Where checkpoints and cached latents go (default OUT.train next to --out)" };
+        var json = new Option<bool>("--json") { Description = "One JSON line per step on stdout" };
+        var command = new Command("hypernetwork", "Train an A1111 hypernetwork");
+        foreach (var option in new Option[] { model, data, output, name, layers, activation, layerNorm, dropout, dropoutStructure, sizes, template, lr,
+            config, tokenizer, precision, clipSkip, vae, maxSteps, batch, gradAccum, seed, resolution, bucketStep, flip, shuffle, tagDropout, saveEvery,
+            resume, stateDir, json })
+            command.Options.Add(option);
+
+        command.SetAction(r =>
+        {
+            string modelPath = r.GetValue(model)!, outPath = r.GetValue(output)!;
+            string? problem = CheckPaths(modelPath, r.GetValue(data)!, outPath);
+            if (problem == null && !outPath.EndsWith(".pt", StringComparison.OrdinalIgnoreCase))
+                problem = $"{outPath}: hypernetworks are written as A1111 .pt files";
+            if (!TryPrecision(r.GetValue(precision)!, out var dtype)) problem ??= $"--precision {r.GetValue(precision)}: fp32 or bf16";
+            var layerList = Numbers(r.GetValue(layers)!);
+            if (layerList == null) problem ??= $"--layer-structure {r.GetValue(layers)}: comma-separated numbers such as 1,2,1";
+            var sizeList = Numbers(r.GetValue(sizes)!);
+            if (sizeList == null || sizeList.Any(s => s != Math.Floor(s))) problem ??= $"--sizes {r.GetValue(sizes)}: comma-separated widths such as 768,320,640,1280";
+            IReadOnlyList<double>? dropoutList = null;
+            if (r.GetValue(dropoutStructure) is { } text)
+            {
+                dropoutList = Numbers(text);
+                if (dropoutList == null) problem ??= $"--dropout-structure {text}: comma-separated probabilities such as 0,0.3,0";
+            }
+            else if (r.GetValue(dropout) && layerList != null)
+                dropoutList = Engine.Hypernetworks.HypernetworkStructure.ParseDropoutStructure(layerList, useDropout: true, lastLayerDropout: false);
+            if (problem != null)
+            {
+                context.Fail(problem);
+                return ExitCodes.Usage;
+            }
+            var options = new HypernetworkTrainingOptions
+            {
+                DataPath = r.GetValue(data)!,
+                OutputPath = outPath,
+                Name = r.GetValue(name),
+                LayerStructure = layerList!,
+                ActivationFunc = r.GetValue(activation)!,
+                LayerNorm = r.GetValue(layerNorm),
+                DropoutStructure = dropoutList,
+                Sizes = [.. sizeList!.Select(s => (int)s)],
+                Template = r.GetValue(template)!,
+                LearningRate = r.GetValue(lr)!,
+                StatePath = r.GetValue(stateDir),
+                ResumePath = r.GetValue(resume),
+                MaxSteps = r.GetValue(maxSteps),
+                BatchSize = r.GetValue(batch),
+                GradientAccumulation = r.GetValue(gradAccum),
+                Seed = r.GetValue(seed),
+                Resolution = r.GetValue(resolution),
+                BucketStep = r.GetValue(bucketStep),
+                FlipAugment = r.GetValue(flip),
+                ShuffleTags = r.GetValue(shuffle),
+                TagDropout = r.GetValue(tagDropout),
+                ClipSkip = r.GetValue(clipSkip),
+                SaveEvery = r.GetValue(saveEvery),
+            };
+            var loadOptions = new CheckpointLoadOptions { ConfigPath = r.GetValue(config), TokenizerPath = r.GetValue(tokenizer), DType = dtype, VaePath = r.GetValue(vae) };
+            return RunTraining(context, modelPath, loadOptions, r.GetValue(json), (checkpoint, progress) =>
+            {
+                var result = HypernetworkTrainer.Train(checkpoint, options, progress);
+                return (result.OutputPath, result.DataProblems);
+            });
+        });
+        return command;
+    }
+
+    private static List<double>? Numbers(string text)
+    {
+        var values = new List<double>();
+        foreach (var part in text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+        {
+            if (!double.TryParse(part, NumberStyles.Float, CultureInfo.InvariantCulture, out double value)) return null;
+            values.Add(value);
+        }
+        return values.Count > 0 ? values : null;
+    }
+
+    private static string? CheckPaths(string modelPath, string dataPath, string outPath)
+    {
+        if (!File.Exists(modelPath)) return $"{modelPath}: no such file";
+        if (!Directory.Exists(dataPath)) return $"{dataPath}: no such data folder";
+        if (Path.GetFullPath(modelPath) == Path.GetFullPath(outPath)) return $"{outPath}: the output would replace the base model";
+        if (!Directory.Exists(Path.GetDirectoryName(Path.GetFullPath(outPath)))) return $"{outPath}: the output folder does not exist";
+        return null;
+    }
+
+    private static bool TryPrecision(string text, out ScalarType dtype)
+    {
+        dtype = text == "bf16" ? ScalarType.BFloat16 : ScalarType.Float32;
+        return text is "fp32" or "bf16";
     }
 
     private static Command CreateLora(CliContext context)
@@ -135,7 +339,16 @@ internal sealed class TrainCommand : ICliCommand
         return command;
     }
 
-    private static int Run(CliContext context, string modelPath, CheckpointLoadOptions loadOptions, LoraTrainingOptions options, bool json)
+    private static int Run(CliContext context, string modelPath, CheckpointLoadOptions loadOptions, LoraTrainingOptions options, bool json) =>
+        RunTraining(context, modelPath, loadOptions, json, (checkpoint, progress) =>
+        {
+            var result = LoraTrainer.Train(checkpoint, options, progress);
+            return (result.OutputPath, result.DataProblems);
+        });
+
+    /// <summary>Loads the base model, runs <paramref name="train"/> with the progress display, and maps bad input to exit 2.</summary>
+    private static int RunTraining(CliContext context, string modelPath, CheckpointLoadOptions loadOptions, bool json,
+        Func<StableDiffusionCheckpoint, IProgress<TrainingProgress>, (string OutputPath, IReadOnlyList<string> DataProblems)> train)
     {
         StableDiffusionCheckpoint checkpoint;
         try
@@ -168,9 +381,9 @@ internal sealed class TrainCommand : ICliCommand
             });
             try
             {
-                var result = LoraTrainer.Train(checkpoint, options, progress);
-                foreach (var line in result.DataProblems) context.Error.WriteLine("warning: " + line);
-                if (!json) context.Output.WriteLine(result.OutputPath);
+                var (outputPath, problems) = train(checkpoint, progress);
+                foreach (var line in problems) context.Error.WriteLine("warning: " + line);
+                if (!json) context.Output.WriteLine(outputPath);
                 return ExitCodes.Success;
             }
             // A model or data set training cannot go on with is bad input (the exit-code table's 2), like bad usage.

@@ -46,6 +46,14 @@ public sealed class Hypernetwork : IDisposable
     public (HypernetworkModule K, HypernetworkModule V)? ForWidth(int width) =>
         _layers.TryGetValue(width, out var pair) ? pair : null;
 
+    /// <summary>A new hypernetwork of <paramref name="structure"/> with (k, v) modules for each width (training initialises the weights).</summary>
+    public static Hypernetwork Create(string name, HypernetworkStructure structure, IEnumerable<int> widths)
+    {
+        var layers = new SortedDictionary<int, (HypernetworkModule, HypernetworkModule)>();
+        foreach (int width in widths.Distinct()) layers[width] = (new HypernetworkModule(width, structure), new HypernetworkModule(width, structure));
+        return new Hypernetwork(name, structure, layers);
+    }
+
     /// <param name="file">The opened hypernetwork file (pickle flattened by the torch reader, or safetensors with metadata).</param>
     /// <param name="name">Overrides the name; default: stored <c>name</c>, else the file name without extension.</param>
     /// <exception cref="InvalidModelFileException">Not a hypernetwork, or weights that do not fit its layer structure.</exception>

@@ -16,10 +16,15 @@ public static class TrainingState
 {
     public const string FileName = "state.safetensors";
 
-    public static void Save(string folder, long step, LoraTrainingNetwork network, IReadOnlyList<TrainingOptimizer> optimizers, string fingerprint)
+    public static void Save(string folder, long step, LoraTrainingNetwork network, IReadOnlyList<TrainingOptimizer> optimizers, string fingerprint) =>
+        Save(folder, step, network.NamedParameters(), optimizers, fingerprint);
+
+    /// <summary>Saves any set of named trainable tensors (a LoRA's, an embedding's, a hypernetwork's) with their optimizers.</summary>
+    public static void Save(string folder, long step, IEnumerable<(string Name, TorchSharp.Modules.Parameter Parameter)> parameters,
+        IReadOnlyList<TrainingOptimizer> optimizers, string fingerprint)
     {
         Directory.CreateDirectory(folder);
-        var tensors = network.NamedParameters().Select(p => LoraTrainingNetwork.FloatTensor("network." + p.Name, p.Parameter, TensorDType.F32)).ToList();
+        var tensors = parameters.Select(p => LoraTrainingNetwork.FloatTensor("network." + p.Name, p.Parameter, TensorDType.F32)).ToList();
         var metadata = new Dictionary<string, string>
         {
             ["step"] = step.ToString(CultureInfo.InvariantCulture),
@@ -35,7 +40,13 @@ public static class TrainingState
 
     /// <summary>Restores a checkpoint into <paramref name="network"/> and <paramref name="optimizers"/>; returns its step.</summary>
     /// <exception cref="InvalidModelFileException">No checkpoint, a damaged one, or one of other settings.</exception>
-    public static long Load(string folder, LoraTrainingNetwork network, IReadOnlyList<TrainingOptimizer> optimizers, string fingerprint)
+    public static long Load(string folder, LoraTrainingNetwork network, IReadOnlyList<TrainingOptimizer> optimizers, string fingerprint) =>
+        Load(folder, network.NamedParameters(), optimizers, fingerprint);
+
+    /// <summary>Restores a checkpoint into <paramref name="parameters"/> and <paramref name="optimizers"/>; returns its step.</summary>
+    /// <exception cref="InvalidModelFileException">No checkpoint, a damaged one, or one of other settings.</exception>
+    public static long Load(string folder, IEnumerable<(string Name, TorchSharp.Modules.Parameter Parameter)> parameters,
+        IReadOnlyList<TrainingOptimizer> optimizers, string fingerprint)
     {
         string path = Path.Combine(folder, FileName);
         if (!File.Exists(path)) throw new InvalidModelFileException(path, "no training checkpoint here (is --resume the .train folder of an earlier run?)");
@@ -45,7 +56,7 @@ public static class TrainingState
         var byName = file.Tensors.ToDictionary(t => t.Name, StringComparer.Ordinal);
         using (no_grad())
         {
-            foreach (var (name, parameter) in network.NamedParameters())
+            foreach (var (name, parameter) in parameters)
             {
                 if (!byName.TryGetValue("network." + name, out var info)) throw new InvalidModelFileException(path, $"no tensor network.{name}");
                 using var value = TensorReading.Read(file, info, ScalarType.Float32);

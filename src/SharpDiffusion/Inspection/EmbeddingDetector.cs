@@ -25,7 +25,7 @@ internal static class EmbeddingDetector
 
         EmbeddingDetails details;
         var vectors = new List<TensorInfo>();
-        if (stringToParam != null && IsVectorTable(stringToParam))
+        if (stringToParam != null && IsVectorShape(stringToParam))
         {
             details = new EmbeddingDetails { Layout = "a1111" };
             vectors.Add(stringToParam);
@@ -33,7 +33,7 @@ internal static class EmbeddingDetector
             details.Token = index.Meta("name") ?? (placeholder != "*" ? placeholder : null);
             Evidence.Add(result, Evidence.Key(stringToParam, "A1111 textual-inversion vectors (string_to_param)"));
         }
-        else if (embParams != null && IsVectorTable(embParams) && index.Count == 1)
+        else if (embParams != null && IsVectorShape(embParams) && index.Count == 1)
         {
             details = new EmbeddingDetails { Layout = "emb_params", Token = index.Meta("name") };
             vectors.Add(embParams);
@@ -84,6 +84,12 @@ internal static class EmbeddingDetector
         return true;
     }
 
-    private static bool IsVectorTable(TensorInfo t) => t.DType.IsFloatingPoint()
-        && (t.Rank == 2 || t.Rank == 1) && TokenWidths.Contains((int)t.Shape[^1]) && (t.Rank == 1 || t.Shape[0] is >= 1 and <= 512);
+    private static bool IsVectorTable(TensorInfo t) => IsVectorShape(t) && TokenWidths.Contains((int)t.Shape[^1]);
+
+    /// <summary>
+    /// Float [n, W] or [W]. The named layouts (<c>string_to_param</c>, <c>emb_params</c>) need no known width: their
+    /// keys say what they are, and embeddings trained on small test models have small widths (the family stays open).
+    /// </summary>
+    private static bool IsVectorShape(TensorInfo t) => t.DType.IsFloatingPoint()
+        && (t.Rank == 2 || t.Rank == 1) && (t.Rank == 1 || t.Shape[0] is >= 1 and <= 512);
 }

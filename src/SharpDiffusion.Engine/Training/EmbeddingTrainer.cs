@@ -1,0 +1,243 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using SharpDiffusion.Engine.Embeddings;
+using SharpDiffusion.Engine.Pipeline;
+using SharpDiffusion.Engine.Text.Encoders;
+using SharpDiffusion.Formats;
+using SharpDiffusion.Formats.Safetensors;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace SharpDiffusion.Engine.Training;
+
+/// <summary>Everything a textual-inversion run needs besides the model (defaults are A1111's Train tab).</summary>
+public sealed record EmbeddingTrainingOptions
+{
+    public required string DataPath { get; init; }
+
+    /// <summary>The embedding written at the end (.safetensors, key <c>emb_params</c>).</summary>
+    public required string OutputPath { get; init; }
+
+    /// <summary>The prompt word the vectors stand for in the templates (A1111 later names it by the file name).</summary>
+    public required string Name { get; init; }
+
+    public int Vectors { get; init; } = 1;
+
+    /// <summary>Text whose token embeddings start the vectors; empty: zeros (A1111).</summary>
+    public string InitText { get; init; } = "*";
+
+    /// <summary>A <see cref="PromptTemplates.BuiltIn"/> name or a template file.</summary>
+    public string Template { get; init; } = PromptTemplates.DefaultName;
+
+    /// <summary>A rate or an A1111 rate list ("0.005:100, 1e-3:1000, 1e-5").</summary>
+    public string LearningRate { get; init; } = "0.005";
+
+    public string? StatePath { get; init; }
+    public string? ResumePath { get; init; }
+    public int MaxSteps { get; init; } = 100000;
+    public int BatchSize { get; init; } = 1;
+    public int GradientAccumulation { get; init; } = 1;
+    public long Seed { get; init; } = 42;
+    public int SaveEvery { get; init; }
+    public int? Resolution { get; init; }
+    public int BucketStep { get; init; } = 64;
+    public bool FlipAugment { get; init; }
+    public bool ShuffleTags { get; init; }
+    public double TagDropout { get; init; }
+    public int ClipSkip { get; init; } = 1;
+}
+
+/// <summary>What a finished (or stopped) embedding run did.</summary>
+public sealed record EmbeddingTrainingResult(string OutputPath, string StatePath, long Steps, long ResumedFrom, double FinalLoss, IReadOnlyList<string> DataProblems);
+
+/// <summary>
+/// A1111's <c>train_embedding</c> (textual_inversion.py) on SD 1.x: the vectors start from the init text's token
+/// embeddings (<c>vec[i] = embedded[i·len/n]</c>), every step fills a random template line with the embedding's name
+/// and the image's caption, the name's tokens become the n trainable rows (<see cref="TextualInversionTraining"/>),
+/// the loss is CompVis <c>p_losses</c> with the checkpoint's own buffers, and AdamW without weight decay steps the
+/// vectors at the A1111 schedule's rate. Choices of ours, noted: data folders, buckets and the latent cache are the
+/// LoRA trainer's (posterior mean, where A1111's "once" samples it), the caption fallback is the concept folder's
+/// name, and every random draw is a function of (seed, step) so a resumed run is bit-identical.
+/// </summary>
+public static class EmbeddingTrainer
+{
+    private const int ContextLength = 77;
+
+    public static EmbeddingTrainingResult Train(StableDiffusionCheckpoint checkpoint, EmbeddingTrainingOptions options,
+        IProgress<TrainingProgress>? progress = null, long? stopAfterStep = null)
+    {
+        if (options.Vectors < 1 || options.Vectors > ContextLength - 2) throw new ArgumentException($"--vectors must be 1..{ContextLength - 2}");
+        if (options.MaxSteps < 1) throw new ArgumentException("--max-steps must be at least 1");
+        if (options.BatchSize < 1 || options.GradientAccumulation < 1) throw new ArgumentException("--batch and --grad-accum must be at least 1");
+        if (string.IsNullOrWhiteSpace(options.Name)) throw new ArgumentException("--name must not be empty");
+        // A1111's training hijack splices vectors into a CLIP-L token embedding; other encoders have no such entry point here.
+        var clip = checkpoint.ClipL ?? throw new ArgumentException($"{checkpoint.Path}: embedding training needs a model with a CLIP ViT-L text encoder (SD 1.x)");
+        var templates = PromptTemplates.Load(options.Template);
+        var nameTokens = checkpoint.Tokenizer.Encode(options.Name);
+        if (nameTokens.Count == 0) throw new ArgumentException($"--name '{options.Name}' has no tokens");
+
+        string statePath = options.StatePath ?? Path.ChangeExtension(options.OutputPath, null) + ".train";
+        int resolution = options.Resolution ?? checkpoint.Vae.Config.DownsampleFactor * 64;
+        var dataset = TrainingDataset.Scan(options.DataPath, new AspectRatioBuckets(resolution, options.BucketStep));
+        if (dataset.Images.Count == 0) throw new InvalidDataException($"{options.DataPath}: no readable training images");
+        foreach (var image in dataset.Images)
+        {
+            if (image.Bucket.Width % checkpoint.SizeMultiple != 0 || image.Bucket.Height % checkpoint.SizeMultiple != 0)
+                throw new InvalidDataException($"{image.Path}: bucket {image.Bucket.Width}x{image.Bucket.Height} is not a multiple of {checkpoint.SizeMultiple}, which this model needs; choose --resolution/--bucket-step accordingly");
+        }
+
+        using var initial = InitialVectors(clip, checkpoint.Tokenizer.Encode(options.InitText), options.Vectors);
+        using var vectors = new Parameter(initial.clone(), requires_grad: true);
+        var parameters = new List<(string, Parameter)> { ("emb_params", vectors) };
+        using var optimizer = new AdamWOptimizer(parameters, weightDecay: 0.0); // A1111: AdamW(weight_decay=0.0)
+        var schedule = LearningRateSchedule.Create(options.LearningRate, 0, options.MaxSteps);
+        string fingerprint = JsonSerializer.Serialize(new
+        {
+            model = Path.GetFileName(checkpoint.Path), name = options.Name, vectors = options.Vectors, init = options.InitText,
+            template = options.Template, batch = options.BatchSize, accum = options.GradientAccumulation, seed = options.Seed,
+        });
+        long startStep = options.ResumePath != null ? TrainingState.Load(options.ResumePath, parameters, [optimizer], fingerprint) : 0;
+
+        var latents = new LatentCache(Path.Combine(statePath, "latents"), checkpoint.Vae, checkpoint.VaePath ?? checkpoint.Path);
+        int batchesPerEpoch = dataset.EpochBatches(options.Seed, 0, options.BatchSize).Count;
+        IReadOnlyList<TrainingImage[]>? batches = null;
+        long batchesEpoch = -1;
+        var clock = Stopwatch.StartNew();
+        double smoothed = double.NaN, lastLoss = double.NaN;
+        long step = startStep;
+        while (step < options.MaxSteps)
+        {
+            double stepLoss = 0;
+            for (int a = 0; a < options.GradientAccumulation; a++)
+            {
+                long micro = step * options.GradientAccumulation + a;
+                long epoch = micro / batchesPerEpoch;
+                if (epoch != batchesEpoch) (batches, batchesEpoch) = (dataset.EpochBatches(options.Seed, epoch, options.BatchSize), epoch);
+                var batch = batches![(int)(micro % batchesPerEpoch)];
+                using var scope = NewDisposeScope();
+                var random = new StepRandom(options.Seed, "batch", micro);
+                var x0 = cat(batch.Select(i => latents.Get(i, options.FlipAugment && random.NextDouble() < 0.5)).ToArray(), 0);
+                var prompts = batch.Select(i => PromptTemplates.Fill(templates, options.Name, i.Caption, random, options.ShuffleTags, options.TagDropout)).ToList();
+                var (ids, offsets) = PromptIds(checkpoint, prompts, nameTokens, options.Vectors);
+                using var generator = new Generator((ulong)StepRandom.SeedFor(options.Seed, "noise", micro));
+                var noise = randn(x0.shape, ScalarType.Float32, generator: generator);
+                var t = randint(0, KohyaNoiseSchedule.TrainTimesteps, [x0.shape[0]], ScalarType.Int64, generator: generator);
+                var conditioning = TextualInversionTraining.Conditioning(clip, ids, vectors, offsets, options.ClipSkip);
+                var loss = TextualInversionTraining.LdmLoss(checkpoint.UNet, checkpoint.File, x0, noise, t, conditioning);
+                (loss / options.GradientAccumulation).backward();
+                stepLoss += loss.item<float>() / options.GradientAccumulation;
+            }
+            double rate = schedule.At(step);
+            optimizer.Step(rate);
+            optimizer.ZeroGrad();
+            step++;
+
+            lastLoss = stepLoss;
+            smoothed = double.IsNaN(smoothed) ? stepLoss : 0.9 * smoothed + 0.1 * stepLoss;
+            double speed = (step - startStep) / Math.Max(clock.Elapsed.TotalSeconds, 1e-9);
+            progress?.Report(new TrainingProgress(step, options.MaxSteps, stepLoss, smoothed, rate, speed,
+                TimeSpan.FromSeconds((options.MaxSteps - step) / Math.Max(speed, 1e-9))));
+            bool stopping = stopAfterStep == step;
+            if ((options.SaveEvery > 0 && step % options.SaveEvery == 0) || step == options.MaxSteps || stopping)
+                TrainingState.Save(statePath, step, parameters, [optimizer], fingerprint);
+            if (stopping) break;
+        }
+
+        if (step == options.MaxSteps) Write(options.OutputPath, vectors, options.Name, step, checkpoint.Path);
+        return new EmbeddingTrainingResult(options.OutputPath, statePath, step, startStep, lastLoss, dataset.Problems);
+    }
+
+    /// <summary>
+    /// A1111's <c>create_embedding</c>: the init text's token embeddings (no BOS/EOS, cut to n tokens), row i of the
+    /// result being row <c>i·len/n</c> (integer division) of them; zeros when the text has no tokens.
+    /// </summary>
+    public static Tensor InitialVectors(ClipTextModel clip, IReadOnlyList<int> initTokens, int count)
+    {
+        using var scope = NewDisposeScope();
+        var taken = initTokens.Take(count).Select(i => (long)i).ToArray();
+        if (taken.Length == 0)
+        {
+            using var probe = clip.EmbedTokens(tensor(new long[] { 0 }, [1, 1]));
+            return zeros([count, probe.shape[2]], ScalarType.Float32).MoveToOuterDisposeScope();
+        }
+        Tensor embedded;
+        using (no_grad()) embedded = clip.EmbedTokens(tensor(taken, [1, taken.Length]))[0].to(ScalarType.Float32);
+        var rows = Enumerable.Range(0, count).Select(i => (long)(i * taken.Length / count)).ToArray();
+        return embedded.index_select(0, tensor(rows)).contiguous().MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Token ids [B, 77] of the filled prompts, each occurrence of the name's tokens replaced by n placeholder slots
+    /// (as A1111's prompt parser makes room for an embedding), and the slots' offsets (position after BOS). Prompts
+    /// are cut to one 75-token chunk; an occurrence that would not fit is dropped.
+    /// </summary>
+    internal static (Tensor Ids, IReadOnlyList<IReadOnlyList<int>> Offsets) PromptIds(StableDiffusionCheckpoint checkpoint, IReadOnlyList<string> prompts,
+        IReadOnlyList<int> nameTokens, int vectorCount)
+    {
+        long pad = Text.Tokenization.ClipTokenizer.EndOfTextId; // SD 1.x pads with EOS
+        var all = new long[prompts.Count * ContextLength];
+        var offsets = new List<IReadOnlyList<int>>();
+        for (int b = 0; b < prompts.Count; b++)
+        {
+            var tokens = checkpoint.Tokenizer.Encode(prompts[b]);
+            var body = new List<long>();
+            var rowOffsets = new List<int>();
+            for (int i = 0; i < tokens.Count && body.Count < ContextLength - 2;)
+            {
+                bool isName = nameTokens.Count > 0 && i + nameTokens.Count <= tokens.Count && nameTokens.Select((n, k) => tokens[i + k] == n).All(x => x);
+                if (isName)
+                {
+                    if (body.Count + vectorCount <= ContextLength - 2)
+                    {
+                        rowOffsets.Add(body.Count);
+                        body.AddRange(Enumerable.Repeat(pad, vectorCount)); // overwritten by the vectors
+                    }
+                    i += nameTokens.Count;
+                }
+                else body.Add(tokens[i++]);
+            }
+            var row = all.AsSpan(b * ContextLength, ContextLength);
+            row.Fill(pad);
+            row[0] = Text.Tokenization.ClipTokenizer.StartOfTextId;
+            for (int i = 0; i < body.Count; i++) row[i + 1] = body[i];
+            row[body.Count + 1] = Text.Tokenization.ClipTokenizer.EndOfTextId;
+            offsets.Add(rowOffsets);
+        }
+        return (tensor(all, [prompts.Count, ContextLength]), offsets);
+    }
+
+    /// <summary>
+    /// <c>.pt</c>: A1111's <c>Embedding.save</c> dict (<c>string_to_token</c> {'*': 265}, <c>string_to_param</c>
+    /// {'*': [n, W]}, <c>name</c>, <c>step</c>, <c>sd_checkpoint</c> = the base's 10-digit short hash,
+    /// <c>sd_checkpoint_name</c>); otherwise <c>.safetensors</c> with kohya's key <c>emb_params</c>, which A1111 (any
+    /// single tensor), ComfyUI and <see cref="TextualInversionEmbedding"/> load, the same fields in its metadata.
+    /// </summary>
+    private static void Write(string path, Tensor vectors, string name, long step, string checkpointPath)
+    {
+        string? shortHash = FileSha256.TryCompute(checkpointPath) is { } sha ? sha[..10] : null;
+        string checkpointName = Path.GetFileNameWithoutExtension(checkpointPath);
+        if (path.EndsWith(".pt", StringComparison.OrdinalIgnoreCase))
+        {
+            using var cpu = vectors.detach().to(ScalarType.Float32).contiguous();
+            TorchSaveWriter.Write(path, new TorchSaveWriter.Dict
+            {
+                { "string_to_token", new TorchSaveWriter.Dict { { "*", 265 } } }, // A1111's placeholder token id
+                { "string_to_param", new TorchSaveWriter.Dict { { "*", new TorchSaveWriter.FloatTensor(cpu.data<float>().ToArray(), cpu.shape) } } },
+                { "name", name },
+                { "step", step },
+                { "sd_checkpoint", shortHash },
+                { "sd_checkpoint_name", checkpointName },
+            });
+            return;
+        }
+        var metadata = new Dictionary<string, string>
+        {
+            ["name"] = name,
+            ["step"] = step.ToString(CultureInfo.InvariantCulture),
+            ["sd_checkpoint_name"] = checkpointName,
+        };
+        if (shortHash != null) metadata["sd_checkpoint"] = shortHash;
+        SafetensorsWriter.Write(path, [LoraTrainingNetwork.FloatTensor("emb_params", vectors, TensorDType.F32)], metadata);
+    }
+}
