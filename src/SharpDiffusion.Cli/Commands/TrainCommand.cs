@@ -26,74 +26,35 @@ internal sealed class TrainCommand : ICliCommand
 
     private static Command CreateEmbedding(CliContext context)
     {
-        var model = new Option<string>("--model", "-m") { Description = "Base checkpoint (SD 1.x single file); never written", Required = true };
-        var data = new Option<string>("--data") { Description = "Data folder: images (or N_concept/ subfolders) with NAME.txt captions for [filewords]", Required = true };
+        var shared = new TemplateTrainingCliOptions("0.005", "0.005:100, 1e-3:1000, 1e-5", "the vectors");
         var output = new Option<string>("--out", "-o") { Description = "The embedding to write: .pt (A1111 layout) or .safetensors (emb_params)", Required = true };
         var name = new Option<string>("--name") { Description = "The word the embedding stands for in the templates' [name]", Required = true };
         var vectors = new Option<int>("--vectors") { Description = "Vectors per token", DefaultValueFactory = _ => 1 };
         var initText = new Option<string>("--init-text") { Description = "Text whose token embeddings start the vectors (empty: zeros)", DefaultValueFactory = _ => "*" };
-        var template = new Option<string>("--template") { Description = "Prompt template file, or built-in style_filewords / subject_filewords", DefaultValueFactory = _ => PromptTemplates.DefaultName };
-        var lr = new Option<string>("--lr") { Description = "Learning rate or A1111 schedule \"0.005:100, 1e-3:1000, 1e-5\"", DefaultValueFactory = _ => "0.005" };
-        var config = new Option<string?>("--config") { Description = "LDM yaml / config of the checkpoint (as generate)" };
-        var tokenizer = new Option<string?>("--tokenizer") { Description = "CLIP vocabulary (as generate)" };
-        var precision = new Option<string>("--precision") { Description = "fp32 or bf16 for the frozen model (vectors stay float32)", DefaultValueFactory = _ => "fp32" };
-        var clipSkip = new Option<int>("--clip-skip") { Description = "CLIP skip", DefaultValueFactory = _ => 1 };
-        var vae = new Option<string?>("--vae") { Description = "A VAE to encode the images with instead of the checkpoint's" };
-        var maxSteps = new Option<int>("--max-steps") { Description = "Optimizer steps", DefaultValueFactory = _ => 100000 };
-        var batch = new Option<int>("--batch") { Description = "Images per micro-batch (one bucket)", DefaultValueFactory = _ => 1 };
-        var gradAccum = new Option<int>("--grad-accum") { Description = "Micro-batches per optimizer step", DefaultValueFactory = _ => 1 };
-        var seed = new Option<long>("--seed") { Description = "Seed of every random choice", DefaultValueFactory = _ => 42 };
-        var resolution = new Option<int?>("--resolution") { Description = "Bucket area is resolution^2 (default: the model's default size)" };
-        var bucketStep = new Option<int>("--bucket-step") { Description = "Bucket size step in pixels", DefaultValueFactory = _ => 64 };
-        var flip = new Option<bool>("--flip") { Description = "Random horizontal flips" };
-        var shuffle = new Option<bool>("--shuffle-tags") { Description = "Shuffle the caption's comma-separated tags" };
-        var tagDropout = new Option<double>("--tag-dropout") { Description = "Probability of dropping each tag", DefaultValueFactory = _ => 0 };
-        var saveEvery = new Option<int>("--save-every") { Description = "Write a resumable checkpoint every N steps", DefaultValueFactory = _ => 0 };
-        var resume = new Option<string?>("--resume") { Description = "Continue from the checkpoint folder (OUT.train) of an earlier run" };
-        var stateDir = new Option<string?>("--state-dir") { Description = "Where checkpoints and cached latents go (default OUT.train next to --out)" };
-        var json = new Option<bool>("--json") { Description = "One JSON line per step on stdout" };
         var command = new Command("embedding", "Train an A1111 textual-inversion embedding");
-        foreach (var option in new Option[] { model, data, output, name, vectors, initText, template, lr, config, tokenizer, precision, clipSkip, vae,
-            maxSteps, batch, gradAccum, seed, resolution, bucketStep, flip, shuffle, tagDropout, saveEvery, resume, stateDir, json })
-            command.Options.Add(option);
+        shared.AddTo(command, output, name, vectors, initText);
 
         command.SetAction(r =>
         {
-            string modelPath = r.GetValue(model)!, outPath = r.GetValue(output)!;
-            string? problem = CheckPaths(modelPath, r.GetValue(data)!, outPath);
+            string modelPath = r.GetValue(shared.Model)!, outPath = r.GetValue(output)!;
+            string? problem = CheckPaths(modelPath, r.GetValue(shared.Data)!, outPath);
             if (problem == null && !outPath.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase) && !outPath.EndsWith(".pt", StringComparison.OrdinalIgnoreCase))
                 problem = $"{outPath}: embeddings are written as .pt (A1111) or .safetensors (emb_params)";
-            if (!TryPrecision(r.GetValue(precision)!, out var dtype)) problem ??= $"--precision {r.GetValue(precision)}: fp32 or bf16";
+            if (!TryPrecision(r.GetValue(shared.Precision)!, out var dtype)) problem ??= $"--precision {r.GetValue(shared.Precision)}: fp32 or bf16";
             if (problem != null)
             {
                 context.Fail(problem);
                 return ExitCodes.Usage;
             }
-            var options = new EmbeddingTrainingOptions
+            var options = shared.Apply(r, new EmbeddingTrainingOptions
             {
-                DataPath = r.GetValue(data)!,
+                DataPath = r.GetValue(shared.Data)!,
                 OutputPath = outPath,
                 Name = r.GetValue(name)!,
                 Vectors = r.GetValue(vectors),
                 InitText = r.GetValue(initText)!,
-                Template = r.GetValue(template)!,
-                LearningRate = r.GetValue(lr)!,
-                StatePath = r.GetValue(stateDir),
-                ResumePath = r.GetValue(resume),
-                MaxSteps = r.GetValue(maxSteps),
-                BatchSize = r.GetValue(batch),
-                GradientAccumulation = r.GetValue(gradAccum),
-                Seed = r.GetValue(seed),
-                Resolution = r.GetValue(resolution),
-                BucketStep = r.GetValue(bucketStep),
-                FlipAugment = r.GetValue(flip),
-                ShuffleTags = r.GetValue(shuffle),
-                TagDropout = r.GetValue(tagDropout),
-                ClipSkip = r.GetValue(clipSkip),
-                SaveEvery = r.GetValue(saveEvery),
-            };
-            var loadOptions = new CheckpointLoadOptions { ConfigPath = r.GetValue(config), TokenizerPath = r.GetValue(tokenizer), DType = dtype, VaePath = r.GetValue(vae) };
-            return RunTraining(context, modelPath, loadOptions, r.GetValue(json), (checkpoint, progress) =>
+            });
+            return RunTraining(context, modelPath, shared.LoadOptions(r, dtype), r.GetValue(shared.Json), (checkpoint, progress) =>
             {
                 var result = EmbeddingTrainer.Train(checkpoint, options, progress);
                 return (result.OutputPath, result.DataProblems);
@@ -104,8 +65,7 @@ internal sealed class TrainCommand : ICliCommand
 
     private static Command CreateHypernetwork(CliContext context)
     {
-        var model = new Option<string>("--model", "-m") { Description = "Base checkpoint (SD 1.x single file); never written", Required = true };
-        var data = new Option<string>("--data") { Description = "Data folder: images (or N_concept/ subfolders) with NAME.txt captions for [filewords]", Required = true };
+        var shared = new TemplateTrainingCliOptions("0.00001", "1e-5:100, 1e-6", "the hypernetwork");
         var output = new Option<string>("--out", "-o") { Description = "The hypernetwork to write (A1111 .pt)", Required = true };
         var name = new Option<string?>("--name") { Description = "Stored name and the templates' [name] (default: the file name)" };
         var layers = new Option<string>("--layer-structure") { Description = "Layer widths as multiples, starting and ending with 1", DefaultValueFactory = _ => "1,2,1" };
@@ -114,39 +74,16 @@ internal sealed class TrainCommand : ICliCommand
         var dropout = new Option<bool>("--dropout") { Description = "A1111's default dropout (0.3 after hidden layers)" };
         var dropoutStructure = new Option<string?>("--dropout-structure") { Description = "Dropout after each layer, e.g. \"0,0.3,0\"" };
         var sizes = new Option<string>("--sizes") { Description = "Module widths (A1111 enable_sizes)", DefaultValueFactory = _ => "768,320,640,1280" };
-        var template = new Option<string>("--template") { Description = "Prompt template file, or built-in style_filewords / subject_filewords", DefaultValueFactory = _ => PromptTemplates.DefaultName };
-        var lr = new Option<string>("--lr") { Description = "Learning rate or A1111 schedule \"1e-5:100, 1e-6\"", DefaultValueFactory = _ => "0.00001" };
-        var config = new Option<string?>("--config") { Description = "LDM yaml / config of the checkpoint (as generate)" };
-        var tokenizer = new Option<string?>("--tokenizer") { Description = "CLIP vocabulary (as generate)" };
-        var precision = new Option<string>("--precision") { Description = "fp32 or bf16 for the frozen model (hypernetwork stays float32)", DefaultValueFactory = _ => "fp32" };
-        var clipSkip = new Option<int>("--clip-skip") { Description = "CLIP skip", DefaultValueFactory = _ => 1 };
-        var vae = new Option<string?>("--vae") { Description = "A VAE to encode the images with instead of the checkpoint's" };
-        var maxSteps = new Option<int>("--max-steps") { Description = "Optimizer steps", DefaultValueFactory = _ => 100000 };
-        var batch = new Option<int>("--batch") { Description = "Images per micro-batch (one bucket)", DefaultValueFactory = _ => 1 };
-        var gradAccum = new Option<int>("--grad-accum") { Description = "Micro-batches per optimizer step", DefaultValueFactory = _ => 1 };
-        var seed = new Option<long>("--seed") { Description = "Seed of every random choice", DefaultValueFactory = _ => 42 };
-        var resolution = new Option<int?>("--resolution") { Description = "Bucket area is resolution^2 (default: the model's default size)" };
-        var bucketStep = new Option<int>("--bucket-step") { Description = "Bucket size step in pixels", DefaultValueFactory = _ => 64 };
-        var flip = new Option<bool>("--flip") { Description = "Random horizontal flips" };
-        var shuffle = new Option<bool>("--shuffle-tags") { Description = "Shuffle the caption's comma-separated tags" };
-        var tagDropout = new Option<double>("--tag-dropout") { Description = "Probability of dropping each tag", DefaultValueFactory = _ => 0 };
-        var saveEvery = new Option<int>("--save-every") { Description = "Write a resumable checkpoint every N steps", DefaultValueFactory = _ => 0 };
-        var resume = new Option<string?>("--resume") { Description = "Continue from the checkpoint folder (OUT.train) of an earlier run" };
-        var stateDir = new Option<string?>("--state-dir") { Description = "Where checkpoints and cached latents go (default OUT.train next to --out)" };
-        var json = new Option<bool>("--json") { Description = "One JSON line per step on stdout" };
         var command = new Command("hypernetwork", "Train an A1111 hypernetwork");
-        foreach (var option in new Option[] { model, data, output, name, layers, activation, layerNorm, dropout, dropoutStructure, sizes, template, lr,
-            config, tokenizer, precision, clipSkip, vae, maxSteps, batch, gradAccum, seed, resolution, bucketStep, flip, shuffle, tagDropout, saveEvery,
-            resume, stateDir, json })
-            command.Options.Add(option);
+        shared.AddTo(command, output, name, layers, activation, layerNorm, dropout, dropoutStructure, sizes);
 
         command.SetAction(r =>
         {
-            string modelPath = r.GetValue(model)!, outPath = r.GetValue(output)!;
-            string? problem = CheckPaths(modelPath, r.GetValue(data)!, outPath);
+            string modelPath = r.GetValue(shared.Model)!, outPath = r.GetValue(output)!;
+            string? problem = CheckPaths(modelPath, r.GetValue(shared.Data)!, outPath);
             if (problem == null && !outPath.EndsWith(".pt", StringComparison.OrdinalIgnoreCase))
                 problem = $"{outPath}: hypernetworks are written as A1111 .pt files";
-            if (!TryPrecision(r.GetValue(precision)!, out var dtype)) problem ??= $"--precision {r.GetValue(precision)}: fp32 or bf16";
+            if (!TryPrecision(r.GetValue(shared.Precision)!, out var dtype)) problem ??= $"--precision {r.GetValue(shared.Precision)}: fp32 or bf16";
             var layerList = Numbers(r.GetValue(layers)!);
             if (layerList == null) problem ??= $"--layer-structure {r.GetValue(layers)}: comma-separated numbers such as 1,2,1";
             var sizeList = Numbers(r.GetValue(sizes)!);
@@ -164,9 +101,9 @@ internal sealed class TrainCommand : ICliCommand
                 context.Fail(problem);
                 return ExitCodes.Usage;
             }
-            var options = new HypernetworkTrainingOptions
+            var options = shared.Apply(r, new HypernetworkTrainingOptions
             {
-                DataPath = r.GetValue(data)!,
+                DataPath = r.GetValue(shared.Data)!,
                 OutputPath = outPath,
                 Name = r.GetValue(name),
                 LayerStructure = layerList!,
@@ -174,24 +111,8 @@ internal sealed class TrainCommand : ICliCommand
                 LayerNorm = r.GetValue(layerNorm),
                 DropoutStructure = dropoutList,
                 Sizes = [.. sizeList!.Select(s => (int)s)],
-                Template = r.GetValue(template)!,
-                LearningRate = r.GetValue(lr)!,
-                StatePath = r.GetValue(stateDir),
-                ResumePath = r.GetValue(resume),
-                MaxSteps = r.GetValue(maxSteps),
-                BatchSize = r.GetValue(batch),
-                GradientAccumulation = r.GetValue(gradAccum),
-                Seed = r.GetValue(seed),
-                Resolution = r.GetValue(resolution),
-                BucketStep = r.GetValue(bucketStep),
-                FlipAugment = r.GetValue(flip),
-                ShuffleTags = r.GetValue(shuffle),
-                TagDropout = r.GetValue(tagDropout),
-                ClipSkip = r.GetValue(clipSkip),
-                SaveEvery = r.GetValue(saveEvery),
-            };
-            var loadOptions = new CheckpointLoadOptions { ConfigPath = r.GetValue(config), TokenizerPath = r.GetValue(tokenizer), DType = dtype, VaePath = r.GetValue(vae) };
-            return RunTraining(context, modelPath, loadOptions, r.GetValue(json), (checkpoint, progress) =>
+            });
+            return RunTraining(context, modelPath, shared.LoadOptions(r, dtype), r.GetValue(shared.Json), (checkpoint, progress) =>
             {
                 var result = HypernetworkTrainer.Train(checkpoint, options, progress);
                 return (result.OutputPath, result.DataProblems);

@@ -12,13 +12,8 @@ using static TorchSharp.torch;
 namespace SharpDiffusion.Engine.Training;
 
 /// <summary>Everything a textual-inversion run needs besides the model (defaults are A1111's Train tab).</summary>
-public sealed record EmbeddingTrainingOptions
+public sealed record EmbeddingTrainingOptions : TemplateTrainingOptions
 {
-    public required string DataPath { get; init; }
-
-    /// <summary>The embedding written at the end (.safetensors, key <c>emb_params</c>).</summary>
-    public required string OutputPath { get; init; }
-
     /// <summary>The prompt word the vectors stand for in the templates (A1111 later names it by the file name).</summary>
     public required string Name { get; init; }
 
@@ -27,25 +22,7 @@ public sealed record EmbeddingTrainingOptions
     /// <summary>Text whose token embeddings start the vectors; empty: zeros (A1111).</summary>
     public string InitText { get; init; } = "*";
 
-    /// <summary>A <see cref="PromptTemplates.BuiltIn"/> name or a template file.</summary>
-    public string Template { get; init; } = PromptTemplates.DefaultName;
-
-    /// <summary>A rate or an A1111 rate list ("0.005:100, 1e-3:1000, 1e-5").</summary>
-    public string LearningRate { get; init; } = "0.005";
-
-    public string? StatePath { get; init; }
-    public string? ResumePath { get; init; }
-    public int MaxSteps { get; init; } = 100000;
-    public int BatchSize { get; init; } = 1;
-    public int GradientAccumulation { get; init; } = 1;
-    public long Seed { get; init; } = 42;
-    public int SaveEvery { get; init; }
-    public int? Resolution { get; init; }
-    public int BucketStep { get; init; } = 64;
-    public bool FlipAugment { get; init; }
-    public bool ShuffleTags { get; init; }
-    public double TagDropout { get; init; }
-    public int ClipSkip { get; init; } = 1;
+    public override string LearningRate { get; init; } = "0.005";
 }
 
 /// <summary>What a finished (or stopped) embedding run did.</summary>

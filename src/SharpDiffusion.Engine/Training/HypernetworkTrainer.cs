@@ -10,13 +10,8 @@ using static TorchSharp.torch;
 namespace SharpDiffusion.Engine.Training;
 
 /// <summary>Everything a hypernetwork run needs besides the model (defaults are A1111's).</summary>
-public sealed record HypernetworkTrainingOptions
+public sealed record HypernetworkTrainingOptions : TemplateTrainingOptions
 {
-    public required string DataPath { get; init; }
-
-    /// <summary>The hypernetwork written at the end (A1111 .pt).</summary>
-    public required string OutputPath { get; init; }
-
     /// <summary>The stored name and the templates' <c>[name]</c>; default the output's file name.</summary>
     public string? Name { get; init; }
 
@@ -30,21 +25,7 @@ public sealed record HypernetworkTrainingOptions
     /// <summary>Module widths (A1111's enable_sizes: the context widths of the attention layers it applies to).</summary>
     public IReadOnlyList<int> Sizes { get; init; } = [768, 320, 640, 1280];
 
-    public string Template { get; init; } = PromptTemplates.DefaultName;
-    public string LearningRate { get; init; } = "0.00001";
-    public string? StatePath { get; init; }
-    public string? ResumePath { get; init; }
-    public int MaxSteps { get; init; } = 100000;
-    public int BatchSize { get; init; } = 1;
-    public int GradientAccumulation { get; init; } = 1;
-    public long Seed { get; init; } = 42;
-    public int SaveEvery { get; init; }
-    public int? Resolution { get; init; }
-    public int BucketStep { get; init; } = 64;
-    public bool FlipAugment { get; init; }
-    public bool ShuffleTags { get; init; }
-    public double TagDropout { get; init; }
-    public int ClipSkip { get; init; } = 1;
+    public override string LearningRate { get; init; } = "0.00001";
 }
 
 /// <summary>What a finished (or stopped) hypernetwork run did.</summary>
