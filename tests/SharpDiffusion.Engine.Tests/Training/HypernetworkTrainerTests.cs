@@ -15,6 +15,7 @@ namespace SharpDiffusion.Engine.Tests.Training;
 /// tiny_relu.pt: the .pt our pickle writer produces is read back by the torch reader with A1111's fields, inspect
 /// classifies it, <c>&lt;hypernet:NAME:1&gt;</c> changes generation, and a resumed run ends bit-identical.
 /// </summary>
+[Collection(GlobalTorchRngCollection.Name)]
 public class HypernetworkTrainerTests
 {
     private static string MakeData(TempDir dir)
