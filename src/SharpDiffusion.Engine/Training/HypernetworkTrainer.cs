@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using SharpDiffusion.Engine.Embeddings;
@@ -92,51 +91,18 @@ public static class HypernetworkTrainer
 
         var latents = new LatentCache(Path.Combine(statePath, "latents"), checkpoint.Vae, checkpoint.VaePath ?? checkpoint.Path);
         var conditioningCache = new Dictionary<string, Tensor>(StringComparer.Ordinal);
-        int batchesPerEpoch = dataset.EpochBatches(options.Seed, 0, options.BatchSize).Count;
-        IReadOnlyList<TrainingImage[]>? batches = null;
-        long batchesEpoch = -1;
-        var clock = Stopwatch.StartNew();
-        double smoothed = double.NaN, lastLoss = double.NaN;
-        long step = startStep;
+        long step;
+        double lastLoss;
         try
         {
-            while (step < options.MaxSteps)
-            {
-                double stepLoss = 0;
-                for (int a = 0; a < options.GradientAccumulation; a++)
+            (step, lastLoss) = TemplateTrainingLoop.Run(options, dataset, latents, templates, name, optimizer, schedule, startStep,
+                stopAfterStep, at => TrainingState.Save(statePath, at, training.Parameters, [optimizer], fingerprint), progress, micro =>
                 {
-                    long micro = step * options.GradientAccumulation + a;
-                    long epoch = micro / batchesPerEpoch;
-                    if (epoch != batchesEpoch) (batches, batchesEpoch) = (dataset.EpochBatches(options.Seed, epoch, options.BatchSize), epoch);
-                    var batch = batches![(int)(micro % batchesPerEpoch)];
-                    using var scope = NewDisposeScope();
-                    var random = new StepRandom(options.Seed, "batch", micro);
-                    var x0 = cat(batch.Select(i => latents.Get(i, options.FlipAugment && random.NextDouble() < 0.5)).ToArray(), 0);
-                    var prompts = batch.Select(i => PromptTemplates.Fill(templates, name, i.Caption, random, options.ShuffleTags, options.TagDropout)).ToList();
-                    var conditioning = cat(prompts.Select(p => Conditioning(checkpoint, p, options.ClipSkip, conditioningCache)).ToArray(), 0);
-                    using var generator = new Generator((ulong)StepRandom.SeedFor(options.Seed, "noise", micro));
-                    var noise = randn(x0.shape, ScalarType.Float32, generator: generator);
-                    var t = randint(0, KohyaNoiseSchedule.TrainTimesteps, [x0.shape[0]], ScalarType.Int64, generator: generator);
-                    if (dropout) TorchSharp.torch.random.manual_seed(StepRandom.SeedFor(options.Seed, "dropout", micro));
-                    var loss = TextualInversionTraining.LdmLoss(checkpoint.UNet, checkpoint.File, x0, noise, t, conditioning);
-                    (loss / options.GradientAccumulation).backward();
-                    stepLoss += loss.item<float>() / options.GradientAccumulation;
-                }
-                double rate = schedule.At(step);
-                optimizer.Step(rate);
-                optimizer.ZeroGrad();
-                step++;
-
-                lastLoss = stepLoss;
-                smoothed = double.IsNaN(smoothed) ? stepLoss : 0.9 * smoothed + 0.1 * stepLoss;
-                double speed = (step - startStep) / Math.Max(clock.Elapsed.TotalSeconds, 1e-9);
-                progress?.Report(new TrainingProgress(step, options.MaxSteps, stepLoss, smoothed, rate, speed,
-                    TimeSpan.FromSeconds((options.MaxSteps - step) / Math.Max(speed, 1e-9))));
-                bool stopping = stopAfterStep == step;
-                if ((options.SaveEvery > 0 && step % options.SaveEvery == 0) || step == options.MaxSteps || stopping)
-                    TrainingState.Save(statePath, step, training.Parameters, [optimizer], fingerprint);
-                if (stopping) break;
-            }
+                    var conditioning = cat(micro.Prompts.Select(p => Conditioning(checkpoint, p, options.ClipSkip, conditioningCache)).ToArray(), 0);
+                    // A1111 draws dropout masks from torch's global generator: seeded per micro-batch so resuming is exact.
+                    if (dropout) TorchSharp.torch.random.manual_seed(StepRandom.SeedFor(options.Seed, "dropout", micro.Index));
+                    return TextualInversionTraining.LdmLoss(checkpoint.UNet, checkpoint.File, micro.Latents, micro.Noise, micro.Timesteps, conditioning);
+                });
         }
         finally
         {
