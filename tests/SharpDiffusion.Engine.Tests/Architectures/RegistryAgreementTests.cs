@@ -1,7 +1,6 @@
 using System.Text.Json;
 using SharpDiffusion.Architectures;
 using SharpDiffusion.Engine.Pipeline;
-using SharpDiffusion.Engine.Tests.Pipeline;
 using SharpDiffusion.Formats;
 using SharpDiffusion.Inspection;
 
@@ -44,7 +43,7 @@ public sealed class RegistryAgreementTests : IDisposable
         }
 
         // inspect: the JSON's base and input channels are the architecture's.
-        var inspect = CheckpointSourcesTests.Run("inspect", path, "--json");
+        var inspect = CliHarness.Run("inspect", path, "--json");
         Assert.Equal(0, inspect.Code);
         var report = JsonDocument.Parse(inspect.Stdout.Trim()).RootElement;
         Assert.Equal(architecture.WireName, report.GetProperty("base").GetString());
@@ -54,7 +53,7 @@ public sealed class RegistryAgreementTests : IDisposable
         string models = _dir.File("models-" + Path.GetFileNameWithoutExtension(file));
         Directory.CreateDirectory(Path.Combine(models, "Lora"));
         File.Copy(TestPaths.GoldenFile("ext/tiny_sd1_lora.safetensors"), Path.Combine(models, "Lora", "tiny_lora.safetensors"));
-        var list = CheckpointSourcesTests.Run("list", "--models-dir", models, "--model", path, "--json");
+        var list = CliHarness.Run("list", "--models-dir", models, "--model", path, "--json");
         Assert.Equal(0, list.Code);
         var row = JsonDocument.Parse(list.Stdout.Trim()).RootElement;
         Assert.Equal("sd1", row.GetProperty("base").GetString());

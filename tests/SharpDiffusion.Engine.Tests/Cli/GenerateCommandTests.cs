@@ -1,3 +1,4 @@
+using static SharpDiffusion.Engine.Tests.CliHarness;
 using SharpDiffusion.Cli;
 using SharpDiffusion.Engine.Tests.Sampling;
 using SharpDiffusion.Formats;
@@ -13,14 +14,6 @@ public class GenerateCommandTests
     private static readonly string Model = TestPaths.GoldenFile("tiny_sd1.safetensors");
     private static readonly string Config = TestPaths.GoldenFile("tiny_sd1.config.json");
     private static readonly string Vocab = TestPaths.GoldenFile("clip");
-
-    private static (int Code, string Stdout, string Stderr) Run(params string[] args)
-    {
-        var stdout = new StringWriter();
-        var stderr = new StringWriter();
-        int code = CliApp.Run(args, stdout, stderr, stderrIsTerminal: false);
-        return (code, stdout.ToString(), stderr.ToString());
-    }
 
     /// <summary>A generate command line for the tiny model at 16x16; options in <paramref name="extra"/> replace the defaults.</summary>
     private static string[] Tiny(params string[] extra)

@@ -1,3 +1,4 @@
+using static SharpDiffusion.Engine.Tests.CliHarness;
 using SharpDiffusion.Cli;
 using SharpDiffusion.Engine.Tests.Sampling;
 using SharpDiffusion.Engine.Tests.Upscaling;
@@ -10,13 +11,6 @@ namespace SharpDiffusion.Engine.Tests.Cli;
 /// <summary><c>sharpdiffusion upscale</c>: A1111's tiled upscale of rrdb_golden through the CLI, and bad input (exit 2).</summary>
 public class UpscaleCommandTests
 {
-    private static (int Code, string Stdout, string Stderr) Run(params string[] args)
-    {
-        var stdout = new StringWriter();
-        var stderr = new StringWriter();
-        int code = CliApp.Run(args, stdout, stderr, stderrIsTerminal: false);
-        return (code, stdout.ToString(), stderr.ToString());
-    }
 
     private static string WriteGoldenInput(TempDir dir)
     {

@@ -1,3 +1,4 @@
+using static SharpDiffusion.Engine.Tests.CliHarness;
 using SharpDiffusion.Cli;
 using SharpDiffusion.Engine.Tests.Embeddings;
 using SharpDiffusion.Formats.Safetensors;
@@ -8,13 +9,6 @@ namespace SharpDiffusion.Engine.Tests.ExtraNetworks;
 /// <summary><c>bake</c>: a checkpoint with a LoRA merged in generates exactly what the LoRA applied on the fly generates.</summary>
 public class BakeTests
 {
-    private static (int Code, string Stdout, string Stderr) Run(params string[] args)
-    {
-        var stdout = new StringWriter();
-        var stderr = new StringWriter();
-        int code = CliApp.Run(args, stdout, stderr, stderrIsTerminal: false);
-        return (code, stdout.ToString(), stderr.ToString());
-    }
 
     private static void WriteLora(string path)
     {

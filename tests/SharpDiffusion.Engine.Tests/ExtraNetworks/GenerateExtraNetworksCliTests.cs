@@ -1,3 +1,4 @@
+using static SharpDiffusion.Engine.Tests.CliHarness;
 using SharpDiffusion.Cli;
 using SharpDiffusion.Engine.ExtraNetworks;
 using SharpDiffusion.Engine.Tests.Embeddings;
@@ -9,13 +10,6 @@ namespace SharpDiffusion.Engine.Tests.ExtraNetworks;
 /// <summary><c>generate --models-dir</c>: LoRA, hypernetwork and embedding names in prompts, A1111's extra parameters.</summary>
 public sealed class GenerateExtraNetworksCliTests
 {
-    private static (int Code, string Stdout, string Stderr) Run(params string[] args)
-    {
-        var stdout = new StringWriter();
-        var stderr = new StringWriter();
-        int code = CliApp.Run(args, stdout, stderr, stderrIsTerminal: false);
-        return (code, stdout.ToString(), stderr.ToString());
-    }
 
     private static string[] Tiny(params string[] extra) =>
         new[] { "generate", "--model", TestPaths.GoldenFile("tiny_sd1.safetensors"), "--config", TestPaths.GoldenFile("tiny_sd1.config.json"),

@@ -1,3 +1,4 @@
+using static SharpDiffusion.Engine.Tests.CliHarness;
 using System.Text.Json;
 using SharpDiffusion.Cli;
 using SharpDiffusion.Engine.ExtraNetworks;
@@ -11,14 +12,6 @@ namespace SharpDiffusion.Engine.Tests.ExtraNetworks;
 public sealed class NotAppliedInfotextTests
 {
     private const string UnetModule = "lora_unet_input_blocks_3_1_transformer_blocks_0_attn2_to_k";
-
-    private static (int Code, string Stdout, string Stderr) Run(params string[] args)
-    {
-        var stdout = new StringWriter();
-        var stderr = new StringWriter();
-        int code = CliApp.Run(args, stdout, stderr, stderrIsTerminal: false);
-        return (code, stdout.ToString(), stderr.ToString());
-    }
 
     private static string[] Tiny(params string[] extra) =>
         new[] { "generate", "--model", TestPaths.GoldenFile("tiny_sd1.safetensors"), "--config", TestPaths.GoldenFile("tiny_sd1.config.json"),

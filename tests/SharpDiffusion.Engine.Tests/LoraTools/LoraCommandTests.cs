@@ -1,3 +1,4 @@
+using static SharpDiffusion.Engine.Tests.CliHarness;
 using SharpDiffusion.Cli;
 using SharpDiffusion.Formats;
 using static SharpDiffusion.Engine.Tests.LoraTools.LoraToolsFixtures;
@@ -8,13 +9,6 @@ namespace SharpDiffusion.Engine.Tests.LoraTools;
 /// <summary>extract-lora and resize-lora through the CLI entry point, in-process.</summary>
 public sealed class LoraCommandTests
 {
-    private static (int Code, string Stdout, string Stderr) Run(params string[] args)
-    {
-        var stdout = new StringWriter();
-        var stderr = new StringWriter();
-        int code = CliApp.Run(args, stdout, stderr, stderrIsTerminal: false);
-        return (code, stdout.ToString(), stderr.ToString());
-    }
 
     private static string WriteTunedCopy(TempDir dir)
     {

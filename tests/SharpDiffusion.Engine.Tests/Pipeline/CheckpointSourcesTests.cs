@@ -1,3 +1,4 @@
+using static SharpDiffusion.Engine.Tests.CliHarness;
 using SharpDiffusion.Cli;
 using SharpDiffusion.Formats;
 using SharpDiffusion.Formats.Safetensors;
@@ -18,7 +19,7 @@ public sealed class CheckpointSourcesFixture : IDisposable
 
     public CheckpointSourcesFixture()
     {
-        var convert = CheckpointSourcesTests.Run("convert", SingleFile, "--out", Diffusers, "--to", "diffusers");
+        var convert = CliHarness.Run("convert", SingleFile, "--out", Diffusers, "--to", "diffusers");
         if (convert.Code != 0) throw new InvalidOperationException("convert --to diffusers failed: " + convert.Stderr);
         using var original = SafetensorsFile.Open(SingleFile);
         SafetensorsWriter.Write(LegacyTextEncoder, original.Tensors.Select(t =>
@@ -84,14 +85,6 @@ public sealed class CheckpointSourcesTests(CheckpointSourcesFixture sources) : I
         "posterior_log_variance_clipped", "posterior_mean_coef1", "posterior_mean_coef2",
         "cond_stage_model.transformer.text_model.embeddings.position_ids",
     ];
-
-    internal static (int Code, string Stdout, string Stderr) Run(params string[] args)
-    {
-        var stdout = new StringWriter();
-        var stderr = new StringWriter();
-        int code = CliApp.Run(args, stdout, stderr, stderrIsTerminal: false);
-        return (code, stdout.ToString(), stderr.ToString());
-    }
 
     private byte[] GenerateLatents(string model, string name, string config = "tiny_sd1.config.json")
     {

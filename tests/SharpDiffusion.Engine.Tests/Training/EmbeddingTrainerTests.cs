@@ -1,3 +1,4 @@
+using static SharpDiffusion.Engine.Tests.CliHarness;
 using SharpDiffusion.Cli;
 using SharpDiffusion.Engine.Tests.ExtraNetworks;
 using SharpDiffusion.Engine.Training;
@@ -15,15 +16,6 @@ namespace SharpDiffusion.Engine.Tests.Training;
 /// </summary>
 public class EmbeddingTrainerTests
 {
-    private static string MakeData(TempDir dir)
-    {
-        Directory.CreateDirectory(dir.File("data/1_toy"));
-        ScheduleAndDataTests.WriteImage(dir.File("data/1_toy/a.png"), 16, 16, new SKColor(200, 40, 10));
-        File.WriteAllText(dir.File("data/1_toy/a.txt"), "red, small");
-        ScheduleAndDataTests.WriteImage(dir.File("data/1_toy/b.png"), 16, 16, new SKColor(20, 160, 40));
-        return dir.File("data");
-    }
-
     private static EmbeddingTrainingOptions Options(string data, string output) => new()
     {
         DataPath = data,
@@ -76,7 +68,7 @@ public class EmbeddingTrainerTests
     public void ResumingEndsBitIdenticalToAStraightRun()
     {
         using var dir = new TempDir();
-        string data = MakeData(dir);
+        string data = ScheduleAndDataTests.WriteTemplateData(dir);
         using var model = TinyModel.Load();
         var straight = EmbeddingTrainer.Train(model, Options(data, dir.File("straight.safetensors")));
         Assert.Equal(4, straight.Steps);
@@ -93,19 +85,11 @@ public class EmbeddingTrainerTests
         Assert.True(moved > 1e-3, $"training moved the vectors by only {moved:E2}");
     }
 
-    private static (int Code, string Stdout, string Stderr) Run(params string[] args)
-    {
-        var stdout = new StringWriter();
-        var stderr = new StringWriter();
-        int code = CliApp.Run(args, stdout, stderr, stderrIsTerminal: false);
-        return (code, stdout.ToString(), stderr.ToString());
-    }
-
     [Fact]
     public void TrainedEmbeddingIsClassifiedByInspectAndUsedByGenerate()
     {
         using var dir = new TempDir();
-        string data = MakeData(dir);
+        string data = ScheduleAndDataTests.WriteTemplateData(dir);
         Directory.CreateDirectory(dir.File("models/embeddings"));
         Directory.CreateDirectory(dir.File("empty"));
         string embedding = dir.File("models/embeddings/toyemb.safetensors");
@@ -148,7 +132,7 @@ public class EmbeddingTrainerTests
     public void PtOutputIsA1111sLayoutThatLoadsAsAnEmbedding()
     {
         using var dir = new TempDir();
-        string data = MakeData(dir);
+        string data = ScheduleAndDataTests.WriteTemplateData(dir);
         using var model = TinyModel.Load();
         string pt = dir.File("toyemb.pt");
         EmbeddingTrainer.Train(model, Options(data, pt) with { MaxSteps = 2 });
@@ -170,7 +154,7 @@ public class EmbeddingTrainerTests
     public void BadOutputAndMissingTemplateAreOneLineExit2()
     {
         using var dir = new TempDir();
-        string data = MakeData(dir);
+        string data = ScheduleAndDataTests.WriteTemplateData(dir);
         var (code, _, stderr) = Run("train", "embedding", "--model", TestPaths.GoldenFile("tiny_sd1.safetensors"), "--data", data,
             "--out", dir.File("e.bin"), "--name", "x");
         Assert.Equal(2, code);

@@ -1,3 +1,4 @@
+using static SharpDiffusion.Engine.Tests.CliHarness;
 using SharpDiffusion.Cli;
 using SharpDiffusion.Engine.Hypernetworks;
 using SharpDiffusion.Engine.Tests.ExtraNetworks;
@@ -18,15 +19,6 @@ namespace SharpDiffusion.Engine.Tests.Training;
 [Collection(GlobalTorchRngCollection.Name)]
 public class HypernetworkTrainerTests
 {
-    private static string MakeData(TempDir dir)
-    {
-        Directory.CreateDirectory(dir.File("data/1_toy"));
-        ScheduleAndDataTests.WriteImage(dir.File("data/1_toy/a.png"), 16, 16, new SKColor(200, 40, 10));
-        File.WriteAllText(dir.File("data/1_toy/a.txt"), "red, small");
-        ScheduleAndDataTests.WriteImage(dir.File("data/1_toy/b.png"), 16, 16, new SKColor(20, 160, 40));
-        return dir.File("data");
-    }
-
     private static IReadOnlyList<int> GoldenWidths()
     {
         using var file = ModelFileReader.Open(TestPaths.GoldenFile("a1111/hypernetworks/tiny_relu.pt"));
@@ -66,7 +58,7 @@ public class HypernetworkTrainerTests
     public void ResumingEndsBitIdenticalAndTheFileLoadsWithItsStructure()
     {
         using var dir = new TempDir();
-        string data = MakeData(dir);
+        string data = ScheduleAndDataTests.WriteTemplateData(dir);
         using var model = TinyModel.Load();
         var straight = HypernetworkTrainer.Train(model, Options(data, dir.File("straight.pt")));
         Assert.Equal(4, straight.Steps);
@@ -95,19 +87,11 @@ public class HypernetworkTrainerTests
         Assert.Equal(GoldenWidths().Count * 2 * 8, a.Count);
     }
 
-    private static (int Code, string Stdout, string Stderr) Run(params string[] args)
-    {
-        var stdout = new StringWriter();
-        var stderr = new StringWriter();
-        int code = CliApp.Run(args, stdout, stderr, stderrIsTerminal: false);
-        return (code, stdout.ToString(), stderr.ToString());
-    }
-
     [Fact]
     public void TrainedHypernetworkIsClassifiedByInspectAndAppliedByGenerate()
     {
         using var dir = new TempDir();
-        string data = MakeData(dir);
+        string data = ScheduleAndDataTests.WriteTemplateData(dir);
         Directory.CreateDirectory(dir.File("models/hypernetworks"));
         string output = dir.File("models/hypernetworks/toyhn.pt");
         var (code, stdout, stderr) = Run("train", "hypernetwork", "--model", TestPaths.GoldenFile("tiny_sd1.safetensors"),
@@ -146,7 +130,7 @@ public class HypernetworkTrainerTests
     public void BadStructureIsOneLineExit2()
     {
         using var dir = new TempDir();
-        string data = MakeData(dir);
+        string data = ScheduleAndDataTests.WriteTemplateData(dir);
         var (code, _, stderr) = Run("train", "hypernetwork", "--model", TestPaths.GoldenFile("tiny_sd1.safetensors"),
             "--config", TestPaths.GoldenFile("tiny_sd1.config.json"), "--tokenizer", TestPaths.GoldenFile("clip"),
             "--data", data, "--out", dir.File("h.pt"), "--layer-structure", "2,1", "--resolution", "16", "--bucket-step", "8");

@@ -1,3 +1,4 @@
+using static SharpDiffusion.Engine.Tests.CliHarness;
 using SharpDiffusion.Cli;
 using SharpDiffusion.Engine.Tests.ExtraNetworks;
 using SharpDiffusion.Engine.Training;
@@ -90,14 +91,6 @@ public class LoraTrainerTests
         var e = Assert.Throws<SharpDiffusion.Formats.InvalidModelFileException>(() =>
             LoraTrainer.Train(model, Options(data, dir.File("x.safetensors")) with { TrainTextEncoder = false, Rank = 3, ResumePath = first.StatePath }));
         Assert.Contains("other settings", e.Message);
-    }
-
-    private static (int Code, string Stdout, string Stderr) Run(params string[] args)
-    {
-        var stdout = new StringWriter();
-        var stderr = new StringWriter();
-        int code = CliApp.Run(args, stdout, stderr, stderrIsTerminal: false);
-        return (code, stdout.ToString(), stderr.ToString());
     }
 
     [Fact]

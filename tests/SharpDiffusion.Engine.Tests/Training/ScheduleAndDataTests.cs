@@ -79,6 +79,16 @@ public class ScheduleAndDataTests
         Assert.Equal(caption, CaptionProcessing.Process(caption, new CaptionOptions(), new StepRandom(1, "b", 0)));
     }
 
+    /// <summary>Two captioned 16x16 images in one concept folder: the data set of the template-training tests.</summary>
+    internal static string WriteTemplateData(TempDir dir)
+    {
+        Directory.CreateDirectory(dir.File("data/1_toy"));
+        WriteImage(dir.File("data/1_toy/a.png"), 16, 16, new SKColor(200, 40, 10));
+        File.WriteAllText(dir.File("data/1_toy/a.txt"), "red, small");
+        WriteImage(dir.File("data/1_toy/b.png"), 16, 16, new SKColor(20, 160, 40));
+        return dir.File("data");
+    }
+
     internal static void WriteImage(string path, int width, int height, SKColor color)
     {
         using var bitmap = new SKBitmap(width, height);

@@ -1,3 +1,4 @@
+using static SharpDiffusion.Engine.Tests.CliHarness;
 using System.Diagnostics;
 using System.Text;
 using SharpDiffusion.Cli;
@@ -103,11 +104,4 @@ public class TrainingKillTests
         }
     }
 
-    private static (int Code, string Stdout, string Stderr) Run(params string[] args)
-    {
-        var stdout = new StringWriter();
-        var stderr = new StringWriter();
-        int code = CliApp.Run(args, stdout, stderr, stderrIsTerminal: false);
-        return (code, stdout.ToString(), stderr.ToString());
-    }
 }
