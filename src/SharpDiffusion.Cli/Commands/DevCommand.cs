@@ -32,11 +32,12 @@ internal sealed class DevCommand : ICliCommand
         foreach (var option in new Option[] { model, config, size, steps, tokenizer, json }) drift.Options.Add(option);
         drift.SetAction(result => MeasureDrift(context, result.GetValue(model), result.GetValue(size), result.GetValue(steps), result.GetValue(tokenizer), result.GetValue(config), result.GetValue(json)));
 
-        var command = new Command("dev", "Developer tools (random-model, precision-drift, emoji-dataset, emoji-list)");
+        var command = new Command("dev", "Developer tools (random-model, precision-drift, emoji-dataset, emoji-list, eval-emoji)");
         command.Subcommands.Add(randomModel);
         command.Subcommands.Add(drift);
         command.Subcommands.Add(EmojiDatasetCommands.CreateDataset(context));
         command.Subcommands.Add(EmojiDatasetCommands.CreateList(context));
+        command.Subcommands.Add(EmojiDatasetCommands.CreateEvaluation(context));
         return command;
     }
 

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using SharpDiffusion.Engine.Datasets.Emoji;
+using SharpDiffusion.Engine.Generation;
 using SharpDiffusion.Formats;
 
 namespace SharpDiffusion.Cli.Commands;
@@ -19,9 +20,12 @@ internal static class EmojiDatasetCommands
         var repeats = new Option<int>("--repeats") { Description = "kohya repeats (the folder-name prefix)", DefaultValueFactory = _ => 1 };
         var font = new Option<string?>("--font") { Description = "Noto Color Emoji .ttf (else the installed one: Debian fonts-noto-color-emoji)" };
         var list = new Option<string?>("--list") { Description = $"Caption list (default: the repository's {EmojiCatalog.RepositoryListPath})" };
+        var include = new Option<string?>("--include") { Description = "Only emoji whose name matches this regex (e.g. a held-out group: \\bcat\\b)" };
+        var exclude = new Option<string?>("--exclude") { Description = "Leave out emoji whose name matches this regex (e.g. hold out \\bcat\\b)" };
         var command = new Command("emoji-dataset", "Render every emoji (Noto Color Emoji, shaped) into a kohya training folder with captions");
-        foreach (var option in new Option[] { output, size, repeats, font, list }) command.Options.Add(option);
-        command.SetAction(result => WriteDataset(context, result.GetValue(output), result.GetValue(size), result.GetValue(repeats), result.GetValue(font), result.GetValue(list)));
+        foreach (var option in new Option[] { output, size, repeats, font, list, include, exclude }) command.Options.Add(option);
+        command.SetAction(result => WriteDataset(context, result.GetValue(output), result.GetValue(size), result.GetValue(repeats), result.GetValue(font), result.GetValue(list),
+            result.GetValue(include), result.GetValue(exclude)));
         return command;
     }
 
@@ -36,7 +40,75 @@ internal static class EmojiDatasetCommands
         return command;
     }
 
-    private static int WriteDataset(CliContext context, string? output, int size, int repeats, string? fontPath, string? listPath)
+    public static Command CreateEvaluation(CliContext context)
+    {
+        var model = new Option<string?>("--model", "-m") { Description = "The checkpoint (default: the shipped model)" };
+        var data = new Option<string[]>("--data") { Description = "Gallery: emoji-dataset folders holding every emoji once (repeat for several)", Required = true, AllowMultipleArgumentsPerToken = true };
+        var promptsFrom = new Option<string?>("--prompts-from") { Description = "Folder whose emoji names make the prompts (default: the first --data)" };
+        var template = new Option<string>("--prompt-template") { Description = "Prompt with {name} replaced by the emoji's name, e.g. \"{name} <lora:cats:1>\"", DefaultValueFactory = _ => "{name}" };
+        var modelsDir = new Option<string?>("--models-dir") { Description = "A1111 models folder for the prompt's LoRA, embeddings, hypernetworks (default: the shipped models/)" };
+        var count = new Option<int>("--count") { Description = "Prompts (seeded choice)", DefaultValueFactory = _ => 200 };
+        var steps = new Option<int>("--steps") { Description = "Sampling steps", DefaultValueFactory = _ => 25 };
+        var cfg = new Option<double>("--cfg") { Description = "CFG scale", DefaultValueFactory = _ => 7 };
+        var sampler = new Option<string>("--sampler") { Description = "Sampler", DefaultValueFactory = _ => "Euler a" };
+        var seed = new Option<long>("--seed") { Description = "Seed of the prompt choice and of the first image (then +1 each)", DefaultValueFactory = _ => 1 };
+        var json = new Option<bool>("--json") { Description = "Print one JSON object" };
+        var command = new Command("eval-emoji", "Retrieval accuracy of an emoji model: nearest gallery image (L2, 32x32 RGB) of images generated from emoji names");
+        foreach (var option in new Option[] { model, data, promptsFrom, template, modelsDir, count, steps, cfg, sampler, seed, json }) command.Options.Add(option);
+        command.SetAction(r =>
+        {
+            var modelPath = r.GetValue(model) ?? ShippedModel.CheckpointPath();
+            if (modelPath == null || !File.Exists(modelPath))
+            {
+                context.Fail(modelPath == null ? "no --model and no shipped model found" : $"{modelPath}: no such file");
+                return ExitCodes.Usage;
+            }
+            var options = new EmojiRetrievalOptions
+            {
+                Model = new ModelChoice(modelPath),
+                ModelsDir = r.GetValue(modelsDir) ?? ShippedModel.ModelsFolder(),
+                GalleryFolders = r.GetValue(data)!,
+                PromptFolder = r.GetValue(promptsFrom),
+                PromptTemplate = r.GetValue(template)!,
+                Count = r.GetValue(count),
+                Steps = r.GetValue(steps),
+                CfgScale = r.GetValue(cfg),
+                Sampler = r.GetValue(sampler)!,
+                Seed = r.GetValue(seed),
+            };
+            EmojiRetrievalResult result;
+            try
+            {
+                using var service = new GenerationService();
+                bool quiet = r.GetValue(json);
+                result = EmojiRetrieval.Measure(service, options, quiet ? null : line => context.Error.WriteLine(line));
+            }
+            catch (Exception e) when (e is InvalidDataException or DirectoryNotFoundException or InvalidModelFileException or ArgumentException or FileNotFoundException)
+            {
+                context.Fail(e.Message);
+                return ExitCodes.Usage;
+            }
+            if (r.GetValue(json))
+            {
+                context.Output.WriteLine(System.Text.Json.JsonSerializer.Serialize(new
+                {
+                    model = modelPath, prompts = result.Samples.Count, gallery = result.GallerySize, top1 = result.Top1, top5 = result.Top5,
+                    chance_top1 = 1.0 / result.GallerySize, seconds_per_image = result.SecondsPerImage, steps = options.Steps, cfg = options.CfgScale,
+                    sampler = options.Sampler, template = options.PromptTemplate,
+                }));
+            }
+            else
+            {
+                context.Output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"{modelPath}: {result.Samples.Count} prompts, gallery {result.GallerySize}: top-1 {result.Top1:P1}, top-5 {result.Top5:P1} (chance {1.0 / result.GallerySize:P2}); {result.SecondsPerImage:F2} s/image ({options.Steps} steps, {options.Sampler}, CFG {options.CfgScale})"));
+            }
+            return ExitCodes.Success;
+        });
+        return command;
+    }
+
+    private static int WriteDataset(CliContext context, string? output, int size, int repeats, string? fontPath, string? listPath,
+        string? include = null, string? exclude = null)
     {
         List<EmojiEntry> entries;
         EmojiRenderer renderer;
@@ -48,6 +120,8 @@ internal static class EmojiDatasetCommands
             listPath ??= FindRepositoryList() ?? throw new FileNotFoundException(
                 $"{EmojiCatalog.RepositoryListPath} not found above the current folder or the program: pass --list PATH");
             entries = EmojiCatalog.ReadList(listPath);
+            entries = EmojiCatalog.Select(entries, include, exclude);
+            if (entries.Count == 0) throw new ArgumentException($"--include/--exclude leave no emoji of {listPath}");
             renderer = EmojiRenderer.Open(fontPath);
         }
         catch (Exception e) when (e is ArgumentException or FileNotFoundException or InvalidModelFileException or InvalidDataException)

@@ -24,7 +24,7 @@ namespace SharpDiffusion.Cli.Commands;
 /// </summary>
 internal sealed class GenerateCommand : ICliCommand
 {
-    private readonly Option<string?> _model = new("--model", "-m") { Description = "Checkpoint (.safetensors/.ckpt, single-file LDM layout)" };
+    private readonly Option<string?> _model = new("--model", "-m") { Description = "Checkpoint (.safetensors/.ckpt, single-file LDM layout, or a diffusers folder); default: the shipped sharp-emoji model ($SHARPDIFFUSION_MODEL)" };
     private readonly Option<string?> _config = new("--config") { Description = "LDM yaml for the checkpoint (default: NAME.yaml beside it, else detected from the weights)" };
     private readonly Option<string?> _tokenizer = new("--tokenizer") { Description = "CLIP vocabulary: vocab.json+merges.txt folder or bpe_simple_vocab_16e6.txt.gz" };
     private readonly Option<string?> _prompt = new("--prompt", "-p") { Description = "Prompt (A1111 syntax: (word:1.2), [word], BREAK)" };
@@ -35,8 +35,8 @@ internal sealed class GenerateCommand : ICliCommand
     private readonly Option<double?> _cfg = new("--cfg") { Description = "CFG scale (default 7)" };
     private readonly Option<long?> _seed = new("--seed") { Description = "Seed (default -1: random)" };
     private readonly Option<string?> _rng = new("--rng") { Description = "Noise source: cpu (A1111 CPU) or nv (A1111 NV, Philox)" };
-    private readonly Option<int?> _width = new("--width", "-W") { Description = "Width in pixels (default 512)" };
-    private readonly Option<int?> _height = new("--height", "-H") { Description = "Height in pixels (default 512)" };
+    private readonly Option<int?> _width = new("--width", "-W") { Description = "Width in pixels (default: the model's size from its config, else 512)" };
+    private readonly Option<int?> _height = new("--height", "-H") { Description = "Height in pixels (default: the model's size from its config, else 512)" };
     private readonly Option<int> _batch = new("--batch") { Description = "Images per job (seeds seed, seed+1, ...)", DefaultValueFactory = _ => 1 };
     private readonly Option<int> _batchCount = new("--batch-count") { Description = "Batches run one after another (A1111 'Batch count'); seeds continue", DefaultValueFactory = _ => 1 };
     private readonly Option<int?> _clipSkip = new("--clip-skip") { Description = "CLIP skip (A1111 'Clip skip', default 1)" };
@@ -59,7 +59,7 @@ internal sealed class GenerateCommand : ICliCommand
     private readonly Option<string?> _saveLatents = new("--save-latents") { Description = "Also save the final latents to this .safetensors file (tensor 'latents')" };
     private readonly Option<string?> _fromPng = new("--from-png") { Description = "Take the parameters from a PNG made by A1111 or by this program" };
     private readonly Option<string?> _prediction = new("--prediction") { Description = "eps or v (SD2 768-v models without a yaml)" };
-    private readonly Option<string?> _modelsDir = new("--models-dir") { Description = "A1111 models folder (Lora/, LyCORIS/, embeddings/, hypernetworks/) for <lora:name:w>, <hypernet:name:w> and embedding names in prompts" };
+    private readonly Option<string?> _modelsDir = new("--models-dir") { Description = "A1111 models folder (Lora/, LyCORIS/, embeddings/, hypernetworks/) for <lora:name:w>, <hypernet:name:w> and embedding names in prompts; default: the shipped models/ folder ($SHARPDIFFUSION_MODELS_DIR)" };
     private readonly Option<string?> _vae = new("--vae") { Description = "A VAE file to use instead of the checkpoint's (default: NAME.vae.pt/.safetensors beside it, as A1111)" };
     private readonly GeneratePreviews _previews = new();
     private readonly Option<bool> _verbose = new("--verbose") { Description = "Print how many modules of each LoRA matched the model and which keys did not" };
@@ -214,7 +214,9 @@ internal sealed class GenerateCommand : ICliCommand
             png = A1111Infotext.Parse(text);
         }
 
-        var modelPath = args.GetValue(_model) ?? throw new ArgumentException("--model is required (a checkpoint file or diffusers folder)");
+        // No --model: the shipped model (or $SHARPDIFFUSION_MODEL), so that a fresh clone generates with one command.
+        var modelPath = args.GetValue(_model) ?? ShippedModel.CheckpointPath()
+            ?? throw new ArgumentException($"--model is required (a checkpoint file or diffusers folder); no shipped model (models/Stable-diffusion/{ShippedModel.FileName}) or ${ShippedModel.ModelEnvironment} was found");
         if (!CheckpointFiles.Exists(modelPath)) throw new FileNotFoundException($"{modelPath}: no such file or diffusers folder");
         var prompt = args.GetValue(_prompt) ?? png?.Prompt ?? throw new ArgumentException("--prompt is required");
 
@@ -224,7 +226,8 @@ internal sealed class GenerateCommand : ICliCommand
         if (scheduleText != null && !scheduleText.Equals("Automatic", StringComparison.OrdinalIgnoreCase)) schedule = ScheduleTypes.Parse(scheduleText);
 
         long seed = args.GetValue(_seed) ?? png?.Seed ?? -1;
-        var (pngWidth, pngHeight) = png?.Size ?? (512, 512);
+        int nativeSize = ModelNativeSize.Find(modelPath, args.GetValue(_config)) ?? 512;
+        var (pngWidth, pngHeight) = png?.Size ?? (nativeSize, nativeSize);
         string rngText = args.GetValue(_rng) ?? (png?["RNG"] ?? "cpu");
 
         var precision = args.GetValue(_precision)!.ToLowerInvariant() switch
@@ -286,7 +289,7 @@ internal sealed class GenerateCommand : ICliCommand
             Device = device,
             Prediction = prediction,
         };
-        var modelsDir = args.GetValue(_modelsDir);
+        var modelsDir = args.GetValue(_modelsDir) ?? ShippedModel.ModelsFolder();
         if (modelsDir != null && !Directory.Exists(modelsDir)) throw new ArgumentException($"--models-dir {modelsDir}: no such folder");
         int batchCount = args.GetValue(_batchCount);
         if (batchCount < 1) throw new ArgumentException("--batch-count must be at least 1");

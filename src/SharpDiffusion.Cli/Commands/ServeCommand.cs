@@ -11,7 +11,7 @@ namespace SharpDiffusion.Cli.Commands;
 /// </summary>
 internal sealed class ServeCommand : ICliCommand
 {
-    private readonly Option<string?> _modelsDir = new("--models-dir") { Description = "A1111 models folder: Stable-diffusion/, VAE/, Lora/, LyCORIS/, embeddings/, hypernetworks/ (default: models)" };
+    private readonly Option<string?> _modelsDir = new("--models-dir") { Description = "A1111 models folder: Stable-diffusion/, VAE/, Lora/, LyCORIS/, embeddings/, hypernetworks/ (default: the shipped models/ folder with sharp-emoji, else ./models)" };
     private readonly Option<string> _listen = new("--listen") { Description = "host:port to listen on (default 127.0.0.1:7860; 0.0.0.0:7860 opens it to the network)", DefaultValueFactory = _ => "127.0.0.1:7860" };
     private readonly Option<string?> _apiAuth = new("--api-auth") { Description = "HTTP Basic credentials user:pass[,user2:pass2]: required on every route" };
     private readonly Option<string?> _cors = new("--cors-allow-origins") { Description = "Comma-separated origins allowed to call the API from a browser" };
@@ -32,7 +32,7 @@ internal sealed class ServeCommand : ICliCommand
         ServerOptions options;
         try
         {
-            var modelsDir = args.GetValue(_modelsDir) ?? "models";
+            var modelsDir = args.GetValue(_modelsDir) ?? Engine.Generation.ShippedModel.ModelsFolder() ?? "models";
             if (!Directory.Exists(modelsDir)) throw new ArgumentException($"--models-dir {modelsDir}: no such folder");
             var tokenizer = args.GetValue(_tokenizer);
             if (tokenizer != null && !File.Exists(tokenizer) && !Directory.Exists(tokenizer)) throw new ArgumentException($"--tokenizer {tokenizer}: no such file or folder");

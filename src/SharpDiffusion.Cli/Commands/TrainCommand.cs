@@ -21,6 +21,7 @@ internal sealed class TrainCommand : ICliCommand
         command.Subcommands.Add(CreateLora(context));
         command.Subcommands.Add(CreateEmbedding(context));
         command.Subcommands.Add(CreateHypernetwork(context));
+        command.Subcommands.Add(TrainCheckpointCommand.Create(context));
         return command;
     }
 
@@ -268,7 +269,7 @@ internal sealed class TrainCommand : ICliCommand
         });
 
     /// <summary>Loads the base model, runs <paramref name="train"/> with the progress display, and maps bad input to exit 2.</summary>
-    private static int RunTraining(CliContext context, string modelPath, CheckpointLoadOptions loadOptions, bool json,
+    internal static int RunTraining(CliContext context, string modelPath, CheckpointLoadOptions loadOptions, bool json,
         Func<StableDiffusionCheckpoint, IProgress<TrainingProgress>, (string OutputPath, IReadOnlyList<string> DataProblems)> train)
     {
         StableDiffusionCheckpoint checkpoint;

@@ -44,6 +44,19 @@ public sealed class AutoencoderKL : NamedModule
         return (mean.MoveToOuterDisposeScope(), logvar.MoveToOuterDisposeScope());
     }
 
+    /// <summary>
+    /// The posterior with gradients recorded (VAE training): unscaled mean and clamped logvar in the module's dtype.
+    /// </summary>
+    public (Tensor Mean, Tensor LogVar) EncodeWithGradients(Tensor image)
+    {
+        var moments = _quantConv.forward(_encoder.Forward(image.to(DType)));
+        var halves = moments.chunk(2, 1);
+        return (halves[0], halves[1].clamp(-30.0, 20.0));
+    }
+
+    /// <summary>decoder(post_quant_conv(z)) of an unscaled latent with gradients recorded (VAE training).</summary>
+    public Tensor DecodeWithGradients(Tensor z) => _decoder.Forward(_postQuantConv.forward(z.to(DType)));
+
     /// <summary>Diffusion latents (scaled) from an image: scale_factor · posterior mean.</summary>
     public Tensor EncodeToLatents(Tensor image)
     {

@@ -153,7 +153,7 @@ public sealed class StableDiffusionCheckpoint : IDisposable
             var tokenizerPath = options.TokenizerPath;
             // The smallest token table of the text encoders: the tokenizer's ids must all fit it.
             var vocabularySize = file.Tensors.Where(t => t.Name.EndsWith("token_embedding.weight", StringComparison.Ordinal)).Select(t => (int?)t.Shape[0]).Min();
-            var tokenizer = new Lazy<ClipTokenizer>(() => new TokenizerLocator().LoadTokenizer(tokenizerPath, modelFolder, htmlUnescape: false, vocabularySize));
+            var tokenizer = new Lazy<ClipTokenizer>(() => new TokenizerLocator().LoadTokenizer(tokenizerPath, modelFolder, htmlUnescape: false, vocabularySize, modelFile: path));
             var schedule = file.Tensors.Any(t => t.Name == "alphas_cumprod")
                 ? DiscreteSchedule.FromCheckpoint(file)
                 : DiscreteSchedule.ScaledLinear();

@@ -123,6 +123,25 @@ public static class EmojiCatalog
     }
 
     /// <summary>Reads a caption list written by <see cref="WriteList"/>.</summary>
+    /// <summary>
+    /// The entries whose name matches <paramref name="include"/> (when given) and not <paramref name="exclude"/> (when
+    /// given), case-insensitive regexes: how a group is held out of a training set and taught back later.
+    /// </summary>
+    /// <exception cref="ArgumentException">A pattern is not a valid regex.</exception>
+    public static List<EmojiEntry> Select(IEnumerable<EmojiEntry> entries, string? include, string? exclude)
+    {
+        var including = Pattern(include, "--include");
+        var excluding = Pattern(exclude, "--exclude");
+        return entries.Where(e => (including == null || including.IsMatch(e.Name)) && (excluding == null || !excluding.IsMatch(e.Name))).ToList();
+    }
+
+    private static System.Text.RegularExpressions.Regex? Pattern(string? text, string option)
+    {
+        if (string.IsNullOrEmpty(text)) return null;
+        try { return new System.Text.RegularExpressions.Regex(text, System.Text.RegularExpressions.RegexOptions.IgnoreCase | System.Text.RegularExpressions.RegexOptions.CultureInvariant); }
+        catch (ArgumentException e) { throw new ArgumentException($"{option} {text}: not a valid regex ({e.Message})"); }
+    }
+
     public static List<EmojiEntry> ReadList(string path)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"{path}: no such file (the emoji caption list, {RepositoryListPath} in the repository)", path);

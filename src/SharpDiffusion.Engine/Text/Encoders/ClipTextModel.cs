@@ -29,6 +29,7 @@ public sealed class ClipTextModel : nn.Module<Tensor, Tensor>
         Width = width;
         Layers = layers;
         Heads = heads;
+        Positions = positions;
         text_model = new ClipTextTransformer(f, vocabSize, width, layers, heads, mlpWidth, positions, activation, layerNormEps);
         RegisterComponents();
     }
@@ -36,6 +37,9 @@ public sealed class ClipTextModel : nn.Module<Tensor, Tensor>
     public int Width { get; }
     public int Layers { get; }
     public int Heads { get; }
+
+    /// <summary>Rows of the position embedding (77 for every SD text encoder).</summary>
+    public int Positions { get; }
 
     /// <summary>Builds the encoder with sizes detected from the weights under <paramref name="prefix"/> and loads them.</summary>
     public static ClipTextModel Load(IModelFile file, string prefix, TextEncoderOptions? options = null)

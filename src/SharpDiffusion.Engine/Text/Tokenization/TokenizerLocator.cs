@@ -3,7 +3,9 @@ using SharpDiffusion.Formats;
 namespace SharpDiffusion.Engine.Text.Tokenization;
 
 /// <summary>
-/// Finds the CLIP vocabulary without any network access, in this order: an explicit path (file or folder), the
+/// Finds the CLIP vocabulary without any network access, in this order: an explicit path (file or folder), a
+/// <c>NAME.tokenizer/</c> folder beside a single-file checkpoint <c>NAME.safetensors</c> (a model with its own fitted
+/// vocabulary, as our trainer writes it; the A1111 <c>NAME.yaml</c> convention applied to the tokenizer), the
 /// model folder's <c>tokenizer/</c> (diffusers), the Hugging Face cache of openai/clip-vit-large-patch14, the
 /// data folder (<c>$SHARPDIFFUSION_DATA/clip/</c> or <c>~/.local/share/sharpdiffusion/clip/</c>), and last the
 /// vocabulary built into this assembly (openai/CLIP's, MIT), which every SD1/SD2/SDXL text encoder uses.
@@ -54,10 +56,11 @@ public sealed class TokenizerLocator
     /// </summary>
     /// <exception cref="FileNotFoundException">An explicit path holds no vocabulary, or nothing fits the model.</exception>
     /// <exception cref="InvalidModelFileException">The vocabulary found has ids beyond the model's token embedding.</exception>
-    public ClipTokenizer LoadTokenizer(string? explicitPath = null, string? modelFolder = null, bool htmlUnescape = true, int? modelVocabularySize = null)
+    public ClipTokenizer LoadTokenizer(string? explicitPath = null, string? modelFolder = null, bool htmlUnescape = true, int? modelVocabularySize = null,
+        string? modelFile = null)
     {
         var looked = new List<string>();
-        var path = TryLocate(explicitPath, modelFolder, looked);
+        var path = TryLocate(explicitPath, modelFolder, looked, modelFile);
         BytePairVocabulary vocabulary;
         if (path != null) vocabulary = BytePairVocabulary.Load(path);
         else if (modelVocabularySize is null or BuiltInVocabularySize) vocabulary = BuiltIn;
@@ -75,9 +78,9 @@ public sealed class TokenizerLocator
         return new ClipTokenizer(vocabulary, htmlUnescape);
     }
 
-    private string? TryLocate(string? explicitPath, string? modelFolder, List<string> looked)
+    private string? TryLocate(string? explicitPath, string? modelFolder, List<string> looked, string? modelFile = null)
     {
-        foreach (var candidate in Candidates(explicitPath, modelFolder))
+        foreach (var candidate in Candidates(explicitPath, modelFolder, modelFile))
         {
             looked.Add(candidate);
             if (IsVocabulary(candidate)) return candidate;
@@ -99,9 +102,10 @@ public sealed class TokenizerLocator
     }
 
     /// <summary>Every place looked at, in order (hub snapshots expanded).</summary>
-    public IEnumerable<string> Candidates(string? explicitPath, string? modelFolder)
+    public IEnumerable<string> Candidates(string? explicitPath, string? modelFolder, string? modelFile = null)
     {
         if (!string.IsNullOrEmpty(explicitPath)) yield return explicitPath;
+        if (!string.IsNullOrEmpty(modelFile) && !Directory.Exists(modelFile)) yield return BesideCheckpoint(modelFile);
         if (!string.IsNullOrEmpty(modelFolder)) yield return Path.Combine(modelFolder, "tokenizer");
 
         var hfHome = _environment("HF_HOME");
@@ -124,6 +128,10 @@ public sealed class TokenizerLocator
         if (!string.IsNullOrEmpty(data)) yield return Path.Combine(data, "clip");
         else yield return Path.Combine(_home, ".local", "share", "sharpdiffusion", "clip");
     }
+
+    /// <summary>The tokenizer folder that belongs to a single-file checkpoint: <c>NAME.tokenizer</c> beside <c>NAME.safetensors</c>.</summary>
+    public static string BesideCheckpoint(string checkpointPath) =>
+        Path.Combine(Path.GetDirectoryName(Path.GetFullPath(checkpointPath)) ?? ".", Path.GetFileNameWithoutExtension(checkpointPath) + ".tokenizer");
 
     private static bool IsVocabulary(string path)
     {
