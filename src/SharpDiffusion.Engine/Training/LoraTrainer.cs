@@ -41,6 +41,7 @@ public sealed class LoraTrainer
         var unetParameters = network.Modules.Where(m => !m.IsTextEncoder).SelectMany(m => m.NamedParameters()).ToList();
         var textParameters = network.Modules.Where(m => m.IsTextEncoder).SelectMany(m => m.NamedParameters()).ToList();
         int batchesPerEpoch = dataset.EpochBatches(options.Seed, 0, options.BatchSize).Count;
+        int stepsPerEpoch = (batchesPerEpoch + options.GradientAccumulation - 1) / options.GradientAccumulation;
         int maxSteps = options.TotalSteps(batchesPerEpoch);
         var samplePrompts = options.SampleEvery > 0 && options.SamplePromptsPath != null ? TrainingSamples.Read(options.SamplePromptsPath) : null;
         var optimizers = new List<TrainingOptimizer> { CreateOptimizer(options, unetParameters), CreateOptimizer(options, textParameters) };
@@ -66,16 +67,20 @@ public sealed class LoraTrainer
             while (step < maxSteps)
             {
                 double stepLoss = 0;
-                for (int a = 0; a < options.GradientAccumulation; a++)
+                // kohya (accelerate): an optimizer step never spans two epochs; an epoch's last step may accumulate
+                // fewer micro-batches, each loss still divided by the accumulation count.
+                long epoch = step / stepsPerEpoch;
+                int first = (int)(step % stepsPerEpoch) * options.GradientAccumulation;
+                int count = Math.Min(options.GradientAccumulation, batchesPerEpoch - first);
+                if (!epochBatches.TryGetValue(epoch, out var batches))
                 {
-                    long micro = step * options.GradientAccumulation + a;
-                    long epoch = micro / batchesPerEpoch;
-                    if (!epochBatches.TryGetValue(epoch, out var batches))
-                    {
-                        epochBatches.Clear();
-                        epochBatches[epoch] = batches = dataset.EpochBatches(options.Seed, epoch, options.BatchSize);
-                    }
-                    var batch = batches[(int)(micro % batchesPerEpoch)];
+                    epochBatches.Clear();
+                    epochBatches[epoch] = batches = dataset.EpochBatches(options.Seed, epoch, options.BatchSize);
+                }
+                for (int a = 0; a < count; a++)
+                {
+                    long micro = epoch * batchesPerEpoch + first + a;
+                    var batch = batches[first + a];
                     using var scope = NewDisposeScope();
                     var random = new StepRandom(options.Seed, "batch", micro);
                     var x0 = cat(batch.Select(i => latents.Get(i, options.FlipAugment && random.NextDouble() < 0.5)).ToArray(), 0);
@@ -92,7 +97,7 @@ public sealed class LoraTrainer
                     using var terms = DiffusionLoss.Compute(prediction, target, t, schedule, options.MinSnrGamma, v);
                     var scaled = terms.Loss / options.GradientAccumulation;
                     scaled.backward();
-                    stepLoss += terms.Loss.item<float>() / options.GradientAccumulation;
+                    stepLoss += terms.Loss.item<float>() / count;
                     generator.Dispose();
                 }
                 if (options.MaxGradNorm > 0) GradientClipping.ClipByNorm(network.NamedParameters().Select(p => p.Parameter), options.MaxGradNorm);
@@ -128,7 +133,7 @@ public sealed class LoraTrainer
         if (step == maxSteps)
         {
             LoraFileOutput.Write(options.OutputPath, network, checkpoint, new LoraFileOutput.TrainingFacts(
-                dataset, resolution, options, startedAt, step, maxSteps, (int)Math.Ceiling(step * (double)options.GradientAccumulation / batchesPerEpoch)));
+                dataset, resolution, options, startedAt, step, maxSteps, (int)((step + stepsPerEpoch - 1) / stepsPerEpoch)));
         }
         return new LoraTrainingResult(options.OutputPath, statePath, step, startStep, lastLoss, network.Modules.Count, dataset.Problems);
     }
