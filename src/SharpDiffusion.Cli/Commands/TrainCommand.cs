@@ -9,7 +9,7 @@ using static TorchSharp.torch;
 namespace SharpDiffusion.Cli.Commands;
 
 /// <summary>
-/// <c>sharpdiffusion train lora --model BASE --data DIR --out FILE [...]</c>: trains a kohya LoRA (see
+/// <c>sharpdiffusion train lora --model BASE --data DIR --out FILE [...]</c>: trains a kohya LoRA or LyCORIS network (see
 /// Engine/Training). Exit 0 when the LoRA (or, with an early stop, the checkpoint) is written, 1 for unusable data or
 /// model files, 2 for bad usage. Progress goes to stderr, or with <c>--json</c> one JSON line per logged step to stdout.
 /// </summary>
@@ -158,9 +158,11 @@ internal sealed class TrainCommand : ICliCommand
         var precision = new Option<string>("--precision") { Description = "fp32 or bf16 for the frozen model (LoRA weights stay float32)", DefaultValueFactory = _ => "fp32" };
         var clipSkip = new Option<int>("--clip-skip") { Description = "CLIP skip (SD1)", DefaultValueFactory = _ => 1 };
         var vae = new Option<string?>("--vae") { Description = "A VAE to encode the images with instead of the checkpoint's" };
-        var algo = new Option<string>("--algo") { Description = "Network algorithm (lora)", DefaultValueFactory = _ => "lora" };
+        var algo = new Option<string>("--algo") { Description = "lora (kohya networks.lora), or LyCORIS locon, loha, lokr (lycoris.kohya)", DefaultValueFactory = _ => "lora" };
         var rank = new Option<int>("--rank") { Description = "LoRA rank (network_dim)", DefaultValueFactory = _ => 4 };
         var alpha = new Option<double?>("--alpha") { Description = "LoRA alpha (default: the rank, scale 1)" };
+        var convRank = new Option<int?>("--conv-rank") { Description = "Rank on 3x3 convolutions (conv_dim; default: the rank for locon/loha/lokr, none for lora; 0: none)" };
+        var convAlpha = new Option<double?>("--conv-alpha") { Description = "Alpha on 3x3 convolutions (default: the alpha)" };
         var train = new Option<string>("--train") { Description = "What to train: unet, te or unet,te", DefaultValueFactory = _ => "unet,te" };
         var lr = new Option<double>("--lr") { Description = "Learning rate", DefaultValueFactory = _ => 1e-4 };
         var unetLr = new Option<double?>("--unet-lr") { Description = "U-Net learning rate (default --lr)" };
@@ -172,6 +174,7 @@ internal sealed class TrainCommand : ICliCommand
         var weightDecay = new Option<double?>("--weight-decay") { Description = "Weight decay (AdamW default 0.01, Lion 0)" };
         var maxGradNorm = new Option<double>("--max-grad-norm") { Description = "Clip gradients to this total norm (0: off)", DefaultValueFactory = _ => 1.0 };
         var maxSteps = new Option<int>("--max-steps") { Description = "Optimizer steps", DefaultValueFactory = _ => 1600 };
+        var epochs = new Option<int?>("--epochs") { Description = "Train this many epochs instead (overrides --max-steps, as kohya)" };
         var batch = new Option<int>("--batch") { Description = "Images per micro-batch (one bucket)", DefaultValueFactory = _ => 1 };
         var gradAccum = new Option<int>("--grad-accum") { Description = "Micro-batches per optimizer step", DefaultValueFactory = _ => 1 };
         var seed = new Option<long>("--seed") { Description = "Seed of every random choice", DefaultValueFactory = _ => 42 };
@@ -188,10 +191,12 @@ internal sealed class TrainCommand : ICliCommand
         var resume = new Option<string?>("--resume") { Description = "Continue from the checkpoint folder (OUT.train) of an earlier run" };
         var stateDir = new Option<string?>("--state-dir") { Description = "Where checkpoints and cached latents go (default OUT.train next to --out)" };
         var json = new Option<bool>("--json") { Description = "One JSON line per step on stdout" };
-        var command = new Command("lora", "Train a kohya-compatible LoRA");
-        foreach (var option in new Option[] { model, data, output, config, tokenizer, precision, clipSkip, vae, algo, rank, alpha, train, lr, unetLr, teLr,
-            schedule, warmup, cycles, optimizer, weightDecay, maxGradNorm, maxSteps, batch, gradAccum, seed, noiseOffset, minSnr, resolution, bucketStep,
-            flip, shuffle, keepTokens, captionDropout, tagDropout, saveEvery, resume, stateDir, json })
+        var sampleEvery = new Option<int>("--sample-every") { Description = "Generate the sample prompts every N steps into samples/ beside --out", DefaultValueFactory = _ => 0 };
+        var samplePrompts = new Option<string?>("--sample-prompts") { Description = "kohya prompt file: one prompt per line with --n --w --h --d --s --l" };
+        var command = new Command("lora", "Train a kohya-compatible LoRA or LyCORIS network");
+        foreach (var option in new Option[] { model, data, output, config, tokenizer, precision, clipSkip, vae, algo, rank, alpha, convRank, convAlpha, train, lr, unetLr, teLr,
+            schedule, warmup, cycles, optimizer, weightDecay, maxGradNorm, maxSteps, epochs, batch, gradAccum, seed, noiseOffset, minSnr, resolution, bucketStep,
+            flip, shuffle, keepTokens, captionDropout, tagDropout, saveEvery, sampleEvery, samplePrompts, resume, stateDir, json })
             command.Options.Add(option);
 
         command.SetAction(r =>
@@ -201,7 +206,9 @@ internal sealed class TrainCommand : ICliCommand
             if (!File.Exists(modelPath)) problem = $"{modelPath}: no such file";
             else if (!Directory.Exists(r.GetValue(data)!)) problem = $"{r.GetValue(data)}: no such data folder";
             else if (Path.GetFullPath(modelPath) == Path.GetFullPath(outPath)) problem = $"{outPath}: the output would replace the base model";
-            else if (r.GetValue(algo) != "lora") problem = $"--algo {r.GetValue(algo)}: only lora is trained so far";
+            else if (!LoraNetworkOptions.TryParseAlgorithm(r.GetValue(algo)!, out _)) problem = $"--algo {r.GetValue(algo)}: use lora, locon, loha or lokr";
+            else if (r.GetValue(sampleEvery) > 0 && r.GetValue(samplePrompts) is not { } promptFile) problem = "--sample-every needs --sample-prompts FILE";
+            else if (r.GetValue(samplePrompts) is { } prompts && !File.Exists(prompts)) problem = $"{prompts}: no such sample prompt file";
             else if (!Directory.Exists(Path.GetDirectoryName(Path.GetFullPath(outPath)))) problem = $"{outPath}: the output folder does not exist";
             var parts = r.GetValue(train)!.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
             if (parts.Any(p => p is not ("unet" or "te"))) problem ??= $"--train {r.GetValue(train)}: use unet, te or unet,te";
@@ -223,8 +230,11 @@ internal sealed class TrainCommand : ICliCommand
                 OutputPath = outPath,
                 StatePath = r.GetValue(stateDir),
                 ResumePath = r.GetValue(resume),
+                Algorithm = LoraNetworkOptions.TryParseAlgorithm(r.GetValue(algo)!, out var algorithm) ? algorithm : LoraAlgorithm.Lora,
                 Rank = r.GetValue(rank),
                 Alpha = r.GetValue(alpha),
+                ConvRank = r.GetValue(convRank),
+                ConvAlpha = r.GetValue(convAlpha),
                 TrainUnet = parts.Contains("unet"),
                 TrainTextEncoder = parts.Contains("te"),
                 LearningRate = r.GetValue(lr),
@@ -237,6 +247,7 @@ internal sealed class TrainCommand : ICliCommand
                 WeightDecay = r.GetValue(weightDecay),
                 MaxGradNorm = r.GetValue(maxGradNorm),
                 MaxSteps = r.GetValue(maxSteps),
+                Epochs = r.GetValue(epochs),
                 BatchSize = r.GetValue(batch),
                 GradientAccumulation = r.GetValue(gradAccum),
                 Seed = r.GetValue(seed),
@@ -247,6 +258,8 @@ internal sealed class TrainCommand : ICliCommand
                 FlipAugment = r.GetValue(flip),
                 ClipSkip = r.GetValue(clipSkip),
                 SaveEvery = r.GetValue(saveEvery),
+                SampleEvery = r.GetValue(sampleEvery),
+                SamplePromptsPath = r.GetValue(samplePrompts),
                 Captions = new CaptionOptions
                 {
                     Shuffle = r.GetValue(shuffle),

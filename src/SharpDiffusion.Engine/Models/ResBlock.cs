@@ -7,7 +7,8 @@ namespace SharpDiffusion.Engine.Models;
 /// <summary>
 /// openaimodel.ResBlock (no scale-shift norm, no up/down): in_layers = [GroupNorm32, SiLU, conv3x3],
 /// emb_layers = [SiLU, Linear], out_layers = [GroupNorm32, SiLU, Dropout, conv3x3], skip_connection = 1×1 conv
-/// when the channel count changes.
+/// when the channel count changes. Its Linear/Conv layers are invoked with call() so that forward hooks run (LoCon /
+/// LoHa / LoKr training wraps them).
 /// </summary>
 public sealed class ResBlock : NamedModule
 {
@@ -35,11 +36,11 @@ public sealed class ResBlock : NamedModule
     public Tensor Forward(Tensor x, Tensor embSilu)
     {
         using var scope = NewDisposeScope();
-        var h = _inConv.forward(F.silu(_inNorm.Forward(x), inplace: true));
-        var e = _embLinear.forward(embSilu).to(h.dtype);
+        var h = _inConv.call(F.silu(_inNorm.Forward(x), inplace: true));
+        var e = _embLinear.call(embSilu).to(h.dtype);
         h = h.add_(e.unsqueeze(-1).unsqueeze(-1));
-        h = _outConv.forward(F.silu(_outNorm.Forward(h), inplace: true));
-        var skip = _skip is not null ? _skip.forward(x) : x;
+        h = _outConv.call(F.silu(_outNorm.Forward(h), inplace: true));
+        var skip = _skip is not null ? _skip.call(x) : x;
         return h.add_(skip).MoveToOuterDisposeScope();
     }
 }

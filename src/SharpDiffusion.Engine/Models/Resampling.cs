@@ -4,14 +4,14 @@ using F = TorchSharp.torch.nn.functional;
 
 namespace SharpDiffusion.Engine.Models;
 
-/// <summary>openaimodel.Downsample with a conv: "op" = 3×3 conv, stride 2, padding 1.</summary>
+/// <summary>openaimodel.Downsample with a conv: "op" = 3×3 conv, stride 2, padding 1 (called through call() so training hooks run).</summary>
 public sealed class UNetDownsample : NamedModule
 {
     private readonly Conv2d _op;
 
     public UNetDownsample(LayerFactory f, int channels) : base("Downsample") => _op = Child("op", f.Conv(channels, channels, 3, stride: 2, padding: 1));
 
-    public Tensor Forward(Tensor x) => _op.forward(x);
+    public Tensor Forward(Tensor x) => _op.call(x);
 }
 
 /// <summary>openaimodel.Upsample with a conv: nearest ×2, then "conv" = 3×3 conv, padding 1.</summary>
@@ -24,7 +24,7 @@ public sealed class UNetUpsample : NamedModule
     public Tensor Forward(Tensor x)
     {
         using var up = NearestUpsample2x(x);
-        return _conv.forward(up);
+        return _conv.call(up);
     }
 
     /// <summary>F.interpolate(x, scale_factor=2, mode="nearest").</summary>

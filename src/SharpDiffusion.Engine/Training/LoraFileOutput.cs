@@ -9,15 +9,16 @@ using SharpDiffusion.Formats.Safetensors;
 namespace SharpDiffusion.Engine.Training;
 
 /// <summary>
-/// Writes the trained LoRA as kohya does: <c>&lt;module&gt;.lora_down.weight</c>, <c>.lora_up.weight</c>, <c>.alpha</c>
-/// (float32), kohya's <c>ss_*</c> training metadata, the Stability model-spec keys, and <c>sshs_model_hash</c> /
+/// Writes the trained LoRA as kohya does: <c>&lt;module&gt;.lora_down.weight</c>, <c>.lora_up.weight</c> (LyCORIS:
+/// <c>.hada_w1_a</c>..., <c>.lokr_w1</c>...), <c>.alpha</c> (float32), kohya's <c>ss_*</c> training metadata, the Stability model-spec keys, and <c>sshs_model_hash</c> /
 /// <c>sshs_legacy_hash</c> computed as kohya's <c>precalculate_safetensors_hashes</c> does (the file serialised with
 /// only its <c>ss_*</c> metadata: sha256 of the data after the header, and sha256 of bytes 0x100000..0x110000, first 8
 /// hex digits). Written to a temporary file and renamed.
 /// </summary>
 public static class LoraFileOutput
 {
-    public sealed record TrainingFacts(TrainingDataset Dataset, int Resolution, LoraTrainingOptions Options, DateTimeOffset StartedAt, long Steps);
+    public sealed record TrainingFacts(TrainingDataset Dataset, int Resolution, LoraTrainingOptions Options, DateTimeOffset StartedAt, long Steps,
+        long MaxSteps, int Epochs);
 
     public static void Write(string path, LoraTrainingNetwork network, StableDiffusionCheckpoint checkpoint, TrainingFacts facts)
     {
@@ -29,12 +30,21 @@ public static class LoraFileOutput
             .ToDictionary(g => g.Key, g => g.SelectMany(i => i.Caption.Split(',').Select(t => t.Trim()).Where(t => t.Length > 0))
                 .GroupBy(t => t).ToDictionary(t => t.Key, t => t.Count()));
         string outputName = Path.GetFileNameWithoutExtension(path);
+        var n = network.Options;
+        // kohya stores network_args as the strings given on its command line.
+        var networkArgs = new Dictionary<string, string>();
+        if (n.Algorithm != LoraAlgorithm.Lora) networkArgs["algo"] = n.AlgorithmName;
+        if (n.ConvRank > 0 || n.Algorithm != LoraAlgorithm.Lora)
+        {
+            networkArgs["conv_dim"] = n.ConvRank.ToString(CultureInfo.InvariantCulture);
+            networkArgs["conv_alpha"] = Num(n.ConvAlpha);
+        }
         var metadata = new Dictionary<string, string>
         {
-            ["ss_network_module"] = "networks.lora",
-            ["ss_network_dim"] = network.Options.Rank.ToString(CultureInfo.InvariantCulture),
-            ["ss_network_alpha"] = Num(network.Options.Alpha),
-            ["ss_network_args"] = "{}",
+            ["ss_network_module"] = n.Algorithm == LoraAlgorithm.Lora ? "networks.lora" : "lycoris.kohya",
+            ["ss_network_dim"] = n.Rank.ToString(CultureInfo.InvariantCulture),
+            ["ss_network_alpha"] = Num(n.Alpha),
+            ["ss_network_args"] = JsonSerializer.Serialize(networkArgs),
             ["ss_base_model_version"] = v2 ? (checkpoint.Prediction == Prediction.V ? "sd_v2_768_v" : "sd_v2") : "sd_v1",
             ["ss_v2"] = v2 ? "True" : "False",
             ["ss_v_parameterization"] = checkpoint.Prediction == Prediction.V ? "True" : "False",
@@ -43,7 +53,9 @@ public static class LoraFileOutput
             ["ss_training_started_at"] = Num(facts.StartedAt.ToUnixTimeMilliseconds() / 1000.0),
             ["ss_training_finished_at"] = Num(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() / 1000.0),
             ["ss_steps"] = facts.Steps.ToString(CultureInfo.InvariantCulture),
-            ["ss_max_train_steps"] = o.MaxSteps.ToString(CultureInfo.InvariantCulture),
+            ["ss_max_train_steps"] = facts.MaxSteps.ToString(CultureInfo.InvariantCulture),
+            ["ss_epoch"] = facts.Epochs.ToString(CultureInfo.InvariantCulture),
+            ["ss_num_epochs"] = (o.Epochs ?? facts.Epochs).ToString(CultureInfo.InvariantCulture),
             ["ss_num_train_images"] = facts.Dataset.RepeatedCount.ToString(CultureInfo.InvariantCulture),
             ["ss_resolution"] = resolution,
             ["ss_clip_skip"] = o.ClipSkip > 1 ? o.ClipSkip.ToString(CultureInfo.InvariantCulture) : "None",

@@ -36,15 +36,18 @@ public sealed class LoraTrainer
                 throw new InvalidDataException($"{image.Path}: bucket {image.Bucket.Width}x{image.Bucket.Height} is not a multiple of {checkpoint.SizeMultiple}, which this model needs; choose --resolution/--bucket-step accordingly");
         }
 
-        double alpha = options.Alpha ?? options.Rank;
-        var networkOptions = new LoraNetworkOptions { Rank = options.Rank, Alpha = alpha, TrainUnet = options.TrainUnet, TrainTextEncoder = options.TrainTextEncoder };
+        var networkOptions = options.NetworkOptions();
         using var network = LoraTrainingNetwork.Create(checkpoint, networkOptions, options.Seed);
-        var unetParameters = network.Modules.Where(m => !m.IsTextEncoder).SelectMany(m => new[] { (m.Name + ".lora_down.weight", m.Down), (m.Name + ".lora_up.weight", m.Up) }).ToList();
-        var textParameters = network.Modules.Where(m => m.IsTextEncoder).SelectMany(m => new[] { (m.Name + ".lora_down.weight", m.Down), (m.Name + ".lora_up.weight", m.Up) }).ToList();
+        var unetParameters = network.Modules.Where(m => !m.IsTextEncoder).SelectMany(m => m.NamedParameters()).ToList();
+        var textParameters = network.Modules.Where(m => m.IsTextEncoder).SelectMany(m => m.NamedParameters()).ToList();
+        int batchesPerEpoch = dataset.EpochBatches(options.Seed, 0, options.BatchSize).Count;
+        int stepsPerEpoch = (batchesPerEpoch + options.GradientAccumulation - 1) / options.GradientAccumulation;
+        int maxSteps = options.TotalSteps(batchesPerEpoch);
+        var samplePrompts = options.SampleEvery > 0 && options.SamplePromptsPath != null ? TrainingSamples.Read(options.SamplePromptsPath) : null;
         var optimizers = new List<TrainingOptimizer> { CreateOptimizer(options, unetParameters), CreateOptimizer(options, textParameters) };
-        var unetSchedule = LearningRateSchedule.Create(options.Schedule, options.UnetLearningRate ?? options.LearningRate, options.MaxSteps, options.WarmupSteps, options.ScheduleCycles);
-        var textSchedule = LearningRateSchedule.Create(options.Schedule, options.TextEncoderLearningRate ?? options.LearningRate, options.MaxSteps, options.WarmupSteps, options.ScheduleCycles);
-        string fingerprint = Fingerprint(options, checkpoint);
+        var unetSchedule = LearningRateSchedule.Create(options.Schedule, options.UnetLearningRate ?? options.LearningRate, maxSteps, options.WarmupSteps, options.ScheduleCycles);
+        var textSchedule = LearningRateSchedule.Create(options.Schedule, options.TextEncoderLearningRate ?? options.LearningRate, maxSteps, options.WarmupSteps, options.ScheduleCycles);
+        string fingerprint = Fingerprint(options, networkOptions, checkpoint);
 
         long startStep = 0;
         if (options.ResumePath != null) startStep = TrainingState.Load(options.ResumePath, network, optimizers, fingerprint);
@@ -53,7 +56,6 @@ public sealed class LoraTrainer
         var latents = new LatentCache(Path.Combine(statePath, "latents"), checkpoint.Vae, checkpoint.VaePath ?? checkpoint.Path);
         var textCache = new Dictionary<string, Tensor>(StringComparer.Ordinal);
         var epochBatches = new Dictionary<long, IReadOnlyList<TrainingImage[]>>();
-        int batchesPerEpoch = dataset.EpochBatches(options.Seed, 0, options.BatchSize).Count;
         DateTimeOffset startedAt = DateTimeOffset.UtcNow;
 
         network.Attach();
@@ -62,19 +64,23 @@ public sealed class LoraTrainer
         long step = startStep;
         try
         {
-            while (step < options.MaxSteps)
+            while (step < maxSteps)
             {
                 double stepLoss = 0;
-                for (int a = 0; a < options.GradientAccumulation; a++)
+                // kohya (accelerate): an optimizer step never spans two epochs; an epoch's last step may accumulate
+                // fewer micro-batches, each loss still divided by the accumulation count.
+                long epoch = step / stepsPerEpoch;
+                int first = (int)(step % stepsPerEpoch) * options.GradientAccumulation;
+                int count = Math.Min(options.GradientAccumulation, batchesPerEpoch - first);
+                if (!epochBatches.TryGetValue(epoch, out var batches))
                 {
-                    long micro = step * options.GradientAccumulation + a;
-                    long epoch = micro / batchesPerEpoch;
-                    if (!epochBatches.TryGetValue(epoch, out var batches))
-                    {
-                        epochBatches.Clear();
-                        epochBatches[epoch] = batches = dataset.EpochBatches(options.Seed, epoch, options.BatchSize);
-                    }
-                    var batch = batches[(int)(micro % batchesPerEpoch)];
+                    epochBatches.Clear();
+                    epochBatches[epoch] = batches = dataset.EpochBatches(options.Seed, epoch, options.BatchSize);
+                }
+                for (int a = 0; a < count; a++)
+                {
+                    long micro = epoch * batchesPerEpoch + first + a;
+                    var batch = batches[first + a];
                     using var scope = NewDisposeScope();
                     var random = new StepRandom(options.Seed, "batch", micro);
                     var x0 = cat(batch.Select(i => latents.Get(i, options.FlipAugment && random.NextDouble() < 0.5)).ToArray(), 0);
@@ -91,7 +97,7 @@ public sealed class LoraTrainer
                     using var terms = DiffusionLoss.Compute(prediction, target, t, schedule, options.MinSnrGamma, v);
                     var scaled = terms.Loss / options.GradientAccumulation;
                     scaled.backward();
-                    stepLoss += terms.Loss.item<float>() / options.GradientAccumulation;
+                    stepLoss += terms.Loss.item<float>() / count;
                     generator.Dispose();
                 }
                 if (options.MaxGradNorm > 0) GradientClipping.ClipByNorm(network.NamedParameters().Select(p => p.Parameter), options.MaxGradNorm);
@@ -104,11 +110,16 @@ public sealed class LoraTrainer
                 lastLoss = stepLoss;
                 smoothed = double.IsNaN(smoothed) ? stepLoss : 0.9 * smoothed + 0.1 * stepLoss;
                 double rate = (step - startStep) / Math.Max(clock.Elapsed.TotalSeconds, 1e-9);
-                progress?.Report(new TrainingProgress(step, options.MaxSteps, stepLoss, smoothed, options.TrainUnet ? unetRate : textRate, rate,
-                    TimeSpan.FromSeconds((options.MaxSteps - step) / Math.Max(rate, 1e-9))));
+                progress?.Report(new TrainingProgress(step, maxSteps, stepLoss, smoothed, options.TrainUnet ? unetRate : textRate, rate,
+                    TimeSpan.FromSeconds((maxSteps - step) / Math.Max(rate, 1e-9))));
                 bool stopping = stopAfterStep == step;
-                if ((options.SaveEvery > 0 && step % options.SaveEvery == 0) || step == options.MaxSteps || stopping)
+                if ((options.SaveEvery > 0 && step % options.SaveEvery == 0) || step == maxSteps || stopping)
                     TrainingState.Save(statePath, step, network, optimizers, fingerprint);
+                if (samplePrompts != null && step % options.SampleEvery == 0)
+                {
+                    TrainingSamples.Generate(checkpoint, samplePrompts, SamplesFolder(options.OutputPath), Path.GetFileNameWithoutExtension(options.OutputPath),
+                        step, resolution, options.Seed, options.ClipSkip);
+                }
                 if (stopping) break;
             }
         }
@@ -119,18 +130,25 @@ public sealed class LoraTrainer
             foreach (var optimizer in optimizers) optimizer.Dispose();
         }
 
-        if (step == options.MaxSteps)
+        if (step == maxSteps)
         {
             LoraFileOutput.Write(options.OutputPath, network, checkpoint, new LoraFileOutput.TrainingFacts(
-                dataset, resolution, options, startedAt, step));
+                dataset, resolution, options, startedAt, step, maxSteps, (int)((step + stepsPerEpoch - 1) / stepsPerEpoch)));
         }
         return new LoraTrainingResult(options.OutputPath, statePath, step, startStep, lastLoss, network.Modules.Count, dataset.Problems);
     }
 
+    /// <summary>Where sample images go: <c>samples/</c> beside the output file.</summary>
+    public static string SamplesFolder(string outputPath) => Path.Combine(Path.GetDirectoryName(Path.GetFullPath(outputPath))!, "samples");
+
     private static void Validate(LoraTrainingOptions o)
     {
         if (o.Rank < 1) throw new ArgumentException("--rank must be at least 1");
+        if (o.ConvRank < 0) throw new ArgumentException("--conv-rank must not be negative");
         if (o.MaxSteps < 1) throw new ArgumentException("--max-steps must be at least 1");
+        if (o.Epochs < 1) throw new ArgumentException("--epochs must be at least 1");
+        if (o.SampleEvery < 0) throw new ArgumentException("--sample-every must not be negative");
+        if (o.SampleEvery > 0 && o.SamplePromptsPath == null) throw new ArgumentException("--sample-every needs --sample-prompts FILE");
         if (o.BatchSize < 1 || o.GradientAccumulation < 1) throw new ArgumentException("--batch and --grad-accum must be at least 1");
         if (!o.TrainUnet && !o.TrainTextEncoder) throw new ArgumentException("--train must name unet, te or both");
         if (o.MinTimestep < 0 || o.MaxTimestep > KohyaNoiseSchedule.TrainTimesteps || o.MinTimestep >= o.MaxTimestep)
@@ -142,11 +160,14 @@ public sealed class LoraTrainer
         o.Optimizer == "lion" ? new LionOptimizer(parameters, weightDecay: o.WeightDecay ?? 0.0) : new AdamWOptimizer(parameters, weightDecay: o.WeightDecay ?? 0.01);
 
     /// <summary>The settings a resumed run must share with the run that wrote the checkpoint.</summary>
-    private static string Fingerprint(LoraTrainingOptions o, StableDiffusionCheckpoint checkpoint) => JsonSerializer.Serialize(new
+    private static string Fingerprint(LoraTrainingOptions o, LoraNetworkOptions network, StableDiffusionCheckpoint checkpoint) => JsonSerializer.Serialize(new
     {
         model = Path.GetFileName(checkpoint.Path),
+        algo = network.AlgorithmName,
         rank = o.Rank,
         alpha = o.Alpha ?? o.Rank,
+        conv_rank = network.ConvRank,
+        conv_alpha = network.ConvAlpha,
         unet = o.TrainUnet,
         te = o.TrainTextEncoder,
         optimizer = o.Optimizer,

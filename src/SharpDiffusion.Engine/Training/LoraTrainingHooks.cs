@@ -13,7 +13,7 @@ public sealed class LoraTrainingHooks : IDisposable
 {
     private readonly List<Action> _removers = new();
 
-    public LoraTrainingHooks(IEnumerable<(nn.Module<Tensor, Tensor> Layer, TrainableLoraModule Lora)> targets)
+    public LoraTrainingHooks(IEnumerable<(nn.Module<Tensor, Tensor> Layer, TrainableNetworkModule Lora)> targets)
     {
         foreach (var (layer, lora) in targets)
         {

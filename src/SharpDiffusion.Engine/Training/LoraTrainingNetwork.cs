@@ -11,20 +11,49 @@ using static TorchSharp.torch;
 
 namespace SharpDiffusion.Engine.Training;
 
-/// <summary>Which parts a LoRA trains, and its size.</summary>
+/// <summary>The network algorithm trained: kohya LoRA, or LyCORIS LoCon / LoHa / LoKr (<c>lycoris.kohya</c>).</summary>
+public enum LoraAlgorithm
+{
+    Lora,
+    LoCon,
+    LoHa,
+    LoKr,
+}
+
+/// <summary>Which parts a LoRA trains, its algorithm and size.</summary>
 public sealed record LoraNetworkOptions
 {
+    public LoraAlgorithm Algorithm { get; init; } = LoraAlgorithm.Lora;
     public int Rank { get; init; } = 4;
     public double Alpha { get; init; } = 1.0;
+
+    /// <summary>Rank of the modules on convolutions with a kernel larger than 1x1 (0: those layers are not wrapped).</summary>
+    public int ConvRank { get; init; }
+    public double ConvAlpha { get; init; } = 1.0;
     public bool TrainUnet { get; init; } = true;
     public bool TrainTextEncoder { get; init; } = true;
+
+    /// <summary>
+    /// Whether the U-Net's ResnetBlock2D / Downsample2D / Upsample2D layers are wrapped besides the transformer blocks:
+    /// always for the LyCORIS algorithms, and for kohya's LoRA when it has a conv rank (LoRA-C3Lier).
+    /// </summary>
+    public bool WrapsResnetBlocks => Algorithm != LoraAlgorithm.Lora || ConvRank > 0;
+
+    /// <summary>"lora", "locon", "loha", "lokr" (ss_network_args' algo).</summary>
+    public string AlgorithmName => Algorithm.ToString().ToLowerInvariant();
+
+    public static bool TryParseAlgorithm(string text, out LoraAlgorithm algorithm) =>
+        Enum.TryParse(text, ignoreCase: true, out algorithm) && Enum.IsDefined(algorithm) && !int.TryParse(text, out _);
 }
 
 /// <summary>
-/// The LoRA being trained: one <see cref="TrainableLoraModule"/> per layer kohya's <c>networks/lora.py</c> wraps by
-/// default — every Linear and 1x1 Conv2d inside the U-Net's transformer blocks (proj_in, proj_out, attn1/attn2
-/// to_q/to_k/to_v/to_out.0, ff.net.0.proj, ff.net.2) and the CLIP text encoder's q/k/v/out_proj and fc1/fc2 — named
-/// <c>lora_unet_</c> + diffusers path / <c>lora_te_</c> + transformers path with '.' → '_'.
+/// The network being trained: one <see cref="TrainableNetworkModule"/> per wrapped layer, named <c>lora_unet_</c> +
+/// diffusers path / <c>lora_te_</c> + transformers path with '.' → '_'. kohya's <c>networks/lora.py</c> wraps every
+/// Linear and 1x1 Conv2d inside the U-Net's transformer blocks (proj_in, proj_out, attn1/attn2 to_q/to_k/to_v/to_out.0,
+/// ff.net.0.proj, ff.net.2) and the CLIP text encoder's q/k/v/out_proj and fc1/fc2; with a conv rank (kohya) or a
+/// LyCORIS algorithm also the ResnetBlock2D / Downsample2D / Upsample2D layers (time_emb_proj and the 1x1 shortcut at
+/// the rank, the 3x3 convolutions at the conv rank). LyCORIS's "full" preset also wraps conv_in, conv_out and the
+/// time embedding; those are left out here (kohya's LoCon set), a choice noted in the README.
 /// </summary>
 public sealed partial class LoraTrainingNetwork : IDisposable
 {
@@ -32,10 +61,10 @@ public sealed partial class LoraTrainingNetwork : IDisposable
     private static partial Regex TextEncoderTarget();
 
     private readonly StableDiffusionCheckpoint _checkpoint;
-    private readonly Dictionary<TrainableLoraModule, nn.Module<Tensor, Tensor>> _layers;
+    private readonly Dictionary<TrainableNetworkModule, nn.Module<Tensor, Tensor>> _layers;
     private LoraTrainingHooks? _hooks;
 
-    private LoraTrainingNetwork(StableDiffusionCheckpoint checkpoint, LoraNetworkOptions options, Dictionary<TrainableLoraModule, nn.Module<Tensor, Tensor>> layers)
+    private LoraTrainingNetwork(StableDiffusionCheckpoint checkpoint, LoraNetworkOptions options, Dictionary<TrainableNetworkModule, nn.Module<Tensor, Tensor>> layers)
     {
         _checkpoint = checkpoint;
         Options = options;
@@ -46,70 +75,112 @@ public sealed partial class LoraTrainingNetwork : IDisposable
     public LoraNetworkOptions Options { get; }
 
     /// <summary>Text-encoder modules first, then the U-Net's (kohya's order).</summary>
-    public IReadOnlyList<TrainableLoraModule> Modules { get; }
+    public IReadOnlyList<TrainableNetworkModule> Modules { get; }
 
-    /// <summary>Every trainable tensor by its file name (<c>&lt;module&gt;.lora_down.weight</c>, ...), in a fixed order.</summary>
-    public IEnumerable<(string Name, Parameter Parameter)> NamedParameters() =>
-        Modules.SelectMany(m => new[] { (m.Name + ".lora_down.weight", m.Down), (m.Name + ".lora_up.weight", m.Up) });
+    /// <summary>Every trainable tensor by its file name (<c>&lt;module&gt;.lora_down.weight</c>, <c>.hada_w1_a</c>, ...), in a fixed order.</summary>
+    public IEnumerable<(string Name, Parameter Parameter)> NamedParameters() => Modules.SelectMany(m => m.NamedParameters());
 
     /// <summary>
-    /// Builds the modules for <paramref name="checkpoint"/> with kohya's initialisation (<c>lora_down</c> Kaiming-uniform
-    /// with a = √5, i.e. U(−1/√in, 1/√in); <c>lora_up</c> zeros, so training starts from the base model), drawn from
-    /// torch's CPU generator seeded with <paramref name="seed"/>.
+    /// Builds the modules for <paramref name="checkpoint"/> with kohya's / LyCORIS's initialisation (ΔW = 0 at the
+    /// start, so training starts from the base model), drawn from torch's CPU generator seeded with
+    /// <paramref name="seed"/>, held in <paramref name="dtype"/> (float32; float64 for finite-difference checks).
     /// </summary>
-    public static LoraTrainingNetwork Create(StableDiffusionCheckpoint checkpoint, LoraNetworkOptions options, long seed)
+    public static LoraTrainingNetwork Create(StableDiffusionCheckpoint checkpoint, LoraNetworkOptions options, long seed, ScalarType dtype = ScalarType.Float32)
     {
         if (options.Rank < 1) throw new ArgumentException("the LoRA rank must be at least 1");
+        if (options.ConvRank < 0) throw new ArgumentException("the conv rank must not be negative");
         using var generator = new Generator((ulong)seed);
-        var layers = new Dictionary<TrainableLoraModule, nn.Module<Tensor, Tensor>>();
+        var layers = new Dictionary<TrainableNetworkModule, nn.Module<Tensor, Tensor>>();
         foreach (var target in Targets(checkpoint, options))
         {
             var weight = target.Layer.parameters().First();
-            long outF = weight.shape[0], inF = weight.shape[1];
-            long[] downShape = target.IsConvolution ? [options.Rank, inF, 1, 1] : [options.Rank, inF];
-            long[] upShape = target.IsConvolution ? [outF, options.Rank, 1, 1] : [outF, options.Rank];
-            double bound = 1.0 / Math.Sqrt(inF);
-            using var uniform = rand(downShape, ScalarType.Float32, generator: generator);
-            var down = new Parameter(uniform.mul(2 * bound).sub_(bound), requires_grad: true);
-            var up = new Parameter(zeros(upShape, ScalarType.Float32), requires_grad: true);
-            layers.Add(new TrainableLoraModule(target.Name, target.LayerPath, target.IsTextEncoder, target.IsConvolution, down, up, options.Alpha), target.Layer);
+            var wrapped = new WrappedLayer(weight.shape, target.Layer as Conv2d);
+            bool spatial = wrapped.KernelElements > 1;
+            int rank = spatial ? options.ConvRank : options.Rank;
+            double alpha = spatial ? options.ConvAlpha : options.Alpha;
+            TrainableNetworkModule module = options.Algorithm switch
+            {
+                LoraAlgorithm.LoHa => TrainableLoHaModule.Create(target.Name, target.LayerPath, target.IsTextEncoder, wrapped, rank, alpha, generator, dtype),
+                LoraAlgorithm.LoKr => TrainableLoKrModule.Create(target.Name, target.LayerPath, target.IsTextEncoder, wrapped, rank, alpha, generator, dtype),
+                _ => TrainableLoraModule.Create(target.Name, target.LayerPath, target.IsTextEncoder, wrapped, rank, alpha, generator, dtype),
+            };
+            layers.Add(module, target.Layer);
         }
         return new LoraTrainingNetwork(checkpoint, options, layers);
     }
 
     /// <summary>
-    /// Loads the modules of a kohya LoRA file (every module the file has must fit a target of this checkpoint; targets
-    /// the file lacks are not trained). Rank and alpha come from the file. The weights are held in
-    /// <paramref name="dtype"/> (float32 for training; float64 for finite-difference checks).
+    /// Loads the modules of a kohya LoRA or LyCORIS LoCon/LoHa/LoKr file (every module the file has must fit a target of
+    /// this checkpoint; targets the file lacks are not trained). Ranks and alphas come from the file (alpha absent:
+    /// the rank). The weights are held in <paramref name="dtype"/> (float32 for training; float64 for finite-difference checks).
     /// </summary>
     public static LoraTrainingNetwork Load(StableDiffusionCheckpoint checkpoint, IModelFile file, LoraNetworkOptions options, ScalarType dtype = ScalarType.Float32)
     {
         var byName = file.Tensors.ToDictionary(t => t.Name, StringComparer.Ordinal);
-        var layers = new Dictionary<TrainableLoraModule, nn.Module<Tensor, Tensor>>();
+        var layers = new Dictionary<TrainableNetworkModule, nn.Module<Tensor, Tensor>>();
+        var algorithms = new HashSet<LoraAlgorithm>();
         int rank = 0;
         double alpha = 0;
-        foreach (var target in Targets(checkpoint, options with { TrainUnet = true, TrainTextEncoder = true }))
+        Parameter? Read(string name) => byName.TryGetValue(name, out var info) ? new Parameter(TensorReading.Read(file, info, dtype), requires_grad: true) : null;
+        foreach (var target in Targets(checkpoint, options with { TrainUnet = true, TrainTextEncoder = true, ConvRank = 1, Algorithm = LoraAlgorithm.LoCon }))
         {
-            if (!byName.TryGetValue(target.Name + ".lora_down.weight", out var downInfo)) continue;
-            if (!byName.TryGetValue(target.Name + ".lora_up.weight", out var upInfo))
-                throw new InvalidModelFileException(file.Path, $"{target.Name} has lora_down but no lora_up");
-            var down = new Parameter(TensorReading.Read(file, downInfo, dtype), requires_grad: true);
-            var up = new Parameter(TensorReading.Read(file, upInfo, dtype), requires_grad: true);
-            double moduleAlpha = down.shape[0];
-            if (byName.TryGetValue(target.Name + ".alpha", out var alphaInfo))
+            string n = target.Name;
+            var wrapped = new WrappedLayer(target.Layer.parameters().First().shape, target.Layer as Conv2d);
+            double? fileAlpha = null;
+            if (byName.TryGetValue(n + ".alpha", out var alphaInfo))
             {
-                using var a = TensorReading.Read(file, alphaInfo, ScalarType.Float32);
-                moduleAlpha = a.item<float>();
+                using var a = TensorReading.Read(file, alphaInfo, ScalarType.Float64);
+                fileAlpha = a.item<double>();
             }
-            rank = (int)down.shape[0];
-            alpha = moduleAlpha;
-            layers.Add(new TrainableLoraModule(target.Name, target.LayerPath, target.IsTextEncoder, target.IsConvolution, down, up, moduleAlpha), target.Layer);
+            TrainableNetworkModule module;
+            if (Read(n + ".lora_down.weight") is { } down)
+            {
+                var up = Read(n + ".lora_up.weight") ?? throw new InvalidModelFileException(file.Path, $"{n} has lora_down but no lora_up");
+                module = new TrainableLoraModule(n, target.LayerPath, target.IsTextEncoder, wrapped, down, up, fileAlpha ?? down.shape[0]);
+                algorithms.Add(wrapped.KernelElements > 1 ? LoraAlgorithm.LoCon : LoraAlgorithm.Lora);
+            }
+            else if (Read(n + ".hada_w1_a") is { } w1a)
+            {
+                var parts = new[] { "hada_w1_b", "hada_w2_a", "hada_w2_b" }.Select(s => Read(n + "." + s)
+                    ?? throw new InvalidModelFileException(file.Path, $"{n} has hada_w1_a but no {s}")).ToArray();
+                module = new TrainableLoHaModule(n, target.LayerPath, target.IsTextEncoder, wrapped, w1a, parts[0], parts[1], parts[2], fileAlpha ?? parts[0].shape[0]);
+                algorithms.Add(LoraAlgorithm.LoHa);
+            }
+            else if (Read(n + ".lokr_w1") is { } w1)
+            {
+                var parameters = new List<(string, Parameter)> { ("lokr_w1", w1) };
+                int moduleRank;
+                if (Read(n + ".lokr_w2") is { } w2)
+                {
+                    parameters.Add(("lokr_w2", w2));
+                    moduleRank = (int)(fileAlpha ?? 1);
+                }
+                else
+                {
+                    var w2a = Read(n + ".lokr_w2_a") ?? throw new InvalidModelFileException(file.Path, $"{n} has neither lokr_w2 nor lokr_w2_a");
+                    var w2b = Read(n + ".lokr_w2_b") ?? throw new InvalidModelFileException(file.Path, $"{n} has lokr_w2_a but no lokr_w2_b");
+                    parameters.Add(("lokr_w2_a", w2a));
+                    parameters.Add(("lokr_w2_b", w2b));
+                    moduleRank = (int)w2b.shape[0];
+                }
+                module = new TrainableLoKrModule(n, target.LayerPath, target.IsTextEncoder, wrapped, moduleRank, fileAlpha ?? moduleRank, parameters);
+                algorithms.Add(LoraAlgorithm.LoKr);
+            }
+            else continue;
+            if (!module.IsConvolution || wrapped.KernelElements == 1)
+            {
+                rank = module.Rank;
+                alpha = module.Alpha;
+            }
+            layers.Add(module, target.Layer);
         }
-        if (layers.Count == 0) throw new InvalidModelFileException(file.Path, "no kohya LoRA module of this file fits the model");
-        return new LoraTrainingNetwork(checkpoint, options with { Rank = rank, Alpha = alpha }, layers);
+        if (layers.Count == 0) throw new InvalidModelFileException(file.Path, "no LoRA/LyCORIS module of this file fits the model");
+        var algorithm = algorithms.Contains(LoraAlgorithm.LoKr) ? LoraAlgorithm.LoKr : algorithms.Contains(LoraAlgorithm.LoHa) ? LoraAlgorithm.LoHa
+            : algorithms.Contains(LoraAlgorithm.LoCon) ? LoraAlgorithm.LoCon : LoraAlgorithm.Lora;
+        return new LoraTrainingNetwork(checkpoint, options with { Algorithm = algorithm, Rank = rank, Alpha = alpha }, layers);
     }
 
-    private sealed record Target(string Name, string LayerPath, bool IsTextEncoder, bool IsConvolution, nn.Module<Tensor, Tensor> Layer);
+    private sealed record Target(string Name, string LayerPath, bool IsTextEncoder, nn.Module<Tensor, Tensor> Layer);
 
     private static List<Target> Targets(StableDiffusionCheckpoint checkpoint, LoraNetworkOptions options)
     {
@@ -129,7 +200,7 @@ public sealed partial class LoraTrainingNetwork : IDisposable
                 string hf = info.Name[prefix.Length..];
                 if (!TextEncoderTarget().IsMatch(hf)) continue;
                 string path = hf[..^".weight".Length];
-                textEncoder.Add(new Target(slot.KohyaPrefixes[0] + path.Replace('.', '_'), prefix + path, true, false, layers[path]));
+                textEncoder.Add(new Target(slot.KohyaPrefixes[0] + path.Replace('.', '_'), prefix + path, true, layers[path]));
             }
         }
         if (options.TrainUnet)
@@ -144,13 +215,18 @@ public sealed partial class LoraTrainingNetwork : IDisposable
             {
                 if (!info.Name.StartsWith(LdmPrefixes.Unet, StringComparison.Ordinal) || !info.Name.EndsWith(".weight", StringComparison.Ordinal)) continue;
                 if (info.Shape.Length is not (2 or 4)) continue;
-                if (info.Shape.Length == 4 && (info.Shape[2] != 1 || info.Shape[3] != 1)) continue; // 3x3 convs are LoCon's
+                bool spatial = info.Shape.Length == 4 && (info.Shape[2] != 1 || info.Shape[3] != 1);
                 string? diffusers = UnetKeyNames.ToDiffusers(info.Name[LdmPrefixes.Unet.Length..], layout);
-                if (diffusers == null || !diffusers.Contains(".attentions.", StringComparison.Ordinal)) continue;
+                if (diffusers == null) continue;
+                bool transformer = diffusers.Contains(".attentions.", StringComparison.Ordinal);
+                bool resnet = options.WrapsResnetBlocks && (diffusers.Contains(".resnets.", StringComparison.Ordinal)
+                    || diffusers.Contains(".downsamplers.", StringComparison.Ordinal) || diffusers.Contains(".upsamplers.", StringComparison.Ordinal));
+                if (!transformer && !resnet) continue;
+                if (spatial && (!resnet || options.ConvRank == 0)) continue; // 3x3 convolutions take the conv rank
                 if (diffusers.EndsWith(".norm.weight", StringComparison.Ordinal)) continue;
                 string path = info.Name[LdmPrefixes.Unet.Length..^".weight".Length];
                 if (!layers.TryGetValue(path, out var layer)) continue; // norms
-                unet.Add(new Target("lora_unet_" + diffusers[..^".weight".Length].Replace('.', '_'), LdmPrefixes.Unet + path, false, info.Shape.Length == 4, layer));
+                unet.Add(new Target("lora_unet_" + diffusers[..^".weight".Length].Replace('.', '_'), LdmPrefixes.Unet + path, false, layer));
             }
         }
         return [.. textEncoder, .. unet];
@@ -180,13 +256,10 @@ public sealed partial class LoraTrainingNetwork : IDisposable
         _checkpoint.UNet.RecordsGradients = false;
     }
 
-    /// <summary>The tensors of a kohya LoRA file: down/up per module and alpha as a 0-d tensor.</summary>
-    public IEnumerable<TensorToWrite> FileTensors(TensorDType dtype) => Modules.SelectMany(m => new[]
-    {
-        FloatTensor(m.Name + ".lora_down.weight", m.Down, dtype),
-        FloatTensor(m.Name + ".lora_up.weight", m.Up, dtype),
-        new TensorToWrite(m.Name + ".alpha", dtype, [], s => s.Write(DTypeConversion.FromSingle([(float)m.Alpha], dtype))),
-    });
+    /// <summary>The tensors of a kohya / LyCORIS file: each module's parameters and its alpha as a 0-d tensor.</summary>
+    public IEnumerable<TensorToWrite> FileTensors(TensorDType dtype) => Modules.SelectMany(m => m.NamedParameters()
+        .Select(p => FloatTensor(p.Name, p.Parameter, dtype))
+        .Append(new TensorToWrite(m.Name + ".alpha", dtype, [], s => s.Write(DTypeConversion.FromSingle([(float)m.Alpha], dtype)))));
 
     internal static TensorToWrite FloatTensor(string name, Tensor value, TensorDType dtype)
     {

@@ -14,8 +14,15 @@ public sealed record LoraTrainingOptions
     /// <summary>A state folder of an earlier run of the same settings to continue from.</summary>
     public string? ResumePath { get; init; }
 
+    public LoraAlgorithm Algorithm { get; init; } = LoraAlgorithm.Lora;
     public int Rank { get; init; } = 4;
     public double? Alpha { get; init; }
+
+    /// <summary>Rank on 3x3 convolutions; default the rank for the LyCORIS algorithms (as LyCORIS), none for LoRA (as kohya).</summary>
+    public int? ConvRank { get; init; }
+
+    /// <summary>Alpha on 3x3 convolutions; default the alpha (LyCORIS and kohya).</summary>
+    public double? ConvAlpha { get; init; }
     public bool TrainUnet { get; init; } = true;
     public bool TrainTextEncoder { get; init; } = true;
 
@@ -36,6 +43,12 @@ public sealed record LoraTrainingOptions
     public double MaxGradNorm { get; init; } = 1.0;
 
     public int MaxSteps { get; init; } = 1600;
+
+    /// <summary>
+    /// Train for this many epochs instead of <see cref="MaxSteps"/> (kohya's max_train_epochs, which overrides the step
+    /// count): steps = ceil(micro-batches per epoch / gradient accumulation) · epochs.
+    /// </summary>
+    public int? Epochs { get; init; }
     public int BatchSize { get; init; } = 1;
     public int GradientAccumulation { get; init; } = 1;
     public long Seed { get; init; } = 42;
@@ -54,6 +67,33 @@ public sealed record LoraTrainingOptions
 
     /// <summary>Write a resumable checkpoint every N optimizer steps (0: only at the end).</summary>
     public int SaveEvery { get; init; }
+
+    /// <summary>Generate the <see cref="SamplePromptsPath"/> prompts every N optimizer steps (0: never).</summary>
+    public int SampleEvery { get; init; }
+
+    /// <summary>A kohya prompt file (one prompt per line with --n --w --h --d --s --l); images go to samples/ beside the output.</summary>
+    public string? SamplePromptsPath { get; init; }
+
+    /// <summary>The network options these settings give (rank and alpha defaults resolved as kohya / LyCORIS do).</summary>
+    public LoraNetworkOptions NetworkOptions()
+    {
+        double alpha = Alpha ?? Rank;
+        int convRank = ConvRank ?? (Algorithm == LoraAlgorithm.Lora ? 0 : Rank);
+        return new LoraNetworkOptions
+        {
+            Algorithm = Algorithm,
+            Rank = Rank,
+            Alpha = alpha,
+            ConvRank = convRank,
+            ConvAlpha = ConvAlpha ?? alpha,
+            TrainUnet = TrainUnet,
+            TrainTextEncoder = TrainTextEncoder,
+        };
+    }
+
+    /// <summary>The optimizer steps of the run: <see cref="MaxSteps"/>, or the steps of <see cref="Epochs"/> epochs of <paramref name="microBatchesPerEpoch"/>.</summary>
+    public int TotalSteps(int microBatchesPerEpoch) =>
+        Epochs is int epochs ? (int)Math.Ceiling(microBatchesPerEpoch / (double)GradientAccumulation) * epochs : MaxSteps;
 }
 
 /// <summary>One progress report, after an optimizer step.</summary>

@@ -5,57 +5,53 @@ using F = TorchSharp.torch.nn.functional;
 namespace SharpDiffusion.Engine.Training;
 
 /// <summary>
-/// One kohya <c>LoRAModule</c> being trained: <c>lora_down</c> [r, in] (or [r, in, 1, 1] for a 1x1 convolution) and
-/// <c>lora_up</c> [out, r] (or [out, r, 1, 1]) whose branch <c>up(down(x)) · multiplier · alpha/rank</c> is added to the
-/// wrapped layer's output. Only these two tensors require gradients; the wrapped layer stays frozen.
+/// A kohya <c>LoRAModule</c> / LyCORIS <c>LoConModule</c> being trained: <c>lora_down</c> [r, in] (a convolution's
+/// [r, in, kh, kw] with the wrapped layer's stride and padding) and <c>lora_up</c> [out, r] (or [out, r, 1, 1]) whose
+/// branch <c>up(down(x)) · multiplier · alpha/rank</c> is added to the wrapped layer's output.
 /// </summary>
-public sealed class TrainableLoraModule : IDisposable
+public sealed class TrainableLoraModule : TrainableNetworkModule
 {
-    public TrainableLoraModule(string name, string layerPath, bool isTextEncoder, bool isConvolution, Parameter down, Parameter up, double alpha)
+    private readonly (string, Parameter)[] _parameters;
+
+    public TrainableLoraModule(string name, string layerPath, bool isTextEncoder, WrappedLayer layer, Parameter down, Parameter up, double alpha)
+        : base(name, layerPath, isTextEncoder, layer, (int)down.shape[0], alpha)
     {
-        Name = name;
-        LayerPath = layerPath;
-        IsTextEncoder = isTextEncoder;
-        IsConvolution = isConvolution;
         Down = down;
         Up = up;
-        Alpha = alpha;
+        _parameters = [("lora_down.weight", down), ("lora_up.weight", up)];
     }
-
-    /// <summary>kohya name, e.g. <c>lora_unet_down_blocks_1_attentions_0_proj_in</c>.</summary>
-    public string Name { get; }
-
-    /// <summary>The wrapped layer's checkpoint path (without <c>.weight</c>).</summary>
-    public string LayerPath { get; }
-
-    public bool IsTextEncoder { get; }
-    public bool IsConvolution { get; }
-    public Parameter Down { get; }
-    public Parameter Up { get; }
-    public double Alpha { get; }
-    public int Rank => (int)Down.shape[0];
-
-    /// <summary>kohya's scale alpha / rank.</summary>
-    public double Scale => Alpha / Rank;
-
-    /// <summary>kohya's multiplier (1 while training).</summary>
-    public double Multiplier { get; set; } = 1.0;
 
     /// <summary>
-    /// The low-rank branch for the wrapped layer's input: <c>up(down(x)) · multiplier · scale</c>, computed in the LoRA's
-    /// own precision (float32 master weights under a bf16 model; float64 for finite-difference checks).
+    /// kohya's and LyCORIS's initialisation: <c>lora_down</c> Kaiming-uniform (a = √5) over in·kh·kw, <c>lora_up</c>
+    /// zeros, so training starts from the base model.
     /// </summary>
-    public Tensor Branch(Tensor input)
+    public static TrainableLoraModule Create(string name, string layerPath, bool isTextEncoder, WrappedLayer layer, int rank, double alpha,
+        Generator generator, ScalarType dtype)
     {
-        using var x = input.dtype == Down.dtype ? input.alias() : input.to(Down.dtype);
-        using var low = IsConvolution ? F.conv2d(x, Down) : F.linear(x, Down);
-        using var high = IsConvolution ? F.conv2d(low, Up) : F.linear(low, Up);
-        return high.mul(Multiplier).mul_(Scale);
+        var s = layer.WeightShape;
+        long[] downShape = layer.IsConvolution ? [rank, s[1], .. s[2..]] : [rank, s[1]];
+        long[] upShape = layer.IsConvolution ? [s[0], rank, 1, 1] : [s[0], rank];
+        return new TrainableLoraModule(name, layerPath, isTextEncoder, layer, KaimingUniform(downShape, generator, dtype), Zeros(upShape, dtype), alpha);
     }
 
-    public void Dispose()
+    public Parameter Down { get; }
+    public Parameter Up { get; }
+    public override string Algorithm => "lora";
+    public override IReadOnlyList<(string Suffix, Parameter Parameter)> Parameters => _parameters;
+
+    public override Tensor DeltaWeight()
     {
-        Down.Dispose();
-        Up.Dispose();
+        using var product = Up.flatten(1).mm(Down.flatten(1));
+        using var shaped = product.reshape(Layer.WeightShape);
+        return shaped.mul(Scale);
+    }
+
+    /// <summary>The factored branch (cheaper than forming ΔW): down with the layer's geometry, then up as a 1x1 map.</summary>
+    public override Tensor Branch(Tensor input)
+    {
+        using var x = input.dtype == Down.dtype ? input.alias() : input.to(Down.dtype);
+        using var low = IsConvolution ? Layer.Apply(x, Down) : F.linear(x, Down);
+        using var high = IsConvolution ? F.conv2d(low, Up) : F.linear(low, Up);
+        return high.mul(Multiplier).mul_(Scale);
     }
 }

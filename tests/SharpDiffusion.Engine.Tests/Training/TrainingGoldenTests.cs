@@ -168,7 +168,7 @@ public class LoraFiniteDifferenceTests(ITestOutputHelper output)
         int checkedEntries = 0;
         foreach (var name in picks)
         {
-            var module = network.Modules.Single(m => m.Name == name);
+            var module = (TrainableLoraModule)network.Modules.Single(m => m.Name == name);
             foreach (var p in new[] { module.Down, module.Up })
             {
                 using var flatGrad = p.grad!.flatten();
