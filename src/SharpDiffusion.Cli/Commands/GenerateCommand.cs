@@ -3,6 +3,7 @@ using System.Globalization;
 using SharpDiffusion.Conversion;
 using SharpDiffusion.Engine.ControlNet;
 using SharpDiffusion.Engine.Generation;
+using SharpDiffusion.Engine.Inpainting;
 using SharpDiffusion.Cli.Output;
 using SharpDiffusion.Engine.Pipeline;
 using SharpDiffusion.Engine.Random;
@@ -44,7 +45,10 @@ internal sealed class GenerateCommand : ICliCommand
     private readonly Option<double?> _strength = new("--strength") { Description = "img2img denoising strength (default 0.75)" };
     private readonly Option<string?> _mask = new("--mask") { Description = "Inpainting: the mask image (white = repaint; transparency counts as the mask, as A1111), resized to the output size" };
     private readonly Option<double?> _maskBlur = new("--mask-blur") { Description = "Inpainting: mask blur in pixels (default 4)" };
-    private readonly Option<string?> _inpaintFill = new("--inpaint-fill") { Description = "Inpainting: masked content, original (default; fill, latent-noise and latent-nothing are not supported yet)" };
+    private readonly Option<string?> _inpaintFill = new("--inpaint-fill") { Description = "Inpainting: masked content, A1111's original (default), fill (colours blurred in from around the hole; the default with --outpaint), latent-noise, latent-nothing" };
+    private readonly Option<bool> _inpaintFullRes = new("--inpaint-full-res") { Description = "Inpainting, A1111 'Only masked': generate the mask's area (plus --inpaint-padding) at --width x --height and paste it back; the image keeps its own size" };
+    private readonly Option<int?> _inpaintPadding = new("--inpaint-padding") { Description = "Inpainting with --inpaint-full-res: pixels around the mask (default 32)" };
+    private readonly Option<string?> _outpaint = new("--outpaint") { Description = "Outpainting: LEFT,RIGHT,UP,DOWN pixels added to --init-image (canvas rounded up to multiples of 64, one inpainting pass at the canvas size; --width/--height unused)" };
     private readonly Option<bool> _maskInvert = new("--mask-invert") { Description = "Inpainting: repaint where the mask is black (A1111 'Inpaint not masked')" };
     private readonly Option<long?> _vaeSampleSeed = new("--vae-sample-seed") { Description = "img2img/inpainting: sample the VAE posterior (mean + std·randn) with torch's CPU generator seeded N (masked image: N+1) instead of using its mean" };
     private readonly Option<string[]> _control = new("--control") { Description = "ControlNet unit MODEL:IMAGE[:weight[:start:end]] (repeatable): a ControlNet file/folder or a name in --models-dir's ControlNet/, the control image (resized to the output size), weight (1), guidance start and end (0, 1)" };
@@ -68,7 +72,7 @@ internal sealed class GenerateCommand : ICliCommand
     {
         var command = new Command("generate", "Generate images from a checkpoint (txt2img, img2img, inpainting)");
         foreach (var option in new Option[] { _model, _config, _tokenizer, _prompt, _negative, _steps, _sampler, _schedule, _cfg, _seed,
-                     _rng, _width, _height, _batch, _batchCount, _clipSkip, _initImage, _strength, _mask, _maskBlur, _inpaintFill, _maskInvert, _vaeSampleSeed, _control, _controlPreprocessor, _hiresScale, _hiresUpscaler, _hiresSteps, _hiresDenoise, _precision, _device, _out, _saveLatents, _fromPng, _prediction,
+                     _rng, _width, _height, _batch, _batchCount, _clipSkip, _initImage, _strength, _mask, _maskBlur, _inpaintFill, _inpaintFullRes, _inpaintPadding, _outpaint, _maskInvert, _vaeSampleSeed, _control, _controlPreprocessor, _hiresScale, _hiresUpscaler, _hiresSteps, _hiresDenoise, _precision, _device, _out, _saveLatents, _fromPng, _prediction,
                      _modelsDir, _verbose, _vae }.Concat(_previews.Options))
             command.Options.Add(option);
         command.SetAction(result => Run(context, result));
@@ -123,12 +127,22 @@ internal sealed class GenerateCommand : ICliCommand
             try
             {
                 var request = generation.Parameters;
-                request = request with { InitImage = InitImageLoader.LoadRgb(job.InitImagePath, request.Width, request.Height) };
+                // "Only masked" and outpainting work on the image at its own size, the rest on it resized to the output size.
+                var (imageWidth, imageHeight) = (request.Width, request.Height);
+                if (request.InpaintFullRes || request.Outpaint != null)
+                {
+                    var rgb = InitImageLoader.LoadRgb(job.InitImagePath, out imageWidth, out imageHeight);
+                    request = request with { InitImage = rgb, ImageSize = (imageWidth, imageHeight) };
+                }
+                else
+                {
+                    request = request with { InitImage = InitImageLoader.LoadRgb(job.InitImagePath, imageWidth, imageHeight) };
+                }
                 if (job.MaskPath != null)
                 {
-                    request = request with { Mask = InitImageLoader.LoadMask(job.MaskPath, request.Width, request.Height, out var resizedFrom) };
+                    request = request with { Mask = InitImageLoader.LoadMask(job.MaskPath, imageWidth, imageHeight, out var resizedFrom) };
                     if (resizedFrom is { } from && job.Verbose)
-                        context.Error.WriteLine($"{job.MaskPath}: mask of {from.Width}x{from.Height} resized to {request.Width}x{request.Height}");
+                        context.Error.WriteLine($"{job.MaskPath}: mask of {from.Width}x{from.Height} resized to {imageWidth}x{imageHeight}");
                 }
                 generation = generation with { Parameters = request };
             }
@@ -268,7 +282,10 @@ internal sealed class GenerateCommand : ICliCommand
             Strength = args.GetValue(_strength) ?? (png?["Denoising strength"] is { } ds ? double.Parse(ds, CultureInfo.InvariantCulture) : 0.75),
             MaskBlur = args.GetValue(_maskBlur) ?? (png?["Mask blur"] is { } mb ? double.Parse(mb, CultureInfo.InvariantCulture) : 4),
             MaskInvert = args.GetValue(_maskInvert) || png?["Mask mode"] == "Inpaint not masked",
-            InpaintFill = ParseInpaintFill(args.GetValue(_inpaintFill) ?? "original"),
+            InpaintFill = ParseInpaintFill(args.GetValue(_inpaintFill) ?? png?["Masked content"] ?? (args.GetValue(_outpaint) != null ? "fill" : "original")),
+            InpaintFullRes = args.GetValue(_inpaintFullRes) || (png?["Inpaint area"] == "Only masked" && args.GetValue(_mask) != null),
+            InpaintFullResPadding = args.GetValue(_inpaintPadding) ?? (png?["Masked area padding"] is { } pad ? int.Parse(pad, CultureInfo.InvariantCulture) : 32),
+            Outpaint = args.GetValue(_outpaint) is { } outpaint ? OutpaintBorders.Parse(outpaint) : null,
             VaeSampleSeed = args.GetValue(_vaeSampleSeed),
             HiresScale = args.GetValue(_hiresScale) ?? (png?["Hires upscale"] is { } hu ? double.Parse(hu, CultureInfo.InvariantCulture) : null),
             HiresUpscaler = args.GetValue(_hiresUpscaler) ?? png?["Hires upscaler"] ?? "Latent",
@@ -280,6 +297,10 @@ internal sealed class GenerateCommand : ICliCommand
         var maskPath = args.GetValue(_mask);
         if (maskPath != null && !File.Exists(maskPath)) throw new FileNotFoundException($"{maskPath}: no such file");
         if (maskPath != null && initImage == null) throw new ArgumentException("--mask needs --init-image (the image to inpaint)");
+        if (request.Outpaint != null && initImage == null) throw new ArgumentException("--outpaint needs --init-image (the image to extend)");
+        if (request.Outpaint != null && maskPath != null) throw new ArgumentException("--outpaint makes its own mask: leave out --mask");
+        if (request.InpaintFullRes && maskPath == null) throw new ArgumentException("--inpaint-full-res needs --mask");
+        if (request.InpaintFullResPadding < 0) throw new ArgumentException("--inpaint-padding must be 0 or more");
         var load = new CheckpointLoadOptions
         {
             ConfigPath = args.GetValue(_config),

@@ -43,6 +43,13 @@ public static class GenerationInfotext
             // A1111's img2img init() order: the mask mode when inverted, the blur when there is one.
             if (request.MaskInvert) info["Mask mode"] = "Inpaint not masked";
             if (request.MaskBlur > 0) info["Mask blur"] = A1111Infotext.FormatNumber(request.MaskBlur);
+            if (request.InpaintFullRes)
+            {
+                info["Inpaint area"] = "Only masked";
+                info["Masked area padding"] = request.InpaintFullResPadding.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            }
+            if (request.InpaintFill != InpaintFill.Original)
+                info["Masked content"] = request.InpaintFill switch { InpaintFill.Fill => "fill", InpaintFill.LatentNoise => "latent noise", _ => "latent nothing" };
         }
         if (request.Rng == NoiseSourceKind.Nv) info["RNG"] = "NV";
         foreach (var (key, value) in SamplerRegistry.ScheduleInfotextFields(request.Schedule)) info[key] = value;

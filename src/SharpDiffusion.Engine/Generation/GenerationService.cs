@@ -46,10 +46,12 @@ public sealed class GenerationService : IDisposable
     /// <summary>
     /// The request resolved once for everything downstream: the sampler's A1111 display name (aliases and legacy
     /// "... Karras" names accepted), the schedule it implies when none is given, a random first seed for -1 (as
-    /// A1111). Throws <see cref="ArgumentException"/> for an unknown sampler. Idempotent; needs no model.
+    /// A1111), and an outpainting request (once it has its init image) as the inpainting job on the enlarged canvas.
+    /// Throws <see cref="ArgumentException"/> for an unknown sampler. Idempotent; needs no model.
     /// </summary>
     public static GenerationRequest Normalize(GenerationRequest request)
     {
+        if (request.Outpaint != null && request.InitImage != null) request = Inpainting.Outpainting.Expand(request);
         var (sampler, impliedSchedule) = SamplerRegistry.Resolve(request.Sampler, request.A1111SigmaQuirks);
         long seed = request.Seed == -1 ? System.Random.Shared.NextInt64(0, uint.MaxValue) : request.Seed;
         return request with { Sampler = sampler.Name, Schedule = request.Schedule ?? impliedSchedule, Seed = seed };

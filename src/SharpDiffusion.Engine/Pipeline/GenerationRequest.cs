@@ -59,6 +59,37 @@ public sealed record GenerationRequest
     /// <summary>A1111 "Masked content".</summary>
     public InpaintFill InpaintFill { get; init; } = InpaintFill.Original;
 
+    /// <summary>
+    /// A1111 "Inpaint area: Only masked" (<c>inpaint_full_res</c>): the mask's bounding box plus
+    /// <see cref="InpaintFullResPadding"/>, widened to the job's aspect ratio, is cut out, generated at
+    /// <see cref="Width"/> x <see cref="Height"/> and pasted back into the image, which keeps its own size
+    /// (<see cref="ImageSize"/>).
+    /// </summary>
+    public bool InpaintFullRes { get; init; }
+
+    /// <summary>A1111 "Only masked padding, pixels" (default 32).</summary>
+    public int InpaintFullResPadding { get; init; } = 32;
+
+    /// <summary>
+    /// The size of <see cref="InitImage"/> and <see cref="Mask"/> when they keep their own size ("only masked",
+    /// outpainting before <see cref="Generation.GenerationService.Normalize"/> expands it); null: Width x Height.
+    /// </summary>
+    public (int Width, int Height)? ImageSize { get; init; }
+
+    /// <summary>
+    /// A1111's <c>p.latent_mask</c>: a separate mask (Width x Height, 255 = repaint, not blurred) for the "fill"
+    /// content and the latent blend, while <see cref="Mask"/> still gives the overlay; null: the blurred mask.
+    /// Outpainting sets it.
+    /// </summary>
+    public byte[]? LatentMask { get; init; }
+
+    /// <summary>
+    /// Outpainting (A1111's "Poor man's outpainting" in one pass): pixels added on each side of <see cref="InitImage"/>
+    /// (of <see cref="ImageSize"/>); <see cref="Generation.GenerationService.Normalize"/> turns the request into an
+    /// inpainting job on the enlarged canvas.
+    /// </summary>
+    public Inpainting.OutpaintBorders? Outpaint { get; init; }
+
     /// <summary>A1111 "Inpainting conditioning mask strength" (9-channel models; default 1).</summary>
     public double InpaintingMaskWeight { get; init; } = 1.0;
 

@@ -124,7 +124,7 @@ public static class ImageGenerator
             // A1111 blends the samples once more after sampling, then puts the original pixels back outside the mask.
             latents = inpaint.Blend.Apply(latents);
         }
-        int outWidth = request.Width, outHeight = request.Height;
+        int outWidth = inpaint?.ImageWidth ?? request.Width, outHeight = inpaint?.ImageHeight ?? request.Height;
         if (request.HiresScale != null && !interrupted)
         {
             (outWidth, outHeight) = request.HiresSize;
@@ -134,7 +134,7 @@ public static class ImageGenerator
         if (inpaint != null)
         {
             for (int i = 0; i < images.Count; i++)
-                images[i] = InpaintMasking.ApplyOverlay(new RgbImage(request.Width, request.Height, images[i]), inpaint.OverlayRgba).Pixels;
+                images[i] = inpaint.Finish(images[i], request.Width, request.Height);
         }
         var seeds = Enumerable.Range(0, request.BatchSize).Select(i => request.Seed + i).ToArray();
         return new GenerationResult(images, outWidth, outHeight, seeds, latents.MoveToOuterDisposeScope()) { Interrupted = interrupted };
@@ -245,36 +245,72 @@ public static class ImageGenerator
         }
     }
 
-    /// <summary>What inpainting adds to a job: the latent-mask blend (with the init latents), the overlay, the 9-channel conditioning.</summary>
-    private sealed record InpaintSetup(LatentMaskBlend Blend, byte[] OverlayRgba, Tensor? ImageConditioning);
+    /// <summary>
+    /// What inpainting adds to a job: the latent-mask blend (with the init latents), the overlay, the 9-channel
+    /// conditioning, and for "only masked" the region the generated image is pasted back into (at the image's size).
+    /// </summary>
+    private sealed record InpaintSetup(LatentMaskBlend Blend, byte[] OverlayRgba, Tensor? ImageConditioning, CropRegion? PasteTo, int ImageWidth, int ImageHeight)
+    {
+        /// <summary>A decoded image (the job's size) finished as A1111's apply_overlay: pasted back (only masked), original pixels over it outside the mask.</summary>
+        public byte[] Finish(byte[] decoded, int width, int height) => PasteTo is { } region
+            ? InpaintMasking.PasteBack(new RgbImage(width, height, decoded), region, ImageWidth, ImageHeight, OverlayRgba).Pixels
+            : InpaintMasking.ApplyOverlay(new RgbImage(width, height, decoded), OverlayRgba).Pixels;
+    }
 
     /// <summary>
-    /// A1111's img2img-inpaint init() (../shared/golden/ext/README.md §1): mask invert and blur, the overlay, the init
-    /// latents, the latent masks and, for inpainting checkpoints, <c>cat(mask_latent, masked_image_latent)</c>.
+    /// A1111's img2img-inpaint init() (../shared/golden/ext/README.md §1): mask invert and blur, "only masked" crop,
+    /// the overlay, the masked content (fill before encoding; latent noise / latent nothing after), the init latents,
+    /// the latent masks and, for inpainting checkpoints, <c>cat(mask_latent, masked_image_latent)</c>.
     /// The tensors belong to the caller's dispose scope.
     /// </summary>
     private static InpaintSetup PrepareInpainting(StableDiffusionCheckpoint model, GenerationRequest request, long[] latentShape)
     {
         int width = request.Width, height = request.Height;
+        var (imageWidth, imageHeight) = request.ImageSize ?? (width, height);
         int latentWidth = (int)latentShape[2], latentHeight = (int)latentShape[1];
         var mask = request.MaskInvert ? request.Mask!.Select(v => (byte)(255 - v)).ToArray() : request.Mask!;
-        var blurred = InpaintMasking.BlurMask(mask, width, height, request.MaskBlur, request.MaskBlur);
-        var overlay = InpaintMasking.Overlay(new RgbImage(width, height, request.InitImage!), InpaintMasking.MaskForOverlay(blurred));
+        var blurred = InpaintMasking.BlurMask(mask, imageWidth, imageHeight, request.MaskBlur, request.MaskBlur);
+        var source = new RgbImage(imageWidth, imageHeight, request.InitImage!);
+
+        RgbImage image;
+        byte[] imageMask, overlay;
+        CropRegion? pasteTo = null;
+        if (request.InpaintFullRes)
+        {
+            var bounds = InpaintArea.MaskBounds(blurred, imageWidth, imageHeight, request.InpaintFullResPadding)
+                ?? throw new ArgumentException("the mask is blank: \"only masked\" inpainting has nothing to repaint");
+            var region = InpaintArea.ExpandToAspect(bounds, width, height, imageWidth, imageHeight);
+            // Here the overlay mask is the blurred mask itself (not doubled), and the crop is resized with "resize and fill".
+            overlay = InpaintMasking.Overlay(source, blurred);
+            imageMask = A1111ResizeImage.ResizeAndFill(InpaintArea.Crop(blurred, imageWidth, 1, region), region.Width, region.Height, 1, width, height);
+            image = new RgbImage(width, height, A1111ResizeImage.ResizeAndFill(InpaintArea.Crop(source.Pixels, imageWidth, 3, region), region.Width, region.Height, 3, width, height));
+            pasteTo = region;
+        }
+        else
+        {
+            imageMask = blurred;
+            overlay = InpaintMasking.Overlay(source, InpaintMasking.MaskForOverlay(blurred));
+            image = source;
+        }
+        var latentMask = request.LatentMask ?? imageMask;
+        // A1111 fills the masked area from its surroundings for every content but "original", latent ones included.
+        if (request.InpaintFill != InpaintFill.Original) image = InpaintMasking.Fill(image, latentMask);
 
         // A1111: image = uint8 / 255 (float32), encoded as image·2 − 1.
-        var image = tensor(request.InitImage!).reshape(height, width, 3).permute(2, 0, 1).unsqueeze(0)
+        var imageTensor = tensor(image.Pixels).reshape(height, width, 3).permute(2, 0, 1).unsqueeze(0)
             .to(ScalarType.Float32).div(255.0).mul(2).sub(1);
-        var initLatent = EncodeLatents(model, image, request.BatchSize, request.VaeSampleSeed);
-        var (keep, repaint) = InpaintMasking.LatentMasks(blurred, width, height, latentWidth, latentHeight, (int)latentShape[0]);
+        var initLatent = EncodeLatents(model, imageTensor, request.BatchSize, request.VaeSampleSeed);
+        var (keep, repaint) = InpaintMasking.LatentMasks(latentMask, width, height, latentWidth, latentHeight, (int)latentShape[0]);
+        initLatent = InpaintMasking.FillLatent(initLatent, keep, repaint, request.InpaintFill, request.Rng, request.Seed);
 
         Tensor? conditioning = null;
         if (model.IsInpainting)
         {
-            var (_, masked, maskLatent) = InpaintMasking.ImageConditioningInputs(image, blurred, latentWidth, latentHeight, request.InpaintingMaskWeight);
+            var (_, masked, maskLatent) = InpaintMasking.ImageConditioningInputs(imageTensor, imageMask, latentWidth, latentHeight, request.InpaintingMaskWeight);
             var maskedLatent = EncodeLatents(model, masked, 1, request.VaeSampleSeed + 1);
             conditioning = cat(new[] { maskLatent.to(maskedLatent.dtype), maskedLatent }, 1);
         }
-        return new InpaintSetup(new LatentMaskBlend(initLatent, keep, repaint), overlay, conditioning);
+        return new InpaintSetup(new LatentMaskBlend(initLatent, keep, repaint), overlay, conditioning, pasteTo, imageWidth, imageHeight);
     }
 
     /// <summary>
@@ -302,13 +338,22 @@ public static class ImageGenerator
 
     private static void Validate(StableDiffusionCheckpoint model, GenerationRequest request)
     {
+        if (request.Outpaint != null)
+            throw new ArgumentException("outpainting: expand the request with GenerationService.Normalize first (it builds the canvas and the masks)");
+        if (request.ImageSize != null && (request.Mask == null || !request.InpaintFullRes))
+            throw new ArgumentException("an image of its own size is for \"only masked\" inpainting (--inpaint-full-res) or outpainting");
         if (request.Mask != null)
         {
             if (request.InitImage == null) throw new ArgumentException("an inpainting mask needs an init image");
-            if (request.Mask.Length != request.Width * request.Height)
-                throw new ArgumentException($"the mask has {request.Mask.Length} pixels, {request.Width}x{request.Height} needs {request.Width * request.Height}");
-            if (request.InpaintFill != InpaintFill.Original)
-                throw new ArgumentException($"masked content '{request.InpaintFill}' is not supported yet (only 'original'): A1111 fills the masked area with Pillow's blurs first, which the engine does not reproduce");
+            var (imageWidth, imageHeight) = request.ImageSize ?? (request.Width, request.Height);
+            if (imageWidth <= 0 || imageHeight <= 0) throw new ArgumentException($"image size {imageWidth}x{imageHeight} must be positive");
+            if (request.InitImage.Length != imageWidth * imageHeight * 3)
+                throw new ArgumentException($"init image has {request.InitImage.Length} bytes, {imageWidth}x{imageHeight} RGB needs {imageWidth * imageHeight * 3}");
+            if (request.Mask.Length != imageWidth * imageHeight)
+                throw new ArgumentException($"the mask has {request.Mask.Length} pixels, {imageWidth}x{imageHeight} needs {imageWidth * imageHeight}");
+            if (request.LatentMask != null && request.LatentMask.Length != request.Width * request.Height)
+                throw new ArgumentException($"the latent mask has {request.LatentMask.Length} pixels, {request.Width}x{request.Height} needs {request.Width * request.Height}");
+            if (request.InpaintFullResPadding < 0) throw new ArgumentException("inpaint padding must be 0 or more");
             if (request.MaskBlur < 0) throw new ArgumentException("mask blur must be 0 or more");
             var (sampler, _) = SamplerRegistry.Resolve(request.Sampler, request.A1111SigmaQuirks);
             // These evaluate the model row by row, past the per-step latent-mask blend inpainting needs.

@@ -26,6 +26,14 @@ public static class InitImageLoader
         return rgb;
     }
 
+    /// <summary>The image at its own size (A1111's "only masked" and outpainting keep it): RGB bytes, row-major.</summary>
+    public static byte[] LoadRgb(string path, out int width, out int height)
+    {
+        using var codec = SKCodec.Create(path) ?? throw new InvalidDataException($"{path}: not an image SkiaSharp can decode");
+        (width, height) = (codec.Info.Width, codec.Info.Height);
+        return LoadRgb(path, width, height);
+    }
+
     /// <summary>
     /// An inpainting mask as A1111's <c>create_binary_mask</c> reads it: an image with transparency gives its alpha
     /// thresholded (255 where alpha &gt; 128, else 0), any other its <c>convert('L')</c> luma

@@ -29,21 +29,34 @@ public static class PillowResize
     /// <summary>Any interleaved 8-bit image (<paramref name="channels"/> bytes per pixel, row-major).</summary>
     public static byte[] Resize(byte[] pixels, int width, int height, int channels, int newWidth, int newHeight, PillowFilter filter)
     {
+        return Resize(pixels, width, height, channels, newWidth, newHeight, filter, (0, 0, width, height));
+    }
+
+    /// <summary>
+    /// <c>resize(size, filter, box=(x0, y0, x1, y1))</c>: the source region <paramref name="box"/> (which may be empty
+    /// in one direction: A1111's "resize and fill" stretches an edge that way) mapped onto the new size.
+    /// </summary>
+    public static byte[] Resize(byte[] pixels, int width, int height, int channels, int newWidth, int newHeight, PillowFilter filter,
+        (double X0, double Y0, double X1, double Y1) box)
+    {
         if (newWidth <= 0 || newHeight <= 0) throw new ArgumentException($"resize to {newWidth}x{newHeight}: size must be positive");
+        if (box.X0 < 0 || box.Y0 < 0 || box.X1 > width || box.Y1 > height || box.X1 < box.X0 || box.Y1 < box.Y0)
+            throw new ArgumentException($"resize box ({box.X0}, {box.Y0}, {box.X1}, {box.Y1}) outside a {width}x{height} image");
         var current = pixels;
         int w = width;
-        if (newWidth != width)
+        if (newWidth != width || box.X0 != 0 || box.X1 != width)
         {
-            current = HorizontalPass(current, width, height, channels, newWidth, filter);
+            current = HorizontalPass(current, width, height, channels, newWidth, filter, box.X0, box.X1);
             w = newWidth;
         }
-        if (newHeight != height) current = VerticalPass(current, w, height, channels, newHeight, filter);
+        if (newHeight != height || box.Y0 != 0 || box.Y1 != height)
+            current = VerticalPass(current, w, height, channels, newHeight, filter, box.Y0, box.Y1);
         return ReferenceEquals(current, pixels) ? (byte[])pixels.Clone() : current;
     }
 
-    private static byte[] HorizontalPass(byte[] input, int width, int height, int channels, int newWidth, PillowFilter filter)
+    private static byte[] HorizontalPass(byte[] input, int width, int height, int channels, int newWidth, PillowFilter filter, double in0, double in1)
     {
-        var (bounds, weights, kernelSize) = Coefficients(width, newWidth, filter);
+        var (bounds, weights, kernelSize) = Coefficients(width, newWidth, filter, in0, in1);
         var output = new byte[newWidth * height * channels];
         for (int y = 0; y < height; y++)
         {
@@ -61,9 +74,9 @@ public static class PillowResize
         return output;
     }
 
-    private static byte[] VerticalPass(byte[] input, int width, int height, int channels, int newHeight, PillowFilter filter)
+    private static byte[] VerticalPass(byte[] input, int width, int height, int channels, int newHeight, PillowFilter filter, double in0, double in1)
     {
-        var (bounds, weights, kernelSize) = Coefficients(height, newHeight, filter);
+        var (bounds, weights, kernelSize) = Coefficients(height, newHeight, filter, in0, in1);
         var output = new byte[width * newHeight * channels];
         for (int y = 0; y < newHeight; y++)
         {
@@ -88,14 +101,14 @@ public static class PillowResize
     }
 
     /// <summary>
-    /// precompute_coeffs + normalize_coeffs_8bpc: for output pixel i, center = (i + 0.5)·scale, source pixels
+    /// precompute_coeffs + normalize_coeffs_8bpc: for output pixel i, center = in0 + (i + 0.5)·scale, scale = (in1 − in0) / out, source pixels
     /// [int(center − support + 0.5), int(center + support + 0.5)) clipped to the input, weight of j =
     /// filter((j − center + 0.5) / filterscale), normalised to sum 1, then (int)(±0.5 + w·2²²).
     /// </summary>
-    internal static (int[] Bounds, int[] Weights, int KernelSize) Coefficients(int inSize, int outSize, PillowFilter filter)
+    internal static (int[] Bounds, int[] Weights, int KernelSize) Coefficients(int inSize, int outSize, PillowFilter filter, double in0 = 0, double? in1 = null)
     {
         double support0 = filter == PillowFilter.Lanczos ? 3.0 : 2.0;
-        double scale = (double)inSize / outSize;
+        double scale = ((in1 ?? inSize) - in0) / outSize;
         double filterScale = Math.Max(scale, 1.0);
         double support = support0 * filterScale;
         int kernelSize = (int)Math.Ceiling(support) * 2 + 1;
@@ -105,7 +118,7 @@ public static class PillowResize
         double ss = 1.0 / filterScale;
         for (int xx = 0; xx < outSize; xx++)
         {
-            double center = (xx + 0.5) * scale;
+            double center = in0 + (xx + 0.5) * scale;
             int xmin = (int)(center - support + 0.5);
             if (xmin < 0) xmin = 0;
             int xmax = (int)(center + support + 0.5);
