@@ -11,7 +11,7 @@ namespace SharpDiffusion.Cli.Commands;
 /// <summary>
 /// <c>sharpdiffusion bench --arch sd15 --size 512 --steps 2 [--precision bf16|fp32] [--model PATH] [--threads N] [--json]</c>:
 /// times load, text encoding, guided U-Net steps and a VAE decode of a full-size model (random weights unless
-/// --model is given).
+/// --model is given); <c>--samplers</c> times every sampler's steps instead.
 /// </summary>
 internal sealed class BenchCommand : ICliCommand
 {
@@ -23,11 +23,12 @@ internal sealed class BenchCommand : ICliCommand
     private readonly Option<string?> _tokenizer = new("--tokenizer") { Description = "CLIP vocabulary (else searched; fixed token ids when none is found)" };
     private readonly Option<int?> _threads = new("--threads") { Description = "Torch threads (default: all processors)" };
     private readonly Option<bool> _json = new("--json") { Description = "Print one JSON object" };
+    private readonly Option<bool> _samplers = new("--samplers") { Description = "Seconds per step of every sampler (--steps steps each) instead of the pipeline phases" };
 
     public Command Create(CliContext context)
     {
         var command = new Command("bench", "Time text encoding, U-Net steps and VAE decode (random full-size weights by default)");
-        foreach (var option in new Option[] { _arch, _size, _steps, _precision, _model, _tokenizer, _threads, _json }) command.Options.Add(option);
+        foreach (var option in new Option[] { _arch, _size, _steps, _precision, _model, _tokenizer, _threads, _json, _samplers }) command.Options.Add(option);
         command.SetAction(result => Run(context, result));
         return command;
     }
@@ -64,6 +65,13 @@ internal sealed class BenchCommand : ICliCommand
         BenchResult result;
         try
         {
+            if (args.GetValue(_samplers))
+            {
+                var samplers = BenchRunner.RunSamplers(options, line => context.Error.WriteLine(line));
+                if (args.GetValue(_json)) context.Output.WriteLine(ToJson(samplers));
+                else WriteTable(context, samplers);
+                return ExitCodes.Success;
+            }
             result = BenchRunner.Run(options, line => context.Error.WriteLine(line));
         }
         catch (Exception e) when (e is ArgumentException || ExitCodes.IsBadInput(e))
@@ -99,6 +107,37 @@ internal sealed class BenchCommand : ICliCommand
             ["notes"] = r.Notes,
         };
         return JsonSerializer.Serialize(values);
+    }
+
+    internal static string ToJson(SamplerBenchResult r) => JsonSerializer.Serialize(new Dictionary<string, object?>
+    {
+        ["model"] = r.Model,
+        ["size"] = r.Size,
+        ["steps"] = r.Steps,
+        ["precision"] = r.Precision,
+        ["threads"] = r.Threads,
+        ["samplers"] = r.Samplers.Select(s => new Dictionary<string, object>
+        {
+            ["sampler"] = s.Sampler,
+            ["steps"] = s.Steps,
+            ["model_calls"] = s.ModelCalls,
+            ["seconds"] = Round(s.Seconds),
+            ["s_per_step"] = Math.Round(s.SecondsPerStep, 4),
+            ["s_per_call"] = Math.Round(s.SecondsPerCall, 4),
+        }).ToArray(),
+        ["notes"] = r.Notes,
+    });
+
+    private static void WriteTable(CliContext context, SamplerBenchResult r)
+    {
+        var table = new Table().AddColumn("sampler").AddColumn(new TableColumn("U-Net calls").RightAligned())
+            .AddColumn(new TableColumn("calls/step").RightAligned()).AddColumn(new TableColumn("s/step").RightAligned()).AddColumn(new TableColumn("s/call").RightAligned());
+        foreach (var s in r.Samplers)
+            table.AddRow(Markup.Escape(s.Sampler), s.ModelCalls.ToString(CultureInfo.InvariantCulture), s.CallsPerStep.ToString("F2", CultureInfo.InvariantCulture),
+                s.SecondsPerStep.ToString("F3", CultureInfo.InvariantCulture), s.SecondsPerCall.ToString("F3", CultureInfo.InvariantCulture));
+        context.CreateOutputConsole().Write(table);
+        context.Output.WriteLine($"{r.Model}, {r.Size}x{r.Size}, {r.Steps} steps, {r.Precision}, {r.Threads} threads");
+        foreach (var note in r.Notes) context.Output.WriteLine("note: " + note);
     }
 
     private static double Round(double seconds) => Math.Round(seconds, 3);

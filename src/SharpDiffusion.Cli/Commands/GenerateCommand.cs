@@ -113,6 +113,8 @@ internal sealed class GenerateCommand : ICliCommand
         try
         {
             previews = _previews.Create(args, model.Architecture, job.Generation.ModelsDir, out previewResources);
+            if (job.TaesdDecode)
+                job = job with { Generation = job.Generation with { Parameters = job.Generation.Parameters with { TaesdDecoderPath = Engine.Previews.TaesdFiles.Decoder(job.Generation.ModelsDir, model.Architecture, "--decoder taesd") } } };
         }
         catch (Exception e) when (e is ArgumentException or InvalidModelFileException)
         {
@@ -215,7 +217,7 @@ internal sealed class GenerateCommand : ICliCommand
     }
 
     /// <summary>The service job and what only the command line does with it (init image file, outputs).</summary>
-    private sealed record CommandLineJob(GenerationJob Generation, string? InitImagePath, string? MaskPath, string? OutPath, string? SaveLatentsPath, bool Verbose);
+    private sealed record CommandLineJob(GenerationJob Generation, string? InitImagePath, string? MaskPath, string? OutPath, string? SaveLatentsPath, bool Verbose, bool TaesdDecode);
 
     private CommandLineJob BuildJob(ParseResult args)
     {
@@ -320,7 +322,8 @@ internal sealed class GenerateCommand : ICliCommand
         if (controlSpecs.Length > 0)
             request = request with { Control = controlSpecs.Select(spec => ControlUnitFor(spec, args.GetValue(_controlPreprocessor) ?? "none", modelsDir, request.Width, request.Height)).ToList() };
         var generation = new GenerationJob { Model = new ModelChoice(modelPath, load), ModelsDir = modelsDir, Parameters = request, BatchCount = batchCount };
-        return new CommandLineJob(generation, initImage, maskPath, args.GetValue(_out), args.GetValue(_saveLatents), args.GetValue(_verbose));
+        return new CommandLineJob(generation, initImage, maskPath, args.GetValue(_out), args.GetValue(_saveLatents), args.GetValue(_verbose),
+            _previews.TaesdFinalDecode(args, png));
     }
 
     /// <summary>

@@ -10,6 +10,7 @@ namespace SharpDiffusion.Cli.Commands;
 /// <c>generate --preview-every N --preview PATH [--preview-method cheap|taesd]</c>: A1111's live previews written as PNG
 /// while sampling (the denoised prediction; "Approximate cheap" or TAESD from <c>--models-dir</c>'s
 /// <c>VAE-approx/</c>). PATH may contain <c>{step}</c> (1-based) for one file per preview, else it is overwritten.
+/// <c>--decoder taesd</c> decodes the final images with the same TAESD decoder (A1111's "VAE type for decode").
 /// </summary>
 internal sealed class GeneratePreviews
 {
@@ -17,7 +18,17 @@ internal sealed class GeneratePreviews
     private readonly Option<string?> _path = new("--preview") { Description = "Preview PNG path; {step} in it gives one file per preview, else it is overwritten" };
     private readonly Option<string> _method = new("--preview-method") { Description = "cheap (A1111 'Approximate cheap') or taesd (models/VAE-approx/taesd[xl]_decoder.pth)", DefaultValueFactory = _ => "cheap" };
 
-    public IEnumerable<Option> Options => new Option[] { _every, _path, _method };
+    private readonly Option<string?> _decoder = new("--decoder") { Description = "Final decode: vae (default) or taesd (A1111 'VAE type for decode: TAESD': fast, lower quality; models/VAE-approx/taesd[xl]_decoder.pth)" };
+
+    public IEnumerable<Option> Options => new Option[] { _every, _path, _method, _decoder };
+
+    /// <summary>Whether the final decode is TAESD's: <c>--decoder</c>, else a <c>--from-png</c> infotext's <c>VAE Decoder</c> (A1111 applies it on paste).</summary>
+    public bool TaesdFinalDecode(ParseResult args, A1111Infotext? png) => (args.GetValue(_decoder) ?? png?["VAE Decoder"] ?? "vae").ToLowerInvariant() switch
+    {
+        "vae" or "full" => false,
+        "taesd" => true,
+        var d => throw new ArgumentException($"unknown --decoder '{d}': vae or taesd"),
+    };
 
     /// <summary>The preview callback for this command line, or null without --preview-every; bad options are an ArgumentException.</summary>
     public Action<SamplerStep>? Create(ParseResult args, ModelArchitecture architecture, string? modelsDir, out IDisposable? resources)
@@ -37,11 +48,7 @@ internal sealed class GeneratePreviews
         Taesd? decoder = null;
         if (method == PreviewMethod.Taesd)
         {
-            string stem = (architecture.TaesdName ?? throw new ArgumentException($"no TAESD decoder exists for {architecture.DisplayName}")) + "_decoder";
-            var folder = modelsDir is null ? null : Path.Combine(modelsDir, "VAE-approx");
-            var file = folder is null ? null : new[] { ".pth", ".safetensors" }.Select(e => Path.Combine(folder, stem + e)).FirstOrDefault(File.Exists);
-            if (file is null) throw new ArgumentException($"--preview-method taesd needs {stem}.pth or .safetensors in --models-dir's VAE-approx/ folder");
-            decoder = Taesd.Load(file);
+            decoder = Taesd.Load(TaesdFiles.Decoder(modelsDir, architecture, "--preview-method taesd"));
             resources = decoder;
         }
         return LatentPreview.EveryNSteps(every.Value, method, architecture, decoder, preview =>

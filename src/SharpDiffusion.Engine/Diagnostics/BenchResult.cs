@@ -32,3 +32,25 @@ public sealed record BenchResult
 
     public required IReadOnlyList<string> Notes { get; init; }
 }
+
+/// <summary>One sampler's run in <see cref="BenchRunner.RunSamplers"/>: its wall time and guided U-Net calls.</summary>
+public sealed record SamplerBenchRow(string Sampler, int Steps, int ModelCalls, double Seconds)
+{
+    public double SecondsPerStep => Seconds / Steps;
+
+    public double SecondsPerCall => ModelCalls == 0 ? 0 : Seconds / ModelCalls;
+
+    public double CallsPerStep => ModelCalls / (double)Steps;
+}
+
+/// <summary>The figures of <see cref="BenchRunner.RunSamplers"/>: one row per sampler, in A1111's order.</summary>
+public sealed record SamplerBenchResult
+{
+    public required string Model { get; init; }
+    public int Size { get; init; }
+    public int Steps { get; init; }
+    public required string Precision { get; init; }
+    public int Threads { get; init; }
+    public required IReadOnlyList<SamplerBenchRow> Samplers { get; init; }
+    public required IReadOnlyList<string> Notes { get; init; }
+}

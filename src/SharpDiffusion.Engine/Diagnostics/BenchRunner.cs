@@ -21,7 +21,140 @@ public static class BenchRunner
     public const string Prompt = "a photograph of an astronaut riding a horse";
 
     /// <param name="log">Progress lines (what is being done), e.g. to stderr.</param>
-    public static BenchResult Run(BenchOptions options, Action<string>? log = null)
+    public static BenchResult Run(BenchOptions options, Action<string>? log = null) => WithModel(options, log, (bench, notes) =>
+    {
+        var model = bench.Model;
+        using (bench.Cond)
+        using (bench.Uncond)
+        {
+            int factor = model.Vae.Config.DownsampleFactor;
+            var request = new SamplingRequest
+            {
+                Sampler = "Euler",
+                Steps = options.Steps,
+                CfgScale = 7.0,
+                Seed = options.Seed,
+                LatentShape = new long[] { model.LatentChannels, options.Size / factor, options.Size / factor },
+            };
+            var denoiser = model.CreateDenoiser();
+            var stepTimes = new List<double>();
+            var stepClock = Stopwatch.StartNew();
+            log?.Invoke($"sampling {options.Steps} guided step(s) at {options.Size}x{options.Size}");
+            using var scope = NewDisposeScope();
+            var latents = SamplingRun.Run(denoiser, bench.Cond, bench.Uncond, request, step =>
+            {
+                stepTimes.Add(stepClock.Elapsed.TotalSeconds);
+                stepClock.Restart();
+                log?.Invoke($"  step {step.Index + 1}/{step.Total}: {stepTimes[^1]:F2} s");
+            });
+
+            log?.Invoke("decoding with the VAE");
+            var vaeClock = Stopwatch.StartNew();
+            using (var image = model.Vae.Decode(latents))
+            {
+                if (!image.isfinite().all().item<bool>()) notes.Add("the decoded image has non-finite values");
+            }
+            double vaeSeconds = vaeClock.Elapsed.TotalSeconds;
+
+            var measured = stepTimes.Count > 1 ? stepTimes.Skip(1).ToList() : stepTimes;
+            double stepMean = measured.Average();
+            bool sd15UNet = model.UNet.Config.SameArchitecture(RandomModelArchitecture.Sd15.UNet);
+            double flops = Sd15GuidedStepFlops512 * options.Size * (double)options.Size / (512.0 * 512.0);
+            return new BenchResult
+            {
+                Model = bench.Name,
+                WriteSeconds = bench.WriteSeconds,
+                LoadSeconds = bench.LoadSeconds,
+                TextEncodeSeconds = bench.TextEncodeSeconds,
+                UNetStepSeconds = stepMean,
+                StepSeconds = stepTimes,
+                VaeDecodeSeconds = vaeSeconds,
+                PeakRssMb = Process.GetCurrentProcess().PeakWorkingSet64 / (1024.0 * 1024.0),
+                UNetGflops = sd15UNet ? flops / 1e9 / stepMean : null,
+                Precision = bench.Precision == ScalarType.BFloat16 ? "bf16" : "fp32",
+                Threads = options.Threads,
+                Size = options.Size,
+                Steps = options.Steps,
+                CpuFlags = bench.CpuFlags,
+                TextInput = bench.TextInput,
+                Notes = notes,
+            };
+        }
+    });
+
+    /// <summary>
+    /// Seconds per step of every sampler (A1111's order) on the same model and prompts: one guided txt2img run of
+    /// <see cref="BenchOptions.Steps"/> steps each, after one warm-up step, with the U-Net calls counted (Heun-type
+    /// samplers make two per step; DPM adaptive picks its own steps; the timestep samplers stop one step early).
+    /// </summary>
+    public static SamplerBenchResult RunSamplers(BenchOptions options, Action<string>? log = null) => WithModel(options, log, (bench, notes) =>
+    {
+        var model = bench.Model;
+        using (bench.Cond)
+        using (bench.Uncond)
+        {
+            int factor = model.Vae.Config.DownsampleFactor;
+            var counting = new CountingModel(new UNetDiffusionModel(model.UNet));
+            DiscreteDenoiser denoiser = model.Prediction == Prediction.V ? new VDenoiser(counting, model.Schedule) : new EpsDenoiser(counting, model.Schedule);
+            SamplingRequest Request(string sampler, int steps) => new()
+            {
+                Sampler = sampler,
+                Steps = steps,
+                CfgScale = 7.0,
+                Seed = options.Seed,
+                LatentShape = new long[] { model.LatentChannels, options.Size / factor, options.Size / factor },
+            };
+            log?.Invoke("warm-up: one Euler step");
+            using (SamplingRun.Run(denoiser, bench.Cond, bench.Uncond, Request("Euler", 1))) { }
+
+            var rows = new List<SamplerBenchRow>();
+            foreach (var name in SamplerRegistry.Names)
+            {
+                counting.Calls = 0;
+                var clock = Stopwatch.StartNew();
+                using (var scope = NewDisposeScope())
+                {
+                    var latents = SamplingRun.Run(denoiser, bench.Cond, bench.Uncond, Request(name, options.Steps));
+                    if (!latents.isfinite().all().item<bool>()) notes.Add($"{name}: the latents have non-finite values");
+                }
+                double seconds = clock.Elapsed.TotalSeconds;
+                rows.Add(new SamplerBenchRow(name, options.Steps, counting.Calls, seconds));
+                log?.Invoke($"  {name}: {seconds / options.Steps:F3} s/step, {counting.Calls} U-Net calls");
+            }
+            return new SamplerBenchResult
+            {
+                Model = bench.Name,
+                Size = options.Size,
+                Steps = options.Steps,
+                Precision = bench.Precision == ScalarType.BFloat16 ? "bf16" : "fp32",
+                Threads = options.Threads,
+                Samplers = rows,
+                Notes = notes,
+            };
+        }
+    });
+
+    /// <summary>Counts the guided U-Net calls (each one a batch of cond and uncond rows).</summary>
+    private sealed class CountingModel(IDiffusionModel inner) : IDiffusionModel
+    {
+        public int Calls { get; set; }
+
+        public Tensor Predict(Tensor x, Tensor t, Conditioning cond)
+        {
+            Calls++;
+            return inner.Predict(x, t, cond);
+        }
+    }
+
+    /// <summary>The loaded model and encoded prompts a bench runs on, with what it cost to get there.</summary>
+    private sealed record BenchModel(StableDiffusionCheckpoint Model, string Name, Conditioning Cond, Conditioning Uncond, string TextInput,
+        ScalarType Precision, double WriteSeconds, double LoadSeconds, double TextEncodeSeconds, IReadOnlyList<string> CpuFlags);
+
+    /// <summary>
+    /// Writes a random model (unless one is given), loads it, encodes the prompts and runs <paramref name="body"/>
+    /// in inference mode; the temporary files are removed afterwards.
+    /// </summary>
+    private static T WithModel<T>(BenchOptions options, Action<string>? log, Func<BenchModel, List<string>, T> body)
     {
         if (options.Steps < 1) throw new ArgumentException("--steps must be at least 1");
         if (options.Threads < 1) throw new ArgumentException("--threads must be at least 1");
@@ -86,63 +219,9 @@ public static class BenchRunner
             var (cond, uncond, textInput) = EncodePrompts(model, options.TokenizerPath);
             double textSeconds = textClock.Elapsed.TotalSeconds;
             if (textInput == "fixed-ids") notes.Add("no CLIP vocabulary found: the text encoder ran on fixed token ids");
-
-            using (cond)
-            using (uncond)
-            {
-                int factor = model.Vae.Config.DownsampleFactor;
-                var request = new SamplingRequest
-                {
-                    Sampler = "Euler",
-                    Steps = options.Steps,
-                    CfgScale = 7.0,
-                    Seed = options.Seed,
-                    LatentShape = new long[] { model.LatentChannels, options.Size / factor, options.Size / factor },
-                };
-                var denoiser = model.CreateDenoiser();
-                var stepTimes = new List<double>();
-                var stepClock = Stopwatch.StartNew();
-                log?.Invoke($"sampling {options.Steps} guided step(s) at {options.Size}x{options.Size}");
-                using var scope = NewDisposeScope();
-                var latents = SamplingRun.Run(denoiser, cond, uncond, request, step =>
-                {
-                    stepTimes.Add(stepClock.Elapsed.TotalSeconds);
-                    stepClock.Restart();
-                    log?.Invoke($"  step {step.Index + 1}/{step.Total}: {stepTimes[^1]:F2} s");
-                });
-
-                log?.Invoke("decoding with the VAE");
-                var vaeClock = Stopwatch.StartNew();
-                using (var image = model.Vae.Decode(latents))
-                {
-                    if (!image.isfinite().all().item<bool>()) notes.Add("the decoded image has non-finite values");
-                }
-                double vaeSeconds = vaeClock.Elapsed.TotalSeconds;
-
-                var measured = stepTimes.Count > 1 ? stepTimes.Skip(1).ToList() : stepTimes;
-                double stepMean = measured.Average();
-                bool sd15UNet = model.UNet.Config.SameArchitecture(RandomModelArchitecture.Sd15.UNet);
-                double flops = Sd15GuidedStepFlops512 * options.Size * (double)options.Size / (512.0 * 512.0);
-                return new BenchResult
-                {
-                    Model = options.ModelPath ?? $"random {options.Architecture.Name}",
-                    WriteSeconds = writeSeconds,
-                    LoadSeconds = loadSeconds,
-                    TextEncodeSeconds = textSeconds,
-                    UNetStepSeconds = stepMean,
-                    StepSeconds = stepTimes,
-                    VaeDecodeSeconds = vaeSeconds,
-                    PeakRssMb = Process.GetCurrentProcess().PeakWorkingSet64 / (1024.0 * 1024.0),
-                    UNetGflops = sd15UNet ? flops / 1e9 / stepMean : null,
-                    Precision = precision == ScalarType.BFloat16 ? "bf16" : "fp32",
-                    Threads = options.Threads,
-                    Size = options.Size,
-                    Steps = options.Steps,
-                    CpuFlags = cpu.Flags,
-                    TextInput = textInput,
-                    Notes = notes,
-                };
-            }
+            var bench = new BenchModel(model, options.ModelPath ?? $"random {options.Architecture.Name}", cond, uncond, textInput, precision,
+                writeSeconds, loadSeconds, textSeconds, cpu.Flags);
+            return body(bench, notes);
         }
         finally
         {

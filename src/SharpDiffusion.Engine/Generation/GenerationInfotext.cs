@@ -54,6 +54,8 @@ public static class GenerationInfotext
         if (request.Rng == NoiseSourceKind.Nv) info["RNG"] = "NV";
         foreach (var (key, value) in SamplerRegistry.ScheduleInfotextFields(request.Schedule)) info[key] = value;
         foreach (var (key, value) in extraNetworkFields) info[key] = value;
+        // A1111 adds it after sampling, so after the fields the networks and ControlNet set before.
+        if (request.TaesdDecoderPath != null) info["VAE Decoder"] = "TAESD";
         return info;
     }
 

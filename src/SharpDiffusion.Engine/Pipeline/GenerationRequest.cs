@@ -115,6 +115,12 @@ public sealed record GenerationRequest
     /// <summary>Second-pass denoising strength (A1111 default 0.7).</summary>
     public double HiresDenoise { get; init; } = 0.7;
 
+    /// <summary>
+    /// A TAESD decoder file for the final decode instead of the VAE (A1111 "VAE type for decode: TAESD"; infotext
+    /// <c>VAE Decoder: TAESD</c>); null: the VAE. Intermediate decodes (hires. fix with Lanczos) keep the VAE.
+    /// </summary>
+    public string? TaesdDecoderPath { get; init; }
+
     /// <summary>The second pass's size: <c>int(size · scale)</c>, as A1111's <c>hr_upscale_to_x/y</c>.</summary>
     public (int Width, int Height) HiresSize => HiresScale is { } s ? ((int)(Width * s), (int)(Height * s)) : (Width, Height);
 }

@@ -29,6 +29,8 @@ public static class ImageGenerator
         Func<int, IPromptEmbeddingLookup?>? embeddingsForWidth = null, GenerationControl? control = null)
     {
         Validate(model, request);
+        // Loaded before sampling so that a wrong file fails the job before the work.
+        using var taesd = request.TaesdDecoderPath is { } taesdPath ? LoadTaesdDecoder(taesdPath, model, request) : null;
         using var scope = NewDisposeScope();
         using var mode = inference_mode();
 
@@ -130,7 +132,9 @@ public static class ImageGenerator
             (outWidth, outHeight) = request.HiresSize;
             latents = HiresPass(model, request, text, denoiser, latents, onStep, cancellation);
         }
-        var images = DecodeImages(model, latents);
+        var images = taesd is null ? DecodeImages(model, latents) : DecodeImages(taesd, latents);
+        // TAESD always upsamples by 8 (the tiny test VAEs by less): the image is the size it decodes to, as in A1111.
+        if (taesd != null) (outWidth, outHeight) = ((int)latents.shape[3] * Previews.Taesd.UpsampleFactor, (int)latents.shape[2] * Previews.Taesd.UpsampleFactor);
         if (inpaint != null)
         {
             for (int i = 0; i < images.Count; i++)
@@ -151,6 +155,37 @@ public static class ImageGenerator
             images.Add(bytes.data<byte>().ToArray());
         }
         return images;
+    }
+
+    /// <summary>
+    /// TAESD-decodes latents [B, 4, h, w] into A1111's 8-bit RGB (HWC bytes): A1111's <c>samples_to_images_tensor</c>
+    /// with the TAESD approximation (<c>decoder(x)·2 − 1</c>), then the usual 8-bit conversion. Runs on the CPU in float32.
+    /// </summary>
+    public static List<byte[]> DecodeImages(Previews.Taesd decoder, Tensor latents)
+    {
+        var images = new List<byte[]>();
+        for (int i = 0; i < latents.shape[0]; i++)
+        {
+            using var scope = NewDisposeScope();
+            var decoded = decoder.Forward(latents.narrow(0, i, 1).cpu()) * 2 - 1;
+            var bytes = ImageConversion.ToUInt8(decoded).squeeze(0).permute(1, 2, 0).contiguous();
+            images.Add(bytes.data<byte>().ToArray());
+        }
+        return images;
+    }
+
+    private static Previews.Taesd LoadTaesdDecoder(string path, StableDiffusionCheckpoint model, GenerationRequest request)
+    {
+        if (request.Mask != null && model.Vae.Config.DownsampleFactor != Previews.Taesd.UpsampleFactor)
+            throw new ArgumentException($"{path}: TAESD decodes to 8x the latent size, this model's VAE to {model.Vae.Config.DownsampleFactor}x: the inpainting overlay would not fit");
+        var decoder = Previews.Taesd.Load(path);
+        if (!decoder.IsDecoder || decoder.LatentChannels != model.LatentChannels)
+        {
+            var what = decoder.IsDecoder ? $"a TAESD decoder for {decoder.LatentChannels} latent channels" : "a TAESD encoder";
+            decoder.Dispose();
+            throw new ArgumentException($"{path}: {what}, the model needs a decoder for {model.LatentChannels} latent channels");
+        }
+        return decoder;
     }
 
     /// <summary>Unwinds the sampler loop when a job is interrupted or skipped (never leaves this class).</summary>

@@ -43,6 +43,9 @@ public sealed class Taesd : IDisposable
         LatentChannels = latentChannels;
     }
 
+    /// <summary>The decoder's three nearest-neighbour ×2 upsamplings: images are 8× the latent size.</summary>
+    public const int UpsampleFactor = 8;
+
     public bool IsDecoder { get; }
 
     /// <summary>4 for SD1/SD2/SDXL TAESD (16 for SD3/FLUX variants).</summary>

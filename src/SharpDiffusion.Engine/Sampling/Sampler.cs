@@ -41,6 +41,13 @@ public abstract class Sampler
     /// <summary>The starting latents of a txt2img run from unit noise.</summary>
     public virtual Tensor InitialLatent(Tensor noise, double sigmaStart) => noise * sigmaStart;
 
+    /// <summary>
+    /// The sigma list an img2img run of <paramref name="strength"/> walks, from the txt2img list of a
+    /// <paramref name="steps"/>-step run (<see cref="Img2ImgSchedule.Tail"/>); its first sigma is the noise level of
+    /// <see cref="Img2ImgLatent"/>.
+    /// </summary>
+    public virtual double[] Img2ImgSigmas(double[] sigmas, int steps, double strength) => Img2ImgSchedule.Tail(sigmas, strength);
+
     /// <summary>The starting latents of an img2img run: the init latents noised to <paramref name="sigmaStart"/>.</summary>
     public virtual Tensor Img2ImgLatent(Tensor init, Tensor noise, double sigmaStart) => init + noise * sigmaStart;
 

@@ -21,6 +21,9 @@ public sealed class SamplerContext
     /// <summary>Scale of the ancestral noise (k-diffusion s_noise, default 1).</summary>
     public double SNoise { get; init; } = 1.0;
 
+    /// <summary>A1111's <c>is_img2img</c>: the run continues init latents (UniPC then starts at the tail's time, not t = 1).</summary>
+    public bool Img2Img { get; init; }
+
     public CancellationToken Cancellation { get; init; }
 
     /// <summary>

@@ -18,7 +18,7 @@ public static class SamplingRun
         var sigmas = sampler.Sigmas(denoiser.Schedule, request.Steps, request.Schedule ?? impliedSchedule, request.Sdxl);
         // A1111 spans the SDE samplers' Brownian tree over the full schedule, also for img2img.
         var fullSigmas = sigmas;
-        if (request.InitLatents is not null) sigmas = Img2ImgSchedule.Tail(sigmas, request.DenoisingStrength);
+        if (request.InitLatents is not null) sigmas = sampler.Img2ImgSigmas(sigmas, request.Steps, request.DenoisingStrength);
 
         using var noise = BatchNoise.ForSeeds(request.Rng, request.Seed, request.BatchSize);
         var seeds = Enumerable.Range(0, request.BatchSize).Select(i => request.Seed + i).ToArray();
@@ -38,6 +38,7 @@ public static class SamplingRun
                 AncestralNoise = () => noise.Next(request.LatentShape),
                 Callback = callback,
                 Eta = request.Eta,
+                Img2Img = request.InitLatents is not null,
                 Cancellation = cancellation,
                 BrownianNoise = _ => BrownianNoiseSampler.ForSigmas(fullSigmas, seeds, request.LatentShape, request.Rng),
                 // DPM fast/adaptive: the model's range for txt2img; img2img uses the tail's ends (A1111 sample_img2img).

@@ -37,6 +37,45 @@ public class BenchRunnerTests
     }
 
     [Fact]
+    public void EverySamplerIsTimedWithItsModelCalls()
+    {
+        using var dir = new TempDir();
+        var result = BenchRunner.RunSamplers(new BenchOptions
+        {
+            Architecture = RandomModelArchitecture.Tiny, Size = 32, Steps = 4, Precision = ScalarType.Float32, Threads = 1,
+            TempFolder = dir.Path, TokenizerPath = TestPaths.GoldenFile("clip"),
+        });
+        Assert.Empty(Directory.GetFiles(dir.Path));
+        Assert.Equal(Engine.Sampling.SamplerRegistry.Names, result.Samplers.Select(r => r.Sampler).ToArray());
+        Assert.All(result.Samplers, r => Assert.True(r.Seconds > 0 && r.Steps == 4, r.Sampler));
+        Assert.Empty(result.Notes);
+        var calls = result.Samplers.ToDictionary(r => r.Sampler, r => r.ModelCalls);
+        // One guided call per step; second-order samplers two, but one on the last step to sigma 0 (4 steps: 7); the
+        // timestep samplers stop one step early (DDIM, DDIM CFG++: 3), PLMS's first step makes two; DPM adaptive three per attempt.
+        foreach (var name in new[] { "DPM++ 2M", "Euler a", "Euler", "LMS", "DPM fast", "PLMS", "UniPC", "LCM", "DPM++ 2M SDE", "DPM++ 3M SDE", "DDIM CFG++" })
+            Assert.True(calls[name] == (name == "DDIM CFG++" ? 3 : 4), $"{name}: {calls[name]} calls");
+        foreach (var name in new[] { "Heun", "DPM2", "DPM2 a", "DPM++ 2S a", "DPM++ SDE", "Restart" })
+            Assert.True(calls[name] == 7, $"{name}: {calls[name]} calls");
+        Assert.Equal(3, calls["DDIM"]);
+        Assert.True(calls["DPM adaptive"] % 3 == 0 && calls["DPM adaptive"] >= 3, $"DPM adaptive: {calls["DPM adaptive"]} calls");
+    }
+
+    [Fact]
+    public void SamplerBenchPrintsJson()
+    {
+        using var dir = new TempDir();
+        var (code, stdout, stderr) = CliHarness.Run("bench", "--arch", "tiny", "--size", "32", "--steps", "3", "--precision", "fp32", "--threads", "1",
+            "--tokenizer", TestPaths.GoldenFile("clip"), "--samplers", "--json");
+        Assert.True(code == 0, stderr);
+        using var json = System.Text.Json.JsonDocument.Parse(stdout);
+        var rows = json.RootElement.GetProperty("samplers").EnumerateArray().ToList();
+        Assert.Equal(20, rows.Count);
+        Assert.Equal("DPM++ 2M", rows[0].GetProperty("sampler").GetString());
+        Assert.Equal(3, rows[0].GetProperty("model_calls").GetInt32());
+        Assert.True(rows.All(r => r.GetProperty("s_per_step").GetDouble() > 0));
+    }
+
+    [Fact]
     public void SizesTheModelCannotTakeAreRejected()
     {
         using var dir = new TempDir();

@@ -85,6 +85,58 @@ public class GenerateSamplerCommandTests
     }
 
     [Fact]
+    public void TaesdFinalDecodeIsTheTaesdImageOfTheFinalLatentsAndNotedInTheInfotext()
+    {
+        using var dir = new TempDir();
+        var models = Directory.CreateDirectory(Path.Combine(dir.Path, "models", "VAE-approx")).Parent!.FullName;
+        File.Copy(TestPaths.GoldenFile("taesd/taesd_decoder.pth"), Path.Combine(models, "VAE-approx", "taesd_decoder.pth"));
+        var png = dir.File("taesd.png");
+        var latentsFile = dir.File("latents.safetensors");
+        var (code, _, stderr) = Generate("--sampler", "Euler", "--decoder", "taesd", "--models-dir", models, "--out", png, "--save-latents", latentsFile);
+        Assert.True(code == 0, stderr);
+
+        var info = A1111Infotext.Parse(PngTextChunks.Get(PngTextChunks.Read(png), "parameters")!);
+        Assert.Equal("TAESD", info["VAE Decoder"]);
+        Assert.Equal((16, 16), info.Size); // the requested size, as A1111 writes it
+
+        // The expected image from the README's formula: floor(255 · clamp((decoder(latents)·2 − 1 + 1) / 2, 0, 1)).
+        using var scope = NewDisposeScope();
+        using var decoder = Engine.Previews.Taesd.Load(TestPaths.GoldenFile("taesd/taesd_decoder.pth"));
+        var latents = ReadLatents(latentsFile);
+        var image = (decoder.Forward(latents) * 2 - 1 + 1) / 2;
+        var expected = image.clamp(0, 1).mul(255).floor().to(ScalarType.Byte)[0].permute(1, 2, 0).contiguous().data<byte>().ToArray();
+        // TAESD upsamples the tiny model's 8x8 latents by 8 (its VAE by 2): a 64x64 image.
+        var pixels = Engine.Pipeline.InitImageLoader.LoadRgb(png, 64, 64);
+        Assert.Equal(expected, pixels);
+        Assert.True(pixels.Distinct().Count() > 8, "the TAESD image of a real run is not flat");
+
+        // --from-png takes the decoder from the infotext, as A1111 applies "VAE Decoder" on paste.
+        var again = dir.File("again.png");
+        (code, _, stderr) = Generate("--from-png", png, "--models-dir", models, "--out", again);
+        Assert.True(code == 0, stderr);
+        Assert.Equal(pixels, Engine.Pipeline.InitImageLoader.LoadRgb(again, 64, 64));
+
+        // Without it the VAE decodes: 16x16, no note.
+        var vae = dir.File("vae.png");
+        (code, _, stderr) = Generate("--sampler", "Euler", "--out", vae);
+        Assert.True(code == 0, stderr);
+        Assert.Null(A1111Infotext.Parse(PngTextChunks.Get(PngTextChunks.Read(vae), "parameters")!)["VAE Decoder"]);
+    }
+
+    [Theory]
+    [InlineData("taesd", "--decoder taesd needs taesd_decoder.pth")]
+    [InlineData("tiny", "unknown --decoder 'tiny': vae or taesd")]
+    public void BadDecoderIsAUsageError(string decoder, string message)
+    {
+        using var dir = new TempDir();
+        var (code, _, stderr) = Generate("--sampler", "Euler", "--decoder", decoder, "--out", dir.File("out.png"));
+        Assert.Equal(2, code);
+        Assert.Contains(message, stderr);
+        Assert.Single(stderr.Trim().Split('\n'));
+        Assert.False(File.Exists(dir.File("out.png")));
+    }
+
+    [Fact]
     public void TaesdPreviewWithoutItsFileIsAUsageError()
     {
         using var dir = new TempDir();

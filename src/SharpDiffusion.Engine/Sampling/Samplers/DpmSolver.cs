@@ -136,12 +136,9 @@ public sealed class DpmAdaptiveSampler : Sampler
 
     protected override Tensor Run(IGuidedDenoiser model, Tensor x, IReadOnlyList<double> sigmas, SamplerContext context)
     {
-        const float rtol = 0.05f, atol = 0.0078f;
-        const double acceptSafety = 0.81, eps = 1e-8;
         attempts.Clear();
         var (sigmaMin, sigmaMax) = context.ModelSigmaRange ?? (sigmas.Where(s => s > 0).Min(), sigmas.Max());
         float tStart = DpmSolver.T((float)sigmaMax), tEnd = DpmSolver.T((float)sigmaMin);
-        double exponent = 1.0 / (context.Eta != 0 ? 1.5 : 3);
         double h = 0.05;
         var solver = new DpmSolver(model);
         float s = tStart;
@@ -153,27 +150,18 @@ public sealed class DpmAdaptiveSampler : Sampler
             while (s < tEnd - 1e-5f)
             {
                 using var scope = NewDisposeScope();
-                float t = MathF.Min(tEnd, s + (float)h); // k-diffusion: float32 tensor + Python float
-                var (target, noiseScale) = DpmSolver.Ancestral(s, t, tEnd, context.Eta);
-                var epsS = solver.Eps(current, s);
-                var denoised = current - epsS * DpmSolver.Sigma(s);
-                var low = solver.SecondOrder(current, s, target, epsS, 1f / 3f, out var epsR1);
-                var high = solver.ThirdOrder(current, s, target, epsS, epsR1);
-                var delta = maximum(tensor(atol), maximum(low.abs(), xPrev.abs()) * rtol);
-                double error = linalg.norm((low - high) / delta).item<float>() / (float)Math.Sqrt(current.numel());
-                double factor = 1 + Math.Atan(Math.Pow(1 / (error + eps), exponent) - 1);
-                bool accept = factor >= acceptSafety;
-                h *= factor;
-                if (accept)
+                var attempt = Try(solver, current, xPrev, s, h, tEnd, context.Eta);
+                h *= attempt.Factor;
+                if (attempt.Accepted)
                 {
                     if (!ReferenceEquals(xPrev, x) && !ReferenceEquals(xPrev, current)) xPrev.Dispose();
-                    xPrev = low.DetachFromDisposeScope();
-                    var next = high + DrawNoise(context, high) * (float)(noiseScale * context.SNoise);
+                    xPrev = attempt.Low.DetachFromDisposeScope();
+                    var next = attempt.High + DrawNoise(context, attempt.High) * (float)(attempt.NoiseScale * context.SNoise);
                     current = Advance(current, next.DetachFromDisposeScope(), x);
-                    s = t;
+                    s = attempt.T;
                 }
-                attempts.Add((s, h, error, accept));
-                Report(context, step, Math.Max(step + 1, sigmas.Count - 1), DpmSolver.Sigma(s), current, denoised);
+                attempts.Add((s, h, attempt.Error, attempt.Accepted));
+                Report(context, step, Math.Max(step + 1, sigmas.Count - 1), DpmSolver.Sigma(s), current, attempt.Denoised);
                 step++;
             }
         }
@@ -183,4 +171,35 @@ public sealed class DpmAdaptiveSampler : Sampler
         }
         return current;
     }
+
+    /// <summary>
+    /// One attempt from time <paramref name="s"/> with step size <paramref name="h"/> (the body of k-diffusion's
+    /// <c>dpm_solver_adaptive</c> loop before the noise): target <c>t = min(t_end, s + h)</c>, its ancestral split,
+    /// the 2nd- and 3rd-order solutions (3 model calls), the error against <paramref name="xPrev"/> (the last accepted
+    /// low-order solution) and the controller's factor (<c>h</c> is multiplied by it whether or not it accepts). The
+    /// tensors belong to the caller's dispose scope.
+    /// </summary>
+    internal static AdaptiveAttempt Try(DpmSolver solver, Tensor x, Tensor xPrev, float s, double h, float tEnd, double eta)
+    {
+        const float rtol = 0.05f, atol = 0.0078f;
+        const double acceptSafety = 0.81, eps = 1e-8;
+        float t = MathF.Min(tEnd, s + (float)h); // k-diffusion: float32 tensor + Python float
+        var (target, noiseScale) = DpmSolver.Ancestral(s, t, tEnd, eta);
+        var epsS = solver.Eps(x, s);
+        var denoised = x - epsS * DpmSolver.Sigma(s);
+        var low = solver.SecondOrder(x, s, target, epsS, 1f / 3f, out var epsR1);
+        var high = solver.ThirdOrder(x, s, target, epsS, epsR1);
+        var delta = maximum(tensor(atol), maximum(low.abs(), xPrev.abs()) * rtol);
+        double error = linalg.norm((low - high) / delta).item<float>() / (float)Math.Sqrt(x.numel());
+        // PID controller with pcoeff = dcoeff = 0: factor = limiter((1/error)^(1/order)), order 1.5 when eta != 0.
+        double exponent = 1.0 / (eta != 0 ? 1.5 : 3);
+        double factor = 1 + Math.Atan(Math.Pow(1 / (error + eps), exponent) - 1);
+        return new AdaptiveAttempt(t, target, noiseScale, denoised, low, high, error, factor, factor >= acceptSafety);
+    }
 }
+
+/// <summary>
+/// One DPM adaptive attempt: the time it aims at (<see cref="T"/>) and the ancestral target below it, the noise scale
+/// added on acceptance, the denoised prediction at the start, both solutions, the error and the step-size factor.
+/// </summary>
+internal sealed record AdaptiveAttempt(float T, float Target, float NoiseScale, Tensor Denoised, Tensor Low, Tensor High, double Error, double Factor, bool Accepted);

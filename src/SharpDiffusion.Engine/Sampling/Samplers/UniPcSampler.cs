@@ -16,8 +16,19 @@ public sealed class UniPcSampler : TimestepSampler
 
     public override string Alias => "unipc";
 
-    public override Tensor Img2ImgLatent(Tensor init, Tensor noise, double sigmaStart) =>
-        throw new ArgumentException("UniPC does not support img2img here yet; use another sampler (e.g. DDIM, DPM++ 2M)");
+    /// <summary>
+    /// A1111's <c>CompVisSampler.sample_img2img</c>: <c>t_enc = int(min(strength, 0.999)·steps)</c>, the init latents
+    /// noised to timestep T[t_enc], then UniPC over <c>T[:t_enc]</c> — t_enc steps from <c>t = T[t_enc − 1]/1000 + 1/1000</c>
+    /// (one DDIM timestep below the noise level; A1111's own comment calls it "likely off by a bit", kept as it is).
+    /// The list is σ(T[t_enc]), …, σ(T[0]): its first sigma is the noise level, the second the start time.
+    /// </summary>
+    public override double[] Img2ImgSigmas(double[] sigmas, int steps, double strength)
+    {
+        if (!(strength > 0 && strength <= 1)) throw new ArgumentOutOfRangeException(nameof(strength), strength, "denoising strength must be in (0, 1]");
+        int tEnc = (int)(Math.Min(strength, 0.999) * steps);
+        if (tEnc < Order) throw new ArgumentException($"UniPC img2img needs at least {Order} denoising steps (order {Order}): int(strength {strength} x {steps} steps) = {tEnc}");
+        return sigmas[(sigmas.Length - 1 - tEnc)..];
+    }
 
     /// <summary>The continuous times of an n-step run, float32 <c>linspace(1, 0.001, n + 1)</c>.</summary>
     public static float[] Times(int steps) => DiscreteSchedule.LinspaceFloat32(1f, 0.001f, steps + 1);
@@ -30,10 +41,13 @@ public sealed class UniPcSampler : TimestepSampler
         var guidance = RowGuidance(model);
         var denoiser = guidance.Denoiser as DiscreteDenoiser
             ?? throw new InvalidOperationException("UniPC needs a discrete-schedule denoiser (the U-Net and its alphas_cumprod)");
-        int steps = sigmas.Count;
+        int steps = context.Img2Img ? sigmas.Count - 1 : sigmas.Count;
         if (steps < Order) throw new ArgumentException($"UniPC needs at least {Order} steps");
         var vp = new VpSchedule(denoiser.Schedule);
-        var times = Times(steps);
+        // img2img: A1111's float32 `timesteps[-1] / 1000 + 1 / 1000` for the last timestep of T[:t_enc].
+        var times = context.Img2Img
+            ? DiscreteSchedule.LinspaceFloat32(denoiser.Schedule.TimestepOfSigma(sigmas[1]) / 1000f + 0.001f, 0.001f, steps + 1)
+            : Times(steps);
 
         Tensor DataPrediction(Tensor xt, float t)
         {
