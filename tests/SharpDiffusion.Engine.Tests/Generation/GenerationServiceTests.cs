@@ -58,7 +58,9 @@ public sealed class GenerationServiceTests : IDisposable
         Assert.Equal(expected.shape, actual.shape);
         double rms = expected.square().mean().sqrt().item<float>();
         double worst = (expected - actual).abs().max().item<float>();
-        Assert.True(worst <= 1e-5 * rms, $"{what} differ by {worst} (rms {rms})");
+        // 1e-4 of the rms: 20 sampler steps amplify a reduction split differently across threads to ~2e-5 (seen on a
+        // clean clone); a wrong prompt, seed or interleaved job differs by a sizeable part of the rms.
+        Assert.True(worst <= 1e-4 * rms, $"{what} differ by {worst} (rms {rms})");
     }
 
     private string ModelsDir()
