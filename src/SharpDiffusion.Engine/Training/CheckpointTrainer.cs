@@ -78,9 +78,7 @@ public static class CheckpointTrainer
         bool v = checkpoint.Prediction == Prediction.V;
 
         checkpoint.UNet.RecordsGradients = !vaeStage;
-        int batchesPerEpoch = dataset.EpochBatches(options.Seed, 0, options.BatchSize).Count;
-        IReadOnlyList<TrainingImage[]>? batches = null;
-        long batchesEpoch = -1;
+        var cursor = new EpochBatchCursor(dataset, options.Seed, options.BatchSize);
         var clock = Stopwatch.StartNew();
         double smoothed = double.NaN, lastLoss = double.NaN;
         long step = startStep;
@@ -92,9 +90,7 @@ public static class CheckpointTrainer
                 for (int a = 0; a < options.GradientAccumulation; a++)
                 {
                     long micro = step * options.GradientAccumulation + a;
-                    long epoch = micro / batchesPerEpoch;
-                    if (epoch != batchesEpoch) (batches, batchesEpoch) = (dataset.EpochBatches(options.Seed, epoch, options.BatchSize), epoch);
-                    var batch = batches![(int)(micro % batchesPerEpoch)];
+                    var batch = cursor.At(micro);
                     using var scope = NewDisposeScope();
                     var rows = tensor(batch.Select(i => (long)index[i.Path]).ToArray());
                     using var generator = new Generator((ulong)StepRandom.SeedFor(options.Seed, "noise", micro));

@@ -19,9 +19,7 @@ internal static class TemplateTrainingLoop
         IReadOnlyList<string> templates, string name, TrainingOptimizer optimizer, LearningRateSchedule schedule, long startStep,
         long? stopAfterStep, Action<long> save, IProgress<TrainingProgress>? progress, Func<MicroBatch, Tensor> loss)
     {
-        int batchesPerEpoch = dataset.EpochBatches(options.Seed, 0, options.BatchSize).Count;
-        IReadOnlyList<TrainingImage[]>? batches = null;
-        long batchesEpoch = -1;
+        var cursor = new EpochBatchCursor(dataset, options.Seed, options.BatchSize);
         var clock = Stopwatch.StartNew();
         double smoothed = double.NaN, lastLoss = double.NaN;
         long step = startStep;
@@ -31,9 +29,7 @@ internal static class TemplateTrainingLoop
             for (int a = 0; a < options.GradientAccumulation; a++)
             {
                 long micro = step * options.GradientAccumulation + a;
-                long epoch = micro / batchesPerEpoch;
-                if (epoch != batchesEpoch) (batches, batchesEpoch) = (dataset.EpochBatches(options.Seed, epoch, options.BatchSize), epoch);
-                var batch = batches![(int)(micro % batchesPerEpoch)];
+                var batch = cursor.At(micro);
                 using var scope = NewDisposeScope();
                 var random = new StepRandom(options.Seed, "batch", micro);
                 var x0 = cat(batch.Select(i => latents.Get(i, options.FlipAugment && random.NextDouble() < 0.5)).ToArray(), 0);

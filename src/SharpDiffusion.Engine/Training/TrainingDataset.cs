@@ -104,3 +104,22 @@ public sealed class TrainingDataset
         return batches;
     }
 }
+
+/// <summary>
+/// The micro-batches of a run in order: micro-batch m is batch (m mod n) of epoch m / n, n being the batches per
+/// epoch; each epoch's order (<see cref="TrainingDataset.EpochBatches"/>) is computed once, when it is reached.
+/// </summary>
+internal sealed class EpochBatchCursor(TrainingDataset dataset, long seed, int batchSize)
+{
+    private IReadOnlyList<TrainingImage[]>? _batches;
+    private long _epoch = -1;
+
+    public int BatchesPerEpoch { get; } = dataset.EpochBatches(seed, 0, batchSize).Count;
+
+    public TrainingImage[] At(long micro)
+    {
+        long epoch = micro / BatchesPerEpoch;
+        if (epoch != _epoch) (_batches, _epoch) = (dataset.EpochBatches(seed, epoch, batchSize), epoch);
+        return _batches![(int)(micro % BatchesPerEpoch)];
+    }
+}
