@@ -91,7 +91,7 @@ internal static class TrainCheckpointCommand
                     try
                     {
                         var captions = TrainingDataset.Scan(dataPath, new AspectRatioBuckets(64, 8)).Images
-                            .SelectMany(i => CaptionFileLines(i.Path) ?? [i.Caption]);
+                            .SelectMany(TrainingDataset.CaptionLines);
                         var arch = ScratchCheckpoint.Create(configPath!, captions, modelPath, r.GetValue(vocabSize), r.GetValue(seed));
                         context.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
                             $"fresh model {modelPath}: vocabulary {arch.TextVocab} tokens, text encoder {arch.TextWidth}x{arch.TextLayers}"));
@@ -146,15 +146,5 @@ internal static class TrainCheckpointCommand
             });
         });
         return command;
-    }
-
-    private static IEnumerable<string>? CaptionFileLines(string imagePath)
-    {
-        foreach (var extension in new[] { ".txt", ".caption" })
-        {
-            var path = Path.ChangeExtension(imagePath, extension);
-            if (File.Exists(path)) return File.ReadAllLines(path).Where(l => l.Trim().Length > 0);
-        }
-        return null;
     }
 }

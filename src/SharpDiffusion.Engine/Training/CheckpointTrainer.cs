@@ -73,7 +73,7 @@ public static class CheckpointTrainer
         var index = dataset.Images.Select((image, i) => (image.Path, i)).ToDictionary(p => p.Path, p => p.i, StringComparer.Ordinal);
         using var pixels = LoadPixels(dataset);
         Tensor? latents = vaeStage ? null : EncodeLatents(checkpoint, pixels);
-        var captionLines = dataset.Images.Select(CaptionLines).ToList();
+        var captionLines = dataset.Images.Select(TrainingDataset.CaptionLines).ToList();
         using var noiseSchedule = new KohyaNoiseSchedule();
         bool v = checkpoint.Prediction == Prediction.V;
 
@@ -312,19 +312,6 @@ public static class CheckpointTrainer
         using var noGrad = withGradients ? null : no_grad();
         using var hidden = clip.Encode(tensor(ids, [captions.Count, ContextLength]));
         return clip.FinalLayerNorm(hidden.FromEnd(1));
-    }
-
-    /// <summary>Every non-empty line of the caption file beside the image (the name first), else the data set's caption.</summary>
-    private static IReadOnlyList<string> CaptionLines(TrainingImage image)
-    {
-        foreach (var extension in new[] { ".txt", ".caption" })
-        {
-            var path = Path.ChangeExtension(image.Path, extension);
-            if (!File.Exists(path)) continue;
-            var lines = File.ReadAllLines(path).Select(l => l.Trim()).Where(l => l.Length > 0).ToList();
-            if (lines.Count > 0) return lines;
-        }
-        return [image.Caption];
     }
 
     private static string PickCaption(IReadOnlyList<string> lines, CheckpointTrainingOptions options, StepRandom random)

@@ -75,6 +75,19 @@ public sealed class TrainingDataset
         return new TrainingDataset(root, images, problems);
     }
 
+    /// <summary>Every non-empty line of the caption file beside the image (the name first), else the data set's caption.</summary>
+    public static IReadOnlyList<string> CaptionLines(TrainingImage image)
+    {
+        foreach (var extension in new[] { ".txt", ".caption" })
+        {
+            var path = Path.ChangeExtension(image.Path, extension);
+            if (!File.Exists(path)) continue;
+            var lines = File.ReadAllLines(path).Select(l => l.Trim()).Where(l => l.Length > 0).ToList();
+            if (lines.Count > 0) return lines;
+        }
+        return [image.Caption];
+    }
+
     private static string? ReadCaption(string imagePath)
     {
         foreach (var extension in new[] { ".txt", ".caption" })
