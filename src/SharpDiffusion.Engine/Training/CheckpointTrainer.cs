@@ -298,17 +298,9 @@ public static class CheckpointTrainer
     private static Tensor EncodeCaptions(StableDiffusionCheckpoint checkpoint, IReadOnlyList<string> captions, bool withGradients)
     {
         var clip = checkpoint.ClipL ?? throw new ArgumentException("checkpoint training conditions on a CLIP text encoder (SD1 layout)");
-        var tokenizer = checkpoint.Tokenizer;
         var ids = new long[captions.Count * ContextLength];
         for (int b = 0; b < captions.Count; b++)
-        {
-            var tokens = tokenizer.Encode(captions[b]);
-            int n = Math.Min(tokens.Count, ContextLength - 2);
-            var row = ids.AsSpan(b * ContextLength, ContextLength);
-            row.Fill(tokenizer.EosId);
-            row[0] = tokenizer.BosId;
-            for (int i = 0; i < n; i++) row[i + 1] = tokens[i];
-        }
+            CaptionTokenIds.ForCaption(checkpoint, captions[b]).CopyTo(ids.AsSpan(b * ContextLength, ContextLength));
         using var noGrad = withGradients ? null : no_grad();
         using var hidden = clip.Encode(tensor(ids, [captions.Count, ContextLength]));
         return clip.FinalLayerNorm(hidden.FromEnd(1));

@@ -115,7 +115,7 @@ public static class EmbeddingTrainer
     internal static (Tensor Ids, IReadOnlyList<IReadOnlyList<int>> Offsets) PromptIds(StableDiffusionCheckpoint checkpoint, IReadOnlyList<string> prompts,
         IReadOnlyList<int> nameTokens, int vectorCount)
     {
-        long pad = Text.Tokenization.ClipTokenizer.EndOfTextId; // SD 1.x pads with EOS
+        long pad = CaptionTokenIds.PadId(checkpoint);
         var all = new long[prompts.Count * ContextLength];
         var offsets = new List<IReadOnlyList<int>>();
         for (int b = 0; b < prompts.Count; b++)
@@ -137,11 +137,7 @@ public static class EmbeddingTrainer
                 }
                 else body.Add(tokens[i++]);
             }
-            var row = all.AsSpan(b * ContextLength, ContextLength);
-            row.Fill(pad);
-            row[0] = Text.Tokenization.ClipTokenizer.StartOfTextId;
-            for (int i = 0; i < body.Count; i++) row[i + 1] = body[i];
-            row[body.Count + 1] = Text.Tokenization.ClipTokenizer.EndOfTextId;
+            CaptionTokenIds.Fill(all.AsSpan(b * ContextLength, ContextLength), checkpoint.Tokenizer, body, pad);
             offsets.Add(rowOffsets);
         }
         return (tensor(all, [prompts.Count, ContextLength]), offsets);

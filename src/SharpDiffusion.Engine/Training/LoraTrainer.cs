@@ -219,23 +219,6 @@ public sealed class LoraTrainer
         return cat(rows.ToArray(), 0);
     }
 
-    private static Tensor TokenIds(StableDiffusionCheckpoint checkpoint, string caption)
-    {
-        var tokens = checkpoint.Tokenizer.Encode(caption);
-        // transformers' CLIP tokenizer pads with the end token (SD 1.x), open_clip's with 0 (SD 2.x).
-        long pad = checkpoint.Architecture.TextEncoders[0].Layout == TextEncoderLayout.HuggingFaceClip ? ClipTokenizerIds.Eos : 0;
-        var ids = new long[ContextLength];
-        Array.Fill(ids, pad);
-        ids[0] = ClipTokenizerIds.Bos;
-        int n = Math.Min(tokens.Count, ContextLength - 2);
-        for (int i = 0; i < n; i++) ids[i + 1] = tokens[i];
-        ids[n + 1] = ClipTokenizerIds.Eos;
-        return tensor(ids, [1, ContextLength]);
-    }
-
-    private static class ClipTokenizerIds
-    {
-        public const long Bos = Text.Tokenization.ClipTokenizer.StartOfTextId;
-        public const long Eos = Text.Tokenization.ClipTokenizer.EndOfTextId;
-    }
+    private static Tensor TokenIds(StableDiffusionCheckpoint checkpoint, string caption) =>
+        tensor(CaptionTokenIds.ForCaption(checkpoint, caption), [1, ContextLength]);
 }

@@ -107,6 +107,39 @@ public class CheckpointTrainerTests
     }
 
     [Fact]
+    public void ExtendedModelTrainersUseTheFittedVocabularysOwnTokenIds()
+    {
+        using var dir = new TempDir();
+        var (data, config) = MakeData(dir);
+        string model = dir.File("base.safetensors");
+        var (code, _, stderr) = Run("train", "checkpoint", "--from-scratch", "--config", config, "--data", data, "--out", model,
+            "--stage", "vae", "--max-steps", "1", "--batch", "3", "--vocab-size", "600");
+        Assert.True(code == ExitCodes.Success, stderr);
+        using (var checkpoint = StableDiffusionCheckpoint.Load(model))
+        {
+            var tokenizer = checkpoint.Tokenizer;
+            Assert.True(tokenizer.BosId < 600 && tokenizer.EosId < 600, $"fitted ids {tokenizer.BosId}/{tokenizer.EosId}");
+            var row = CaptionTokenIds.ForCaption(checkpoint, "red square");
+            var body = tokenizer.Encode("red square");
+            Assert.Equal(tokenizer.BosId, row[0]);
+            Assert.Equal(body.Select(t => (long)t), row.Skip(1).Take(body.Count));
+            Assert.All(row.Skip(1 + body.Count), id => Assert.Equal(tokenizer.EosId, id)); // EOS, then EOS padding (SD 1.x)
+        }
+
+        // CLIP's 49406/49407 would index past the 600-row token embedding: each trainer must run on this model.
+        (code, _, stderr) = Run("train", "lora", "--model", model, "--data", data, "--out", dir.File("l.safetensors"), "--rank", "2",
+            "--max-steps", "1", "--resolution", "16", "--bucket-step", "8", "--train", "unet,te");
+        Assert.True(code == ExitCodes.Success, stderr);
+        (code, _, stderr) = Run("train", "embedding", "--model", model, "--data", data, "--out", dir.File("e.safetensors"), "--name", "shp",
+            "--vectors", "2", "--init-text", "square", "--max-steps", "1", "--resolution", "16", "--bucket-step", "8");
+        Assert.True(code == ExitCodes.Success, stderr);
+        (code, _, stderr) = Run("train", "hypernetwork", "--model", model, "--data", data, "--out", dir.File("h.pt"), "--sizes", "32",
+            "--max-steps", "1", "--resolution", "16", "--bucket-step", "8");
+        Assert.True(code == ExitCodes.Success, stderr);
+        Assert.True(File.Exists(dir.File("l.safetensors")) && File.Exists(dir.File("e.safetensors")) && File.Exists(dir.File("h.pt")));
+    }
+
+    [Fact]
     public void ResumedUnetStageEndsBitIdenticalToAStraightRun()
     {
         using var dir = new TempDir();
