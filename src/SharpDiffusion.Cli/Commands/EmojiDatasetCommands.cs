@@ -22,10 +22,11 @@ internal static class EmojiDatasetCommands
         var list = new Option<string?>("--list") { Description = $"Caption list (default: the repository's {EmojiCatalog.RepositoryListPath})" };
         var include = new Option<string?>("--include") { Description = "Only emoji whose name matches this regex (e.g. a held-out group: \\bcat\\b)" };
         var exclude = new Option<string?>("--exclude") { Description = "Leave out emoji whose name matches this regex (e.g. hold out \\bcat\\b)" };
+        var style = new Option<string>("--style") { Description = "color, or grayscale (Pillow's L luma; a style for a hypernetwork to learn)", DefaultValueFactory = _ => "color" };
         var command = new Command("emoji-dataset", "Render every emoji (Noto Color Emoji, shaped) into a kohya training folder with captions");
-        foreach (var option in new Option[] { output, size, repeats, font, list, include, exclude }) command.Options.Add(option);
+        foreach (var option in new Option[] { output, size, repeats, font, list, include, exclude, style }) command.Options.Add(option);
         command.SetAction(result => WriteDataset(context, result.GetValue(output), result.GetValue(size), result.GetValue(repeats), result.GetValue(font), result.GetValue(list),
-            result.GetValue(include), result.GetValue(exclude)));
+            result.GetValue(include), result.GetValue(exclude), result.GetValue(style)!));
         return command;
     }
 
@@ -94,13 +95,13 @@ internal static class EmojiDatasetCommands
                 {
                     model = modelPath, prompts = result.Samples.Count, gallery = result.GallerySize, top1 = result.Top1, top5 = result.Top5,
                     chance_top1 = 1.0 / result.GallerySize, seconds_per_image = result.SecondsPerImage, steps = options.Steps, cfg = options.CfgScale,
-                    sampler = options.Sampler, template = options.PromptTemplate,
+                    sampler = options.Sampler, template = options.PromptTemplate, mean_saturation = result.MeanSaturation,
                 }));
             }
             else
             {
                 context.Output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"{modelPath}: {result.Samples.Count} prompts, gallery {result.GallerySize}: top-1 {result.Top1:P1}, top-5 {result.Top5:P1} (chance {1.0 / result.GallerySize:P2}); {result.SecondsPerImage:F2} s/image ({options.Steps} steps, {options.Sampler}, CFG {options.CfgScale})"));
+                    $"{modelPath}: {result.Samples.Count} prompts, gallery {result.GallerySize}: top-1 {result.Top1:P1}, top-5 {result.Top5:P1} (chance {1.0 / result.GallerySize:P2}); mean saturation {result.MeanSaturation:F3}; {result.SecondsPerImage:F2} s/image ({options.Steps} steps, {options.Sampler}, CFG {options.CfgScale})"));
             }
             return ExitCodes.Success;
         });
@@ -108,15 +109,22 @@ internal static class EmojiDatasetCommands
     }
 
     private static int WriteDataset(CliContext context, string? output, int size, int repeats, string? fontPath, string? listPath,
-        string? include = null, string? exclude = null)
+        string? include = null, string? exclude = null, string styleName = "color")
     {
         List<EmojiEntry> entries;
+        EmojiStyle style;
         EmojiRenderer renderer;
         try
         {
             if (string.IsNullOrEmpty(output)) throw new ArgumentException("--out is required (the dataset folder)");
             if (size is < 8 or > 1024) throw new ArgumentException($"--size {size}: expected 8 to 1024 pixels");
             if (repeats < 1) throw new ArgumentException($"--repeats {repeats}: expected at least 1");
+            style = styleName.ToLowerInvariant() switch
+            {
+                "color" or "colour" => EmojiStyle.Color,
+                "grayscale" or "greyscale" => EmojiStyle.Grayscale,
+                _ => throw new ArgumentException($"--style {styleName}: expected color or grayscale"),
+            };
             listPath ??= FindRepositoryList() ?? throw new FileNotFoundException(
                 $"{EmojiCatalog.RepositoryListPath} not found above the current folder or the program: pass --list PATH");
             entries = EmojiCatalog.ReadList(listPath);
@@ -135,7 +143,7 @@ internal static class EmojiDatasetCommands
         {
             try
             {
-                report = EmojiDataset.Write(output, entries, renderer, size, repeats);
+                report = EmojiDataset.Write(output, entries, renderer, size, repeats, style: style);
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
@@ -145,7 +153,7 @@ internal static class EmojiDatasetCommands
         }
         foreach (var (entry, problem) in report.Failed) context.Fail($"{entry.CodePointText} ({entry.Name}): {problem}; not written");
         context.Output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"{report.Folder}: {report.Written} of {entries.Count} emoji, {size}x{size} PNG + captions, {clock.Elapsed.TotalSeconds:F1} s (font {renderer.FontPath}, list {listPath})"));
+            $"{report.Folder}: {report.Written} of {entries.Count} emoji, {size}x{size} {(style == EmojiStyle.Grayscale ? "grayscale " : "")}PNG + captions, {clock.Elapsed.TotalSeconds:F1} s (font {renderer.FontPath}, list {listPath})"));
         return report.Failed.Count == 0 ? ExitCodes.Success : ExitCodes.SomeInputsInvalid;
     }
 

@@ -85,6 +85,62 @@ public class EmojiRendererTests
         Assert.Contains("an emoji of a red apple", captions);
     }
 
+    [Theory]
+    [InlineData(255, 0, 0, 76)] // Pillow: Image.new("RGB", (1, 1), (255, 0, 0)).convert("L").getpixel((0, 0)) == 76
+    [InlineData(0, 255, 0, 150)]
+    [InlineData(0, 0, 255, 29)]
+    [InlineData(255, 255, 255, 255)]
+    [InlineData(200, 120, 40, 135)] // 59.8 + 70.44 + 4.56 = 134.8 -> 135
+    public void GrayscaleIsPillowsLuma(byte r, byte g, byte b, byte expected)
+    {
+        var rgb = new[] { r, g, b, r, g, b };
+        EmojiDataset.ToGrayscale(rgb);
+        Assert.Equal(new[] { expected, expected, expected, expected, expected, expected }, rgb);
+    }
+
+    [Fact]
+    public void TheGrayscaleStyleWritesGrayImagesWithTheSameCaptions()
+    {
+        using var dir = new TempDir();
+        var stderr = new StringWriter();
+        int code = CliApp.Run(["dev", "emoji-dataset", "--out", dir.Path, "--size", "32", "--include", "^red apple$", "--style", "grayscale"],
+            new StringWriter(), stderr, stderrIsTerminal: false);
+        Assert.True(code == 0, stderr.ToString());
+        var png = Assert.Single(Directory.GetFiles(dir.File("1_emoji"), "*.png"));
+        using var bitmap = SKBitmap.Decode(png);
+        for (int y = 0; y < 32; y++)
+            for (int x = 0; x < 32; x++)
+            {
+                var c = bitmap.GetPixel(x, y);
+                Assert.True(c.Red == c.Green && c.Green == c.Blue, $"({x}, {y}) is {c}");
+            }
+        Assert.True(bitmap.GetPixel(16, 18).Red < 140, "the apple's red becomes a darker gray than the white background");
+        Assert.Equal("red apple", File.ReadLines(Path.ChangeExtension(png, ".txt")).First());
+        Assert.Equal(0, EmojiRetrieval.MeanSaturation(Rgb(bitmap)));
+
+        Assert.Equal(2, CliApp.Run(["dev", "emoji-dataset", "--out", dir.File("x"), "--style", "sepia"], new StringWriter(), stderr = new StringWriter(), stderrIsTerminal: false));
+        Assert.Contains("--style sepia: expected color or grayscale", stderr.ToString());
+    }
+
+    [Fact]
+    public void MeanSaturationIsHsvSaturationAveraged()
+    {
+        // (255, 0, 0): 1; (200, 100, 100): (200 - 100) / 200 = 0.5; gray and black: 0.
+        Assert.Equal(0.375, EmojiRetrieval.MeanSaturation(new byte[] { 255, 0, 0, 200, 100, 100, 90, 90, 90, 0, 0, 0 }), 12);
+    }
+
+    private static byte[] Rgb(SKBitmap bitmap)
+    {
+        var rgb = new byte[bitmap.Width * bitmap.Height * 3];
+        for (int y = 0, i = 0; y < bitmap.Height; y++)
+            for (int x = 0; x < bitmap.Width; x++, i += 3)
+            {
+                var c = bitmap.GetPixel(x, y);
+                (rgb[i], rgb[i + 1], rgb[i + 2]) = (c.Red, c.Green, c.Blue);
+            }
+        return rgb;
+    }
+
     [Fact]
     public void TheCommandNamesAMissingFontOrOutputInOneLine()
     {

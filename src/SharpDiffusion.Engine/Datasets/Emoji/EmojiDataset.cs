@@ -10,6 +10,14 @@ namespace SharpDiffusion.Engine.Datasets.Emoji;
 /// <param name="Failed">Emoji the font could not draw as one glyph, with the reason (none were written).</param>
 public sealed record EmojiDatasetReport(string Folder, int Written, IReadOnlyList<(EmojiEntry Entry, string Problem)> Failed);
 
+/// <summary>How the emoji are drawn: the font's colours, or a style an extended model can be taught (hypernetwork demo).</summary>
+public enum EmojiStyle
+{
+    Color,
+    /// <summary>Pillow's <c>convert("L")</c> luma (ITU-R 601: 299 R + 587 G + 114 B, /1000, rounded) in all three channels.</summary>
+    Grayscale,
+}
+
 /// <summary>
 /// Writes the emoji training set in kohya's folder layout: <c>OUT/{repeats}_emoji/NNNN_slug.png</c> with a
 /// <c>.txt</c> beside each image whose first line is the emoji's name and whose next lines are caption variants.
@@ -23,7 +31,7 @@ public static class EmojiDataset
 
     /// <exception cref="IOException">The output folder cannot be written.</exception>
     public static EmojiDatasetReport Write(string outputFolder, IReadOnlyList<EmojiEntry> entries, EmojiRenderer renderer, int size,
-        int repeats = 1, Action<int, int>? progress = null)
+        int repeats = 1, Action<int, int>? progress = null, EmojiStyle style = EmojiStyle.Color)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(repeats, 1);
         var folder = Path.Combine(outputFolder, $"{repeats}_{Concept}");
@@ -37,6 +45,7 @@ public static class EmojiDataset
             try
             {
                 rgb = renderer.RenderRgb(entry.Text, size);
+                if (style == EmojiStyle.Grayscale) ToGrayscale(rgb);
             }
             catch (EmojiRenderException e)
             {
@@ -50,6 +59,16 @@ public static class EmojiDataset
             progress?.Invoke(i + 1, entries.Count);
         }
         return new EmojiDatasetReport(folder, written, failed);
+    }
+
+    /// <summary>Pillow's L conversion, in place: (R*19595 + G*38470 + B*7471 + 0x8000) >> 16, written to R, G and B.</summary>
+    public static void ToGrayscale(Span<byte> rgb)
+    {
+        for (int i = 0; i + 2 < rgb.Length; i += 3)
+        {
+            byte luma = (byte)((rgb[i] * 19595 + rgb[i + 1] * 38470 + rgb[i + 2] * 7471 + 0x8000) >> 16);
+            rgb[i] = rgb[i + 1] = rgb[i + 2] = luma;
+        }
     }
 
     /// <summary>"0042_red-apple": the list position (keeps CLDR order when sorted) and the name in ASCII.</summary>

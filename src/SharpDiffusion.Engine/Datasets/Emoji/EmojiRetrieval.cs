@@ -35,7 +35,8 @@ public sealed record EmojiRetrievalOptions
 }
 
 /// <summary>One generated image's verdict.</summary>
-public sealed record EmojiRetrievalSample(string Prompt, string Expected, IReadOnlyList<string> Nearest, long Seed)
+/// <param name="Saturation">The generated image's mean HSV saturation, (max - min) / max per pixel (0 for gray; a style measure).</param>
+public sealed record EmojiRetrievalSample(string Prompt, string Expected, IReadOnlyList<string> Nearest, long Seed, double Saturation = 0)
 {
     public bool Top1 => Nearest.Count > 0 && Nearest[0] == Expected;
     public bool Top5 => Nearest.Take(5).Contains(Expected);
@@ -45,6 +46,7 @@ public sealed record EmojiRetrievalResult(int GallerySize, IReadOnlyList<EmojiRe
 {
     public double Top1 => Samples.Count == 0 ? 0 : Samples.Count(s => s.Top1) / (double)Samples.Count;
     public double Top5 => Samples.Count == 0 ? 0 : Samples.Count(s => s.Top5) / (double)Samples.Count;
+    public double MeanSaturation => Samples.Count == 0 ? 0 : Samples.Average(s => s.Saturation);
 }
 
 /// <summary>
@@ -90,7 +92,7 @@ public static class EmojiRetrieval
             using var pixels = Small(FromRgb(image.Rgb, image.Width, image.Height)).flatten(1);
             using var distances = (galleryPixels - pixels).square().sum(1);
             var order = distances.argsort().data<long>().Take(5).Select(j => gallery[(int)j].Name).ToList();
-            samples.Add(new EmojiRetrievalSample(prompt, prompts[i].Name, order, seed));
+            samples.Add(new EmojiRetrievalSample(prompt, prompts[i].Name, order, seed, MeanSaturation(image.Rgb)));
             log?.Invoke($"{i + 1}/{prompts.Count} \"{prompt}\" -> {order[0]}{(order[0] == prompts[i].Name ? " (hit)" : "")}");
         }
         double perImage = prompts.Count > 1 ? clock.Elapsed.TotalSeconds / (prompts.Count - 1) : double.NaN;
@@ -112,6 +114,20 @@ public static class EmojiRetrieval
             using var codec = SkiaSharp.SKCodec.Create(path) ?? throw new InvalidDataException($"{path}: unreadable image");
             yield return new GalleryImage(path, name, codec.Info.Width);
         }
+    }
+
+    /// <summary>Mean HSV saturation of packed RGB: (max - min) / max per pixel, 0 for black (as Pillow's HSV conversion).</summary>
+    public static double MeanSaturation(ReadOnlySpan<byte> rgb)
+    {
+        double sum = 0;
+        int pixels = rgb.Length / 3;
+        for (int i = 0; i < pixels * 3; i += 3)
+        {
+            int max = Math.Max(rgb[i], Math.Max(rgb[i + 1], rgb[i + 2]));
+            int min = Math.Min(rgb[i], Math.Min(rgb[i + 1], rgb[i + 2]));
+            if (max > 0) sum += (max - min) / (double)max;
+        }
+        return pixels == 0 ? 0 : sum / pixels;
     }
 
     private static Tensor FromRgb(byte[] rgb, int width, int height)
