@@ -27,7 +27,7 @@ public static class LoraFileOutput
         string Num(double x) => x.ToString("R", CultureInfo.InvariantCulture);
         string resolution = $"({facts.Resolution}, {facts.Resolution})";
         var tagFrequency = facts.Dataset.Images.GroupBy(i => Path.GetFileName(Path.GetDirectoryName(i.Path)) ?? "")
-            .ToDictionary(g => g.Key, g => g.SelectMany(i => i.Caption.Split(',').Select(t => t.Trim()).Where(t => t.Length > 0))
+            .ToDictionary(g => g.Key, g => g.SelectMany(i => i.KohyaCaption.Split(',').Select(t => t.Trim()).Where(t => t.Length > 0))
                 .GroupBy(t => t).ToDictionary(t => t.Key, t => t.Count()));
         string outputName = Path.GetFileNameWithoutExtension(path);
         var n = network.Options;

@@ -84,7 +84,7 @@ public sealed class LoraTrainer
                     using var scope = NewDisposeScope();
                     var random = new StepRandom(options.Seed, "batch", micro);
                     var x0 = cat(batch.Select(i => latents.Get(i, options.FlipAugment && random.NextDouble() < 0.5)).ToArray(), 0);
-                    var captions = batch.Select(i => CaptionProcessing.Process(i.Caption, options.Captions, random)).ToList();
+                    var captions = batch.Select(i => CaptionProcessing.Process(i.KohyaCaption, options.Captions, random)).ToList();
                     var generator = new Generator((ulong)StepRandom.SeedFor(options.Seed, "noise", micro));
                     var noise = randn(x0.shape, ScalarType.Float32, generator: generator);
                     if (options.NoiseOffset > 0)

@@ -4,7 +4,13 @@ using SkiaSharp;
 namespace SharpDiffusion.Engine.Training;
 
 /// <summary>One training image with its caption, repeat count and bucket.</summary>
-public sealed record TrainingImage(string Path, string Caption, int Repeats, int Width, int Height, (int Width, int Height) Bucket);
+/// <param name="Caption">The whole caption file, lines joined by spaces (A1111's [filewords]).</param>
+/// <param name="FirstLine">The caption file's first line (kohya's caption: sd-scripts reads only <c>lines[0]</c>); null: <paramref name="Caption"/>.</param>
+public sealed record TrainingImage(string Path, string Caption, int Repeats, int Width, int Height, (int Width, int Height) Bucket, string? FirstLine = null)
+{
+    /// <summary>What kohya trains a LoRA with: the first line of the caption file.</summary>
+    public string KohyaCaption => FirstLine ?? Caption;
+}
 
 /// <summary>
 /// A kohya DreamBooth-style data folder: subfolders <c>N_concept</c> (N repeats per epoch; the rest of the name is the
@@ -69,7 +75,8 @@ public sealed class TrainingDataset
                 if (string.IsNullOrWhiteSpace(caption)) problems.Add($"{file}: empty caption (trained unconditionally)");
                 var bucket = buckets.Select(w, h);
                 if (w < bucket.Width || h < bucket.Height) problems.Add($"{file}: {w}x{h} is smaller than its bucket {bucket.Width}x{bucket.Height} (upscaled)");
-                images.Add(new TrainingImage(file, caption.Trim(), repeats, w, h, bucket));
+                string? firstLine = caption.Contains('\n') ? caption.Split('\n').Select(l => l.Trim()).FirstOrDefault(l => l.Length > 0) : null;
+                images.Add(new TrainingImage(file, caption.Replace('\n', ' ').Trim(), repeats, w, h, bucket, firstLine));
             }
         }
         return new TrainingDataset(root, images, problems);
@@ -93,7 +100,7 @@ public sealed class TrainingDataset
         foreach (var extension in new[] { ".txt", ".caption" })
         {
             string path = System.IO.Path.ChangeExtension(imagePath, extension);
-            if (File.Exists(path)) return File.ReadAllText(path).Replace("\r", "", StringComparison.Ordinal).Replace('\n', ' ');
+            if (File.Exists(path)) return File.ReadAllText(path).Replace("\r", "", StringComparison.Ordinal).Trim();
         }
         return null;
     }

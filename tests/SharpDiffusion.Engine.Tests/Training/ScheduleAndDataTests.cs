@@ -110,7 +110,7 @@ public class ScheduleAndDataTests
         File.WriteAllText(dir.File("3_sks dog/a.txt"), "sks dog, running\n");
         WriteImage(dir.File("3_sks dog/b.png"), 48, 16, SKColors.Brown);
         WriteImage(dir.File("1_red_cat/c.png"), 8, 8, SKColors.Red);
-        File.WriteAllText(dir.File("1_red_cat/c.caption"), "a red cat");
+        File.WriteAllText(dir.File("1_red_cat/c.caption"), "a red cat\r\nan emoji of a red cat\n\ncat, red\n");
         File.WriteAllText(dir.File("1_red_cat/broken.png"), "not a png");
         var dataset = TrainingDataset.Scan(dir.Path, new AspectRatioBuckets(16, 8));
 
@@ -120,7 +120,9 @@ public class ScheduleAndDataTests
         var b = dataset.Images.Single(i => i.Path.EndsWith("b.png"));
         Assert.Equal(("sks dog", (24, 8)), (b.Caption, b.Bucket));
         var c = dataset.Images.Single(i => i.Path.EndsWith("c.png"));
-        Assert.Equal(("a red cat", 1), (c.Caption, c.Repeats));
+        // A1111's [filewords] is the whole file; kohya's LoRA caption is its first line.
+        Assert.Equal(("a red cat an emoji of a red cat  cat, red", "a red cat", 1), (c.Caption, c.KohyaCaption, c.Repeats));
+        Assert.Equal("sks dog, running", a.KohyaCaption);
         Assert.Equal(7, dataset.RepeatedCount);
         Assert.Contains(dataset.Problems, p => p.Contains("broken.png") && p.Contains("unreadable"));
         Assert.Contains(dataset.Problems, p => p.Contains("c.png") && p.Contains("smaller than its bucket"));
