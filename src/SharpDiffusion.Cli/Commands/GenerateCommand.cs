@@ -54,7 +54,9 @@ internal sealed class GenerateCommand : ICliCommand
     private readonly Option<string[]> _control = new("--control") { Description = "ControlNet unit MODEL:IMAGE[:weight[:start:end]] (repeatable): a ControlNet file/folder or a name in --models-dir's ControlNet/, the control image (resized to the output size), weight (1), guidance start and end (0, 1)" };
     private readonly Option<string?> _controlPreprocessor = new("--control-preprocessor") { Description = "ControlNet preprocessor for every --control image: none (the image is the map; default), canny (thresholds 100/200), invert" };
     private readonly Option<double?> _hiresScale = new("--hires-scale") { Description = "Hires. fix: upscale factor of a second pass (txt2img)" };
-    private readonly Option<string?> _hiresUpscaler = new("--hires-upscaler") { Description = "Hires. fix upscaler: Latent (default), \"Latent (nearest)\", Lanczos" };
+    private readonly Option<string?> _hiresUpscaler = new("--hires-upscaler") { Description = "Hires. fix upscaler: Latent (default), \"Latent (nearest)\", Lanczos, None, or an ESRGAN/Real-ESRGAN file or its name in --models-dir (ESRGAN/, RealESRGAN/, upscalers/)" };
+    private readonly Option<string?> _hiresSampler = new("--hires-sampler") { Description = "Hires. fix second-pass sampler (default: --sampler)" };
+    private readonly Option<string?> _hiresSchedule = new("--hires-schedule") { Description = "Hires. fix second-pass schedule type (default: the hires sampler's, else --schedule)" };
     private readonly Option<int?> _hiresSteps = new("--hires-steps") { Description = "Hires. fix second-pass steps (default: --steps)" };
     private readonly Option<double?> _hiresDenoise = new("--hires-denoise") { Description = "Hires. fix denoising strength (default 0.7)" };
     private readonly Option<string> _precision = new("--precision") { Description = "fp32 or bf16 (U-Net and VAE)", DefaultValueFactory = _ => "fp32" };
@@ -72,7 +74,7 @@ internal sealed class GenerateCommand : ICliCommand
     {
         var command = new Command("generate", "Generate images from a checkpoint (txt2img, img2img, inpainting)");
         foreach (var option in new Option[] { _model, _config, _tokenizer, _prompt, _negative, _steps, _sampler, _schedule, _cfg, _seed,
-                     _rng, _width, _height, _batch, _batchCount, _clipSkip, _initImage, _strength, _mask, _maskBlur, _inpaintFill, _inpaintFullRes, _inpaintPadding, _outpaint, _maskInvert, _vaeSampleSeed, _control, _controlPreprocessor, _hiresScale, _hiresUpscaler, _hiresSteps, _hiresDenoise, _precision, _device, _out, _saveLatents, _fromPng, _prediction,
+                     _rng, _width, _height, _batch, _batchCount, _clipSkip, _initImage, _strength, _mask, _maskBlur, _inpaintFill, _inpaintFullRes, _inpaintPadding, _outpaint, _maskInvert, _vaeSampleSeed, _control, _controlPreprocessor, _hiresScale, _hiresUpscaler, _hiresSampler, _hiresSchedule, _hiresSteps, _hiresDenoise, _precision, _device, _out, _saveLatents, _fromPng, _prediction,
                      _modelsDir, _verbose, _vae }.Concat(_previews.Options))
             command.Options.Add(option);
         command.SetAction(result => Run(context, result));
@@ -240,6 +242,9 @@ internal sealed class GenerateCommand : ICliCommand
         ScheduleType? schedule = null;
         var scheduleText = args.GetValue(_schedule) ?? png?["Schedule type"];
         if (scheduleText != null && !scheduleText.Equals("Automatic", StringComparison.OrdinalIgnoreCase)) schedule = ScheduleTypes.Parse(scheduleText);
+        ScheduleType? hiresSchedule = null;
+        var hiresScheduleText = args.GetValue(_hiresSchedule) ?? png?["Hires schedule type"];
+        if (hiresScheduleText != null && !hiresScheduleText.Equals("Automatic", StringComparison.OrdinalIgnoreCase)) hiresSchedule = ScheduleTypes.Parse(hiresScheduleText);
 
         long seed = args.GetValue(_seed) ?? png?.Seed ?? -1;
         int nativeSize = ModelNativeSize.Find(modelPath, args.GetValue(_config)) ?? 512;
@@ -291,6 +296,8 @@ internal sealed class GenerateCommand : ICliCommand
             VaeSampleSeed = args.GetValue(_vaeSampleSeed),
             HiresScale = args.GetValue(_hiresScale) ?? (png?["Hires upscale"] is { } hu ? double.Parse(hu, CultureInfo.InvariantCulture) : null),
             HiresUpscaler = args.GetValue(_hiresUpscaler) ?? png?["Hires upscaler"] ?? "Latent",
+            HiresSampler = args.GetValue(_hiresSampler) ?? png?["Hires sampler"],
+            HiresSchedule = hiresSchedule,
             HiresSteps = args.GetValue(_hiresSteps) ?? (png?["Hires steps"] is { } hs ? int.Parse(hs, CultureInfo.InvariantCulture) : null),
             HiresDenoise = args.GetValue(_hiresDenoise) ?? (png?["Hires upscale"] != null && png?["Denoising strength"] is { } hd ? double.Parse(hd, CultureInfo.InvariantCulture) : 0.7),
         });

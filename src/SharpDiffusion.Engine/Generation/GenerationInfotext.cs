@@ -34,6 +34,11 @@ public static class GenerationInfotext
         {
             // A1111's txt2img fields for the second pass, in its order.
             info["Denoising strength"] = A1111Infotext.FormatNumber(request.HiresDenoise);
+            if (request.HiresSampler is { } hiresSampler && hiresSampler != request.Sampler) info["Hires sampler"] = hiresSampler;
+            string? hiresScheduleLabel = request.HiresSampler == null && request.HiresSchedule == null ? null
+                : SamplerRegistry.ScheduleLabel(request.HiresSampler ?? request.Sampler, request.HiresSchedule ?? request.Schedule);
+            if (hiresScheduleLabel != null && hiresScheduleLabel != SamplerRegistry.ScheduleLabel(request.Sampler, request.Schedule))
+                info["Hires schedule type"] = hiresScheduleLabel;
             info["Hires upscale"] = A1111Infotext.FormatNumber(hiresScale);
             if (request.HiresSteps is { } hiresSteps) info["Hires steps"] = hiresSteps.ToString(System.Globalization.CultureInfo.InvariantCulture);
             info["Hires upscaler"] = request.HiresUpscaler;

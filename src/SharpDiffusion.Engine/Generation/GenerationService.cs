@@ -54,7 +54,30 @@ public sealed class GenerationService : IDisposable
         if (request.Outpaint != null && request.InitImage != null) request = Inpainting.Outpainting.Expand(request);
         var (sampler, impliedSchedule) = SamplerRegistry.Resolve(request.Sampler, request.A1111SigmaQuirks);
         long seed = request.Seed == -1 ? System.Random.Shared.NextInt64(0, uint.MaxValue) : request.Seed;
-        return request with { Sampler = sampler.Name, Schedule = request.Schedule ?? impliedSchedule, Seed = seed };
+        request = request with { Sampler = sampler.Name, Schedule = request.Schedule ?? impliedSchedule, Seed = seed };
+        if (request.HiresSampler != null)
+        {
+            // A1111: hr_scheduler defaults to the first pass's; a legacy name ("DPM++ 2M Karras") implies its own.
+            var (hiresSampler, hiresImplied) = SamplerRegistry.Resolve(request.HiresSampler, request.A1111SigmaQuirks);
+            request = request with { HiresSampler = hiresSampler.Name, HiresSchedule = request.HiresSchedule ?? hiresImplied ?? request.Schedule };
+        }
+        return request;
+    }
+
+    /// <summary>
+    /// A hires upscaler that is not a built-in mode names an upscaler model: a file path, or a name in the models
+    /// folder's ESRGAN/, RealESRGAN/ or upscalers/ (A1111 lists them by file name). Unresolved names stay for
+    /// ImageGenerator's validation to report.
+    /// </summary>
+    public static GenerationRequest ResolveHiresUpscaler(GenerationRequest request, string? modelsDir)
+    {
+        if (request.HiresScale == null || request.HiresUpscalerPath != null
+            || request.HiresUpscaler is "Latent" or "Latent (nearest)" or "Lanczos" or "None") return request;
+        if (File.Exists(request.HiresUpscaler))
+            return request with { HiresUpscaler = Path.GetFileNameWithoutExtension(request.HiresUpscaler), HiresUpscalerPath = Path.GetFullPath(request.HiresUpscaler) };
+        if (modelsDir != null && Upscaling.UpscalerFolder.Find(modelsDir, request.HiresUpscaler) is { } path)
+            return request with { HiresUpscalerPath = path };
+        return request;
     }
 
     /// <summary>
@@ -156,7 +179,7 @@ public sealed class GenerationService : IDisposable
     {
         var clock = Stopwatch.StartNew();
         if (job.BatchCount < 1) throw new ArgumentException("batch count must be at least 1");
-        var parameters = Normalize(job.Parameters);
+        var parameters = ResolveHiresUpscaler(Normalize(job.Parameters), job.ModelsDir);
         cancellation.ThrowIfCancellationRequested();
         var model = EnsureLoaded(job.Model, out var loadTime);
         var session = EnsureSession(model, job.ModelsDir);

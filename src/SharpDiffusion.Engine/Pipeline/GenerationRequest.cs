@@ -106,8 +106,20 @@ public sealed record GenerationRequest
     /// <summary>A1111 "Hires. fix" upscale factor (txt2img only); null: no second pass.</summary>
     public double? HiresScale { get; init; }
 
-    /// <summary>"Latent" (bilinear), "Latent (nearest)" or "Lanczos" (decode, Pillow Lanczos, encode).</summary>
+    /// <summary>
+    /// "Latent" (bilinear), "Latent (nearest)", "Lanczos" or "None" (decode, Pillow Lanczos, encode), or the name of an
+    /// ESRGAN / Real-ESRGAN model (decode, the model, Lanczos to the size, encode; the file in <see cref="HiresUpscalerPath"/>).
+    /// </summary>
     public string HiresUpscaler { get; init; } = "Latent";
+
+    /// <summary>The upscaler model file when <see cref="HiresUpscaler"/> names one (GenerationService finds it in the models folder).</summary>
+    public string? HiresUpscalerPath { get; init; }
+
+    /// <summary>A1111's hr_sampler_name: the second pass's sampler; null: <see cref="Sampler"/>.</summary>
+    public string? HiresSampler { get; init; }
+
+    /// <summary>A1111's hr_scheduler: the second pass's schedule; null: the hires sampler's implied one, else <see cref="Schedule"/>.</summary>
+    public ScheduleType? HiresSchedule { get; init; }
 
     /// <summary>Second-pass steps; null: <see cref="Steps"/> (A1111's 0).</summary>
     public int? HiresSteps { get; init; }

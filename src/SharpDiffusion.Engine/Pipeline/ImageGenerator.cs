@@ -222,16 +222,24 @@ public static class ImageGenerator
             case "Latent (nearest)":
                 upscaled = F.interpolate(latents, size: new[] { shape[1], shape[2] }, mode: InterpolationMode.Nearest);
                 break;
-            default: // Lanczos (validated)
-                var rows = new List<Tensor>();
-                foreach (var rgb in DecodeImages(model, latents))
+            default: // Lanczos / None, or an upscaler model (validated)
+                UpscalerModel? upscaler = request.HiresUpscalerPath != null ? UpscalerModel.Load(request.HiresUpscalerPath) : null;
+                try
                 {
-                    var resized = PillowResize.Resize(new RgbImage(request.Width, request.Height, rgb), width, height, PillowFilter.Lanczos);
-                    var image = tensor(resized.Pixels).reshape(height, width, 3).permute(2, 0, 1).unsqueeze(0)
-                        .to(ScalarType.Float32).div(255.0).mul(2).sub(1);
-                    rows.Add(EncodeLatents(model, image, 1, request.VaeSampleSeed));
+                    var rows = new List<Tensor>();
+                    foreach (var rgb in DecodeImages(model, latents))
+                    {
+                        var resized = HiresImageResize(new RgbImage(request.Width, request.Height, rgb), width, height, upscaler);
+                        var image = tensor(resized.Pixels).reshape(height, width, 3).permute(2, 0, 1).unsqueeze(0)
+                            .to(ScalarType.Float32).div(255.0).mul(2).sub(1);
+                        rows.Add(EncodeLatents(model, image, 1, request.VaeSampleSeed));
+                    }
+                    upscaled = cat(rows, 0);
                 }
-                upscaled = cat(rows, 0);
+                finally
+                {
+                    upscaler?.Dispose();
+                }
                 break;
         }
         var sizes = request.SizeConditioning ?? ImageSizeConditioning.ForImage(height, width);
@@ -239,8 +247,8 @@ public static class ImageGenerator
         using var uncond = text.Encode(new[] { request.NegativePrompt }, isNegative: true, sizes);
         var sampling = new SamplingRequest
         {
-            Sampler = request.Sampler,
-            Schedule = request.Schedule,
+            Sampler = request.HiresSampler ?? request.Sampler,
+            Schedule = request.HiresSchedule ?? request.Schedule,
             Steps = request.HiresSteps ?? request.Steps,
             Sdxl = model.Architecture.AlignYourStepsSdxl,
             CfgScale = request.CfgScale,
@@ -254,6 +262,20 @@ public static class ImageGenerator
             A1111SigmaQuirks = request.A1111SigmaQuirks,
         };
         return SamplingRun.Run(denoiser, cond, uncond, sampling, onStep, cancellation);
+    }
+
+    /// <summary>
+    /// A1111's <c>images.resize_image(0, image, w, h, upscaler_name)</c> for the hires pass: with an upscaler model and
+    /// a scale above 1 (the larger of the two ratios) the model's <c>Upscaler.upscale</c>, then Pillow's Lanczos to the
+    /// exact size when it differs; without a model, Lanczos alone. Tiles as A1111's ESRGAN_tile / ESRGAN_tile_overlap.
+    /// </summary>
+    internal static RgbImage HiresImageResize(RgbImage image, int width, int height, UpscalerModel? upscaler,
+        int tileSize = TiledUpscaler.DefaultTileSize, int tileOverlap = TiledUpscaler.DefaultTileOverlap)
+    {
+        double scale = Math.Max(width / (double)image.Width, height / (double)image.Height);
+        if (upscaler != null && scale > 1.0) image = ModelUpscale.Upscale(upscaler, image, scale, tileSize, tileOverlap);
+        if (image.Width != width || image.Height != height) image = PillowResize.Resize(image, width, height, PillowFilter.Lanczos);
+        return image;
     }
 
     /// <summary>Loads the request's ControlNets for this model (its dtype and device); null when there are none.</summary>
@@ -403,8 +425,11 @@ public static class ImageGenerator
             var (hw, hh) = request.HiresSize;
             if (hw % model.SizeMultiple != 0 || hh % model.SizeMultiple != 0)
                 throw new ArgumentException($"hires size {hw}x{hh} is not supported by this model: width and height must be multiples of {model.SizeMultiple}");
-            if (request.HiresUpscaler is not ("Latent" or "Latent (nearest)" or "Lanczos"))
-                throw new ArgumentException($"unknown hires upscaler '{request.HiresUpscaler}': Latent, \"Latent (nearest)\" or Lanczos");
+            if (request.HiresUpscaler is not ("Latent" or "Latent (nearest)" or "Lanczos" or "None") && request.HiresUpscalerPath == null)
+                throw new ArgumentException($"unknown hires upscaler '{request.HiresUpscaler}': Latent, \"Latent (nearest)\", Lanczos, None, or an upscaler model's name in the models folder's ESRGAN/, RealESRGAN/ or upscalers/");
+            if (request.HiresUpscalerPath != null && !File.Exists(request.HiresUpscalerPath))
+                throw new ArgumentException($"{request.HiresUpscalerPath}: no such upscaler file");
+            if (request.HiresSampler != null) SamplerRegistry.Resolve(request.HiresSampler, request.A1111SigmaQuirks); // names an unknown one
             if (request.HiresSteps is < 1) throw new ArgumentException("hires steps must be at least 1");
             if (request.HiresDenoise <= 0 || request.HiresDenoise > 1) throw new ArgumentException("hires denoising strength must be in (0, 1]");
         }

@@ -1,4 +1,8 @@
 using SharpDiffusion.Cli;
+using SharpDiffusion.Engine.Pipeline;
+using SharpDiffusion.Engine.Tests.Sampling;
+using SharpDiffusion.Engine.Tests.Upscaling;
+using SharpDiffusion.Engine.Upscaling;
 using SharpDiffusion.Png;
 
 namespace SharpDiffusion.Engine.Tests.Cli;
@@ -70,5 +74,60 @@ public class GenerateHiresFixTests
         Assert.Equal(2, code);
         Assert.Contains("unknown hires upscaler 'ESRGAN_4x'", stderr);
         Assert.Single(stderr.Trim().Split('\n'));
+    }
+
+    [Fact]
+    public void AnUpscalerModelResizesAsA1111sResizeImage()
+    {
+        // A1111 images.resize_image(0, im, w, h, upscaler): the model's Upscaler.upscale at scale max(w/W, h/H), then
+        // Lanczos. 36x40 -> 72x80 with the x4 model: one untiled pass (golden tiled.untiled_u8, 144x160), Lanczos down.
+        using var golden = GoldenTensors.Open("ext/rrdb_golden.safetensors");
+        using var model = UpscalerModel.Load(TestPaths.GoldenFile("ext/tiny_rrdb_x4.pth"));
+        var input = RrdbGoldenTests.ToImage(golden.Get("tiled.input_u8"));
+        var expected = PillowResize.Resize(RrdbGoldenTests.ToImage(golden.Get("tiled.untiled_u8")), 72, 80, PillowFilter.Lanczos);
+        var actual = ImageGenerator.HiresImageResize(input, 72, 80, model, tileSize: 0, tileOverlap: 0); // untiled, as the golden
+        Assert.Equal((72, 80), (actual.Width, actual.Height));
+        int off = expected.Pixels.Zip(actual.Pixels).Count(p => p.First != p.Second);
+        int worst = expected.Pixels.Zip(actual.Pixels).Max(p => Math.Abs(p.First - p.Second));
+        Assert.True(worst <= 1 && off <= expected.Pixels.Length / 100, $"{off} of {expected.Pixels.Length} values differ, worst by {worst}");
+
+        // A1111's default tiling (192, overlap 8) is the model's Upscaler.upscale (tiling: RrdbGoldenTests), then nothing more.
+        Assert.Equal(ModelUpscale.Upscale(model, input, 2.0).Pixels, ImageGenerator.HiresImageResize(input, 72, 80, model).Pixels);
+
+        // Without a model ("None", "Lanczos"): Lanczos alone.
+        Assert.Equal(PillowResize.Resize(input, 72, 80, PillowFilter.Lanczos).Pixels, ImageGenerator.HiresImageResize(input, 72, 80, null).Pixels);
+    }
+
+    [Fact]
+    public void HiresUpscalerModelsAndSamplerAreFoundWrittenAndReplayed()
+    {
+        using var dir = new TempDir();
+        Directory.CreateDirectory(dir.File("models/ESRGAN"));
+        File.Copy(TestPaths.GoldenFile("ext/tiny_rrdb_x4.pth"), dir.File("models/ESRGAN/tiny_rrdb_x4.pth"));
+        var withModel = dir.File("model.png");
+        var (code, stderr) = Run("--width", "16", "--height", "16", "--hires-scale", "2", "--hires-upscaler", "tiny_rrdb_x4", "--models-dir", dir.File("models"),
+            "--hires-sampler", "DPM++ 2M", "--hires-schedule", "Karras", "--hires-denoise", "0.55", "--out", withModel);
+        Assert.True(code == 0, stderr);
+        var parameters = PngTextChunks.Get(PngTextChunks.Read(withModel), "parameters")!;
+        // A1111 1.10's order: Denoising strength, Hires sampler, Hires schedule type (set when it differs), Hires upscale, Hires upscaler.
+        Assert.EndsWith("Denoising strength: 0.55, Hires sampler: DPM++ 2M, Hires schedule type: Karras, Hires upscale: 2, Hires upscaler: tiny_rrdb_x4", parameters);
+        var image = Read(withModel);
+        Assert.Equal((32, 32), (image.Width, image.Height));
+
+        var lanczos = dir.File("lanczos.png");
+        Assert.Equal(0, Run("--width", "16", "--height", "16", "--hires-scale", "2", "--hires-upscaler", "Lanczos",
+            "--hires-sampler", "DPM++ 2M", "--hires-schedule", "Karras", "--hires-denoise", "0.55", "--out", lanczos).Code);
+        Assert.NotEqual(Read(lanczos).Rgb, image.Rgb);
+        var sameSampler = dir.File("euler.png");
+        Assert.Equal(0, Run("--width", "16", "--height", "16", "--hires-scale", "2", "--hires-upscaler", "tiny_rrdb_x4", "--models-dir", dir.File("models"),
+            "--hires-denoise", "0.55", "--out", sameSampler).Code);
+        Assert.NotEqual(Read(sameSampler).Rgb, image.Rgb);
+        Assert.DoesNotContain("Hires sampler", PngTextChunks.Get(PngTextChunks.Read(sameSampler), "parameters"));
+
+        var again = dir.File("again.png");
+        int rerun = CliApp.Run(new[] { "generate", "--model", TestPaths.GoldenFile("tiny_sd1.safetensors"), "--config", TestPaths.GoldenFile("tiny_sd1.config.json"),
+            "--tokenizer", TestPaths.GoldenFile("clip"), "--models-dir", dir.File("models"), "--from-png", withModel, "--out", again }, new StringWriter(), new StringWriter(), stderrIsTerminal: false);
+        Assert.Equal(0, rerun);
+        Assert.Equal(image.Rgb, Read(again).Rgb);
     }
 }
