@@ -106,8 +106,17 @@ public sealed record GenerationRequest
     /// <summary>A1111 "Hires. fix" upscale factor (txt2img only); null: no second pass.</summary>
     public double? HiresScale { get; init; }
 
-    /// <summary>"Latent" (bilinear), "Latent (nearest)" or "Lanczos" (decode, Pillow Lanczos, encode).</summary>
+    /// <summary>
+    /// "Latent" (bilinear), "Latent (nearest)", "Lanczos" or "None" (decode, Pillow Lanczos, encode: A1111's
+    /// <c>resize_image</c> with no upscaler), or the name of the ESRGAN model at <see cref="HiresUpscalerPath"/>.
+    /// </summary>
     public string HiresUpscaler { get; init; } = "Latent";
+
+    /// <summary>The hires. fix upscalers that need no file (A1111's latent modes and its built-in pixel upscalers).</summary>
+    public static IReadOnlyList<string> BuiltInHiresUpscalers { get; } = ["Latent", "Latent (nearest)", "Lanczos", "None"];
+
+    /// <summary>An ESRGAN/Real-ESRGAN file for the hires. fix upscale (decode, model, Lanczos to the size, encode); null: none.</summary>
+    public string? HiresUpscalerPath { get; init; }
 
     /// <summary>Second-pass steps; null: <see cref="Steps"/> (A1111's 0).</summary>
     public int? HiresSteps { get; init; }
