@@ -168,6 +168,7 @@ internal static class A1111InfoRoutes
             return new Dictionary<string, object>();
         });
         api.MapPost("/reload-checkpoint", () => new Dictionary<string, object>()); // the next job loads the selected checkpoint
+        ExtrasRoutes.Map(api, server);
     }
 
     /// <summary>A1111's model_name of an upscaler: "RealESRGAN" for files under RealESRGAN/, else "ESRGAN".</summary>
