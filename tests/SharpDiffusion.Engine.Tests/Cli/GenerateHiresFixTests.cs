@@ -36,6 +36,7 @@ public class GenerateHiresFixTests
     [Theory]
     [InlineData("Latent")]
     [InlineData("Lanczos")]
+    [InlineData("None")]
     public void SecondPassDoublesTheSizeAndWritesA1111sFields(string upscaler)
     {
         using var dir = new TempDir();
@@ -68,7 +69,27 @@ public class GenerateHiresFixTests
         using var dir = new TempDir();
         var (code, stderr) = Run("--width", "16", "--height", "16", "--hires-scale", "2", "--hires-upscaler", "ESRGAN_4x", "--out", dir.File("o.png"));
         Assert.Equal(2, code);
-        Assert.Contains("unknown hires upscaler 'ESRGAN_4x'", stderr);
+        Assert.Contains("--hires-upscaler ESRGAN_4x: not Latent, \"Latent (nearest)\", Lanczos or None, nor an upscaler model in", stderr);
         Assert.Single(stderr.Trim().Split('\n'));
+    }
+
+    [Fact]
+    public void AnEsrganModelOfTheModelsFolderUpscalesTheSecondPass()
+    {
+        using var dir = new TempDir();
+        var models = dir.File("models");
+        Directory.CreateDirectory(Path.Combine(models, "ESRGAN"));
+        File.Copy(TestPaths.GoldenFile("ext/tiny_rrdb_x2.pth"), Path.Combine(models, "ESRGAN", "tiny_rrdb_x2.pth"));
+        string[] common = ["--width", "16", "--height", "16", "--hires-scale", "2", "--hires-steps", "3", "--hires-denoise", "0.3", "--models-dir", models];
+        var withModel = dir.File("model.png");
+        var (code, stderr) = Run([.. common, "--hires-upscaler", "tiny_rrdb_x2", "--out", withModel]);
+        Assert.True(code == 0, stderr);
+        Assert.EndsWith("Hires upscaler: tiny_rrdb_x2", PngTextChunks.Get(PngTextChunks.Read(withModel), "parameters"));
+        var image = Read(withModel);
+        Assert.Equal((32, 32), (image.Width, image.Height));
+        // The model's upscale, not Lanczos, fed the second pass.
+        var lanczos = dir.File("lanczos.png");
+        Assert.Equal(0, Run([.. common, "--hires-upscaler", "Lanczos", "--out", lanczos]).Code);
+        Assert.NotEqual(Read(lanczos).Rgb, image.Rgb);
     }
 }
