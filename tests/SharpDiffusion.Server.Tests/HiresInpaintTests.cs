@@ -75,6 +75,17 @@ public class HiresInpaintTests
         cli = Cli(server, "--prompt", "a red fox", "--steps", "2", "--sampler", "Euler", "--cfg", "7", "--seed", "5", "--width", "16",
             "--height", "16", "--hires-scale", "2", "--hires-upscaler", "None", "--hires-denoise", "0.5", "--models-dir", server.ModelsDir);
         Assert.Equal(cli, png);
+
+        // "Nearest", as /upscalers lists it, is A1111's nearest-neighbour upscaler.
+        (png, _) = await Generate(server, "/sdapi/v1/txt2img", new
+        {
+            prompt = "a red fox", steps = 2, sampler_name = "Euler", seed = 5, width = 16, height = 16,
+            enable_hr = true, hr_scale = 2, hr_upscaler = "Nearest", denoising_strength = 0.5,
+        });
+        cli = Cli(server, "--prompt", "a red fox", "--steps", "2", "--sampler", "Euler", "--cfg", "7", "--seed", "5", "--width", "16",
+            "--height", "16", "--hires-scale", "2", "--hires-upscaler", "Nearest", "--hires-denoise", "0.5", "--models-dir", server.ModelsDir);
+        Assert.Equal(cli, png);
+        Assert.Contains("Hires upscaler: Nearest", Parameters(png));
     }
 
     [Fact]

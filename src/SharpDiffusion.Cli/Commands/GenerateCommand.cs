@@ -54,7 +54,7 @@ internal sealed class GenerateCommand : ICliCommand
     private readonly Option<string[]> _control = new("--control") { Description = "ControlNet unit MODEL:IMAGE[:weight[:start:end]] (repeatable): a ControlNet file/folder or a name in --models-dir's ControlNet/, the control image (resized to the output size), weight (1), guidance start and end (0, 1)" };
     private readonly Option<string?> _controlPreprocessor = new("--control-preprocessor") { Description = "ControlNet preprocessor for every --control image: none (the image is the map; default), canny (thresholds 100/200), invert" };
     private readonly Option<double?> _hiresScale = new("--hires-scale") { Description = "Hires. fix: upscale factor of a second pass (txt2img)" };
-    private readonly Option<string?> _hiresUpscaler = new("--hires-upscaler") { Description = "Hires. fix upscaler: Latent (default), \"Latent (nearest)\", Lanczos, None, or an ESRGAN model's name in --models-dir" };
+    private readonly Option<string?> _hiresUpscaler = new("--hires-upscaler") { Description = "Hires. fix upscaler: Latent (default), \"Latent (nearest)\", Lanczos, Nearest, None, or an ESRGAN model's name in --models-dir" };
     private readonly Option<int?> _hiresSteps = new("--hires-steps") { Description = "Hires. fix second-pass steps (default: --steps)" };
     private readonly Option<double?> _hiresDenoise = new("--hires-denoise") { Description = "Hires. fix denoising strength (default 0.7)" };
     private readonly Option<string> _precision = new("--precision") { Description = "fp32 or bf16 (U-Net and VAE)", DefaultValueFactory = _ => "fp32" };
@@ -307,7 +307,7 @@ internal sealed class GenerateCommand : ICliCommand
             request = request with
             {
                 HiresUpscalerPath = (modelsDir == null ? null : UpscalerFolder.Find(modelsDir, request.HiresUpscaler))
-                    ?? throw new ArgumentException($"--hires-upscaler {request.HiresUpscaler}: not Latent, \"Latent (nearest)\", Lanczos or None, nor an upscaler model in {modelsDir ?? "--models-dir"} (ESRGAN/, RealESRGAN/, upscalers/)"),
+                    ?? throw new ArgumentException($"--hires-upscaler {request.HiresUpscaler}: not Latent, \"Latent (nearest)\", Lanczos, Nearest or None, nor an upscaler model in {modelsDir ?? "--models-dir"} (ESRGAN/, RealESRGAN/, upscalers/)"),
             };
         int batchCount = args.GetValue(_batchCount);
         if (batchCount < 1) throw new ArgumentException("--batch-count must be at least 1");

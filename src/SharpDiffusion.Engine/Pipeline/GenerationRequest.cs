@@ -107,13 +107,14 @@ public sealed record GenerationRequest
     public double? HiresScale { get; init; }
 
     /// <summary>
-    /// "Latent" (bilinear), "Latent (nearest)", "Lanczos" or "None" (decode, Pillow Lanczos, encode: A1111's
-    /// <c>resize_image</c> with no upscaler), or the name of the ESRGAN model at <see cref="HiresUpscalerPath"/>.
+    /// "Latent" (bilinear), "Latent (nearest)", or a pixel upscaler (decode, upscale, encode, as A1111's
+    /// <c>resize_image</c>): "None" (Pillow Lanczos to the size), "Lanczos", "Nearest" or the name of the ESRGAN
+    /// model at <see cref="HiresUpscalerPath"/> (each A1111's <c>Upscaler.upscale</c>, then Lanczos to the size).
     /// </summary>
     public string HiresUpscaler { get; init; } = "Latent";
 
     /// <summary>The hires. fix upscalers that need no file (A1111's latent modes and its built-in pixel upscalers).</summary>
-    public static IReadOnlyList<string> BuiltInHiresUpscalers { get; } = ["Latent", "Latent (nearest)", "Lanczos", "None"];
+    public static IReadOnlyList<string> BuiltInHiresUpscalers { get; } = ["Latent", "Latent (nearest)", "Lanczos", "Nearest", "None"];
 
     /// <summary>An ESRGAN/Real-ESRGAN file for the hires. fix upscale (decode, model, Lanczos to the size, encode); null: none.</summary>
     public string? HiresUpscalerPath { get; init; }

@@ -222,15 +222,17 @@ public static class ImageGenerator
             case "Latent (nearest)":
                 upscaled = F.interpolate(latents, size: new[] { shape[1], shape[2] }, mode: InterpolationMode.Nearest);
                 break;
-            default: // Lanczos, None or an upscaler model (validated)
+            default: // Lanczos, Nearest, None or an upscaler model (validated)
             {
                 var rows = new List<Tensor>();
                 using var upscaler = request.HiresUpscalerPath == null ? null : UpscalerModel.Load(request.HiresUpscalerPath);
                 foreach (var rgb in DecodeImages(model, latents))
                 {
                     var resized = new RgbImage(request.Width, request.Height, rgb);
-                    // A1111's resize_image: the model upscales by the larger ratio, Lanczos makes the exact size.
-                    if (upscaler != null) resized = ModelUpscale.Upscale(upscaler, resized, Math.Max((double)width / request.Width, (double)height / request.Height));
+                    // A1111's resize_image: "None" is a plain Lanczos resize; an upscaler (Lanczos, Nearest, a model)
+                    // upscales by the larger ratio, then Lanczos makes the exact size.
+                    if (request.HiresUpscaler != "None")
+                        resized = ExtrasUpscale.Upscale(resized, new ExtrasUpscaler(request.HiresUpscaler, upscaler), Math.Max((double)width / request.Width, (double)height / request.Height));
                     if (resized.Width != width || resized.Height != height) resized = PillowResize.Resize(resized, width, height, PillowFilter.Lanczos);
                     var image = tensor(resized.Pixels).reshape(height, width, 3).permute(2, 0, 1).unsqueeze(0)
                         .to(ScalarType.Float32).div(255.0).mul(2).sub(1);
@@ -410,7 +412,7 @@ public static class ImageGenerator
             if (hw % model.SizeMultiple != 0 || hh % model.SizeMultiple != 0)
                 throw new ArgumentException($"hires size {hw}x{hh} is not supported by this model: width and height must be multiples of {model.SizeMultiple}");
             if (!GenerationRequest.BuiltInHiresUpscalers.Contains(request.HiresUpscaler) && request.HiresUpscalerPath == null)
-                throw new ArgumentException($"unknown hires upscaler '{request.HiresUpscaler}': Latent, \"Latent (nearest)\", Lanczos, None or an upscaler model's name");
+                throw new ArgumentException($"unknown hires upscaler '{request.HiresUpscaler}': Latent, \"Latent (nearest)\", Lanczos, Nearest, None or an upscaler model's name");
             if (request.HiresUpscalerPath != null && request.HiresUpscaler.StartsWith("Latent", StringComparison.Ordinal))
                 throw new ArgumentException($"hires upscaler '{request.HiresUpscaler}' is a latent mode, not the upscaler model {request.HiresUpscalerPath}");
             if (request.HiresSteps is < 1) throw new ArgumentException("hires steps must be at least 1");

@@ -62,24 +62,7 @@ public static class ExtrasUpscale
         {
             Set(info, "Postprocess upscale by", PythonFloat(scale));
         }
-        RgbImage result;
-        if (upscaler.Model != null)
-        {
-            result = ModelUpscale.Upscale(upscaler.Model, image, scale);
-        }
-        else
-        {
-            var (destW, destH) = ModelUpscale.TargetSize(image.Width, image.Height, scale);
-            if (destW <= 0 || destH <= 0) throw new ArgumentException($"scale {scale} makes a {image.Width}x{image.Height} image smaller than 8 pixels (A1111 rounds the size down to a multiple of 8)");
-            result = image;
-            // One do_upscale (by the scale itself) reaches the target unless the scale is 1; then Lanczos to the target.
-            if (scale != 1 || result.Width < destW || result.Height < destH)
-            {
-                int w = (int)(image.Width * scale), h = (int)(image.Height * scale);
-                result = upscaler.Name == "Nearest" ? Nearest(image, w, h) : PillowResize.Resize(image, w, h, PillowFilter.Lanczos);
-            }
-            if (result.Width != destW || result.Height != destH) result = PillowResize.Resize(result, destW, destH, PillowFilter.Lanczos);
-        }
+        var result = Upscale(image, upscaler, scale);
         if (request.ScaleTo && request.Crop)
         {
             // Pillow's paste at (w//2 - image.w//2, h//2 - image.h//2) onto black: a crop at the opposite offset.
@@ -87,6 +70,27 @@ public static class ExtrasUpscale
             result = result.Crop(-x, -y, request.ToWidth, request.ToHeight);
             Set(info, "Postprocess crop to", $"{result.Width}x{result.Height}");
         }
+        return result;
+    }
+
+    /// <summary>
+    /// A1111's <c>Upscaler.upscale(img, scale)</c> for one upscaler: a model as <see cref="ModelUpscale"/> runs it;
+    /// Lanczos/Nearest resize by the scale (one <c>do_upscale</c> reaches the target unless the scale is 1); then
+    /// Lanczos to the target <c>int(size·scale // 8 · 8)</c> when the size differs.
+    /// </summary>
+    public static RgbImage Upscale(RgbImage image, ExtrasUpscaler upscaler, double scale)
+    {
+        if (upscaler.Model != null) return ModelUpscale.Upscale(upscaler.Model, image, scale);
+        if (upscaler.Name is not ("Lanczos" or "Nearest")) throw new ArgumentException($"upscaler '{upscaler.Name}' is neither Lanczos, Nearest nor a model");
+        var (destW, destH) = ModelUpscale.TargetSize(image.Width, image.Height, scale);
+        if (destW <= 0 || destH <= 0) throw new ArgumentException($"scale {scale} makes a {image.Width}x{image.Height} image smaller than 8 pixels (A1111 rounds the size down to a multiple of 8)");
+        var result = image;
+        if (scale != 1 || result.Width < destW || result.Height < destH)
+        {
+            int w = (int)(image.Width * scale), h = (int)(image.Height * scale);
+            result = upscaler.Name == "Nearest" ? Nearest(image, w, h) : PillowResize.Resize(image, w, h, PillowFilter.Lanczos);
+        }
+        if (result.Width != destW || result.Height != destH) result = PillowResize.Resize(result, destW, destH, PillowFilter.Lanczos);
         return result;
     }
 

@@ -37,6 +37,7 @@ public class GenerateHiresFixTests
     [InlineData("Latent")]
     [InlineData("Lanczos")]
     [InlineData("None")]
+    [InlineData("Nearest")]
     public void SecondPassDoublesTheSizeAndWritesA1111sFields(string upscaler)
     {
         using var dir = new TempDir();
@@ -69,7 +70,7 @@ public class GenerateHiresFixTests
         using var dir = new TempDir();
         var (code, stderr) = Run("--width", "16", "--height", "16", "--hires-scale", "2", "--hires-upscaler", "ESRGAN_4x", "--out", dir.File("o.png"));
         Assert.Equal(2, code);
-        Assert.Contains("--hires-upscaler ESRGAN_4x: not Latent, \"Latent (nearest)\", Lanczos or None, nor an upscaler model in", stderr);
+        Assert.Contains("--hires-upscaler ESRGAN_4x: not Latent, \"Latent (nearest)\", Lanczos, Nearest or None, nor an upscaler model in", stderr);
         Assert.Single(stderr.Trim().Split('\n'));
     }
 
