@@ -189,7 +189,7 @@ public class A1111RouteTests
         var (status, openApi) = await server.GetAsync("/openapi/v1.json");
         Assert.Equal(200, status);
         var paths = openApi.GetProperty("paths");
-        foreach (var path in new[] { "/sdapi/v1/txt2img", "/sdapi/v1/img2img", "/sdapi/v1/sd-models", "/sdapi/v1/options", "/v2/jobs", "/v2/jobs/{id}" })
+        foreach (var path in new[] { "/sdapi/v1/txt2img", "/sdapi/v1/img2img", "/sdapi/v1/sd-models", "/sdapi/v1/options", "/sdapi/v1/extra-single-image", "/v2/jobs", "/v2/jobs/{id}" })
             Assert.True(paths.TryGetProperty(path, out _), path);
     }
 }
