@@ -302,8 +302,12 @@ internal static class GenerationRoutes
         bool fullRes = r.Bool("inpaint_full_res", true);
         int padding = r.Int("inpaint_full_res_padding", 0, 0, 1024);
         int invert = r.Int("inpainting_mask_invert", 0, 0, 1);
-        r.Bool("mask_round", true);
+        bool round = r.Bool("mask_round", true);
+        // A1111's default noise multiplier (1) is what the engine does; another value would be silently ignored.
+        if (r.Has("initial_noise_multiplier") && r.Double("initial_noise_multiplier", 1, 0, 10) != 1)
+            r.Unsupported("initial_noise_multiplier", "only 1 (A1111's default) is supported yet");
         if (maskText == null) return null;
+        if (!round) r.Unsupported("mask_round", "only the rounded latent mask (A1111's default) is supported yet");
         if (blurX != blurY) r.Unsupported("mask_blur_y", "different horizontal and vertical mask blurs are not supported yet");
         if (!ServerContext.TryDecodeBase64Image(maskText, out var mask))
         {

@@ -164,5 +164,7 @@ public class HiresInpaintTests
             new { width = 16, height = 16, init_images = new[] { init }, mask = "not base64!", inpainting_fill = 4, inpainting_mask_invert = 2 }));
         Assert.Equal(["mask_blur_y"], await Fields("/sdapi/v1/img2img",
             new { width = 16, height = 16, init_images = new[] { init }, mask = init, mask_blur_x = 2, mask_blur_y = 3 }));
+        Assert.Equal(["initial_noise_multiplier", "mask_round"], await Fields("/sdapi/v1/img2img",
+            new { width = 16, height = 16, init_images = new[] { init }, mask = init, mask_round = false, initial_noise_multiplier = 0.5 }));
     }
 }
