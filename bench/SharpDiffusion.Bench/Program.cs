@@ -23,6 +23,11 @@ var benchmarks = new Dictionary<string, (string Help, Action<string[]> Run)>(Str
             threads: a.Length > 0 ? int.Parse(a[0], System.Globalization.CultureInfo.InvariantCulture) : 2,
             size: a.Length > 1 ? int.Parse(a[1], System.Globalization.CultureInfo.InvariantCulture) : 512,
             controlNet: a.Length <= 2 || bool.Parse(a[2]))),
+    ["server"] = ("txt2img through the HTTP server vs the generation service on the tiny SD1 test model: per-request overhead, requests/s at once [requests=20] [steps=4] [size=16]",
+        a => ServerBenchmark.Run(Console.Out,
+            requests: a.Length > 0 ? int.Parse(a[0], System.Globalization.CultureInfo.InvariantCulture) : 20,
+            steps: a.Length > 1 ? int.Parse(a[1], System.Globalization.CultureInfo.InvariantCulture) : 4,
+            size: a.Length > 2 ? int.Parse(a[2], System.Globalization.CultureInfo.InvariantCulture) : 16)),
 };
 
 if (args.Length == 0 || !benchmarks.TryGetValue(args[0], out var bench))

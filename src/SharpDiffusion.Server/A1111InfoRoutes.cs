@@ -58,14 +58,17 @@ internal static class A1111InfoRoutes
             s.Name switch { "karras" => 7.0, "polyexponential" => 1.0, _ => null },
             needInnerModel: s.Name is "sgm_uniform" or "simple" or "normal" or "ddim")).ToList());
 
-        // A1111's built-in pixel upscalers; model-based ones will be listed once they exist.
+        // A1111's built-in pixel upscalers, then the models folder's ESRGAN files (model_name: the folder's kind, scale 4 as A1111 lists them).
         api.MapGet("/upscalers", () => new[] { "None", "Lanczos", "Nearest" }.Select(name => new Dictionary<string, object?>
         {
             ["name"] = name, ["model_name"] = null, ["model_path"] = null, ["model_url"] = null, ["scale"] = 4,
-        }).ToList());
+        }).Concat(catalog.Upscalers().Select(u => new Dictionary<string, object?>
+        {
+            ["name"] = u.Name, ["model_name"] = UpscalerKind(catalog, u.Path), ["model_path"] = u.Path, ["model_url"] = null, ["scale"] = 4,
+        })).ToList());
 
-        // No hires fix yet, so no latent upscale mode can be used: an honest empty list.
-        api.MapGet("/latent-upscale-modes", () => Array.Empty<object>());
+        // The latent modes the hires. fix runs (A1111 also has antialiased/bicubic/nearest-exact ones, refused with a 422).
+        api.MapGet("/latent-upscale-modes", () => new[] { "Latent", "Latent (nearest)" }.Select(name => new Dictionary<string, object?> { ["name"] = name }).ToList());
 
         api.MapGet("/loras", () => catalog.Loras().Select(l =>
         {
@@ -165,7 +168,12 @@ internal static class A1111InfoRoutes
             return new Dictionary<string, object>();
         });
         api.MapPost("/reload-checkpoint", () => new Dictionary<string, object>()); // the next job loads the selected checkpoint
+        ExtrasRoutes.Map(api, server);
     }
+
+    /// <summary>A1111's model_name of an upscaler: "RealESRGAN" for files under RealESRGAN/, else "ESRGAN".</summary>
+    private static string UpscalerKind(ModelCatalog catalog, string path) =>
+        Path.GetRelativePath(catalog.Folder.Root, path).StartsWith("RealESRGAN" + Path.DirectorySeparatorChar, StringComparison.Ordinal) ? "RealESRGAN" : "ESRGAN";
 
     /// <summary>FastAPI's body for a handler that returns None.</summary>
     private static IResult JsonNull() => Results.Content("null", "application/json");

@@ -146,7 +146,7 @@ internal static class GenerationRoutes
             vaePath = server.Settings.VaePath(wantedVae);
         }
 
-        if (r.Bool("enable_hr", false)) r.Unsupported("enable_hr", "hires fix is not supported yet");
+        var hires = kind == "txt2img" ? ParseHires(server, r, samplerName, schedule, prompt, negative, width, height) : null;
         if (r.Bool("tiling", false)) r.Unsupported("tiling", "tiling is not supported yet");
         if (r.NullableString("script_name") is { Length: > 0 }) r.Unsupported("script_name", "scripts are not supported");
         if (r.NullableString("refiner_checkpoint") is { Length: > 0 }) r.Unsupported("refiner_checkpoint", "the refiner is not supported yet");
@@ -156,12 +156,13 @@ internal static class GenerationRoutes
         if (r.Has("eta") && r.Double("eta", 1.0, 0, 1) != 1.0) r.Unsupported("eta", "only eta 1 (A1111's default) is supported yet");
 
         byte[]? init = null;
+        MaskSettings? mask = null;
         double strength = 0.75;
         if (kind == "img2img")
         {
             strength = r.Double("denoising_strength", 0.75, 0, 1);
             if (r.Int("resize_mode", 0, 0, 3) != 0) r.Unsupported("resize_mode", "only 0 (just resize) is supported yet");
-            if (r.Has("mask")) r.Unsupported("mask", "inpainting is not supported yet");
+            mask = ParseMask(r);
             var images = r.Raw("init_images");
             if (images is not { ValueKind: JsonValueKind.Array } array || array.GetArrayLength() == 0)
                 r.Invalid("init_images", "at least one base64 image is required");
@@ -198,7 +199,122 @@ internal static class GenerationRoutes
             InitImage = init,
             DenoisingStrength = strength,
         };
+        if (hires != null) job = hires(job);
+        if (mask != null)
+        {
+            job = job with
+            {
+                Mask = mask.Image, MaskBlur = mask.Blur, MaskInvert = mask.Invert, InpaintFill = mask.Fill,
+                InpaintFullRes = mask.FullRes, InpaintFullResPadding = mask.Padding,
+            };
+        }
         return (new ParsedRequest(job, subseed, echo, save, send), r.Errors);
+    }
+
+    /// <summary>
+    /// txt2img's hires. fix fields (A1111's StableDiffusionProcessingTxt2Img): null when <c>enable_hr</c> is off, else
+    /// what to set on the job. Second-pass settings the engine cannot vary (another sampler, prompt or checkpoint) are
+    /// accepted only when they are the first pass's, and refused otherwise.
+    /// </summary>
+    private static Func<ImageJob, ImageJob>? ParseHires(ServerContext server, RequestReader r, string sampler, string schedule,
+        string prompt, string negative, int width, int height)
+    {
+        // Read whether or not enable_hr is on, so that a bad value is a 422 and every field is echoed as A1111 does.
+        bool enabled = r.Bool("enable_hr", false);
+        double scale = r.Double("hr_scale", 2.0, 1, 8);
+        var upscalerName = r.String("hr_upscaler", "Latent");
+        int secondPassSteps = r.Int("hr_second_pass_steps", 0, 0, server.Options.MaxSteps);
+        int resizeX = r.Int("hr_resize_x", 0, 0, 16384);
+        int resizeY = r.Int("hr_resize_y", 0, 0, 16384);
+        double denoise = r.Double("denoising_strength", 0.75, 0, 1);
+        var hrSampler = r.NullableString("hr_sampler_name");
+        var hrScheduler = r.NullableString("hr_scheduler");
+        var hrPrompt = r.String("hr_prompt", "");
+        var hrNegative = r.String("hr_negative_prompt", "");
+        var hrCheckpoint = r.NullableString("hr_checkpoint_name");
+        if (!enabled) return null;
+
+        // hr_resize_x/y: A1111 fits the first pass's aspect ratio to them; an exact scale is what the engine runs.
+        if (resizeX != 0 || resizeY != 0)
+        {
+            int toX = resizeY == 0 ? resizeX : resizeX == 0 ? resizeY * width / height : resizeX;
+            int toY = resizeY == 0 ? resizeX * height / width : resizeY;
+            scale = (double)toX / width;
+            if ((int)(width * scale) != toX || (int)(height * scale) != toY)
+                r.Unsupported(resizeX != 0 ? "hr_resize_x" : "hr_resize_y", $"hires resize to {toX}x{toY} changes the {width}x{height} aspect ratio (cropping is not supported yet)");
+        }
+        if (scale <= 1) r.Invalid(resizeX != 0 || resizeY != 0 ? "hr_resize_x" : "hr_scale", "the hires. fix size must be larger than the first pass's");
+        var (hiresWidth, hiresHeight) = ((long)(width * scale), (long)(height * scale));
+        if (hiresWidth * hiresHeight > server.Options.MaxPixels) r.Invalid("hr_scale", $"the hires. fix size {hiresWidth}x{hiresHeight} is above {server.Options.MaxPixels} pixels");
+        if (hiresWidth % 8 != 0 || hiresHeight % 8 != 0) r.Invalid("hr_scale", $"the hires. fix size {hiresWidth}x{hiresHeight} must be a multiple of 8 both ways");
+        if (denoise <= 0) r.Invalid("denoising_strength", "the hires. fix needs a denoising strength above 0");
+
+        string? upscalerPath = null;
+        if (!Engine.Pipeline.GenerationRequest.BuiltInHiresUpscalers.Contains(upscalerName))
+        {
+            upscalerPath = server.Catalog.Upscalers().FirstOrDefault(u => u.Name == upscalerName)?.Path;
+            if (upscalerPath == null)
+                r.Invalid("hr_upscaler", upscalerName.StartsWith("Latent", StringComparison.Ordinal)
+                    ? $"latent mode '{upscalerName}' is not supported yet (see /sdapi/v1/latent-upscale-modes)"
+                    : $"upscaler '{upscalerName}' not found (see /sdapi/v1/upscalers)");
+        }
+        if (hrSampler is { Length: > 0 } && hrSampler != "Use same sampler" && !SameSampler(hrSampler, sampler))
+            r.Unsupported("hr_sampler_name", "a second-pass sampler other than the first pass's is not supported yet");
+        if (hrScheduler is { Length: > 0 } && hrScheduler != "Use same scheduler" && !hrScheduler.Equals(schedule, StringComparison.OrdinalIgnoreCase))
+            r.Unsupported("hr_scheduler", "a second-pass schedule other than the first pass's is not supported yet");
+        if (hrPrompt.Length > 0 && hrPrompt != prompt) r.Unsupported("hr_prompt", "a second-pass prompt other than the prompt is not supported yet");
+        if (hrNegative.Length > 0 && hrNegative != negative) r.Unsupported("hr_negative_prompt", "a second-pass negative prompt other than the negative prompt is not supported yet");
+        if (hrCheckpoint is { Length: > 0 } && hrCheckpoint != "Use same checkpoint") r.Unsupported("hr_checkpoint_name", "a second-pass checkpoint is not supported yet");
+
+        return job => job with
+        {
+            HiresScale = scale,
+            HiresUpscaler = upscalerName,
+            HiresUpscalerPath = upscalerPath,
+            HiresSteps = secondPassSteps == 0 ? null : secondPassSteps,
+            HiresDenoise = denoise,
+        };
+    }
+
+    private static bool SameSampler(string name, string sampler)
+    {
+        try
+        {
+            return SamplerRegistry.Resolve(name).Sampler.Name == sampler;
+        }
+        catch (ArgumentException)
+        {
+            return false;
+        }
+    }
+
+    private sealed record MaskSettings(byte[] Image, double Blur, bool Invert, Engine.Pipeline.InpaintFill Fill, bool FullRes, int Padding);
+
+    /// <summary>img2img's inpainting fields with A1111's API defaults (fill 0, only masked on, padding 0, blur 4); null without a mask.</summary>
+    private static MaskSettings? ParseMask(RequestReader r)
+    {
+        var maskText = r.NullableString("mask");
+        int blurX = r.Int("mask_blur_x", 4, 0, 256);
+        int blurY = r.Int("mask_blur_y", 4, 0, 256);
+        // A1111: mask_blur, when given, sets both directions.
+        if (r.Has("mask_blur")) blurX = blurY = r.Int("mask_blur", 4, 0, 256);
+        int fill = r.Int("inpainting_fill", 0, 0, 3);
+        bool fullRes = r.Bool("inpaint_full_res", true);
+        int padding = r.Int("inpaint_full_res_padding", 0, 0, 1024);
+        int invert = r.Int("inpainting_mask_invert", 0, 0, 1);
+        bool round = r.Bool("mask_round", true);
+        // A1111's default noise multiplier (1) is what the engine does; another value would be silently ignored.
+        if (r.Has("initial_noise_multiplier") && r.Double("initial_noise_multiplier", 1, 0, 10) != 1)
+            r.Unsupported("initial_noise_multiplier", "only 1 (A1111's default) is supported yet");
+        if (maskText == null) return null;
+        if (!round) r.Unsupported("mask_round", "only the rounded latent mask (A1111's default) is supported yet");
+        if (blurX != blurY) r.Unsupported("mask_blur_y", "different horizontal and vertical mask blurs are not supported yet");
+        if (!ServerContext.TryDecodeBase64Image(maskText, out var mask))
+        {
+            r.Invalid("mask", "not base64 image data (raw base64 or a data: URI; URLs are not fetched)");
+            return null;
+        }
+        return new MaskSettings(mask, blurX, invert == 1, (Engine.Pipeline.InpaintFill)fill, fullRes, padding);
     }
 
     /// <summary>A1111's response: images (base64 PNGs with their parameters), the request echoed, info as a JSON string.</summary>
@@ -235,14 +351,15 @@ internal static class GenerationRoutes
             ["sd_vae_hash"] = job.VaePath == null ? null : server.Catalog.CachedHashes(job.VaePath)?.Short,
             ["seed_resize_from_w"] = -1,
             ["seed_resize_from_h"] = -1,
-            ["denoising_strength"] = kind == "img2img" ? job.DenoisingStrength : null,
-            ["extra_generation_params"] = new Dictionary<string, object?> { ["Schedule type"] = job.Scheduler },
+            ["denoising_strength"] = kind == "img2img" ? job.DenoisingStrength : job.HiresScale != null ? job.HiresDenoise : null,
+            ["extra_generation_params"] = ExtraGenerationParams(job),
             ["index_of_first_image"] = 0,
             ["infotexts"] = result.Images.Select(i => i.Infotext).ToList(),
             ["styles"] = new List<string>(),
             ["job_timestamp"] = DateTime.Now.ToString("yyyyMMddHHmmss", CultureInfo.InvariantCulture),
             ["clip_skip"] = job.ClipSkip,
             ["is_using_inpainting_conditioning"] = false,
+            ["enable_hr"] = job.HiresScale != null,
             ["version"] = Version,
         };
         if (result.Warnings.Count > 0) info["warnings"] = result.Warnings;
@@ -252,6 +369,34 @@ internal static class GenerationRoutes
             ["parameters"] = echo,
             ["info"] = JsonSerializer.Serialize(info),
         };
+    }
+
+    /// <summary>
+    /// A1111's <c>extra_generation_params</c>: the infotext fields beyond the base ones, hires. fix and inpainting
+    /// included, as the PNG's parameters have them (both come from the same settings).
+    /// </summary>
+    private static Dictionary<string, object?> ExtraGenerationParams(ImageJob job)
+    {
+        var extra = new Dictionary<string, object?> { ["Schedule type"] = job.Scheduler };
+        if (job.HiresScale is { } scale)
+        {
+            extra["Hires upscale"] = scale;
+            if (job.HiresSteps is { } steps) extra["Hires steps"] = steps;
+            extra["Hires upscaler"] = job.HiresUpscaler;
+        }
+        if (job.Mask != null)
+        {
+            if (job.MaskInvert) extra["Mask mode"] = "Inpaint not masked";
+            if (job.MaskBlur > 0) extra["Mask blur"] = job.MaskBlur;
+            if (job.InpaintFullRes)
+            {
+                extra["Inpaint area"] = "Only masked";
+                extra["Masked area padding"] = job.InpaintFullResPadding;
+            }
+            if (job.InpaintFill != Engine.Pipeline.InpaintFill.Original)
+                extra["Masked content"] = job.InpaintFill switch { Engine.Pipeline.InpaintFill.Fill => "fill", Engine.Pipeline.InpaintFill.LatentNoise => "latent noise", _ => "latent nothing" };
+        }
+        return extra;
     }
 
     private static string JobImagePath(ServerContext server, string id, int index) => Path.Combine(server.Options.OutputsDir, "jobs", id, $"{index}.png");
@@ -353,7 +498,7 @@ internal static class GenerationRoutes
             ["seed_resize_from_h"] = -1, ["seed_resize_from_w"] = -1, ["sampler_name"] = null, ["scheduler"] = null, ["batch_size"] = 1,
             ["n_iter"] = 1, ["steps"] = 50, ["cfg_scale"] = 7.0, ["width"] = 512, ["height"] = 512, ["restore_faces"] = null,
             ["tiling"] = null, ["do_not_save_samples"] = false, ["do_not_save_grid"] = false, ["eta"] = null,
-            ["denoising_strength"] = kind == "img2img" ? 0.75 : null, ["s_min_uncond"] = null, ["s_churn"] = null, ["s_tmax"] = null,
+            ["denoising_strength"] = 0.75, ["s_min_uncond"] = null, ["s_churn"] = null, ["s_tmax"] = null,
             ["s_tmin"] = null, ["s_noise"] = null, ["override_settings"] = null, ["override_settings_restore_afterwards"] = true,
             ["refiner_checkpoint"] = null, ["refiner_switch_at"] = null, ["disable_extra_networks"] = false, ["firstpass_image"] = null,
             ["comments"] = null, ["force_task_id"] = null, ["sampler_index"] = "Euler", ["script_name"] = null,

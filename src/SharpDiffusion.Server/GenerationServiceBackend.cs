@@ -50,10 +50,21 @@ public sealed class GenerationServiceBackend(ModelCatalog catalog, string? token
                     Height = job.Height,
                     BatchSize = job.BatchSize,
                     ClipSkip = job.ClipSkip,
-                    InitImage = job.InitImage == null ? null : DecodeInitImage(job.InitImage, job.Width, job.Height),
                     Strength = job.DenoisingStrength,
+                    MaskBlur = job.MaskBlur,
+                    MaskInvert = job.MaskInvert,
+                    InpaintFill = job.InpaintFill,
+                    InpaintFullRes = job.InpaintFullRes && job.Mask != null,
+                    InpaintFullResPadding = job.InpaintFullResPadding,
+                    HiresScale = job.HiresScale,
+                    HiresUpscaler = job.HiresUpscaler,
+                    HiresUpscalerPath = job.HiresUpscalerPath,
+                    HiresSteps = job.HiresSteps,
+                    HiresDenoise = job.HiresDenoise,
                 },
             };
+            if (job.InitImage != null)
+                generation = generation with { Parameters = await Task.Run(() => AttachInitImage(generation.Parameters, job.InitImage, job.Mask)).ConfigureAwait(false) };
             var reporter = new StepReporter(p => progress.Report((preview ?? new ImageJobProgress(0, 0, 0, 0)) with
             {
                 BatchIndex = p.Iteration, BatchCount = p.IterationCount, Step = p.Step, Steps = p.TotalSteps,
@@ -107,17 +118,21 @@ public sealed class GenerationServiceBackend(ModelCatalog catalog, string? token
         return new ImageJobProgress(0, 0, 0, 0) { PreviewRgb = rgb, PreviewWidth = (int)w, PreviewHeight = (int)h };
     }
 
-    private static byte[] DecodeInitImage(byte[] encoded, int width, int height)
+    /// <summary>The init image and mask read as <c>generate --init-image --mask</c> reads its files (the engine's one reader).</summary>
+    private static GenerationRequest AttachInitImage(GenerationRequest request, byte[] image, byte[]? mask)
     {
-        var temp = Path.Combine(Path.GetTempPath(), "sdserve-init-" + Guid.NewGuid().ToString("N"));
+        var stem = Path.Combine(Path.GetTempPath(), "sdserve-" + Guid.NewGuid().ToString("N"));
+        var (imagePath, maskPath) = (stem + "-init", mask == null ? null : stem + "-mask");
         try
         {
-            File.WriteAllBytes(temp, encoded);
-            return InitImageLoader.LoadRgb(temp, width, height);
+            File.WriteAllBytes(imagePath, image);
+            if (maskPath != null) File.WriteAllBytes(maskPath, mask!);
+            return InitImageLoader.Attach(request, imagePath, maskPath, out _);
         }
         finally
         {
-            File.Delete(temp);
+            File.Delete(imagePath);
+            if (maskPath != null) File.Delete(maskPath);
         }
     }
 

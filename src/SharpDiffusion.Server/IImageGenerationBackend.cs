@@ -41,6 +41,21 @@ public sealed record ImageJob
     /// <summary>img2img: the encoded starting image (PNG/JPEG/WebP bytes) and its strength.</summary>
     public byte[]? InitImage { get; init; }
     public double DenoisingStrength { get; init; } = 0.75;
+
+    /// <summary>img2img inpainting: the encoded mask image (white = repaint) and A1111's mask settings (its API defaults).</summary>
+    public byte[]? Mask { get; init; }
+    public double MaskBlur { get; init; } = 4;
+    public bool MaskInvert { get; init; }
+    public SharpDiffusion.Engine.Pipeline.InpaintFill InpaintFill { get; init; } = SharpDiffusion.Engine.Pipeline.InpaintFill.Fill;
+    public bool InpaintFullRes { get; init; } = true;
+    public int InpaintFullResPadding { get; init; }
+
+    /// <summary>txt2img hires. fix: the scale (null: no second pass), upscaler name and model file, steps (null: the first pass's), strength.</summary>
+    public double? HiresScale { get; init; }
+    public string HiresUpscaler { get; init; } = "Latent";
+    public string? HiresUpscalerPath { get; init; }
+    public int? HiresSteps { get; init; }
+    public double HiresDenoise { get; init; } = 0.75;
 }
 
 /// <summary>One image: RGB bytes, its seed and its A1111 parameters text.</summary>

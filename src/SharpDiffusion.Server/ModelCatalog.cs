@@ -1,3 +1,4 @@
+using SharpDiffusion.Engine.Upscaling;
 using SharpDiffusion.Engine.ExtraNetworks;
 using SharpDiffusion.Hashing;
 
@@ -74,6 +75,11 @@ public sealed class ModelCatalog
     public IReadOnlyDictionary<string, string> Loras() => InsideRoot(Folder.Loras());
 
     public IReadOnlyDictionary<string, string> Hypernetworks() => InsideRoot(Folder.Hypernetworks());
+
+    /// <summary>ESRGAN/Real-ESRGAN files (ESRGAN/, RealESRGAN/, upscalers/), the first of each name, inside the folder only.</summary>
+    public IReadOnlyList<UpscalerFile> Upscalers() => Directory.Exists(Folder.Root)
+        ? UpscalerFolder.List(Folder.Root).Where(u => IsInside(u.Path, Folder.Root)).DistinctBy(u => u.Name).ToList()
+        : [];
 
     /// <summary>Hashes from the cache only (A1111 too lists only what it has hashed: listing never reads whole files).</summary>
     public ModelHashes? CachedHashes(string path) => Hasher.Cached(path);

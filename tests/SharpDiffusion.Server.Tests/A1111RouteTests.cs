@@ -165,9 +165,9 @@ public class A1111RouteTests
         Assert.Contains(body.GetProperty("detail").EnumerateArray(), e => e.GetProperty("loc")[1].GetString() == "n_iter");
 
         // Fields A1111 honours and this server cannot yet are refused, not silently ignored.
-        (status, body) = await server.PostAsync("/sdapi/v1/txt2img", new { eta = 0.5, subseed_strength = 0.3, enable_hr = true });
+        (status, body) = await server.PostAsync("/sdapi/v1/txt2img", new { eta = 0.5, subseed_strength = 0.3, tiling = true });
         Assert.Equal(422, status);
-        Assert.Equal(["enable_hr", "eta", "subseed_strength"],
+        Assert.Equal(["eta", "subseed_strength", "tiling"],
             body.GetProperty("detail").EnumerateArray().Select(e => e.GetProperty("loc")[1].GetString()).Order(StringComparer.Ordinal));
 
         (status, body) = await server.PostAsync("/sdapi/v1/txt2img", "{not json");
@@ -189,7 +189,7 @@ public class A1111RouteTests
         var (status, openApi) = await server.GetAsync("/openapi/v1.json");
         Assert.Equal(200, status);
         var paths = openApi.GetProperty("paths");
-        foreach (var path in new[] { "/sdapi/v1/txt2img", "/sdapi/v1/img2img", "/sdapi/v1/sd-models", "/sdapi/v1/options", "/v2/jobs", "/v2/jobs/{id}" })
+        foreach (var path in new[] { "/sdapi/v1/txt2img", "/sdapi/v1/img2img", "/sdapi/v1/sd-models", "/sdapi/v1/options", "/sdapi/v1/extra-single-image", "/v2/jobs", "/v2/jobs/{id}" })
             Assert.True(paths.TryGetProperty(path, out _), path);
     }
 }

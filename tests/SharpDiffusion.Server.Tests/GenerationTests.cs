@@ -7,7 +7,7 @@ namespace SharpDiffusion.Server.Tests;
 /// <summary>txt2img/img2img on the tiny SD1 golden model: the same PNG, byte for byte, as <c>sharpdiffusion generate</c>.</summary>
 public class GenerationTests
 {
-    private static byte[] CliGenerate(TestServer server, string outName, params string[] extra)
+    internal static byte[] CliGenerate(TestServer server, string outName, params string[] extra)
     {
         var output = Path.Combine(server.Root, outName);
         var args = new List<string> { "generate", "--model", server.CheckpointPath, "--tokenizer", TestPaths.GoldenFile("clip"),

@@ -2,6 +2,7 @@ using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
 using SharpDiffusion.Server;
 
 namespace SharpDiffusion.Server.Tests;
@@ -26,8 +27,12 @@ internal sealed class TestServer : IAsyncDisposable
     public string CheckpointPath => Path.Combine(ModelsDir, "Stable-diffusion", "tiny_sd1.safetensors");
     public HttpClient Client { get; }
 
+    /// <summary>The server's shared state (its queue), for tests that must know when a request has been queued.</summary>
+    public ServerContext Context => _app.Services.GetRequiredService<ServerContext>();
+
+    /// <param name="backendFactory">Makes the backend from the server's options (a wrapper around the real engine).</param>
     public static async Task<TestServer> StartAsync(IReadOnlyList<(string, string)>? credentials = null, IImageGenerationBackend? backend = null,
-        int maxQueue = 64, bool withModels = true)
+        int maxQueue = 64, bool withModels = true, Func<ServerOptions, IImageGenerationBackend>? backendFactory = null)
     {
         var root = Path.Combine(Path.GetTempPath(), "sdserve-" + Guid.NewGuid().ToString("N")[..12]);
         var models = Path.Combine(root, "models");
@@ -51,7 +56,7 @@ internal sealed class TestServer : IAsyncDisposable
             HashCacheFile = Path.Combine(root, "hashes.json"),
             MaxQueuedJobs = maxQueue,
         };
-        var app = SdServer.Build(options, backend);
+        var app = SdServer.Build(options, backend ?? backendFactory?.Invoke(options));
         await app.StartAsync();
         var client = new HttpClient { BaseAddress = new Uri(app.Urls.First()), Timeout = TimeSpan.FromMinutes(5) };
         return new TestServer(root, app, client);

@@ -54,7 +54,7 @@ internal sealed class GenerateCommand : ICliCommand
     private readonly Option<string[]> _control = new("--control") { Description = "ControlNet unit MODEL:IMAGE[:weight[:start:end]] (repeatable): a ControlNet file/folder or a name in --models-dir's ControlNet/, the control image (resized to the output size), weight (1), guidance start and end (0, 1)" };
     private readonly Option<string?> _controlPreprocessor = new("--control-preprocessor") { Description = "ControlNet preprocessor for every --control image: none (the image is the map; default), canny (thresholds 100/200), invert" };
     private readonly Option<double?> _hiresScale = new("--hires-scale") { Description = "Hires. fix: upscale factor of a second pass (txt2img)" };
-    private readonly Option<string?> _hiresUpscaler = new("--hires-upscaler") { Description = "Hires. fix upscaler: Latent (default), \"Latent (nearest)\", Lanczos, None, or an ESRGAN/Real-ESRGAN file or its name in --models-dir (ESRGAN/, RealESRGAN/, upscalers/)" };
+    private readonly Option<string?> _hiresUpscaler = new("--hires-upscaler") { Description = "Hires. fix upscaler: Latent (default), \"Latent (nearest)\", Lanczos, Nearest, None, or an ESRGAN/Real-ESRGAN file or its name in --models-dir (ESRGAN/, RealESRGAN/, upscalers/)" };
     private readonly Option<string?> _hiresSampler = new("--hires-sampler") { Description = "Hires. fix second-pass sampler (default: --sampler)" };
     private readonly Option<string?> _hiresSchedule = new("--hires-schedule") { Description = "Hires. fix second-pass schedule type (default: the hires sampler's, else --schedule)" };
     private readonly Option<int?> _hiresSteps = new("--hires-steps") { Description = "Hires. fix second-pass steps (default: --steps)" };
@@ -130,23 +130,11 @@ internal sealed class GenerateCommand : ICliCommand
         {
             try
             {
-                var request = generation.Parameters;
-                // "Only masked" and outpainting work on the image at its own size, the rest on it resized to the output size.
-                var (imageWidth, imageHeight) = (request.Width, request.Height);
-                if (request.InpaintFullRes || request.Outpaint != null)
+                var request = InitImageLoader.Attach(generation.Parameters, job.InitImagePath, job.MaskPath, out var resizedFrom);
+                if (resizedFrom is { } from && job.Verbose)
                 {
-                    var rgb = InitImageLoader.LoadRgb(job.InitImagePath, out imageWidth, out imageHeight);
-                    request = request with { InitImage = rgb, ImageSize = (imageWidth, imageHeight) };
-                }
-                else
-                {
-                    request = request with { InitImage = InitImageLoader.LoadRgb(job.InitImagePath, imageWidth, imageHeight) };
-                }
-                if (job.MaskPath != null)
-                {
-                    request = request with { Mask = InitImageLoader.LoadMask(job.MaskPath, imageWidth, imageHeight, out var resizedFrom) };
-                    if (resizedFrom is { } from && job.Verbose)
-                        context.Error.WriteLine($"{job.MaskPath}: mask of {from.Width}x{from.Height} resized to {imageWidth}x{imageHeight}");
+                    var (imageWidth, imageHeight) = request.ImageSize ?? (request.Width, request.Height);
+                    context.Error.WriteLine($"{job.MaskPath}: mask of {from.Width}x{from.Height} resized to {imageWidth}x{imageHeight}");
                 }
                 generation = generation with { Parameters = request };
             }
@@ -321,6 +309,11 @@ internal sealed class GenerateCommand : ICliCommand
         };
         var modelsDir = args.GetValue(_modelsDir) ?? ShippedModel.ModelsFolder();
         if (modelsDir != null && !Directory.Exists(modelsDir)) throw new ArgumentException($"--models-dir {modelsDir}: no such folder");
+        // A hires upscaler that is not built in is an ESRGAN model: a file, or a name in the models folder (A1111's
+        // ESRGAN/, RealESRGAN/); resolved by the service's rule, here too so that a wrong name fails before loading.
+        request = GenerationService.ResolveHiresUpscaler(request, modelsDir);
+        if (request.HiresScale != null && !GenerationRequest.BuiltInHiresUpscalers.Contains(request.HiresUpscaler) && request.HiresUpscalerPath == null)
+            throw new ArgumentException($"--hires-upscaler {request.HiresUpscaler}: not Latent, \"Latent (nearest)\", Lanczos, Nearest or None, nor an upscaler file or model in {modelsDir ?? "--models-dir"} (ESRGAN/, RealESRGAN/, upscalers/)");
         int batchCount = args.GetValue(_batchCount);
         if (batchCount < 1) throw new ArgumentException("--batch-count must be at least 1");
         GenerateOutputs.Check(args.GetValue(_out), args.GetValue(_saveLatents), request.BatchSize * batchCount,

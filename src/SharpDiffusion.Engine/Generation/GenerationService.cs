@@ -72,7 +72,7 @@ public sealed class GenerationService : IDisposable
     public static GenerationRequest ResolveHiresUpscaler(GenerationRequest request, string? modelsDir)
     {
         if (request.HiresScale == null || request.HiresUpscalerPath != null
-            || request.HiresUpscaler is "Latent" or "Latent (nearest)" or "Lanczos" or "None") return request;
+            || GenerationRequest.BuiltInHiresUpscalers.Contains(request.HiresUpscaler)) return request;
         if (File.Exists(request.HiresUpscaler))
             return request with { HiresUpscaler = Path.GetFileNameWithoutExtension(request.HiresUpscaler), HiresUpscalerPath = Path.GetFullPath(request.HiresUpscaler) };
         if (modelsDir != null && Upscaling.UpscalerFolder.Find(modelsDir, request.HiresUpscaler) is { } path)

@@ -107,12 +107,16 @@ public sealed record GenerationRequest
     public double? HiresScale { get; init; }
 
     /// <summary>
-    /// "Latent" (bilinear), "Latent (nearest)", "Lanczos" or "None" (decode, Pillow Lanczos, encode), or the name of an
-    /// ESRGAN / Real-ESRGAN model (decode, the model, Lanczos to the size, encode; the file in <see cref="HiresUpscalerPath"/>).
+    /// "Latent" (bilinear), "Latent (nearest)", or a pixel upscaler (decode, upscale, encode, as A1111's
+    /// <c>resize_image</c>): "None" (Pillow Lanczos to the size), "Lanczos", "Nearest" or the name of the ESRGAN
+    /// model at <see cref="HiresUpscalerPath"/> (each A1111's <c>Upscaler.upscale</c>, then Lanczos to the size).
     /// </summary>
     public string HiresUpscaler { get; init; } = "Latent";
 
-    /// <summary>The upscaler model file when <see cref="HiresUpscaler"/> names one (GenerationService finds it in the models folder).</summary>
+    /// <summary>The hires. fix upscalers that need no file (A1111's latent modes and its built-in pixel upscalers).</summary>
+    public static IReadOnlyList<string> BuiltInHiresUpscalers { get; } = ["Latent", "Latent (nearest)", "Lanczos", "Nearest", "None"];
+
+    /// <summary>An ESRGAN/Real-ESRGAN file for the hires. fix upscale (decode, model, Lanczos to the size, encode); null: none.</summary>
     public string? HiresUpscalerPath { get; init; }
 
     /// <summary>A1111's hr_sampler_name: the second pass's sampler; null: <see cref="Sampler"/>.</summary>

@@ -222,25 +222,20 @@ public static class ImageGenerator
             case "Latent (nearest)":
                 upscaled = F.interpolate(latents, size: new[] { shape[1], shape[2] }, mode: InterpolationMode.Nearest);
                 break;
-            default: // Lanczos / None, or an upscaler model (validated)
-                UpscalerModel? upscaler = request.HiresUpscalerPath != null ? UpscalerModel.Load(request.HiresUpscalerPath) : null;
-                try
+            default: // Lanczos, Nearest, None or an upscaler model (validated)
+            {
+                var rows = new List<Tensor>();
+                using var upscaler = request.HiresUpscalerPath == null ? null : UpscalerModel.Load(request.HiresUpscalerPath);
+                foreach (var rgb in DecodeImages(model, latents))
                 {
-                    var rows = new List<Tensor>();
-                    foreach (var rgb in DecodeImages(model, latents))
-                    {
-                        var resized = HiresImageResize(new RgbImage(request.Width, request.Height, rgb), width, height, upscaler);
-                        var image = tensor(resized.Pixels).reshape(height, width, 3).permute(2, 0, 1).unsqueeze(0)
-                            .to(ScalarType.Float32).div(255.0).mul(2).sub(1);
-                        rows.Add(EncodeLatents(model, image, 1, request.VaeSampleSeed));
-                    }
-                    upscaled = cat(rows, 0);
+                    var resized = HiresImageResize(new RgbImage(request.Width, request.Height, rgb), width, height, request.HiresUpscaler, upscaler);
+                    var image = tensor(resized.Pixels).reshape(height, width, 3).permute(2, 0, 1).unsqueeze(0)
+                        .to(ScalarType.Float32).div(255.0).mul(2).sub(1);
+                    rows.Add(EncodeLatents(model, image, 1, request.VaeSampleSeed));
                 }
-                finally
-                {
-                    upscaler?.Dispose();
-                }
+                upscaled = cat(rows, 0);
                 break;
+            }
         }
         var sizes = request.SizeConditioning ?? ImageSizeConditioning.ForImage(height, width);
         using var cond = text.Encode(new[] { request.Prompt }, isNegative: false, sizes);
@@ -265,15 +260,20 @@ public static class ImageGenerator
     }
 
     /// <summary>
-    /// A1111's <c>images.resize_image(0, image, w, h, upscaler_name)</c> for the hires pass: with an upscaler model and
-    /// a scale above 1 (the larger of the two ratios) the model's <c>Upscaler.upscale</c>, then Pillow's Lanczos to the
-    /// exact size when it differs; without a model, Lanczos alone. Tiles as A1111's ESRGAN_tile / ESRGAN_tile_overlap.
+    /// A1111's <c>images.resize_image(0, image, w, h, upscaler_name)</c> for the hires pass: "None" is Pillow's Lanczos
+    /// to the size; any other upscaler (Lanczos, Nearest, a model) runs its <c>Upscaler.upscale</c> at the larger of the
+    /// two ratios when that is above 1 (models tiled as A1111's ESRGAN_tile / ESRGAN_tile_overlap), then Lanczos makes the
+    /// exact size when it differs.
     /// </summary>
-    internal static RgbImage HiresImageResize(RgbImage image, int width, int height, UpscalerModel? upscaler,
+    internal static RgbImage HiresImageResize(RgbImage image, int width, int height, string upscalerName, UpscalerModel? upscaler,
         int tileSize = TiledUpscaler.DefaultTileSize, int tileOverlap = TiledUpscaler.DefaultTileOverlap)
     {
         double scale = Math.Max(width / (double)image.Width, height / (double)image.Height);
-        if (upscaler != null && scale > 1.0) image = ModelUpscale.Upscale(upscaler, image, scale, tileSize, tileOverlap);
+        if (upscalerName != "None" && scale > 1.0)
+        {
+            image = upscaler != null ? ModelUpscale.Upscale(upscaler, image, scale, tileSize, tileOverlap)
+                : ExtrasUpscale.Upscale(image, new ExtrasUpscaler(upscalerName), scale);
+        }
         if (image.Width != width || image.Height != height) image = PillowResize.Resize(image, width, height, PillowFilter.Lanczos);
         return image;
     }
@@ -425,8 +425,10 @@ public static class ImageGenerator
             var (hw, hh) = request.HiresSize;
             if (hw % model.SizeMultiple != 0 || hh % model.SizeMultiple != 0)
                 throw new ArgumentException($"hires size {hw}x{hh} is not supported by this model: width and height must be multiples of {model.SizeMultiple}");
-            if (request.HiresUpscaler is not ("Latent" or "Latent (nearest)" or "Lanczos" or "None") && request.HiresUpscalerPath == null)
-                throw new ArgumentException($"unknown hires upscaler '{request.HiresUpscaler}': Latent, \"Latent (nearest)\", Lanczos, None, or an upscaler model's name in the models folder's ESRGAN/, RealESRGAN/ or upscalers/");
+            if (!GenerationRequest.BuiltInHiresUpscalers.Contains(request.HiresUpscaler) && request.HiresUpscalerPath == null)
+                throw new ArgumentException($"unknown hires upscaler '{request.HiresUpscaler}': Latent, \"Latent (nearest)\", Lanczos, Nearest, None or an upscaler model's name");
+            if (request.HiresUpscalerPath != null && request.HiresUpscaler.StartsWith("Latent", StringComparison.Ordinal))
+                throw new ArgumentException($"hires upscaler '{request.HiresUpscaler}' is a latent mode, not the upscaler model {request.HiresUpscalerPath}");
             if (request.HiresUpscalerPath != null && !File.Exists(request.HiresUpscalerPath))
                 throw new ArgumentException($"{request.HiresUpscalerPath}: no such upscaler file");
             if (request.HiresSampler != null) SamplerRegistry.Resolve(request.HiresSampler, request.A1111SigmaQuirks); // names an unknown one

@@ -26,6 +26,28 @@ public static class InitImageLoader
         return rgb;
     }
 
+    /// <summary>
+    /// The request with its init image and optional mask read from files, as A1111's img2img does: "only masked"
+    /// (<see cref="GenerationRequest.InpaintFullRes"/>) and outpainting keep the image's own size
+    /// (<see cref="GenerationRequest.ImageSize"/>), anything else is resized to the output size; the mask follows the image.
+    /// </summary>
+    public static GenerationRequest Attach(GenerationRequest request, string initPath, string? maskPath, out (int Width, int Height)? maskResizedFrom)
+    {
+        var (imageWidth, imageHeight) = (request.Width, request.Height);
+        if (request.InpaintFullRes || request.Outpaint != null)
+        {
+            var rgb = LoadRgb(initPath, out imageWidth, out imageHeight);
+            request = request with { InitImage = rgb, ImageSize = (imageWidth, imageHeight) };
+        }
+        else
+        {
+            request = request with { InitImage = LoadRgb(initPath, imageWidth, imageHeight) };
+        }
+        maskResizedFrom = null;
+        if (maskPath != null) request = request with { Mask = LoadMask(maskPath, imageWidth, imageHeight, out maskResizedFrom) };
+        return request;
+    }
+
     /// <summary>The image at its own size (A1111's "only masked" and outpainting keep it): RGB bytes, row-major.</summary>
     public static byte[] LoadRgb(string path, out int width, out int height)
     {

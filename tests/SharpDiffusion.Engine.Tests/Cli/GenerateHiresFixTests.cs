@@ -40,6 +40,8 @@ public class GenerateHiresFixTests
     [Theory]
     [InlineData("Latent")]
     [InlineData("Lanczos")]
+    [InlineData("None")]
+    [InlineData("Nearest")]
     public void SecondPassDoublesTheSizeAndWritesA1111sFields(string upscaler)
     {
         using var dir = new TempDir();
@@ -72,7 +74,7 @@ public class GenerateHiresFixTests
         using var dir = new TempDir();
         var (code, stderr) = Run("--width", "16", "--height", "16", "--hires-scale", "2", "--hires-upscaler", "ESRGAN_4x", "--out", dir.File("o.png"));
         Assert.Equal(2, code);
-        Assert.Contains("unknown hires upscaler 'ESRGAN_4x'", stderr);
+        Assert.Contains("--hires-upscaler ESRGAN_4x: not Latent, \"Latent (nearest)\", Lanczos, Nearest or None, nor an upscaler file or model in", stderr);
         Assert.Single(stderr.Trim().Split('\n'));
     }
 
@@ -85,17 +87,17 @@ public class GenerateHiresFixTests
         using var model = UpscalerModel.Load(TestPaths.GoldenFile("ext/tiny_rrdb_x4.pth"));
         var input = RrdbGoldenTests.ToImage(golden.Get("tiled.input_u8"));
         var expected = PillowResize.Resize(RrdbGoldenTests.ToImage(golden.Get("tiled.untiled_u8")), 72, 80, PillowFilter.Lanczos);
-        var actual = ImageGenerator.HiresImageResize(input, 72, 80, model, tileSize: 0, tileOverlap: 0); // untiled, as the golden
+        var actual = ImageGenerator.HiresImageResize(input, 72, 80, "tiny_rrdb_x4", model, tileSize: 0, tileOverlap: 0); // untiled, as the golden
         Assert.Equal((72, 80), (actual.Width, actual.Height));
         int off = expected.Pixels.Zip(actual.Pixels).Count(p => p.First != p.Second);
         int worst = expected.Pixels.Zip(actual.Pixels).Max(p => Math.Abs(p.First - p.Second));
         Assert.True(worst <= 1 && off <= expected.Pixels.Length / 100, $"{off} of {expected.Pixels.Length} values differ, worst by {worst}");
 
         // A1111's default tiling (192, overlap 8) is the model's Upscaler.upscale (tiling: RrdbGoldenTests), then nothing more.
-        Assert.Equal(ModelUpscale.Upscale(model, input, 2.0).Pixels, ImageGenerator.HiresImageResize(input, 72, 80, model).Pixels);
+        Assert.Equal(ModelUpscale.Upscale(model, input, 2.0).Pixels, ImageGenerator.HiresImageResize(input, 72, 80, "tiny_rrdb_x4", model).Pixels);
 
-        // Without a model ("None", "Lanczos"): Lanczos alone.
-        Assert.Equal(PillowResize.Resize(input, 72, 80, PillowFilter.Lanczos).Pixels, ImageGenerator.HiresImageResize(input, 72, 80, null).Pixels);
+        // "None": Lanczos to the size alone.
+        Assert.Equal(PillowResize.Resize(input, 72, 80, PillowFilter.Lanczos).Pixels, ImageGenerator.HiresImageResize(input, 72, 80, "None", null).Pixels);
     }
 
     [Fact]
@@ -129,5 +131,25 @@ public class GenerateHiresFixTests
             "--tokenizer", TestPaths.GoldenFile("clip"), "--models-dir", dir.File("models"), "--from-png", withModel, "--out", again }, new StringWriter(), new StringWriter(), stderrIsTerminal: false);
         Assert.Equal(0, rerun);
         Assert.Equal(image.Rgb, Read(again).Rgb);
+    }
+
+    [Fact]
+    public void AnEsrganModelOfTheModelsFolderUpscalesTheSecondPass()
+    {
+        using var dir = new TempDir();
+        var models = dir.File("models");
+        Directory.CreateDirectory(Path.Combine(models, "ESRGAN"));
+        File.Copy(TestPaths.GoldenFile("ext/tiny_rrdb_x2.pth"), Path.Combine(models, "ESRGAN", "tiny_rrdb_x2.pth"));
+        string[] common = ["--width", "16", "--height", "16", "--hires-scale", "2", "--hires-steps", "3", "--hires-denoise", "0.3", "--models-dir", models];
+        var withModel = dir.File("model.png");
+        var (code, stderr) = Run([.. common, "--hires-upscaler", "tiny_rrdb_x2", "--out", withModel]);
+        Assert.True(code == 0, stderr);
+        Assert.EndsWith("Hires upscaler: tiny_rrdb_x2", PngTextChunks.Get(PngTextChunks.Read(withModel), "parameters"));
+        var image = Read(withModel);
+        Assert.Equal((32, 32), (image.Width, image.Height));
+        // The model's upscale, not Lanczos, fed the second pass.
+        var lanczos = dir.File("lanczos.png");
+        Assert.Equal(0, Run([.. common, "--hires-upscaler", "Lanczos", "--out", lanczos]).Code);
+        Assert.NotEqual(Read(lanczos).Rgb, image.Rgb);
     }
 }
