@@ -27,7 +27,7 @@ internal sealed class TestServer : IAsyncDisposable
     public HttpClient Client { get; }
 
     public static async Task<TestServer> StartAsync(IReadOnlyList<(string, string)>? credentials = null, IImageGenerationBackend? backend = null,
-        int maxQueue = 64, bool withModels = true)
+        int maxQueue = 64, bool withModels = true, string queue = "memory")
     {
         var root = Path.Combine(Path.GetTempPath(), "sdserve-" + Guid.NewGuid().ToString("N")[..12]);
         var models = Path.Combine(root, "models");
@@ -50,6 +50,7 @@ internal sealed class TestServer : IAsyncDisposable
             TokenizerPath = TestPaths.GoldenFile("clip"),
             HashCacheFile = Path.Combine(root, "hashes.json"),
             MaxQueuedJobs = maxQueue,
+            Queue = queue,
         };
         var app = SdServer.Build(options, backend);
         await app.StartAsync();
