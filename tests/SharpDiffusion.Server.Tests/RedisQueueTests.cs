@@ -166,8 +166,13 @@ public class RedisQueueTests
             Assert.Equal("cancelled", JsonDocument.Parse(await delete.Content.ReadAsStringAsync()).RootElement.GetProperty("state").GetString());
         }
         using (var delete = await server.Client.DeleteAsync("/v2/jobs/" + running)) Assert.Equal(200, (int)delete.StatusCode);
-        await WaitFor(async () => (await Job(server, running)).GetProperty("state").GetString() == "cancelled", "the running job to stop");
-        Assert.True((await Job(server, running)).GetProperty("sampling_step").GetInt32() < 150);
+        await WaitFor(async () => (await Job(server, running)).GetProperty("state").GetString() != "running", "the running job to stop",
+            () => string.Join('\n', worker.Log));
+        // As A1111 (and the in-process queue): the interrupted batch's image as far as it got, and no further batch.
+        var stopped = await Job(server, running);
+        Assert.Equal("done", stopped.GetProperty("state").GetString());
+        Assert.True(stopped.GetProperty("sampling_step").GetInt32() < 150);
+        Assert.Equal(1, stopped.GetProperty("result").GetProperty("images").GetArrayLength());
 
         // The worker skips the cancelled job (it never starts it) and both entries leave the stream.
         await WaitFor(async () => await redis.Db.StreamLengthAsync("sharpdiffusion:jobs") == 0, "the stream to empty");
@@ -176,13 +181,13 @@ public class RedisQueueTests
         Assert.Equal(404, (await server.GetAsync("/v2/jobs/nosuchjob")).Status);
         using (var missing = await server.Client.DeleteAsync("/v2/jobs/nosuchjob")) Assert.Equal(404, (int)missing.StatusCode);
 
-        // A1111's /interrupt stops the synchronous txt2img running on the worker: an answer with no image.
-        var sync = server.PostAsync("/sdapi/v1/txt2img", new { prompt = "interrupted", steps = 150, seed = 5, width = 64, height = 64 });
+        // A1111's /interrupt stops the synchronous txt2img running on the worker: one image of four.
+        var sync = server.PostAsync("/sdapi/v1/txt2img", new { prompt = "interrupted", steps = 150, seed = 5, width = 64, height = 64, n_iter = 4 });
         await WaitFor(async () => (await server.GetAsync("/sdapi/v1/progress")).Json.GetProperty("state").GetProperty("sampling_step").GetInt32() >= 1, "the synchronous job to run");
         await server.PostAsync("/sdapi/v1/interrupt", new { });
         var (status, body) = await sync;
         Assert.Equal(200, status);
-        Assert.Equal(0, body.GetProperty("images").GetArrayLength());
+        Assert.Equal(1, body.GetProperty("images").GetArrayLength());
     }
 
     /// <summary>Finishes with a black image whose infotext is its tag, once <see cref="Release"/> is called.</summary>
