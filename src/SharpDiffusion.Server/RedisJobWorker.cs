@@ -48,6 +48,12 @@ public sealed class RedisJobWorker(IConnectionMultiplexer redis, ServerContext c
             catch (OperationCanceledException) when (stop.IsCancellationRequested)
             {
             }
+            catch (RedisException e)
+            {
+                // Redis restarting or out of reach: say so and try again; the job in hand, if any, stays pending.
+                Log?.Invoke($"Redis: {e.Message}");
+                try { await Task.Delay(TimeSpan.FromSeconds(1), stop).ConfigureAwait(false); } catch (OperationCanceledException) { }
+            }
         }
     }
 
@@ -163,7 +169,7 @@ public sealed class RedisJobWorker(IConnectionMultiplexer redis, ServerContext c
             {
                 if (!control.IsInterrupted && await _db.KeyExistsAsync(RedisKeys.Interrupt(id)).ConfigureAwait(false)) control.Interrupt();
                 if ((await _db.StringGetDeleteAsync(RedisKeys.Skip(id)).ConfigureAwait(false)).HasValue) control.Skip();
-                if (DateTimeOffset.UtcNow - lastBeat >= heartbeatEvery)
+                if (DateTimeOffset.UtcNow - lastBeat >= heartbeatEvery && await StillMineAsync(entryId).ConfigureAwait(false))
                 {
                     await _db.StreamClaimIdsOnlyAsync(RedisKeys.Stream, RedisKeys.Group, options.Name, 0, [entryId]).ConfigureAwait(false);
                     lastBeat = DateTimeOffset.UtcNow;
@@ -179,6 +185,16 @@ public sealed class RedisJobWorker(IConnectionMultiplexer redis, ServerContext c
                 try { await Task.Delay(options.PollEvery, done).ConfigureAwait(false); } catch (OperationCanceledException) { }
             }
         }
+    }
+
+    /// <summary>
+    /// Whether the entry is still pending on this worker: a worker that was taken over stops its heartbeat instead of
+    /// claiming the job back (it still finishes, and the result guard keeps the first result).
+    /// </summary>
+    private async Task<bool> StillMineAsync(RedisValue entryId)
+    {
+        var pending = await _db.StreamPendingMessagesAsync(RedisKeys.Stream, RedisKeys.Group, 1, options.Name, entryId, entryId).ConfigureAwait(false);
+        return pending.Length == 1;
     }
 
     private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;

@@ -213,7 +213,7 @@ public sealed class RedisJobQueue : IJobQueue
             if (job.Finished.IsCompleted || !fields.TryGetValue("state", out var state) || state != "running") return;
             job.State = JobState.Running;
             if (fields.TryGetValue("started", out var started)) job.StartedAt = DateTimeOffset.FromUnixTimeMilliseconds((long)started);
-            if (fields.TryGetValue("steps", out var steps))
+            if (fields.TryGetValue("steps", out var steps) && (int)steps > 0)
             {
                 int Int(string name) => fields.TryGetValue(name, out var v) ? (int)v : 0;
                 job.Progress = new ImageJobProgress(Int("batch"), Int("batches"), Int("step"), (int)steps)

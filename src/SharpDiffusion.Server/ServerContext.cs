@@ -25,7 +25,6 @@ public sealed class ServerContext
     public ServerSettings Settings { get; }
     public IImageGenerationBackend Backend { get; }
     public IJobQueue Queue => _queue.Value;
-    public bool HasQueue => _queue.IsValueCreated;
 
     /// <summary>A1111's /sdapi/v1/progress for the running job (zeros when idle).</summary>
     public async Task<Dictionary<string, object?>> ProgressResponseAsync(bool skipCurrentImage = false)
