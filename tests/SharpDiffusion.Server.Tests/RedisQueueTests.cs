@@ -129,7 +129,26 @@ public class RedisQueueTests
 
         await using var second = await TestServer.StartAsync(queue: redis.Url);
         Assert.Equal("queued", (await Job(second, ids[2])).GetProperty("state").GetString()); // known to the new server from Redis
+        using var events = await second.Client.GetAsync($"/v2/jobs/{ids[0]}/events", HttpCompletionOption.ResponseHeadersRead);
         await using var worker = new InProcessWorker(redis.Url, second.ModelsDir, "late");
+
+        // The job's events come from what the worker writes to Redis: progress, then the result.
+        using (var reader = new StreamReader(await events.Content.ReadAsStreamAsync()))
+        {
+            var states = new List<(string Event, JsonElement Data)>();
+            string? name = null;
+            while (await reader.ReadLineAsync() is { } line)
+            {
+                if (line.StartsWith("event: ", StringComparison.Ordinal)) name = line[7..];
+                else if (line.StartsWith("data: ", StringComparison.Ordinal)) states.Add((name!, JsonDocument.Parse(line[6..]).RootElement.Clone()));
+                if (states.Count > 0 && states[^1].Event == "done") break;
+            }
+            Assert.Equal("queued", states[0].Data.GetProperty("state").GetString());
+            var done = states[^1].Data;
+            Assert.Equal("done", done.GetProperty("state").GetString());
+            Assert.Equal(3, done.GetProperty("sampling_step").GetInt32());
+            Assert.Equal(1, done.GetProperty("result").GetProperty("images").GetArrayLength());
+        }
         foreach (var id in ids)
             await WaitFor(async () => (await Job(second, id)).GetProperty("state").GetString() == "done", $"job {id} to finish after the restart");
         foreach (var id in ids)
@@ -142,6 +161,22 @@ public class RedisQueueTests
             Assert.Contains($"queued {ids.IndexOf(id)}", JsonDocument.Parse(job.GetProperty("result").GetProperty("info").GetString()!).RootElement.GetProperty("prompt").GetString());
         }
         Assert.Equal(ids.Order(), (await Completions(redis)).Order());
+    }
+
+    [Fact]
+    public async Task AFullRedisQueueAnswers503()
+    {
+        await using var redis = await RedisTestServer.StartAsync();
+        await using var server = await TestServer.StartAsync(queue: redis.Url, maxQueue: 2);
+        await Submit(server, new { prompt = "one", steps = 3, width = 16, height = 16 });
+        await Submit(server, new { prompt = "two", steps = 3, width = 16, height = 16 });
+        using var refused = await server.Client.PostAsync("/v2/jobs", new StringContent(JsonSerializer.Serialize(new { prompt = "three", steps = 3 }), System.Text.Encoding.UTF8, "application/json"));
+        Assert.Equal(503, (int)refused.StatusCode);
+        Assert.Equal("5", refused.Headers.GetValues("Retry-After").Single());
+        Assert.Equal(2, await redis.Db.StreamLengthAsync("sharpdiffusion:jobs"));
+        // An invalid request never reaches Redis: the server validates it (422) before queueing.
+        Assert.Equal(422, (await server.PostAsync("/v2/jobs", new { prompt = "bad", steps = 0 })).Status);
+        Assert.Equal(2, await redis.Db.StreamLengthAsync("sharpdiffusion:jobs"));
     }
 
     [Fact]
