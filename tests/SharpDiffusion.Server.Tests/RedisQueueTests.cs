@@ -261,7 +261,9 @@ public class RedisQueueTests
         await using var b = new InProcessWorker(redis.Url, server.ModelsDir, "B", fast, claimAfter: TimeSpan.FromMilliseconds(500));
         await WaitFor(async () => (await Job(server, id)).GetProperty("state").GetString() == "done", "B to finish the job");
         slow.Release();
-        await WaitFor(() => Task.FromResult(a.Log.Any(l => l.Contains("already finished by another worker", StringComparison.Ordinal))), "A to finish too", () => string.Join('\n', a.Log));
+        await WaitFor(() => Task.FromResult(a.Log.Any(l => l.Contains("already finished", StringComparison.Ordinal) || l.Contains(" in ", StringComparison.Ordinal))),
+            "A to finish too", () => string.Join('\n', a.Log));
+        Assert.Contains(a.Log, l => l.Contains("already finished by another worker; this result is dropped", StringComparison.Ordinal));
 
         var job = await Job(server, id);
         var info = JsonDocument.Parse(job.GetProperty("result").GetProperty("info").GetString()!).RootElement;
