@@ -38,12 +38,19 @@ public sealed class RedisJobWorker(IConnectionMultiplexer redis, ServerContext c
     public async Task RunAsync(CancellationToken stop)
     {
         await RedisKeys.EnsureGroupAsync(_db).ConfigureAwait(false);
+        using var wake = new SemaphoreSlim(0, 1);
+        var subscriber = redis.GetSubscriber();
+        void Wake(RedisChannel channel, RedisValue id)
+        {
+            try { wake.Release(); } catch (SemaphoreFullException) { } catch (ObjectDisposedException) { }
+        }
+        await subscriber.SubscribeAsync(RedisKeys.Enqueued, Wake).ConfigureAwait(false);
         while (!stop.IsCancellationRequested)
         {
             try
             {
                 if (await NextAsync().ConfigureAwait(false) is { } entry) await ProcessAsync(entry, stop).ConfigureAwait(false);
-                else await Task.Delay(options.PollEvery, stop).ConfigureAwait(false);
+                else await wake.WaitAsync(options.PollEvery, stop).ConfigureAwait(false); // a new job, or the next look for stale ones
             }
             catch (OperationCanceledException) when (stop.IsCancellationRequested)
             {
@@ -55,6 +62,7 @@ public sealed class RedisJobWorker(IConnectionMultiplexer redis, ServerContext c
                 try { await Task.Delay(TimeSpan.FromSeconds(1), stop).ConfigureAwait(false); } catch (OperationCanceledException) { }
             }
         }
+        await subscriber.UnsubscribeAsync(RedisKeys.Enqueued, Wake).ConfigureAwait(false);
     }
 
     /// <summary>A job left by a silent worker first, else the next new one, else null.</summary>

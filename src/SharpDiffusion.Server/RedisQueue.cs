@@ -48,6 +48,8 @@ internal static class RedisKeys
     public static readonly RedisKey Completed = Prefix + "completed";
     public const int CompletedKept = 10_000;
     public static readonly RedisChannel Events = RedisChannel.Literal(Prefix + "events");
+    /// <summary>Told when a job is added, so that idle workers take it at once instead of at their next poll.</summary>
+    public static readonly RedisChannel Enqueued = RedisChannel.Literal(Prefix + "enqueued");
 
     public static RedisKey Job(string id) => Prefix + "job:" + id;
     public static RedisKey Result(string id) => Prefix + "job:" + id + ":result";
@@ -124,6 +126,7 @@ public sealed class RedisJobQueue : IJobQueue
         ]);
         await transaction.ExecuteAsync().ConfigureAwait(false);
         Track(job);
+        await _db.PublishAsync(RedisKeys.Enqueued, job.Id, CommandFlags.FireAndForget).ConfigureAwait(false);
         return true;
     }
 
