@@ -54,7 +54,8 @@ public class RedisQueueTests
         }
 
         await using var redis = await RedisTestServer.StartAsync();
-        await using var server = await TestServer.StartAsync(queue: redis.Url);
+        // The HTTP server generates nothing itself: its backend fails the test if it is ever asked to.
+        await using var server = await TestServer.StartAsync(queue: redis.Url, backend: new NoGenerationHere());
         using var worker = new WorkerProcess(redis.Url, server.ModelsDir, "only", "30s");
         var post = server.PostAsync("/sdapi/v1/txt2img", request);
         await WaitFor(() => Task.FromResult(post.IsCompleted), "the synchronous txt2img", () => worker.Log);
@@ -273,6 +274,39 @@ public class RedisQueueTests
         var stored = JsonDocument.Parse((string)(await redis.Db.StringGetAsync($"sharpdiffusion:job:{id}:result"))!).RootElement;
         Assert.Contains("fast B", stored.GetProperty("response").GetProperty("info").GetString());
         Assert.Equal(0, await redis.Db.StreamLengthAsync("sharpdiffusion:jobs"));
+    }
+
+    private sealed class NoGenerationHere : IImageGenerationBackend
+    {
+        public Task<ImageJobResult> GenerateAsync(ImageJob job, IProgress<ImageJobProgress> progress, JobControl control) =>
+            throw new InvalidOperationException("the HTTP server generated an image itself instead of leaving it to a worker");
+
+        public Task<EmbeddingListing> ListEmbeddingsAsync(CheckpointEntry checkpoint, CancellationToken cancellationToken) => Task.FromResult(new EmbeddingListing([], []));
+
+        public void Unload() { }
+    }
+
+    [Fact]
+    public async Task ASlowLiveJobIsNotTakenOver()
+    {
+        await using var redis = await RedisTestServer.StartAsync();
+        await using var server = await TestServer.StartAsync(queue: redis.Url);
+        var id = await Submit(server, new { prompt = "slow", steps = 2, seed = 9, width = 8, height = 8 });
+        var slow = new GatedBackend("A");
+        var other = new GatedBackend("B");
+        other.Release();
+        var claimAfter = TimeSpan.FromSeconds(2);
+        await using var a = new InProcessWorker(redis.Url, server.ModelsDir, "A", slow, claimAfter);
+        await WaitFor(() => Task.FromResult(slow.Started == 1), "A to take the job");
+        await using var b = new InProcessWorker(redis.Url, server.ModelsDir, "B", other, claimAfter);
+        // A's job runs for over three claim times; its heartbeat keeps it A's, so B, idle all along, never takes it.
+        await Task.Delay(claimAfter * 3.5);
+        slow.Release();
+        await WaitFor(async () => (await Job(server, id)).GetProperty("state").GetString() == "done", "A to finish the job");
+        Assert.Equal(0, other.Started);
+        Assert.Equal(1, (int)await redis.Db.HashGetAsync("sharpdiffusion:job:" + id, "attempts"));
+        Assert.Equal("A", (string?)await redis.Db.HashGetAsync("sharpdiffusion:job:" + id, "worker"));
+        Assert.Equal([id], await Completions(redis));
     }
 
     [Theory]
