@@ -295,7 +295,7 @@ public class RedisQueueTests
         var slow = new GatedBackend("A");
         var other = new GatedBackend("B");
         other.Release();
-        var claimAfter = TimeSpan.FromSeconds(2);
+        var claimAfter = TimeSpan.FromSeconds(3); // a heartbeat every second: a loaded machine has 2 s of slack
         await using var a = new InProcessWorker(redis.Url, server.ModelsDir, "A", slow, claimAfter);
         await WaitFor(() => Task.FromResult(slow.Started == 1), "A to take the job");
         await using var b = new InProcessWorker(redis.Url, server.ModelsDir, "B", other, claimAfter);
