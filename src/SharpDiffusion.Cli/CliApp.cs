@@ -24,6 +24,7 @@ internal static class CliApp
         new BakeCommand(),
         new UpscaleCommand(),
         new ServeCommand(),
+        new WorkerCommand(),
         new TrainCommand(),
     ];
 

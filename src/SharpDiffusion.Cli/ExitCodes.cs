@@ -28,6 +28,9 @@ internal static class ExitCodes
     /// <summary>A bug: an unexpected exception, reported in one line with a request to report it.</summary>
     public const int InternalError = 3;
 
+    /// <summary>A service the command needs cannot be reached: the Redis server of <c>--queue redis://</c> (serve, worker).</summary>
+    public const int Unavailable = 4;
+
     /// <summary>
     /// Exceptions that describe the input or the environment rather than a bug: an unreadable or wrong model file, a
     /// refused workshop job, a model that does not load, a file that cannot be read or written. Any other exception

@@ -146,15 +146,15 @@ internal static class A1111InfoRoutes
             return Results.Json(PngInfo(bytes));
         });
 
-        api.MapGet("/progress", (bool? skip_current_image) => server.ProgressResponse(skip_current_image ?? false));
-        api.MapPost("/interrupt", () =>
+        api.MapGet("/progress", (bool? skip_current_image) => server.ProgressResponseAsync(skip_current_image ?? false));
+        api.MapPost("/interrupt", async () =>
         {
-            server.Queue.Current?.Control.Interrupt();
+            (await server.Queue.CurrentAsync())?.Control.Interrupt();
             return new Dictionary<string, object>();
         });
-        api.MapPost("/skip", () =>
+        api.MapPost("/skip", async () =>
         {
-            server.Queue.Current?.Control.Skip();
+            (await server.Queue.CurrentAsync())?.Control.Skip();
             return JsonNull();
         });
 

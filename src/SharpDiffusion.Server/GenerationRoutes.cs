@@ -27,47 +27,48 @@ internal static class GenerationRoutes
             if (body.Error != null) return body.Error;
             var kind = body.Json.ValueKind == JsonValueKind.Object && body.Json.TryGetProperty("init_images", out var init) && init.ValueKind == JsonValueKind.Array
                 ? "img2img" : "txt2img";
-            var (job, error) = Enqueue(server, body.Json, kind, keepFiles: true);
+            var (job, error) = await EnqueueAsync(server, body.Json, kind, keepFiles: true);
             return error ?? Results.Json(new { id = job!.Id, state = Name(job.State) }, statusCode: 202);
         });
-        app.MapGet("/v2/jobs/{id}", (string id) => server.Queue.Find(id) is { } job ? Results.Json(Describe(server, job)) : NotFound(id));
+        app.MapGet("/v2/jobs/{id}", async (string id) => await server.Queue.FindAsync(id) is { } job ? Results.Json(Describe(server, job)) : NotFound(id));
         // A job's images from the outputs folder; the path is built from a known job id and a number, never from text.
-        app.MapGet("/v2/jobs/{id}/images/{index:int}", (string id, int index) =>
+        app.MapGet("/v2/jobs/{id}/images/{index:int}", async (string id, int index) =>
         {
-            if (server.Queue.Find(id) is not { State: JobState.Done } job || index < 0 || index >= (job.Result?.Images.Count ?? 0)) return NotFound(id);
+            if (await server.Queue.FindAsync(id) is not { State: JobState.Done } job || index < 0 || index >= job.Pngs.Count) return NotFound(id);
             var path = JobImagePath(server, job.Id, index);
             return File.Exists(path) ? Results.File(path, "image/png") : NotFound(id);
         });
-        app.MapGet("/v2/jobs/{id}/events", (string id, HttpContext context) => server.Queue.Find(id) is { } job ? StreamAsync(server, job, context) : NotFound(id));
-        app.MapDelete("/v2/jobs/{id}", (string id) => server.Queue.Cancel(id) ? Results.Json(Describe(server, server.Queue.Find(id)!)) : NotFound(id));
+        app.MapGet("/v2/jobs/{id}/events", async (string id, HttpContext context) => await server.Queue.FindAsync(id) is { } job ? StreamAsync(server, job, context) : NotFound(id));
+        app.MapDelete("/v2/jobs/{id}", async (string id) =>
+            await server.Queue.CancelAsync(id) && await server.Queue.FindAsync(id) is { } job ? Results.Json(Describe(server, job)) : NotFound(id));
     }
 
     private static async Task<IResult> RunAsync(ServerContext server, HttpRequest request, string kind)
     {
         var body = await ServerContext.ReadJsonAsync(request);
         if (body.Error != null) return body.Error;
-        var (job, error) = Enqueue(server, body.Json, kind);
+        var (job, error) = await EnqueueAsync(server, body.Json, kind);
         if (error != null) return error;
         await job!.Finished;
         return job.State == JobState.Failed ? Failure(job.Error!) : Results.Json(job.Response);
     }
 
-    private static (ServerJob? Job, IResult? Error) Enqueue(ServerContext server, JsonElement body, string kind, bool keepFiles = false)
+    private static async Task<(ServerJob? Job, IResult? Error)> EnqueueAsync(ServerContext server, JsonElement body, string kind, bool keepFiles = false)
     {
         var (parsed, errors) = Parse(server, body, kind);
         if (parsed == null) return (null, ServerContext.Unprocessable(errors));
-        var job = new ServerJob(kind, parsed.Job, (self, result) =>
-        {
-            var response = Respond(server, parsed, result, kind, out var pngs);
-            if (keepFiles) KeepJobImages(server, self.Id, pngs);
-            return response;
-        });
-        if (!server.Queue.TryEnqueue(job))
+        var job = CreateJob(server, kind, parsed, keepFiles);
+        if (!await server.Queue.TryEnqueueAsync(job, body))
         {
             return (null, new QueueFull(server.Options.MaxQueuedJobs));
         }
         return (job, null);
     }
+
+    /// <summary>The one way a job is made: its response built from its result, a /v2 job's images kept in the outputs folder.</summary>
+    internal static ServerJob CreateJob(ServerContext server, string kind, ParsedRequest parsed, bool keepFiles, string? id = null) =>
+        new(kind, parsed.Job, (_, result) => Respond(server, parsed, result, kind),
+            keepFiles ? job => KeepJobImages(server, job.Id, job.Pngs) : null, id);
 
     /// <summary>A valid request: the job, the subseed reported in info (variation seeds are not applied), the echo, save/send flags.</summary>
     internal sealed record ParsedRequest(ImageJob Job, long Subseed, Dictionary<string, object?> Echo, bool SaveImages, bool SendImages);
@@ -318,10 +319,10 @@ internal static class GenerationRoutes
     }
 
     /// <summary>A1111's response: images (base64 PNGs with their parameters), the request echoed, info as a JSON string.</summary>
-    private static object Respond(ServerContext server, ParsedRequest request, ImageJobResult result, string kind, out List<byte[]> pngs)
+    internal static JobResponse Respond(ServerContext server, ParsedRequest request, ImageJobResult result, string kind)
     {
         var (job, subseed, echo, save, send) = request;
-        pngs = result.Images.Select(image => PngEncoder.Encode(image.Rgb, image.Width, image.Height,
+        var pngs = result.Images.Select(image => PngEncoder.Encode(image.Rgb, image.Width, image.Height,
             [new KeyValuePair<string, string>(A1111Infotext.PngKeyword, image.Infotext)])).ToList();
         if (save) SaveImages(server, kind, result, pngs);
         int count = job.BatchSize * job.Iterations;
@@ -363,12 +364,12 @@ internal static class GenerationRoutes
             ["version"] = Version,
         };
         if (result.Warnings.Count > 0) info["warnings"] = result.Warnings;
-        return new Dictionary<string, object?>
+        return new JobResponse(new Dictionary<string, object?>
         {
             ["images"] = send ? pngs.Select(Convert.ToBase64String).ToList() : [],
             ["parameters"] = echo,
             ["info"] = JsonSerializer.Serialize(info),
-        };
+        }, pngs);
     }
 
     /// <summary>
@@ -402,7 +403,7 @@ internal static class GenerationRoutes
     private static string JobImagePath(ServerContext server, string id, int index) => Path.Combine(server.Options.OutputsDir, "jobs", id, $"{index}.png");
 
     /// <summary>A /v2 job's images, kept in the outputs folder so that they can be fetched by URL after the job.</summary>
-    private static void KeepJobImages(ServerContext server, string id, List<byte[]> pngs)
+    private static void KeepJobImages(ServerContext server, string id, IReadOnlyList<byte[]> pngs)
     {
         Directory.CreateDirectory(Path.GetDirectoryName(JobImagePath(server, id, 0))!);
         for (int i = 0; i < pngs.Count; i++) WriteAtomically(JobImagePath(server, id, i), pngs[i]);
@@ -439,7 +440,7 @@ internal static class GenerationRoutes
             ["sampling_steps"] = p?.Steps ?? job.Job.Steps,
             ["error"] = job.Error?.Message,
             ["images"] = job.State == JobState.Done && File.Exists(JobImagePath(server, job.Id, 0))
-                ? Enumerable.Range(0, job.Result!.Images.Count).Select(i => $"/v2/jobs/{job.Id}/images/{i}").ToList() : new List<string>(),
+                ? Enumerable.Range(0, job.Pngs.Count).Select(i => $"/v2/jobs/{job.Id}/images/{i}").ToList() : new List<string>(),
             ["result"] = job.State == JobState.Done ? job.Response : null,
         };
     }
@@ -485,9 +486,12 @@ internal static class GenerationRoutes
     private static IResult NotFound(string id) => Results.Json(new { detail = $"no job {id}" }, statusCode: 404);
 
     /// <summary>Bad input found only when the job ran (an undecodable init image, a missing tokenizer) is a 422; the rest a 500.</summary>
-    private static IResult Failure(Exception error) => error is ArgumentException or InvalidDataException or FileNotFoundException
+    private static IResult Failure(Exception error) => IsBadInput(error)
         ? ServerContext.Unprocessable([new ValidationError(["body"], error.Message, "value_error")])
-        : Results.Json(new { error = error.GetType().Name, detail = "", body = "", errors = error.Message }, statusCode: 500);
+        : Results.Json(new { error = error is RemoteJobException remote ? remote.TypeName : error.GetType().Name, detail = "", body = "", errors = error.Message }, statusCode: 500);
+
+    internal static bool IsBadInput(Exception error) =>
+        error is ArgumentException or InvalidDataException or FileNotFoundException or RemoteJobException { BadInput: true };
 
     /// <summary>The request model's fields with A1111's API defaults (StableDiffusionProcessingTxt2Img/Img2Img).</summary>
     private static Dictionary<string, object?> Defaults(string kind)

@@ -1,4 +1,4 @@
-using System.Collections.Concurrent;
+using System.Text.Json;
 using System.Threading.Channels;
 
 namespace SharpDiffusion.Server;
@@ -12,12 +12,18 @@ public enum JobState
     Cancelled,
 }
 
-/// <summary>One request in the queue: its id, state, progress and, once finished, its result or error.</summary>
-public sealed class ServerJob(string kind, ImageJob job, Func<ServerJob, ImageJobResult, object> respond)
+/// <summary>What a finished job answers: the A1111 response body and its PNGs (also served by URL for /v2 jobs).</summary>
+public sealed record JobResponse(object Body, IReadOnlyList<byte[]> Pngs);
+
+/// <summary>
+/// One request in the queue: its id, state, progress and, once finished, its response or error. With the Redis queue
+/// the server holds a mirror of the job, kept up to date from what the worker writes to Redis.
+/// </summary>
+public sealed class ServerJob(string kind, ImageJob job, Func<ServerJob, ImageJobResult, JobResponse> respond, Action<ServerJob>? keepImages = null, string? id = null)
 {
     private readonly TaskCompletionSource _finished = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    public string Id { get; } = Guid.NewGuid().ToString("N");
+    public string Id { get; } = id ?? Guid.NewGuid().ToString("N");
     /// <summary>"txt2img" or "img2img".</summary>
     public string Kind { get; } = kind;
     public ImageJob Job { get; } = job;
@@ -29,17 +35,23 @@ public sealed class ServerJob(string kind, ImageJob job, Func<ServerJob, ImageJo
     /// <summary>Written by the worker, read by request threads.</summary>
     public JobState State { get => _state; internal set => _state = value; }
     public ImageJobProgress? Progress { get; internal set; }
-    public ImageJobResult? Result { get; private set; }
     /// <summary>The HTTP response body built from the result (A1111's txt2img/img2img response).</summary>
     public object? Response { get; private set; }
+    /// <summary>The finished job's PNGs (empty before).</summary>
+    public IReadOnlyList<byte[]> Pngs { get; private set; } = [];
     public Exception? Error { get; private set; }
     public Task Finished => _finished.Task;
+    /// <summary>A /v2 job: its images are kept in the outputs folder when it finishes.</summary>
+    public bool KeepsImages => keepImages != null;
 
-    internal void Complete(ImageJobResult result)
+    internal void Complete(ImageJobResult result) => Finish(respond(this, result), cancelled: result.Interrupted && result.Images.Count == 0);
+
+    internal void Finish(JobResponse response, bool cancelled)
     {
-        Result = result;
-        Response = respond(this, result);
-        State = result.Interrupted && result.Images.Count == 0 ? JobState.Cancelled : JobState.Done;
+        Response = response.Body;
+        Pngs = response.Pngs;
+        State = cancelled ? JobState.Cancelled : JobState.Done;
+        keepImages?.Invoke(this);
         _finished.TrySetResult();
     }
 
@@ -71,15 +83,13 @@ public sealed class ServerJob(string kind, ImageJob job, Func<ServerJob, ImageJo
 }
 
 /// <summary>
-/// The in-process queue: one worker (one loaded model, weights patched in place per job), jobs in arrival order, at
-/// most <c>capacity</c> waiting. Finished jobs are kept for a while so that their ids can still be asked about.
+/// The in-process queue (<c>--queue memory</c>): one worker (one loaded model, weights patched in place per job), jobs in
+/// arrival order, at most <c>capacity</c> waiting.
 /// </summary>
-public sealed class JobQueue : IAsyncDisposable
+public sealed class JobQueue : IJobQueue
 {
-    private const int FinishedJobsKept = 256;
     private readonly Channel<ServerJob> _waiting = Channel.CreateUnbounded<ServerJob>(new UnboundedChannelOptions { SingleReader = true });
-    private readonly ConcurrentDictionary<string, ServerJob> _jobs = new();
-    private readonly ConcurrentQueue<string> _finishedOrder = new();
+    private readonly RecentJobs _jobs = new();
     private readonly IImageGenerationBackend _backend;
     private readonly int _capacity;
     private readonly CancellationTokenSource _stop = new();
@@ -96,30 +106,32 @@ public sealed class JobQueue : IAsyncDisposable
     /// <summary>The job being generated, or null when idle.</summary>
     public ServerJob? Current { get; private set; }
 
+    public Task<ServerJob?> CurrentAsync() => Task.FromResult(Current);
+
+    /// <summary>Jobs waiting to run (not the running one).</summary>
     public int QueuedCount => Volatile.Read(ref _queued);
 
-    /// <summary>False when the queue is full (the caller answers 503).</summary>
-    public bool TryEnqueue(ServerJob job)
+    public Task<bool> TryEnqueueAsync(ServerJob job, JsonElement request)
     {
         if (Interlocked.Increment(ref _queued) > _capacity)
         {
             Interlocked.Decrement(ref _queued);
-            return false;
+            return Task.FromResult(false);
         }
-        _jobs[job.Id] = job;
+        _jobs.Add(job);
         _waiting.Writer.TryWrite(job);
-        return true;
+        return Task.FromResult(true);
     }
 
-    public ServerJob? Find(string id) => _jobs.GetValueOrDefault(id);
+    public Task<ServerJob?> FindAsync(string id) => Task.FromResult(_jobs.Find(id));
 
     /// <summary>Cancels one job: a waiting job never runs, a running one stops after its current step.</summary>
-    public bool Cancel(string id)
+    public Task<bool> CancelAsync(string id)
     {
-        if (!_jobs.TryGetValue(id, out var job)) return false;
+        if (_jobs.Find(id) is not { } job) return Task.FromResult(false);
         if (job.State == JobState.Queued) job.CancelQueued();
         else if (job.State == JobState.Running) job.Control.Interrupt();
-        return true;
+        return Task.FromResult(true);
     }
 
     private async Task WorkAsync()
@@ -131,7 +143,7 @@ public sealed class JobQueue : IAsyncDisposable
                 Interlocked.Decrement(ref _queued);
                 if (job.State == JobState.Cancelled)
                 {
-                    Forget(job);
+                    _jobs.Finished(job);
                     continue;
                 }
                 job.State = JobState.Running;
@@ -139,13 +151,8 @@ public sealed class JobQueue : IAsyncDisposable
                 Current = job;
                 try
                 {
-                    var progress = new Progress(job);
-                    var result = await _backend.GenerateAsync(job.Job, progress, job.Control).ConfigureAwait(false);
+                    var result = await RunAsync(_backend, job.Job, job.Control, p => job.Progress = p).ConfigureAwait(false);
                     job.Complete(result);
-                }
-                catch (OperationCanceledException) when (job.Control.IsInterrupted)
-                {
-                    job.Complete(new ImageJobResult([], [], Interrupted: true));
                 }
                 catch (Exception e)
                 {
@@ -154,7 +161,7 @@ public sealed class JobQueue : IAsyncDisposable
                 finally
                 {
                     Current = null;
-                    Forget(job);
+                    _jobs.Finished(job);
                 }
             }
         }
@@ -163,10 +170,20 @@ public sealed class JobQueue : IAsyncDisposable
         }
     }
 
-    private void Forget(ServerJob finished)
+    /// <summary>
+    /// Runs one job on <paramref name="backend"/>, as both queues do: an interrupt that ends it before the backend
+    /// returns is an interrupted result with no images; any other exception is the job's failure.
+    /// </summary>
+    internal static async Task<ImageJobResult> RunAsync(IImageGenerationBackend backend, ImageJob job, JobControl control, Action<ImageJobProgress> report)
     {
-        _finishedOrder.Enqueue(finished.Id);
-        while (_finishedOrder.Count > FinishedJobsKept && _finishedOrder.TryDequeue(out var old)) _jobs.TryRemove(old, out _);
+        try
+        {
+            return await backend.GenerateAsync(job, new Progress(report), control).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (control.IsInterrupted)
+        {
+            return new ImageJobResult([], [], Interrupted: true);
+        }
     }
 
     public async ValueTask DisposeAsync()
@@ -178,8 +195,8 @@ public sealed class JobQueue : IAsyncDisposable
     }
 
     /// <summary>Synchronous progress (System.Progress would post to the thread pool and report out of order).</summary>
-    private sealed class Progress(ServerJob job) : IProgress<ImageJobProgress>
+    private sealed class Progress(Action<ImageJobProgress> report) : IProgress<ImageJobProgress>
     {
-        public void Report(ImageJobProgress value) => job.Progress = value;
+        public void Report(ImageJobProgress value) => report(value);
     }
 }

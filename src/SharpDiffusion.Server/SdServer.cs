@@ -25,7 +25,10 @@ public static class SdServer
         var catalog = new ModelCatalog(options.ModelsDir, options.HashCacheFile);
         bool ownsBackend = backend == null;
         backend ??= new GenerationServiceBackend(catalog, options.TokenizerPath);
-        var server = new ServerContext(options, catalog, backend);
+        // With a Redis queue the backend only answers /embeddings (loaded on demand); the workers generate.
+        var redis = RedisAddress.Parse(options.Queue)?.Connect();
+        var server = new ServerContext(options, catalog, backend, redis == null ? null : s => new RedisJobQueue(redis, s, options.ResultTtl));
+        _ = server.Queue; // made now: a Redis queue creates its consumer group before the server answers
 
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ApplicationName = typeof(SdServer).Assembly.GetName().Name });
         builder.Logging.ClearProviders();
@@ -71,6 +74,7 @@ public static class SdServer
         GenerationRoutes.Map(app, server);
         app.Lifetime.ApplicationStopping.Register(() => server.Queue.DisposeAsync().AsTask().Wait(TimeSpan.FromSeconds(30)));
         if (ownsBackend && backend is IDisposable disposable) app.Lifetime.ApplicationStopped.Register(disposable.Dispose);
+        if (redis != null) app.Lifetime.ApplicationStopped.Register(redis.Dispose);
         return app;
     }
 

@@ -5,18 +5,31 @@ using Microsoft.AspNetCore.Http;
 namespace SharpDiffusion.Server;
 
 /// <summary>The server's shared state (models folder, options, the backend and its queue) and small HTTP helpers.</summary>
-public sealed class ServerContext(ServerOptions options, ModelCatalog catalog, IImageGenerationBackend backend)
+public sealed class ServerContext
 {
-    public ServerOptions Options { get; } = options;
-    public ModelCatalog Catalog { get; } = catalog;
-    public ServerSettings Settings { get; } = new(catalog);
-    public IImageGenerationBackend Backend { get; } = backend;
-    public JobQueue Queue { get; } = new(backend, options.MaxQueuedJobs);
+    private readonly Lazy<IJobQueue> _queue;
+
+    /// <summary><paramref name="queue"/> makes the job queue on first use (default: the in-process <see cref="JobQueue"/>);
+    /// a Redis worker, which only parses requests and builds responses, never makes one.</summary>
+    public ServerContext(ServerOptions options, ModelCatalog catalog, IImageGenerationBackend backend, Func<ServerContext, IJobQueue>? queue = null)
+    {
+        Options = options;
+        Catalog = catalog;
+        Settings = new(catalog);
+        Backend = backend;
+        _queue = new(() => queue?.Invoke(this) ?? new JobQueue(backend, options.MaxQueuedJobs));
+    }
+
+    public ServerOptions Options { get; }
+    public ModelCatalog Catalog { get; }
+    public ServerSettings Settings { get; }
+    public IImageGenerationBackend Backend { get; }
+    public IJobQueue Queue => _queue.Value;
 
     /// <summary>A1111's /sdapi/v1/progress for the running job (zeros when idle).</summary>
-    public Dictionary<string, object?> ProgressResponse(bool skipCurrentImage = false)
+    public async Task<Dictionary<string, object?>> ProgressResponseAsync(bool skipCurrentImage = false)
     {
-        var job = Queue.Current;
+        var job = await Queue.CurrentAsync();
         if (job == null || job.Progress is not { } p)
             return new() { ["progress"] = 0.0, ["eta_relative"] = 0.0, ["state"] = State(job, null), ["current_image"] = null, ["textinfo"] = null };
         double fraction = Math.Max(job.Fraction, 0.01);

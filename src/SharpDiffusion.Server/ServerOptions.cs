@@ -24,6 +24,13 @@ public sealed record ServerOptions
     /// <summary>The hash cache file (default: the user's cache, shared with the CLI).</summary>
     public string? HashCacheFile { get; init; }
 
+    /// <summary>"memory" (jobs run in this process) or "redis://HOST:PORT" (jobs go to a Redis stream that
+    /// <c>sharpdiffusion worker</c> processes read; this server loads no model for them).</summary>
+    public string Queue { get; init; } = "memory";
+
+    /// <summary>How long a Redis job's result and state are kept after it finishes.</summary>
+    public TimeSpan ResultTtl { get; init; } = TimeSpan.FromHours(1);
+
     /// <summary>Jobs waiting beyond this many are refused with 503 and Retry-After.</summary>
     public int MaxQueuedJobs { get; init; } = 64;
 

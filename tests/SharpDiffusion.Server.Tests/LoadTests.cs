@@ -36,7 +36,7 @@ public class LoadTests(ITestOutputHelper output)
         {
             requests.Add(server.PostAsync("/sdapi/v1/txt2img", Request(i)));
             int queued = i;
-            await WaitFor(() => server.Context.Queue.QueuedCount == queued, $"request {i} to be queued");
+            await WaitFor(() => ((JobQueue)server.Context.Queue).QueuedCount == queued, $"request {i} to be queued");
         }
 
         // Status routes while a job is running and 19 wait.
@@ -88,7 +88,7 @@ public class LoadTests(ITestOutputHelper output)
         var first = server.PostAsync("/sdapi/v1/txt2img", Job("first"));
         await backend.WaitAtGateAsync();
         var second = server.PostAsync("/sdapi/v1/txt2img", Job("second"));
-        await WaitFor(() => server.Context.Queue.QueuedCount == 1, "the second job to be queued");
+        await WaitFor(() => ((JobQueue)server.Context.Queue).QueuedCount == 1, "the second job to be queued");
 
         Assert.Equal(200, (await server.PostAsync("/sdapi/v1/interrupt", new { })).Status);
         backend.GateStep = 0; // the reruns below go through

@@ -32,7 +32,7 @@ internal sealed class TestServer : IAsyncDisposable
 
     /// <param name="backendFactory">Makes the backend from the server's options (a wrapper around the real engine).</param>
     public static async Task<TestServer> StartAsync(IReadOnlyList<(string, string)>? credentials = null, IImageGenerationBackend? backend = null,
-        int maxQueue = 64, bool withModels = true, Func<ServerOptions, IImageGenerationBackend>? backendFactory = null)
+        int maxQueue = 64, bool withModels = true, Func<ServerOptions, IImageGenerationBackend>? backendFactory = null, string queue = "memory")
     {
         var root = Path.Combine(Path.GetTempPath(), "sdserve-" + Guid.NewGuid().ToString("N")[..12]);
         var models = Path.Combine(root, "models");
@@ -55,6 +55,7 @@ internal sealed class TestServer : IAsyncDisposable
             TokenizerPath = TestPaths.GoldenFile("clip"),
             HashCacheFile = Path.Combine(root, "hashes.json"),
             MaxQueuedJobs = maxQueue,
+            Queue = queue,
         };
         var app = SdServer.Build(options, backend ?? backendFactory?.Invoke(options));
         await app.StartAsync();

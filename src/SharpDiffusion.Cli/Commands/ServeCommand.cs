@@ -18,11 +18,12 @@ internal sealed class ServeCommand : ICliCommand
     private readonly Option<string> _outputs = new("--outputs") { Description = "Folder for images saved on request (save_images)", DefaultValueFactory = _ => "outputs" };
     private readonly Option<string?> _tokenizer = new("--tokenizer") { Description = "CLIP vocabulary: vocab.json+merges.txt folder or bpe_simple_vocab_16e6.txt.gz" };
     private readonly Option<int> _maxQueue = new("--max-queue") { Description = "Jobs that may wait; more are answered 503 (default 64)", DefaultValueFactory = _ => 64 };
+    private readonly Option<string> _queue = new("--queue") { Description = "memory (jobs run in this process) or redis://HOST:PORT (jobs go to Redis; 'sharpdiffusion worker' processes run them)", DefaultValueFactory = _ => "memory" };
 
     public Command Create(CliContext context)
     {
         var command = new Command("serve", "Serve an A1111-compatible API, a job API and a web page");
-        foreach (var option in new Option[] { _modelsDir, _listen, _apiAuth, _cors, _outputs, _tokenizer, _maxQueue }) command.Options.Add(option);
+        foreach (var option in new Option[] { _modelsDir, _listen, _apiAuth, _cors, _outputs, _tokenizer, _maxQueue, _queue }) command.Options.Add(option);
         command.SetAction(result => Run(context, result));
         return command;
     }
@@ -37,6 +38,8 @@ internal sealed class ServeCommand : ICliCommand
             var tokenizer = args.GetValue(_tokenizer);
             if (tokenizer != null && !File.Exists(tokenizer) && !Directory.Exists(tokenizer)) throw new ArgumentException($"--tokenizer {tokenizer}: no such file or folder");
             if (args.GetValue(_maxQueue) < 1) throw new ArgumentException("--max-queue must be at least 1");
+            var queue = args.GetValue(_queue)!;
+            RedisAddress.Parse(queue);
             var listen = args.GetValue(_listen)!;
             var (host, _) = ServerOptions.ParseListen(listen);
             if (host != "localhost" && !System.Net.IPAddress.TryParse(host, out _)) throw new ArgumentException($"--listen: '{host}' is not an IP address or localhost");
@@ -49,6 +52,7 @@ internal sealed class ServeCommand : ICliCommand
                 OutputsDir = args.GetValue(_outputs)!,
                 TokenizerPath = tokenizer,
                 MaxQueuedJobs = args.GetValue(_maxQueue),
+                Queue = queue,
             };
         }
         catch (ArgumentException e)
@@ -57,7 +61,16 @@ internal sealed class ServeCommand : ICliCommand
             return ExitCodes.Usage;
         }
 
-        var app = SdServer.Build(options);
+        Microsoft.AspNetCore.Builder.WebApplication app;
+        try
+        {
+            app = SdServer.Build(options);
+        }
+        catch (StackExchange.Redis.RedisConnectionException e)
+        {
+            context.Fail($"--queue {options.Queue}: cannot reach Redis ({e.FailureType})");
+            return ExitCodes.Unavailable;
+        }
         try
         {
             app.Start();
@@ -67,7 +80,7 @@ internal sealed class ServeCommand : ICliCommand
             context.Fail($"cannot listen on {options.Listen}: {e.Message}");
             return ExitCodes.Usage;
         }
-        foreach (var url in app.Urls) context.Error.WriteLine($"serving on {url} (API {url}/sdapi/v1, page {url}/, OpenAPI {url}/openapi/v1.json){(options.Credentials.Count > 0 ? ", Basic auth on" : "")}");
+        foreach (var url in app.Urls) context.Error.WriteLine($"serving on {url} (API {url}/sdapi/v1, page {url}/, OpenAPI {url}/openapi/v1.json){(options.Credentials.Count > 0 ? ", Basic auth on" : "")}{(options.Queue != "memory" ? $", jobs to {options.Queue}" : "")}");
         app.WaitForShutdown();
         return ExitCodes.Success;
     }
