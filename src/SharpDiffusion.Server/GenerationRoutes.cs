@@ -122,7 +122,7 @@ internal static class GenerationRoutes
         {
             try
             {
-                schedule = ScheduleTypes.Parse(scheduler) switch { ScheduleType.Karras => "Karras", ScheduleType.Exponential => "Exponential", _ => "Automatic" };
+                schedule = ScheduleTypes.Label(ScheduleTypes.Parse(scheduler));
             }
             catch (ArgumentException e)
             {
@@ -259,10 +259,32 @@ internal static class GenerationRoutes
                     ? $"latent mode '{upscalerName}' is not supported yet (see /sdapi/v1/latent-upscale-modes)"
                     : $"upscaler '{upscalerName}' not found (see /sdapi/v1/upscalers)");
         }
-        if (hrSampler is { Length: > 0 } && hrSampler != "Use same sampler" && !SameSampler(hrSampler, sampler))
-            r.Unsupported("hr_sampler_name", "a second-pass sampler other than the first pass's is not supported yet");
-        if (hrScheduler is { Length: > 0 } && hrScheduler != "Use same scheduler" && !hrScheduler.Equals(schedule, StringComparison.OrdinalIgnoreCase))
-            r.Unsupported("hr_scheduler", "a second-pass schedule other than the first pass's is not supported yet");
+        // A1111: "Use same sampler" / "Use same scheduler" (or nothing) keep the first pass's.
+        string? hiresSampler = null, hiresScheduler = null;
+        if (hrSampler is { Length: > 0 } && hrSampler != "Use same sampler")
+        {
+            try
+            {
+                var (resolved, implied) = SamplerRegistry.Resolve(hrSampler);
+                hiresSampler = resolved.Name;
+                if (implied is { } impliedSchedule) hiresScheduler = ScheduleTypes.Label(impliedSchedule);
+            }
+            catch (ArgumentException e)
+            {
+                r.Invalid("hr_sampler_name", e.Message);
+            }
+        }
+        if (hrScheduler is { Length: > 0 } && hrScheduler != "Use same scheduler")
+        {
+            try
+            {
+                hiresScheduler = ScheduleTypes.Label(ScheduleTypes.Parse(hrScheduler));
+            }
+            catch (ArgumentException e)
+            {
+                r.Invalid("hr_scheduler", e.Message);
+            }
+        }
         if (hrPrompt.Length > 0 && hrPrompt != prompt) r.Unsupported("hr_prompt", "a second-pass prompt other than the prompt is not supported yet");
         if (hrNegative.Length > 0 && hrNegative != negative) r.Unsupported("hr_negative_prompt", "a second-pass negative prompt other than the negative prompt is not supported yet");
         if (hrCheckpoint is { Length: > 0 } && hrCheckpoint != "Use same checkpoint") r.Unsupported("hr_checkpoint_name", "a second-pass checkpoint is not supported yet");
@@ -274,19 +296,9 @@ internal static class GenerationRoutes
             HiresUpscalerPath = upscalerPath,
             HiresSteps = secondPassSteps == 0 ? null : secondPassSteps,
             HiresDenoise = denoise,
+            HiresSampler = hiresSampler,
+            HiresScheduler = hiresScheduler,
         };
-    }
-
-    private static bool SameSampler(string name, string sampler)
-    {
-        try
-        {
-            return SamplerRegistry.Resolve(name).Sampler.Name == sampler;
-        }
-        catch (ArgumentException)
-        {
-            return false;
-        }
     }
 
     private sealed record MaskSettings(byte[] Image, double Blur, bool Invert, Engine.Pipeline.InpaintFill Fill, bool FullRes, int Padding);
@@ -381,6 +393,8 @@ internal static class GenerationRoutes
         var extra = new Dictionary<string, object?> { ["Schedule type"] = job.Scheduler };
         if (job.HiresScale is { } scale)
         {
+            if (job.HiresSampler is { } hiresSampler && hiresSampler != job.SamplerName) extra["Hires sampler"] = hiresSampler;
+            if (job.HiresScheduler is { } hiresScheduler && hiresScheduler != job.Scheduler) extra["Hires schedule type"] = hiresScheduler;
             extra["Hires upscale"] = scale;
             if (job.HiresSteps is { } steps) extra["Hires steps"] = steps;
             extra["Hires upscaler"] = job.HiresUpscaler;

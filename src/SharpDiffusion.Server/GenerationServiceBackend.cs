@@ -61,6 +61,8 @@ public sealed class GenerationServiceBackend(ModelCatalog catalog, string? token
                     HiresUpscalerPath = job.HiresUpscalerPath,
                     HiresSteps = job.HiresSteps,
                     HiresDenoise = job.HiresDenoise,
+                    HiresSampler = job.HiresSampler,
+                    HiresSchedule = job.HiresScheduler == null ? null : ScheduleTypes.Parse(job.HiresScheduler),
                 },
             };
             if (job.InitImage != null)

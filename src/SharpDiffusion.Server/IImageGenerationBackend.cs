@@ -56,6 +56,10 @@ public sealed record ImageJob
     public string? HiresUpscalerPath { get; init; }
     public int? HiresSteps { get; init; }
     public double HiresDenoise { get; init; } = 0.75;
+    /// <summary>A1111's hr_sampler_name (display name); null: the first pass's sampler.</summary>
+    public string? HiresSampler { get; init; }
+    /// <summary>A1111's hr_scheduler (label); null: the hires sampler's implied one, else the first pass's.</summary>
+    public string? HiresScheduler { get; init; }
 }
 
 /// <summary>One image: RGB bytes, its seed and its A1111 parameters text.</summary>

@@ -45,6 +45,24 @@ public class HiresInpaintTests
     }
 
     [Fact]
+    public async Task HiresSamplerAndSchedulerGiveTheCliImage()
+    {
+        await using var server = await TestServer.StartAsync();
+        var (png, info) = await Generate(server, "/sdapi/v1/txt2img", new
+        {
+            prompt = "a red fox", steps = 3, sampler_name = "Euler", cfg_scale = 7, seed = 4, width = 16, height = 16,
+            enable_hr = true, hr_scale = 2, hr_upscaler = "Latent", hr_second_pass_steps = 2, denoising_strength = 0.6,
+            hr_sampler_name = "DPM++ 2M", hr_scheduler = "Karras",
+        });
+        var cli = Cli(server, "--prompt", "a red fox", "--steps", "3", "--sampler", "Euler", "--cfg", "7", "--seed", "4", "--width", "16",
+            "--height", "16", "--hires-scale", "2", "--hires-upscaler", "Latent", "--hires-steps", "2", "--hires-denoise", "0.6",
+            "--hires-sampler", "DPM++ 2M", "--hires-schedule", "Karras");
+        Assert.Equal(cli, png);
+        Assert.Contains("Denoising strength: 0.6, Hires sampler: DPM++ 2M, Hires schedule type: Karras, Hires upscale: 2", Parameters(png));
+        Assert.Equal("DPM++ 2M", info.GetProperty("extra_generation_params").GetProperty("Hires sampler").GetString());
+    }
+
+    [Fact]
     public async Task HiresFixWithAnUpscalerModelAndResizeToAsA1111()
     {
         await using var server = await TestServer.StartAsync();
@@ -155,8 +173,8 @@ public class HiresInpaintTests
         Assert.Equal(["hr_scale"], await Fields("/sdapi/v1/txt2img", new { width = 16, height = 16, enable_hr = true, hr_scale = "big" }));
         Assert.Equal(["hr_scale"], await Fields("/sdapi/v1/txt2img", new { width = 16, height = 16, enable_hr = true, hr_scale = 1.3 })); // 20.8 px
         Assert.Equal(["hr_resize_x"], await Fields("/sdapi/v1/txt2img", new { width = 16, height = 16, enable_hr = true, hr_resize_x = 32, hr_resize_y = 48 }));
-        Assert.Equal(["hr_prompt", "hr_sampler_name"], await Fields("/sdapi/v1/txt2img",
-            new { prompt = "a", sampler_name = "Euler", width = 16, height = 16, enable_hr = true, hr_sampler_name = "DDIM", hr_prompt = "b" }));
+        Assert.Equal(["hr_prompt", "hr_sampler_name", "hr_scheduler"], await Fields("/sdapi/v1/txt2img",
+            new { prompt = "a", sampler_name = "Euler", width = 16, height = 16, enable_hr = true, hr_sampler_name = "No Such Sampler", hr_scheduler = "Wavy", hr_prompt = "b" }));
         Assert.Equal(["denoising_strength", "enable_hr"], await Fields("/sdapi/v1/txt2img", new { enable_hr = "perhaps", denoising_strength = 2 }));
 
         var init = Convert.ToBase64String(PngEncoder.Encode(new byte[16 * 16 * 3], 16, 16));
