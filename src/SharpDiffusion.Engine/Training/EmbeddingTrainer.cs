@@ -80,6 +80,9 @@ public static class EmbeddingTrainer
             stopAfterStep, at => TrainingState.Save(statePath, at, parameters, [optimizer], fingerprint), progress, micro =>
             {
                 var (ids, offsets) = PromptIds(checkpoint, micro.Prompts, nameTokens, options.Vectors);
+                // A prompt without the name gives the vectors no gradient (libtorch would fail in backward).
+                if (offsets.All(o => o.Count == 0))
+                    throw new InvalidDataException($"{options.Template}: the prompt \"{micro.Prompts[0]}\" holds no \"{options.Name}\" (use [name] in the template, or the word in the captions)");
                 var conditioning = TextualInversionTraining.Conditioning(clip, ids, vectors, offsets, options.ClipSkip);
                 return TextualInversionTraining.LdmLoss(checkpoint.UNet, checkpoint.File, micro.Latents, micro.Noise, micro.Timesteps, conditioning);
             });

@@ -137,6 +137,15 @@ public class CheckpointTrainerTests
             "--max-steps", "1", "--resolution", "16", "--bucket-step", "8");
         Assert.True(code == ExitCodes.Success, stderr);
         Assert.True(File.Exists(dir.File("l.safetensors")) && File.Exists(dir.File("e.safetensors")) && File.Exists(dir.File("h.pt")));
+
+        // A template whose prompts never hold the name trains nothing: one line, exit 2 (not a libtorch backward error).
+        File.WriteAllText(dir.File("plain.txt"), "[filewords]\n");
+        (code, _, stderr) = Run("train", "embedding", "--model", model, "--data", data, "--out", dir.File("x.safetensors"), "--name", "zqx",
+            "--template", dir.File("plain.txt"), "--max-steps", "1", "--resolution", "16", "--bucket-step", "8");
+        Assert.Equal(ExitCodes.Usage, code);
+        Assert.Contains("plain.txt: the prompt", stderr);
+        Assert.Contains("holds no \"zqx\"", stderr);
+        Assert.Single(stderr.Trim().Split('\n'));
     }
 
     [Fact]
