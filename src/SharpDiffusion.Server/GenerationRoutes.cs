@@ -157,12 +157,14 @@ internal static class GenerationRoutes
         if (r.Has("eta") && r.Double("eta", 1.0, 0, 1) != 1.0) r.Unsupported("eta", "only eta 1 (A1111's default) is supported yet");
 
         byte[]? init = null;
+        int resizeMode = 0;
         MaskSettings? mask = null;
         double strength = 0.75;
         if (kind == "img2img")
         {
             strength = r.Double("denoising_strength", 0.75, 0, 1);
-            if (r.Int("resize_mode", 0, 0, 3) != 0) r.Unsupported("resize_mode", "only 0 (just resize) is supported yet");
+            resizeMode = r.Int("resize_mode", 0, 0, 3);
+            if (resizeMode == 3) r.Unsupported("resize_mode", "3 (just resize, latent upscale) is not supported yet; 0, 1 and 2 are");
             mask = ParseMask(r);
             var images = r.Raw("init_images");
             if (images is not { ValueKind: JsonValueKind.Array } array || array.GetArrayLength() == 0)
@@ -198,6 +200,7 @@ internal static class GenerationRoutes
             Iterations = iterations,
             ClipSkip = clipSkip,
             InitImage = init,
+            ResizeMode = (Engine.Pipeline.InitResizeMode)Math.Min(resizeMode, 2),
             DenoisingStrength = strength,
         };
         if (hires != null) job = hires(job);

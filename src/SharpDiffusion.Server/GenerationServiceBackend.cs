@@ -61,6 +61,7 @@ public sealed class GenerationServiceBackend(ModelCatalog catalog, string? token
                     HiresUpscalerPath = job.HiresUpscalerPath,
                     HiresSteps = job.HiresSteps,
                     HiresDenoise = job.HiresDenoise,
+                    ResizeMode = job.ResizeMode,
                     HiresSampler = job.HiresSampler,
                     HiresSchedule = job.HiresScheduler == null ? null : ScheduleTypes.Parse(job.HiresScheduler),
                 },

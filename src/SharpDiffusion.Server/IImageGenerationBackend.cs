@@ -40,6 +40,8 @@ public sealed record ImageJob
     public string Rng { get; init; } = "cpu";
     /// <summary>img2img: the encoded starting image (PNG/JPEG/WebP bytes) and its strength.</summary>
     public byte[]? InitImage { get; init; }
+    /// <summary>A1111's resize_mode 0-2 for the init image and mask.</summary>
+    public Engine.Pipeline.InitResizeMode ResizeMode { get; init; }
     public double DenoisingStrength { get; init; } = 0.75;
 
     /// <summary>img2img inpainting: the encoded mask image (white = repaint) and A1111's mask settings (its API defaults).</summary>

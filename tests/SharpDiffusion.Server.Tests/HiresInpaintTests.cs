@@ -107,6 +107,40 @@ public class HiresInpaintTests
     }
 
     [Fact]
+    public async Task ResizeModesGiveTheCliImageAndA1111sCanvas()
+    {
+        await using var server = await TestServer.StartAsync();
+        // A 24x16 init image (left half red, right half blue) for a 16x16 output: each mode shapes it differently.
+        var rgb = new byte[24 * 16 * 3];
+        for (int y = 0; y < 16; y++)
+            for (int x = 0; x < 24; x++)
+                (rgb[(y * 24 + x) * 3], rgb[(y * 24 + x) * 3 + 2]) = x < 12 ? ((byte)220, (byte)10) : ((byte)10, (byte)220);
+        var init = PngEncoder.Encode(rgb, 24, 16);
+        var initPath = Path.Combine(server.Root, "wide.png");
+        File.WriteAllBytes(initPath, init);
+
+        // The engine's init image is A1111's resize_image canvas (A1111ResizeImage, Pillow-exact; its own tests).
+        var request = new Engine.Pipeline.GenerationRequest { Prompt = "", Width = 16, Height = 16, ResizeMode = Engine.Pipeline.InitResizeMode.CropAndResize };
+        Assert.Equal(Engine.Upscaling.A1111ResizeImage.CropAndResize(rgb, 24, 16, 3, 16, 16), Engine.Pipeline.InitImageLoader.Attach(request, initPath, null, out _).InitImage);
+        request = request with { ResizeMode = Engine.Pipeline.InitResizeMode.ResizeAndFill };
+        Assert.Equal(Engine.Upscaling.A1111ResizeImage.ResizeAndFill(rgb, 24, 16, 3, 16, 16), Engine.Pipeline.InitImageLoader.Attach(request, initPath, null, out _).InitImage);
+
+        var pngs = new List<byte[]>();
+        foreach (var (mode, name) in new[] { (0, "just-resize"), (1, "crop-and-resize"), (2, "resize-and-fill") })
+        {
+            var (png, _) = await Generate(server, "/sdapi/v1/img2img", new
+            {
+                prompt = "a dog", steps = 3, sampler_name = "Euler", seed = 3, width = 16, height = 16, denoising_strength = 0.5,
+                init_images = new[] { Convert.ToBase64String(init) }, resize_mode = mode,
+            });
+            Assert.Equal(Cli(server, "--prompt", "a dog", "--steps", "3", "--sampler", "Euler", "--cfg", "7", "--seed", "3", "--width", "16", "--height", "16",
+                "--init-image", initPath, "--strength", "0.5", "--resize-mode", name), png);
+            pngs.Add(png);
+        }
+        Assert.Equal(3, pngs.Select(Convert.ToBase64String).Distinct().Count());
+    }
+
+    [Fact]
     public async Task InpaintingGivesTheCliImage()
     {
         await using var server = await TestServer.StartAsync();

@@ -42,6 +42,7 @@ internal sealed class GenerateCommand : ICliCommand
     private readonly Option<int> _batchCount = new("--batch-count") { Description = "Batches run one after another (A1111 'Batch count'); seeds continue", DefaultValueFactory = _ => 1 };
     private readonly Option<int?> _clipSkip = new("--clip-skip") { Description = "CLIP skip (A1111 'Clip skip', default 1)" };
     private readonly Option<string?> _initImage = new("--init-image") { Description = "img2img: the starting image (resized to the output size)" };
+    private readonly Option<string?> _resizeMode = new("--resize-mode") { Description = "img2img: how an init image of another shape fits the size (A1111): just-resize (default), crop-and-resize, resize-and-fill" };
     private readonly Option<double?> _strength = new("--strength") { Description = "img2img denoising strength (default 0.75)" };
     private readonly Option<string?> _mask = new("--mask") { Description = "Inpainting: the mask image (white = repaint; transparency counts as the mask, as A1111), resized to the output size" };
     private readonly Option<double?> _maskBlur = new("--mask-blur") { Description = "Inpainting: mask blur in pixels (default 4)" };
@@ -74,7 +75,7 @@ internal sealed class GenerateCommand : ICliCommand
     {
         var command = new Command("generate", "Generate images from a checkpoint (txt2img, img2img, inpainting)");
         foreach (var option in new Option[] { _model, _config, _tokenizer, _prompt, _negative, _steps, _sampler, _schedule, _cfg, _seed,
-                     _rng, _width, _height, _batch, _batchCount, _clipSkip, _initImage, _strength, _mask, _maskBlur, _inpaintFill, _inpaintFullRes, _inpaintPadding, _outpaint, _maskInvert, _vaeSampleSeed, _control, _controlPreprocessor, _hiresScale, _hiresUpscaler, _hiresSampler, _hiresSchedule, _hiresSteps, _hiresDenoise, _precision, _device, _out, _saveLatents, _fromPng, _prediction,
+                     _rng, _width, _height, _batch, _batchCount, _clipSkip, _initImage, _resizeMode, _strength, _mask, _maskBlur, _inpaintFill, _inpaintFullRes, _inpaintPadding, _outpaint, _maskInvert, _vaeSampleSeed, _control, _controlPreprocessor, _hiresScale, _hiresUpscaler, _hiresSampler, _hiresSchedule, _hiresSteps, _hiresDenoise, _precision, _device, _out, _saveLatents, _fromPng, _prediction,
                      _modelsDir, _verbose, _vae }.Concat(_previews.Options))
             command.Options.Add(option);
         command.SetAction(result => Run(context, result));
@@ -282,6 +283,13 @@ internal sealed class GenerateCommand : ICliCommand
             InpaintFullResPadding = args.GetValue(_inpaintPadding) ?? (png?["Masked area padding"] is { } pad ? int.Parse(pad, CultureInfo.InvariantCulture) : 32),
             Outpaint = args.GetValue(_outpaint) is { } outpaint ? OutpaintBorders.Parse(outpaint) : null,
             VaeSampleSeed = args.GetValue(_vaeSampleSeed),
+            ResizeMode = (args.GetValue(_resizeMode)?.ToLowerInvariant()) switch
+            {
+                null or "just-resize" or "0" => InitResizeMode.JustResize,
+                "crop-and-resize" or "1" => InitResizeMode.CropAndResize,
+                "resize-and-fill" or "2" => InitResizeMode.ResizeAndFill,
+                var m => throw new ArgumentException($"--resize-mode {m}: just-resize, crop-and-resize or resize-and-fill"),
+            },
             HiresScale = args.GetValue(_hiresScale) ?? (png?["Hires upscale"] is { } hu ? double.Parse(hu, CultureInfo.InvariantCulture) : null),
             HiresUpscaler = args.GetValue(_hiresUpscaler) ?? png?["Hires upscaler"] ?? "Latent",
             HiresSampler = args.GetValue(_hiresSampler) ?? png?["Hires sampler"],

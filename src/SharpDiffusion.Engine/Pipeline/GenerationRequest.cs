@@ -103,6 +103,9 @@ public sealed record GenerationRequest
     /// <summary>ControlNet units, applied together (their residuals summed); empty: none.</summary>
     public IReadOnlyList<ControlNet.ControlUnit> Control { get; init; } = [];
 
+    /// <summary>A1111's img2img resize mode: how an init image (and its mask) of another shape becomes the output size.</summary>
+    public InitResizeMode ResizeMode { get; init; } = InitResizeMode.JustResize;
+
     /// <summary>A1111 "Hires. fix" upscale factor (txt2img only); null: no second pass.</summary>
     public double? HiresScale { get; init; }
 
@@ -139,6 +142,17 @@ public sealed record GenerationRequest
 
     /// <summary>The second pass's size: <c>int(size · scale)</c>, as A1111's <c>hr_upscale_to_x/y</c>.</summary>
     public (int Width, int Height) HiresSize => HiresScale is { } s ? ((int)(Width * s), (int)(Height * s)) : (Width, Height);
+}
+
+/// <summary>A1111's img2img resize modes 0-2 (3, "Just resize (latent upscale)", is not offered).</summary>
+public enum InitResizeMode
+{
+    /// <summary>Stretched to the size.</summary>
+    JustResize = 0,
+    /// <summary>Scaled to cover the size, centred, the excess cut off.</summary>
+    CropAndResize = 1,
+    /// <summary>Scaled to fit inside, centred, the bands filled with the stretched edge rows or columns.</summary>
+    ResizeAndFill = 2,
 }
 
 /// <summary>A1111's inpainting "Masked content" choices.</summary>

@@ -39,6 +39,19 @@ public static class InitImageLoader
             var rgb = LoadRgb(initPath, out imageWidth, out imageHeight);
             request = request with { InitImage = rgb, ImageSize = (imageWidth, imageHeight) };
         }
+        else if (request.ResizeMode != InitResizeMode.JustResize)
+        {
+            // A1111: create_binary_mask on the mask as given, then resize_image(resize_mode, ...) of image and mask alike.
+            var rgb = LoadRgb(initPath, out int ownWidth, out int ownHeight);
+            request = request with { InitImage = Resize(request.ResizeMode, rgb, ownWidth, ownHeight, 3, imageWidth, imageHeight) };
+            maskResizedFrom = null;
+            if (maskPath == null) return request;
+            using var codec = SKCodec.Create(maskPath) ?? throw new InvalidDataException($"{maskPath}: not an image SkiaSharp can decode");
+            var (maskWidth, maskHeight) = (codec.Info.Width, codec.Info.Height);
+            var mask = LoadMask(maskPath, maskWidth, maskHeight, out _);
+            if ((maskWidth, maskHeight) != (imageWidth, imageHeight)) maskResizedFrom = (maskWidth, maskHeight);
+            return request with { Mask = Resize(request.ResizeMode, mask, maskWidth, maskHeight, 1, imageWidth, imageHeight) };
+        }
         else
         {
             request = request with { InitImage = LoadRgb(initPath, imageWidth, imageHeight) };
@@ -47,6 +60,12 @@ public static class InitImageLoader
         if (maskPath != null) request = request with { Mask = LoadMask(maskPath, imageWidth, imageHeight, out maskResizedFrom) };
         return request;
     }
+
+    private static byte[] Resize(InitResizeMode mode, byte[] pixels, int width, int height, int channels, int newWidth, int newHeight) => mode switch
+    {
+        InitResizeMode.CropAndResize => Upscaling.A1111ResizeImage.CropAndResize(pixels, width, height, channels, newWidth, newHeight),
+        _ => Upscaling.A1111ResizeImage.ResizeAndFill(pixels, width, height, channels, newWidth, newHeight),
+    };
 
     /// <summary>The image at its own size (A1111's "only masked" and outpainting keep it): RGB bytes, row-major.</summary>
     public static byte[] LoadRgb(string path, out int width, out int height)
