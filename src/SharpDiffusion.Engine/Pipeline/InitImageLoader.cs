@@ -46,9 +46,7 @@ public static class InitImageLoader
             request = request with { InitImage = Resize(request.ResizeMode, rgb, ownWidth, ownHeight, 3, imageWidth, imageHeight) };
             maskResizedFrom = null;
             if (maskPath == null) return request;
-            using var codec = SKCodec.Create(maskPath) ?? throw new InvalidDataException($"{maskPath}: not an image SkiaSharp can decode");
-            var (maskWidth, maskHeight) = (codec.Info.Width, codec.Info.Height);
-            var mask = LoadMask(maskPath, maskWidth, maskHeight, out _);
+            var mask = LoadMask(maskPath, out int maskWidth, out int maskHeight);
             if ((maskWidth, maskHeight) != (imageWidth, imageHeight)) maskResizedFrom = (maskWidth, maskHeight);
             return request with { Mask = Resize(request.ResizeMode, mask, maskWidth, maskHeight, 1, imageWidth, imageHeight) };
         }
@@ -75,6 +73,14 @@ public static class InitImageLoader
         return LoadRgb(path, width, height);
     }
 
+    /// <summary>The mask at its own size (as <see cref="LoadMask(string, int, int, out ValueTuple{int, int}?)"/> reads it).</summary>
+    public static byte[] LoadMask(string path, out int width, out int height)
+    {
+        using var codec = SKCodec.Create(path) ?? throw new InvalidDataException($"{path}: not an image SkiaSharp can decode");
+        (width, height) = (codec.Info.Width, codec.Info.Height);
+        return LoadMask(path, width, height, out _);
+    }
+
     /// <summary>
     /// An inpainting mask as A1111's <c>create_binary_mask</c> reads it: an image with transparency gives its alpha
     /// thresholded (255 where alpha &gt; 128, else 0), any other its <c>convert('L')</c> luma
@@ -96,7 +102,7 @@ public static class InitImageLoader
         {
             mask[i] = transparent
                 ? (byte)(pixels[j + 3] > 128 ? 255 : 0)
-                : (byte)((pixels[j] * 19595 + pixels[j + 1] * 38470 + pixels[j + 2] * 7471 + 0x8000) >> 16);
+                : Upscaling.PillowLuma.Of(pixels[j], pixels[j + 1], pixels[j + 2]);
         }
         return mask;
     }

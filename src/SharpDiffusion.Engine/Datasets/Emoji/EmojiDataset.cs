@@ -61,14 +61,11 @@ public static class EmojiDataset
         return new EmojiDatasetReport(folder, written, failed);
     }
 
-    /// <summary>Pillow's L conversion, in place: (R*19595 + G*38470 + B*7471 + 0x8000) >> 16, written to R, G and B.</summary>
+    /// <summary>Pillow's L conversion (<see cref="Upscaling.PillowLuma"/>), in place, written to R, G and B.</summary>
     public static void ToGrayscale(Span<byte> rgb)
     {
         for (int i = 0; i + 2 < rgb.Length; i += 3)
-        {
-            byte luma = (byte)((rgb[i] * 19595 + rgb[i + 1] * 38470 + rgb[i + 2] * 7471 + 0x8000) >> 16);
-            rgb[i] = rgb[i + 1] = rgb[i + 2] = luma;
-        }
+            rgb[i] = rgb[i + 1] = rgb[i + 2] = Upscaling.PillowLuma.Of(rgb[i], rgb[i + 1], rgb[i + 2]);
     }
 
     /// <summary>"0042_red-apple": the list position (keeps CLDR order when sorted) and the name in ASCII.</summary>
