@@ -208,7 +208,7 @@ internal static class GenerationRoutes
         {
             job = job with
             {
-                Mask = mask.Image, MaskBlur = mask.Blur, MaskInvert = mask.Invert, InpaintFill = mask.Fill,
+                Mask = mask.Image, MaskBlur = mask.BlurX, MaskBlurY = mask.BlurY == mask.BlurX ? null : mask.BlurY, MaskInvert = mask.Invert, InpaintFill = mask.Fill,
                 InpaintFullRes = mask.FullRes, InpaintFullResPadding = mask.Padding,
             };
         }
@@ -288,8 +288,15 @@ internal static class GenerationRoutes
                 r.Invalid("hr_scheduler", e.Message);
             }
         }
-        if (hrPrompt.Length > 0 && hrPrompt != prompt) r.Unsupported("hr_prompt", "a second-pass prompt other than the prompt is not supported yet");
-        if (hrNegative.Length > 0 && hrNegative != negative) r.Unsupported("hr_negative_prompt", "a second-pass negative prompt other than the negative prompt is not supported yet");
+        // A1111: an empty hr_prompt is the prompt; one with other extra networks than the prompt's is refused.
+        string? hiresPrompt = hrPrompt.Length > 0 && hrPrompt != prompt ? hrPrompt : null;
+        string? hiresNegative = hrNegative.Length > 0 && hrNegative != negative ? hrNegative : null;
+        if (hiresPrompt != null)
+        {
+            var first = Engine.ExtraNetworks.ExtraNetworkPrompt.Extract(prompt).NetworkTags;
+            var second = Engine.ExtraNetworks.ExtraNetworkPrompt.Extract(hiresPrompt).NetworkTags;
+            if (!first.SequenceEqual(second)) r.Unsupported("hr_prompt", "a second-pass prompt with other extra networks than the prompt's is not supported yet");
+        }
         if (hrCheckpoint is { Length: > 0 } && hrCheckpoint != "Use same checkpoint") r.Unsupported("hr_checkpoint_name", "a second-pass checkpoint is not supported yet");
 
         return job => job with
@@ -301,10 +308,12 @@ internal static class GenerationRoutes
             HiresDenoise = denoise,
             HiresSampler = hiresSampler,
             HiresScheduler = hiresScheduler,
+            HiresPrompt = hiresPrompt,
+            HiresNegativePrompt = hiresNegative,
         };
     }
 
-    private sealed record MaskSettings(byte[] Image, double Blur, bool Invert, Engine.Pipeline.InpaintFill Fill, bool FullRes, int Padding);
+    private sealed record MaskSettings(byte[] Image, double BlurX, double BlurY, bool Invert, Engine.Pipeline.InpaintFill Fill, bool FullRes, int Padding);
 
     /// <summary>img2img's inpainting fields with A1111's API defaults (fill 0, only masked on, padding 0, blur 4); null without a mask.</summary>
     private static MaskSettings? ParseMask(RequestReader r)
@@ -324,13 +333,12 @@ internal static class GenerationRoutes
             r.Unsupported("initial_noise_multiplier", "only 1 (A1111's default) is supported yet");
         if (maskText == null) return null;
         if (!round) r.Unsupported("mask_round", "only the rounded latent mask (A1111's default) is supported yet");
-        if (blurX != blurY) r.Unsupported("mask_blur_y", "different horizontal and vertical mask blurs are not supported yet");
         if (!ServerContext.TryDecodeBase64Image(maskText, out var mask))
         {
             r.Invalid("mask", "not base64 image data (raw base64 or a data: URI; URLs are not fetched)");
             return null;
         }
-        return new MaskSettings(mask, blurX, invert == 1, (Engine.Pipeline.InpaintFill)fill, fullRes, padding);
+        return new MaskSettings(mask, blurX, blurY, invert == 1, (Engine.Pipeline.InpaintFill)fill, fullRes, padding);
     }
 
     /// <summary>A1111's response: images (base64 PNGs with their parameters), the request echoed, info as a JSON string.</summary>
@@ -397,6 +405,8 @@ internal static class GenerationRoutes
         if (job.HiresScale is { } scale)
         {
             if (job.HiresSampler is { } hiresSampler && hiresSampler != job.SamplerName) extra["Hires sampler"] = hiresSampler;
+            if (job.HiresPrompt is { } hiresPrompt) extra["Hires prompt"] = hiresPrompt;
+            if (job.HiresNegativePrompt is { } hiresNegative) extra["Hires negative prompt"] = hiresNegative;
             if (job.HiresScheduler is { } hiresScheduler && hiresScheduler != job.Scheduler) extra["Hires schedule type"] = hiresScheduler;
             extra["Hires upscale"] = scale;
             if (job.HiresSteps is { } steps) extra["Hires steps"] = steps;
@@ -405,7 +415,7 @@ internal static class GenerationRoutes
         if (job.Mask != null)
         {
             if (job.MaskInvert) extra["Mask mode"] = "Inpaint not masked";
-            if (job.MaskBlur > 0) extra["Mask blur"] = job.MaskBlur;
+            if (job.MaskBlur > 0 && job.MaskBlurY == null) extra["Mask blur"] = job.MaskBlur;
             if (job.InpaintFullRes)
             {
                 extra["Inpaint area"] = "Only masked";

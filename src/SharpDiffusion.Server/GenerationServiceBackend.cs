@@ -52,6 +52,7 @@ public sealed class GenerationServiceBackend(ModelCatalog catalog, string? token
                     ClipSkip = job.ClipSkip,
                     Strength = job.DenoisingStrength,
                     MaskBlur = job.MaskBlur,
+                    MaskBlurY = job.MaskBlurY,
                     MaskInvert = job.MaskInvert,
                     InpaintFill = job.InpaintFill,
                     InpaintFullRes = job.InpaintFullRes && job.Mask != null,
@@ -63,6 +64,8 @@ public sealed class GenerationServiceBackend(ModelCatalog catalog, string? token
                     HiresDenoise = job.HiresDenoise,
                     ResizeMode = job.ResizeMode,
                     HiresSampler = job.HiresSampler,
+                    HiresPrompt = job.HiresPrompt,
+                    HiresNegativePrompt = job.HiresNegativePrompt,
                     HiresSchedule = job.HiresScheduler == null ? null : ScheduleTypes.Parse(job.HiresScheduler),
                 },
             };

@@ -47,6 +47,8 @@ public sealed record ImageJob
     /// <summary>img2img inpainting: the encoded mask image (white = repaint) and A1111's mask settings (its API defaults).</summary>
     public byte[]? Mask { get; init; }
     public double MaskBlur { get; init; } = 4;
+    /// <summary>A1111's mask_blur_y when it differs from <see cref="MaskBlur"/> (mask_blur_x); null: the same.</summary>
+    public double? MaskBlurY { get; init; }
     public bool MaskInvert { get; init; }
     public SharpDiffusion.Engine.Pipeline.InpaintFill InpaintFill { get; init; } = SharpDiffusion.Engine.Pipeline.InpaintFill.Fill;
     public bool InpaintFullRes { get; init; } = true;
@@ -62,6 +64,9 @@ public sealed record ImageJob
     public string? HiresSampler { get; init; }
     /// <summary>A1111's hr_scheduler (label); null: the hires sampler's implied one, else the first pass's.</summary>
     public string? HiresScheduler { get; init; }
+    /// <summary>A1111's hr_prompt / hr_negative_prompt when they differ from the prompts; null: the first pass's.</summary>
+    public string? HiresPrompt { get; init; }
+    public string? HiresNegativePrompt { get; init; }
 }
 
 /// <summary>One image: RGB bytes, its seed and its A1111 parameters text.</summary>

@@ -63,6 +63,75 @@ public class HiresInpaintTests
     }
 
     [Fact]
+    public async Task HiresPromptsGiveTheCliImage()
+    {
+        await using var server = await TestServer.StartAsync();
+        var (png, info) = await Generate(server, "/sdapi/v1/txt2img", new
+        {
+            prompt = "a red fox", negative_prompt = "dark", steps = 3, sampler_name = "Euler", seed = 4, width = 16, height = 16,
+            enable_hr = true, hr_scale = 2, hr_upscaler = "Latent", denoising_strength = 0.6,
+            hr_prompt = "a red fox, detailed fur", hr_negative_prompt = "blurry",
+        });
+        var cli = Cli(server, "--prompt", "a red fox", "--negative", "dark", "--steps", "3", "--sampler", "Euler", "--seed", "4", "--width", "16",
+            "--height", "16", "--hires-scale", "2", "--hires-upscaler", "Latent", "--hires-denoise", "0.6",
+            "--hires-prompt", "a red fox, detailed fur", "--hires-negative", "blurry");
+        Assert.Equal(cli, png);
+        Assert.Contains("Denoising strength: 0.6, Hires prompt: \"a red fox, detailed fur\", Hires negative prompt: blurry, Hires upscale: 2", Parameters(png));
+        var extra = info.GetProperty("extra_generation_params");
+        Assert.Equal("a red fox, detailed fur", extra.GetProperty("Hires prompt").GetString());
+        Assert.Equal("blurry", extra.GetProperty("Hires negative prompt").GetString());
+
+        // hr_prompt equal to the prompt (or empty) is A1111's "same": no field, the plain hires image.
+        var (same, sameInfo) = await Generate(server, "/sdapi/v1/txt2img", new
+        {
+            prompt = "a red fox", negative_prompt = "dark", steps = 3, sampler_name = "Euler", seed = 4, width = 16, height = 16,
+            enable_hr = true, hr_scale = 2, hr_upscaler = "Latent", denoising_strength = 0.6, hr_prompt = "a red fox", hr_negative_prompt = "",
+        });
+        Assert.NotEqual(png, same);
+        Assert.DoesNotContain("Hires prompt", Parameters(same));
+        Assert.False(sameInfo.GetProperty("extra_generation_params").TryGetProperty("Hires prompt", out _));
+    }
+
+    [Fact]
+    public async Task UnequalMaskBlursGiveTheCliImageAndNoMaskBlurField()
+    {
+        await using var server = await TestServer.StartAsync();
+        var init = new byte[16 * 16 * 3];
+        var mask = new byte[16 * 16 * 3];
+        for (int i = 0; i < init.Length; i++) init[i] = (byte)(i * 7 % 251);
+        for (int y = 4; y < 12; y++)
+            for (int x = 6; x < 10; x++)
+                mask[(y * 16 + x) * 3] = mask[(y * 16 + x) * 3 + 1] = mask[(y * 16 + x) * 3 + 2] = 255;
+        var initPng = PngEncoder.Encode(init, 16, 16);
+        var maskPng = PngEncoder.Encode(mask, 16, 16);
+        var (png, info) = await Generate(server, "/sdapi/v1/img2img", new
+        {
+            prompt = "a red fox", steps = 3, sampler_name = "Euler", seed = 4, width = 16, height = 16, denoising_strength = 0.7,
+            init_images = new[] { Convert.ToBase64String(initPng) }, mask = Convert.ToBase64String(maskPng), mask_blur_x = 1, mask_blur_y = 3,
+            inpaint_full_res = false,
+        });
+        File.WriteAllBytes(Path.Combine(server.Root, "init.png"), initPng);
+        File.WriteAllBytes(Path.Combine(server.Root, "mask.png"), maskPng);
+        var cli = Cli(server, "--prompt", "a red fox", "--steps", "3", "--sampler", "Euler", "--seed", "4", "--width", "16", "--height", "16",
+            "--strength", "0.7", "--init-image", Path.Combine(server.Root, "init.png"), "--mask", Path.Combine(server.Root, "mask.png"),
+            "--mask-blur", "1", "--mask-blur-y", "3", "--inpaint-fill", "fill"); // A1111 API default inpainting_fill 0
+        Assert.Equal(Parameters(cli), Parameters(png));
+        Assert.Equal(cli, png);
+        // A1111's mask_blur is None when the directions differ: no "Mask blur" field.
+        Assert.DoesNotContain("Mask blur", Parameters(png));
+        Assert.False(info.GetProperty("extra_generation_params").TryGetProperty("Mask blur", out _));
+
+        var (equal, _) = await Generate(server, "/sdapi/v1/img2img", new
+        {
+            prompt = "a red fox", steps = 3, sampler_name = "Euler", seed = 4, width = 16, height = 16, denoising_strength = 0.7,
+            init_images = new[] { Convert.ToBase64String(initPng) }, mask = Convert.ToBase64String(maskPng), mask_blur_x = 1, mask_blur_y = 1,
+            inpaint_full_res = false,
+        });
+        Assert.NotEqual(equal, png);
+        Assert.Contains("Mask blur: 1", Parameters(equal));
+    }
+
+    [Fact]
     public async Task HiresFixWithAnUpscalerModelAndResizeToAsA1111()
     {
         await using var server = await TestServer.StartAsync();
@@ -208,14 +277,14 @@ public class HiresInpaintTests
         Assert.Equal(["hr_scale"], await Fields("/sdapi/v1/txt2img", new { width = 16, height = 16, enable_hr = true, hr_scale = 1.3 })); // 20.8 px
         Assert.Equal(["hr_resize_x"], await Fields("/sdapi/v1/txt2img", new { width = 16, height = 16, enable_hr = true, hr_resize_x = 32, hr_resize_y = 48 }));
         Assert.Equal(["hr_prompt", "hr_sampler_name", "hr_scheduler"], await Fields("/sdapi/v1/txt2img",
-            new { prompt = "a", sampler_name = "Euler", width = 16, height = 16, enable_hr = true, hr_sampler_name = "No Such Sampler", hr_scheduler = "Wavy", hr_prompt = "b" }));
+            new { prompt = "a", sampler_name = "Euler", width = 16, height = 16, enable_hr = true, hr_sampler_name = "No Such Sampler", hr_scheduler = "Wavy", hr_prompt = "b <lora:style:1>" }));
         Assert.Equal(["denoising_strength", "enable_hr"], await Fields("/sdapi/v1/txt2img", new { enable_hr = "perhaps", denoising_strength = 2 }));
 
         var init = Convert.ToBase64String(PngEncoder.Encode(new byte[16 * 16 * 3], 16, 16));
         Assert.Equal(["inpainting_fill", "inpainting_mask_invert", "mask"], await Fields("/sdapi/v1/img2img",
             new { width = 16, height = 16, init_images = new[] { init }, mask = "not base64!", inpainting_fill = 4, inpainting_mask_invert = 2 }));
         Assert.Equal(["mask_blur_y"], await Fields("/sdapi/v1/img2img",
-            new { width = 16, height = 16, init_images = new[] { init }, mask = init, mask_blur_x = 2, mask_blur_y = 3 }));
+            new { width = 16, height = 16, init_images = new[] { init }, mask = init, mask_blur_x = 2, mask_blur_y = -3 }));
         Assert.Equal(["initial_noise_multiplier", "mask_round"], await Fields("/sdapi/v1/img2img",
             new { width = 16, height = 16, init_images = new[] { init }, mask = init, mask_round = false, initial_noise_multiplier = 0.5 }));
     }

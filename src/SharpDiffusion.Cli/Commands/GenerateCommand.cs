@@ -46,6 +46,7 @@ internal sealed class GenerateCommand : ICliCommand
     private readonly Option<double?> _strength = new("--strength") { Description = "img2img denoising strength (default 0.75)" };
     private readonly Option<string?> _mask = new("--mask") { Description = "Inpainting: the mask image (white = repaint; transparency counts as the mask, as A1111), resized to the output size" };
     private readonly Option<double?> _maskBlur = new("--mask-blur") { Description = "Inpainting: mask blur in pixels (default 4)" };
+    private readonly Option<double?> _maskBlurY = new("--mask-blur-y") { Description = "Inpainting: vertical mask blur when it differs from --mask-blur (A1111's mask_blur_y)" };
     private readonly Option<string?> _inpaintFill = new("--inpaint-fill") { Description = "Inpainting: masked content, A1111's original (default), fill (colours blurred in from around the hole; the default with --outpaint), latent-noise, latent-nothing" };
     private readonly Option<bool> _inpaintFullRes = new("--inpaint-full-res") { Description = "Inpainting, A1111 'Only masked': generate the mask's area (plus --inpaint-padding) at --width x --height and paste it back; the image keeps its own size" };
     private readonly Option<int?> _inpaintPadding = new("--inpaint-padding") { Description = "Inpainting with --inpaint-full-res: pixels around the mask (default 32)" };
@@ -58,6 +59,8 @@ internal sealed class GenerateCommand : ICliCommand
     private readonly Option<string?> _hiresUpscaler = new("--hires-upscaler") { Description = "Hires. fix upscaler: Latent (default), \"Latent (nearest)\", Lanczos, Nearest, None, or an ESRGAN/Real-ESRGAN file or its name in --models-dir (ESRGAN/, RealESRGAN/, upscalers/)" };
     private readonly Option<string?> _hiresSampler = new("--hires-sampler") { Description = "Hires. fix second-pass sampler (default: --sampler)" };
     private readonly Option<string?> _hiresSchedule = new("--hires-schedule") { Description = "Hires. fix second-pass schedule type (default: the hires sampler's, else --schedule)" };
+    private readonly Option<string?> _hiresPrompt = new("--hires-prompt") { Description = "Hires. fix second-pass prompt (default: --prompt; its <lora:...> tags must be the prompt's)" };
+    private readonly Option<string?> _hiresNegative = new("--hires-negative") { Description = "Hires. fix second-pass negative prompt (default: --negative)" };
     private readonly Option<int?> _hiresSteps = new("--hires-steps") { Description = "Hires. fix second-pass steps (default: --steps)" };
     private readonly Option<double?> _hiresDenoise = new("--hires-denoise") { Description = "Hires. fix denoising strength (default 0.7)" };
     private readonly Option<string> _precision = new("--precision") { Description = "fp32 or bf16 (U-Net and VAE)", DefaultValueFactory = _ => "fp32" };
@@ -75,7 +78,7 @@ internal sealed class GenerateCommand : ICliCommand
     {
         var command = new Command("generate", "Generate images from a checkpoint (txt2img, img2img, inpainting)");
         foreach (var option in new Option[] { _model, _config, _tokenizer, _prompt, _negative, _steps, _sampler, _schedule, _cfg, _seed,
-                     _rng, _width, _height, _batch, _batchCount, _clipSkip, _initImage, _resizeMode, _strength, _mask, _maskBlur, _inpaintFill, _inpaintFullRes, _inpaintPadding, _outpaint, _maskInvert, _vaeSampleSeed, _control, _controlPreprocessor, _hiresScale, _hiresUpscaler, _hiresSampler, _hiresSchedule, _hiresSteps, _hiresDenoise, _precision, _device, _out, _saveLatents, _fromPng, _prediction,
+                     _rng, _width, _height, _batch, _batchCount, _clipSkip, _initImage, _resizeMode, _strength, _mask, _maskBlur, _maskBlurY, _inpaintFill, _inpaintFullRes, _inpaintPadding, _outpaint, _maskInvert, _vaeSampleSeed, _control, _controlPreprocessor, _hiresScale, _hiresUpscaler, _hiresSampler, _hiresSchedule, _hiresPrompt, _hiresNegative, _hiresSteps, _hiresDenoise, _precision, _device, _out, _saveLatents, _fromPng, _prediction,
                      _modelsDir, _verbose, _vae }.Concat(_previews.Options))
             command.Options.Add(option);
         command.SetAction(result => Run(context, result));
@@ -277,6 +280,7 @@ internal sealed class GenerateCommand : ICliCommand
             ClipSkip = args.GetValue(_clipSkip) ?? png?.ClipSkip ?? 1,
             Strength = args.GetValue(_strength) ?? (png?["Denoising strength"] is { } ds ? double.Parse(ds, CultureInfo.InvariantCulture) : 0.75),
             MaskBlur = args.GetValue(_maskBlur) ?? (png?["Mask blur"] is { } mb ? double.Parse(mb, CultureInfo.InvariantCulture) : 4),
+            MaskBlurY = args.GetValue(_maskBlurY),
             MaskInvert = args.GetValue(_maskInvert) || png?["Mask mode"] == "Inpaint not masked",
             InpaintFill = ParseInpaintFill(args.GetValue(_inpaintFill) ?? png?["Masked content"] ?? (args.GetValue(_outpaint) != null ? "fill" : "original")),
             InpaintFullRes = args.GetValue(_inpaintFullRes) || (png?["Inpaint area"] == "Only masked" && args.GetValue(_mask) != null),
@@ -294,6 +298,8 @@ internal sealed class GenerateCommand : ICliCommand
             HiresUpscaler = args.GetValue(_hiresUpscaler) ?? png?["Hires upscaler"] ?? "Latent",
             HiresSampler = args.GetValue(_hiresSampler) ?? png?["Hires sampler"],
             HiresSchedule = hiresSchedule,
+            HiresPrompt = args.GetValue(_hiresPrompt) ?? png?["Hires prompt"],
+            HiresNegativePrompt = args.GetValue(_hiresNegative) ?? png?["Hires negative prompt"],
             HiresSteps = args.GetValue(_hiresSteps) ?? (png?["Hires steps"] is { } hs ? int.Parse(hs, CultureInfo.InvariantCulture) : null),
             HiresDenoise = args.GetValue(_hiresDenoise) ?? (png?["Hires upscale"] != null && png?["Denoising strength"] is { } hd ? double.Parse(hd, CultureInfo.InvariantCulture) : 0.7),
         });

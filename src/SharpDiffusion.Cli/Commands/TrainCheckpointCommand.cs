@@ -9,7 +9,7 @@ namespace SharpDiffusion.Cli.Commands;
 /// <summary>
 /// <c>sharpdiffusion train checkpoint</c>: full fine-tune of a checkpoint's U-Net (and text encoder), or with
 /// <c>--from-scratch --config C</c> a new model: the first run writes fresh weights, the fitted tokenizer and the
-/// config beside --out, and each <c>--stage</c> (vae, then unet) trains its part. Exit codes as the other trainers.
+/// config beside --out, and each <c>--stage</c> (vae, text, then unet) trains its part. Exit codes as the other trainers.
 /// </summary>
 internal static class TrainCheckpointCommand
 {
@@ -22,7 +22,7 @@ internal static class TrainCheckpointCommand
         var config = new Option<string?>("--config") { Description = "Model config: with --from-scratch the architecture to build; else the checkpoint's LDM config (as generate)" };
         var vocabSize = new Option<int>("--vocab-size") { Description = "--from-scratch: tokens of the BPE vocabulary fitted to the captions", DefaultValueFactory = _ => 4096 };
         var tokenizer = new Option<string?>("--tokenizer") { Description = "CLIP vocabulary (as generate)" };
-        var stage = new Option<string>("--stage") { Description = "vae (autoencoder) or unet (denoiser on frozen latents)", DefaultValueFactory = _ => "unet" };
+        var stage = new Option<string>("--stage") { Description = "vae (autoencoder), text (text encoder alone: captions told apart by image, before the U-Net) or unet (denoiser on frozen latents)", DefaultValueFactory = _ => "unet" };
         var train = new Option<string>("--train") { Description = "unet stage: unet or unet,te", DefaultValueFactory = _ => "unet" };
         var lr = new Option<double>("--lr") { Description = "Learning rate", DefaultValueFactory = _ => 1e-4 };
         var teLr = new Option<double?>("--te-lr") { Description = "Text encoder learning rate (default --lr)" };
@@ -43,15 +43,16 @@ internal static class TrainCheckpointCommand
         var noiseOffset = new Option<double>("--noise-offset") { Description = "Noise offset", DefaultValueFactory = _ => 0 };
         var klWeight = new Option<double>("--kl-weight") { Description = "vae stage: KL weight (LDM: 1e-6)", DefaultValueFactory = _ => 1e-6 };
         var crop = new Option<int?>("--crop") { Description = "vae stage: train on random crops of this many pixels (faster; the VAE is convolutional)" };
+        var temperature = new Option<double>("--temperature") { Description = "text stage: softmax temperature of the caption-to-image similarities", DefaultValueFactory = _ => 0.07 };
         var savePrecision = new Option<string>("--save-precision") { Description = "fp32, fp16 or bf16 weights in the written checkpoint", DefaultValueFactory = _ => "fp32" };
         var saveEvery = new Option<int>("--save-every") { Description = "Write a resumable checkpoint every N steps", DefaultValueFactory = _ => 0 };
         var resume = new Option<string?>("--resume") { Description = "Continue from the state folder (OUT.train) of an earlier run" };
         var stateDir = new Option<string?>("--state-dir") { Description = "Where resumable state goes (default OUT.train)" };
         var json = new Option<bool>("--json") { Description = "One JSON line per step on stdout" };
-        var command = new Command("checkpoint", "Train a checkpoint: full fine-tune, or a new model from scratch in stages (vae, unet)");
+        var command = new Command("checkpoint", "Train a checkpoint: full fine-tune, or a new model from scratch in stages (vae, text, unet)");
         foreach (var option in new Option[] { model, data, output, fromScratch, config, vocabSize, tokenizer, stage, train, lr, teLr, schedule, warmup,
                      optimizer, weightDecay, maxGradNorm, maxSteps, batch, gradAccum, seed, resolution, captionDropout, firstLine, ema, minSnr,
-                     noiseOffset, klWeight, crop, savePrecision, saveEvery, resume, stateDir, json })
+                     noiseOffset, klWeight, crop, temperature, savePrecision, saveEvery, resume, stateDir, json })
             command.Options.Add(option);
 
         command.SetAction(r =>
@@ -70,7 +71,7 @@ internal static class TrainCheckpointCommand
             else if (modelPath != null && !File.Exists(modelPath) && !Directory.Exists(modelPath)) problem = $"{modelPath}: no such file";
             else if (modelPath != null && Path.GetFullPath(modelPath) == Path.GetFullPath(outPath)) problem = $"{outPath}: the output would replace the model it trains";
             if (parts.Length == 0 || parts.Any(p => p is not ("unet" or "te")) || !parts.Contains("unet")) problem ??= $"--train {r.GetValue(train)}: unet or unet,te";
-            if (r.GetValue(stage) is not ("vae" or "unet")) problem ??= $"--stage {r.GetValue(stage)}: vae or unet";
+            if (r.GetValue(stage) is not ("vae" or "text" or "unet")) problem ??= $"--stage {r.GetValue(stage)}: vae, text or unet";
             TensorDType savedAs = TensorDType.F32;
             try { savedAs = Engine.Diagnostics.RandomModel.ParsePrecision(r.GetValue(savePrecision)!); }
             catch (ArgumentException e) { problem ??= "--save-precision: " + e.Message; }
@@ -80,7 +81,12 @@ internal static class TrainCheckpointCommand
                 return ExitCodes.Usage;
             }
 
-            var stageValue = r.GetValue(stage) == "vae" ? CheckpointTrainingStage.Vae : CheckpointTrainingStage.Unet;
+            var stageValue = r.GetValue(stage) switch
+            {
+                "vae" => CheckpointTrainingStage.Vae,
+                "text" => CheckpointTrainingStage.Text,
+                _ => CheckpointTrainingStage.Unet,
+            };
             bool buildsFreshModel = scratch && modelPath == null;
             if (buildsFreshModel)
             {
@@ -130,6 +136,7 @@ internal static class TrainCheckpointCommand
                 NoiseOffset = r.GetValue(noiseOffset),
                 KlWeight = r.GetValue(klWeight),
                 Crop = r.GetValue(crop),
+                Temperature = r.GetValue(temperature),
                 SavePrecision = savedAs,
                 SaveEvery = r.GetValue(saveEvery),
                 ResumePath = r.GetValue(resume),

@@ -15,6 +15,9 @@ public sealed partial record ExtraNetworkPrompt(
     IReadOnlyList<HypernetworkTag> Hypernetworks,
     IReadOnlyList<string> Warnings)
 {
+    /// <summary>The LoRA and hypernetwork tags as written, in prompt order (what two prompts compare to use the same networks).</summary>
+    public IReadOnlyList<string> NetworkTags { get; private init; } = [];
+
     [GeneratedRegex(@"<(\w+):([^>]+)>")]
     private static partial Regex TagPattern();
 
@@ -23,6 +26,7 @@ public sealed partial record ExtraNetworkPrompt(
         var loras = new List<A1111NetworkTag>();
         var hypernets = new List<HypernetworkTag>();
         var warnings = new List<string>();
+        var tags = new List<string>();
         var cleaned = TagPattern().Replace(prompt, match =>
         {
             string kind = match.Groups[1].Value;
@@ -31,10 +35,12 @@ public sealed partial record ExtraNetworkPrompt(
             {
                 case "lora":
                 case "lyco":
+                    tags.Add(match.Value);
                     try { loras.Add(A1111NetworkTag.Parse(match.Value)); }
                     catch (FormatException e) { warnings.Add($"ignored {match.Value}: {e.Message}"); }
                     break;
                 case "hypernet":
+                    tags.Add(match.Value);
                     if (ParseHypernet(args) is { } hn) hypernets.Add(hn);
                     else warnings.Add($"ignored {match.Value}: expected <hypernet:name[:strength]>");
                     break;
@@ -45,7 +51,7 @@ public sealed partial record ExtraNetworkPrompt(
             }
             return "";
         });
-        return new ExtraNetworkPrompt(cleaned, loras, hypernets, warnings);
+        return new ExtraNetworkPrompt(cleaned, loras, hypernets, warnings) { NetworkTags = tags };
     }
 
     /// <summary>A1111 <c>extra_networks_hypernet</c>: items[0] is the name, items[1] (if any) the multiplier.</summary>

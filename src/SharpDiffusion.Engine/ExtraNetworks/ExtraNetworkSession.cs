@@ -48,6 +48,14 @@ public sealed class ExtraNetworkSession : IDisposable
         Generation.GenerationControl? control = null)
     {
         var parsed = ExtraNetworkPrompt.Extract(request.Prompt);
+        string? hiresPrompt = null;
+        if (request.HiresPrompt != null)
+        {
+            var hires = ExtraNetworkPrompt.Extract(request.HiresPrompt);
+            if (!hires.NetworkTags.SequenceEqual(parsed.NetworkTags))
+                throw new ArgumentException($"the hires prompt's extra networks ({Listed(hires.NetworkTags)}) differ from the prompt's ({Listed(parsed.NetworkTags)}): a job uses one set for both passes");
+            hiresPrompt = hires.Prompt;
+        }
         var warnings = new List<string>(parsed.Warnings);
         var details = new List<string>();
         var fields = new List<KeyValuePair<string, string>>();
@@ -100,13 +108,13 @@ public sealed class ExtraNetworkSession : IDisposable
             }
 
             Func<int, IPromptEmbeddingLookup?>? lookups = embeddings == null ? null : width => embeddings.ForEncoder(_model.Tokenizer, width);
-            var result = ImageGenerator.Generate(_model, request with { Prompt = parsed.Prompt }, onStep, cancellation, lookups, control);
+            var result = ImageGenerator.Generate(_model, request with { Prompt = parsed.Prompt, HiresPrompt = hiresPrompt }, onStep, cancellation, lookups, control);
 
             if (loras.HashesInfotext is { } loraHashes) fields.Add(new("Lora hashes", loraHashes));
             if (embeddings != null)
             {
                 var chunker = new PromptChunker(_model.Tokenizer, embeddings: embeddings.ForEncoder(_model.Tokenizer, EncoderWidths[0]));
-                var used = EmbeddingDatabase.NamesUsed(chunker, [parsed.Prompt, request.NegativePrompt]);
+                var used = EmbeddingDatabase.NamesUsed(chunker, [parsed.Prompt, request.NegativePrompt, hiresPrompt ?? "", request.HiresNegativePrompt ?? ""]);
                 if (embeddings.HashesInfotext(used) is { } tiHashes) fields.Add(new("TI hashes", tiHashes));
                 if (used.Count > 0) details.Add($"embeddings used: {string.Join(", ", used)}");
                 notApplied.AddRange(SkippedEmbeddingsNamedIn([parsed.Prompt, request.NegativePrompt], embeddings));
@@ -221,4 +229,6 @@ public sealed class ExtraNetworkSession : IDisposable
         _embeddings?.Dispose();
         if (_targets.IsValueCreated) _targets.Value.Dispose();
     }
+
+    private static string Listed(IReadOnlyList<string> tags) => tags.Count == 0 ? "none" : string.Join(" ", tags);
 }

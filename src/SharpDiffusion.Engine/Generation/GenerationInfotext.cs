@@ -35,6 +35,8 @@ public static class GenerationInfotext
             // A1111's txt2img fields for the second pass, in its order.
             info["Denoising strength"] = A1111Infotext.FormatNumber(request.HiresDenoise);
             if (request.HiresSampler is { } hiresSampler && hiresSampler != request.Sampler) info["Hires sampler"] = hiresSampler;
+            if (request.HiresPrompt is { } hiresPrompt && hiresPrompt != request.Prompt) info["Hires prompt"] = hiresPrompt;
+            if (request.HiresNegativePrompt is { } hiresNegative && hiresNegative != request.NegativePrompt) info["Hires negative prompt"] = hiresNegative;
             string? hiresScheduleLabel = request.HiresSampler == null && request.HiresSchedule == null ? null
                 : SamplerRegistry.ScheduleLabel(request.HiresSampler ?? request.Sampler, request.HiresSchedule ?? request.Schedule);
             if (hiresScheduleLabel != null && hiresScheduleLabel != SamplerRegistry.ScheduleLabel(request.Sampler, request.Schedule))
@@ -47,7 +49,8 @@ public static class GenerationInfotext
         {
             // A1111's img2img init() order: the mask mode when inverted, the blur when there is one.
             if (request.MaskInvert) info["Mask mode"] = "Inpaint not masked";
-            if (request.MaskBlur > 0) info["Mask blur"] = A1111Infotext.FormatNumber(request.MaskBlur);
+            // A1111's mask_blur property is None (no field) when the two directions differ.
+            if (request.MaskBlur > 0 && (request.MaskBlurY ?? request.MaskBlur) == request.MaskBlur) info["Mask blur"] = A1111Infotext.FormatNumber(request.MaskBlur);
             if (request.InpaintFullRes)
             {
                 info["Inpaint area"] = "Only masked";

@@ -53,6 +53,9 @@ public sealed record GenerationRequest
     /// <summary>A1111 "Mask blur" (Gaussian sigma in pixels, both directions; default 4).</summary>
     public double MaskBlur { get; init; } = 4;
 
+    /// <summary>A1111's mask_blur_y when it differs from the horizontal blur (<see cref="MaskBlur"/>); null: the same.</summary>
+    public double? MaskBlurY { get; init; }
+
     /// <summary>A1111 "Mask mode: Inpaint not masked": repaint where the mask is black.</summary>
     public bool MaskInvert { get; init; }
 
@@ -127,6 +130,15 @@ public sealed record GenerationRequest
 
     /// <summary>A1111's hr_scheduler: the second pass's schedule; null: the hires sampler's implied one, else <see cref="Schedule"/>.</summary>
     public ScheduleType? HiresSchedule { get; init; }
+
+    /// <summary>
+    /// A1111's hr_prompt: the second pass's prompt; null: <see cref="Prompt"/>. Its extra-network tags must be the
+    /// prompt's (A1111 would switch networks between the passes; the engine keeps one set per job).
+    /// </summary>
+    public string? HiresPrompt { get; init; }
+
+    /// <summary>A1111's hr_negative_prompt: the second pass's negative prompt; null: <see cref="NegativePrompt"/>.</summary>
+    public string? HiresNegativePrompt { get; init; }
 
     /// <summary>Second-pass steps; null: <see cref="Steps"/> (A1111's 0).</summary>
     public int? HiresSteps { get; init; }

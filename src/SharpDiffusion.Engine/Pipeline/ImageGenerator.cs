@@ -205,7 +205,7 @@ public static class ImageGenerator
     /// A1111's hires. fix second pass (StableDiffusionProcessingTxt2Img.sample_hr_pass): the first pass's latents
     /// upscaled (latent interpolation, bilinear without antialias or nearest; or decode → 8-bit → Pillow Lanczos →
     /// encode), then img2img at the new size with the hires steps and denoising strength, fresh noise from the same
-    /// seeds (draw #0 at the new shape), the prompts re-encoded for the new size (SDXL's size conditioning).
+    /// seeds (draw #0 at the new shape), the prompts (or the hires prompts) re-encoded for the new size (SDXL's size conditioning).
     /// </summary>
     private static Tensor HiresPass(StableDiffusionCheckpoint model, GenerationRequest request, ITextConditioner text, IDenoiser denoiser,
         Tensor latents, Action<SamplerStep>? onStep, CancellationToken cancellation)
@@ -238,8 +238,8 @@ public static class ImageGenerator
             }
         }
         var sizes = request.SizeConditioning ?? ImageSizeConditioning.ForImage(height, width);
-        using var cond = text.Encode(new[] { request.Prompt }, isNegative: false, sizes);
-        using var uncond = text.Encode(new[] { request.NegativePrompt }, isNegative: true, sizes);
+        using var cond = text.Encode(new[] { request.HiresPrompt ?? request.Prompt }, isNegative: false, sizes);
+        using var uncond = text.Encode(new[] { request.HiresNegativePrompt ?? request.NegativePrompt }, isNegative: true, sizes);
         var sampling = new SamplingRequest
         {
             Sampler = request.HiresSampler ?? request.Sampler,
@@ -326,7 +326,7 @@ public static class ImageGenerator
         var (imageWidth, imageHeight) = request.ImageSize ?? (width, height);
         int latentWidth = (int)latentShape[2], latentHeight = (int)latentShape[1];
         var mask = request.MaskInvert ? request.Mask!.Select(v => (byte)(255 - v)).ToArray() : request.Mask!;
-        var blurred = InpaintMasking.BlurMask(mask, imageWidth, imageHeight, request.MaskBlur, request.MaskBlur);
+        var blurred = InpaintMasking.BlurMask(mask, imageWidth, imageHeight, request.MaskBlur, request.MaskBlurY ?? request.MaskBlur);
         var source = new RgbImage(imageWidth, imageHeight, request.InitImage!);
 
         RgbImage image;
@@ -411,7 +411,7 @@ public static class ImageGenerator
             if (request.LatentMask != null && request.LatentMask.Length != request.Width * request.Height)
                 throw new ArgumentException($"the latent mask has {request.LatentMask.Length} pixels, {request.Width}x{request.Height} needs {request.Width * request.Height}");
             if (request.InpaintFullResPadding < 0) throw new ArgumentException("inpaint padding must be 0 or more");
-            if (request.MaskBlur < 0) throw new ArgumentException("mask blur must be 0 or more");
+            if (request.MaskBlur < 0 || request.MaskBlurY < 0) throw new ArgumentException("mask blur must be 0 or more");
             var (sampler, _) = SamplerRegistry.Resolve(request.Sampler, request.A1111SigmaQuirks);
             // These evaluate the model row by row, past the per-step latent-mask blend inpainting needs.
             if (sampler is Sampling.Samplers.TimestepSampler or Sampling.Samplers.LcmSampler or Sampling.Samplers.UniPcSampler)

@@ -17,7 +17,8 @@ namespace SharpDiffusion.Engine.Training;
 /// Trains the weights of a checkpoint itself (not an adapter): the VAE stage (LDM's autoencoder objective without
 /// LPIPS/GAN: summed L1 per image plus kl_weight · KL, here divided by the pixel count) and the U-Net stage (the
 /// diffusion loss of <see cref="LoraTrainer"/> on the frozen VAE's latents, optionally with the text encoder, caption
-/// dropout for classifier-free guidance and an EMA). Data order, noise and dropout are functions of (seed, step), the
+/// dropout for classifier-free guidance and an EMA), and the text stage (the text encoder alone, see
+/// <see cref="CheckpointTrainingStage.Text"/>). Data order, noise and dropout are functions of (seed, step), the
 /// state (weights, optimizer moments, EMA) is saved atomically, so <c>--resume</c> continues as an uninterrupted run.
 /// The base model file is only read; the output is written whole (temporary file, then renamed).
 /// </summary>
@@ -33,13 +34,24 @@ public static class CheckpointTrainer
         int resolution = options.Resolution ?? NativeSize(options.DataPath) ?? checkpoint.Vae.Config.DownsampleFactor * 64;
         var dataset = TrainingDataset.Scan(options.DataPath, new AspectRatioBuckets(resolution, checkpoint.SizeMultiple));
         if (dataset.Images.Count == 0) throw new InvalidDataException($"{options.DataPath}: no readable training images");
-        bool vaeStage = options.Stage == CheckpointTrainingStage.Vae;
+        bool vaeStage = options.Stage == CheckpointTrainingStage.Vae, textStage = options.Stage == CheckpointTrainingStage.Text;
 
         // The trained tensors, named as in the checkpoint file.
         var trained = new List<(string Name, Parameter Parameter)>();
         var textTrained = new List<(string Name, Parameter Parameter)>();
         var architecture = checkpoint.Architecture;
+        Parameter? imageCodes = null;
         if (vaeStage) trained.AddRange(Named(checkpoint.Vae, architecture.VaePrefix));
+        else if (textStage)
+        {
+            var clip = checkpoint.ClipL ?? throw new ArgumentException("--stage text: only CLIP text encoders (SD1 layout) are trained here");
+            trained.AddRange(Named(clip, architecture.TextEncoders[0].Prefix));
+            // One code per training image: the "image tower" of the contrastive loss, kept in the state, never in the checkpoint.
+            using var generator = new Generator((ulong)StepRandom.SeedFor(options.Seed, "image-codes", 0));
+            using (var codes = randn([dataset.Images.Count, clip.Width], ScalarType.Float32, generator: generator))
+                imageCodes = new Parameter(codes / Math.Sqrt(clip.Width)); // unit rows: Adam's steps then turn them at a useful rate
+            trained.Add((TextStageCodesName, imageCodes));
+        }
         else
         {
             trained.AddRange(Named(checkpoint.UNet, architecture.DenoiserPrefix));
@@ -51,7 +63,7 @@ public static class CheckpointTrainer
         }
         var all = trained.Concat(textTrained).ToList();
         foreach (var (_, p) in all) p.requires_grad = true;
-        if (options.FromScratch && options.ResumePath == null && !vaeStage) ZeroInitOutputs(trained);
+        if (options.FromScratch && options.ResumePath == null && options.Stage == CheckpointTrainingStage.Unet) ZeroInitOutputs(trained);
 
         var optimizers = new List<TrainingOptimizer> { CreateOptimizer(options, trained) };
         if (textTrained.Count > 0) optimizers.Add(CreateOptimizer(options, textTrained));
@@ -72,12 +84,12 @@ public static class CheckpointTrainer
         // Inputs in memory: the data sets this trainer is for (a few thousand small images) fit easily.
         var index = dataset.Images.Select((image, i) => (image.Path, i)).ToDictionary(p => p.Path, p => p.i, StringComparer.Ordinal);
         using var pixels = LoadPixels(dataset);
-        Tensor? latents = vaeStage ? null : EncodeLatents(checkpoint, pixels);
+        Tensor? latents = options.Stage == CheckpointTrainingStage.Unet ? EncodeLatents(checkpoint, pixels) : null;
         var captionLines = dataset.Images.Select(TrainingDataset.CaptionLines).ToList();
         using var noiseSchedule = new KohyaNoiseSchedule();
         bool v = checkpoint.Prediction == Prediction.V;
 
-        checkpoint.UNet.RecordsGradients = !vaeStage;
+        checkpoint.UNet.RecordsGradients = options.Stage == CheckpointTrainingStage.Unet;
         var cursor = new EpochBatchCursor(dataset, options.Seed, options.BatchSize);
         var clock = Stopwatch.StartNew();
         double smoothed = double.NaN, lastLoss = double.NaN;
@@ -99,6 +111,13 @@ public static class CheckpointTrainer
                     {
                         var images = Crop(pixels.index_select(0, rows), options.Crop, new StepRandom(options.Seed, "crop", micro));
                         loss = VaeLoss(checkpoint, images, generator, options.KlWeight, (int)(images.shape[1] * images.shape[2] * images.shape[3]));
+                    }
+                    else if (textStage)
+                    {
+                        // Every caption names its image: no dropout here (an empty caption names none).
+                        var random = new StepRandom(options.Seed, "caption", micro);
+                        var captions = batch.Select(i => PickCaption(captionLines[index[i.Path]], options with { CaptionDropout = 0 }, random)).ToList();
+                        loss = TextDiscriminationLoss(checkpoint, captions, imageCodes!, rows, options.Temperature);
                     }
                     else
                     {
@@ -157,8 +176,12 @@ public static class CheckpointTrainer
         return new CheckpointTrainingResult(options.OutputPath, statePath, step, startStep, lastLoss, all.Sum(p => p.Parameter.numel()), scaleFactor, dataset.Problems);
     }
 
+    /// <summary>The name of the text stage's per-image codes in the training state.</summary>
+    private const string TextStageCodesName = "text_stage.image_codes";
+
     private static void Validate(CheckpointTrainingOptions o, StableDiffusionCheckpoint checkpoint)
     {
+        if (o.Temperature <= 0) throw new ArgumentException("--temperature must be positive");
         if (o.MaxSteps < 1) throw new ArgumentException("--max-steps must be at least 1");
         if (o.BatchSize < 1 || o.GradientAccumulation < 1) throw new ArgumentException("--batch and --grad-accum must be at least 1");
         if (o.CaptionDropout is < 0 or > 1) throw new ArgumentException("--caption-dropout must be between 0 and 1");
@@ -294,15 +317,49 @@ public static class CheckpointTrainer
         return terms.Loss;
     }
 
-    /// <summary>CLIP context [B, 77, W]: BOS, tokens, EOS, padded with EOS (transformers' CLIP tokenizer), final layer norm of the last layer.</summary>
-    private static Tensor EncodeCaptions(StableDiffusionCheckpoint checkpoint, IReadOnlyList<string> captions, bool withGradients)
+    /// <summary>
+    /// Cross-entropy of each caption against all image codes (cosine similarity / temperature): CLIP's loss in the
+    /// caption-to-image direction, with one logit per image of the data set instead of per image of the batch (the
+    /// data sets here have a few thousand images). The caption side is the mean of the context over the caption's own
+    /// positions (its tokens and the EOS after them, not BOS, which sees only itself, nor the padding, where a fresh
+    /// encoder's attention dilutes the caption among identical EOS tokens), so what the U-Net's cross-attention
+    /// reads at those positions names the image.
+    /// </summary>
+    internal static Tensor TextDiscriminationLoss(StableDiffusionCheckpoint checkpoint, IReadOnlyList<string> captions, Tensor imageCodes,
+        Tensor rows, double temperature)
     {
-        var clip = checkpoint.ClipL ?? throw new ArgumentException("checkpoint training conditions on a CLIP text encoder (SD1 layout)");
+        var ids = CaptionIds(checkpoint, captions);
+        var weights = new float[ids.Length];
+        long eos = checkpoint.Tokenizer.EosId;
+        for (int b = 0; b < captions.Count; b++)
+        {
+            int end = 1;
+            while (end < ContextLength - 1 && ids[b * ContextLength + end] != eos) end++;
+            for (int p = 1; p <= end; p++) weights[b * ContextLength + p] = 1f / end;
+        }
+        var context = EncodeIds(checkpoint, ids, captions.Count, withGradients: true);
+        var pooled = (context * tensor(weights, [captions.Count, ContextLength, 1])).sum([1]);
+        var logits = nn.functional.normalize(pooled, dim: 1).matmul(nn.functional.normalize(imageCodes, dim: 1).t()) / temperature;
+        return nn.functional.cross_entropy(logits, rows);
+    }
+
+    /// <summary>CLIP context [B, 77, W]: BOS, tokens, EOS, padded with EOS (transformers' CLIP tokenizer), final layer norm of the last layer.</summary>
+    private static Tensor EncodeCaptions(StableDiffusionCheckpoint checkpoint, IReadOnlyList<string> captions, bool withGradients) =>
+        EncodeIds(checkpoint, CaptionIds(checkpoint, captions), captions.Count, withGradients);
+
+    private static long[] CaptionIds(StableDiffusionCheckpoint checkpoint, IReadOnlyList<string> captions)
+    {
         var ids = new long[captions.Count * ContextLength];
         for (int b = 0; b < captions.Count; b++)
             CaptionTokenIds.ForCaption(checkpoint, captions[b]).CopyTo(ids.AsSpan(b * ContextLength, ContextLength));
+        return ids;
+    }
+
+    private static Tensor EncodeIds(StableDiffusionCheckpoint checkpoint, long[] ids, int rows, bool withGradients)
+    {
+        var clip = checkpoint.ClipL ?? throw new ArgumentException("checkpoint training conditions on a CLIP text encoder (SD1 layout)");
         using var noGrad = withGradients ? null : no_grad();
-        using var hidden = clip.Encode(tensor(ids, [captions.Count, ContextLength]));
+        using var hidden = clip.Encode(tensor(ids, [rows, ContextLength]));
         return clip.FinalLayerNorm(hidden.FromEnd(1));
     }
 

@@ -10,6 +10,13 @@ public enum CheckpointTrainingStage
 
     /// <summary>U-Net (and optionally the text encoder) on the frozen VAE's latents: the diffusion loss.</summary>
     Unet,
+
+    /// <summary>
+    /// The text encoder alone, before the U-Net: caption-to-image instance discrimination (CLIP's contrastive loss
+    /// with a learnt code per training image in place of an image tower), on the mean of the whole 77-position
+    /// context, so every position of what cross-attention reads carries which image a caption names.
+    /// </summary>
+    Text,
 }
 
 /// <summary>Settings of <see cref="CheckpointTrainer"/> (full fine-tune, or one stage of a model trained from scratch).</summary>
@@ -69,6 +76,9 @@ public sealed record CheckpointTrainingOptions
     /// LDM trains it on crops too), which makes a step as much cheaper as the crop is smaller.
     /// </summary>
     public int? Crop { get; init; }
+
+    /// <summary>Text stage: the softmax temperature of the caption-to-image similarities (CLIP's initial 0.07).</summary>
+    public double Temperature { get; init; } = 0.07;
 
     /// <summary>Storage type of the weights in the written checkpoint.</summary>
     public TensorDType SavePrecision { get; init; } = TensorDType.F32;

@@ -69,6 +69,57 @@ public class GenerateHiresFixTests
     }
 
     [Fact]
+    public void AHiresPromptConditionsTheSecondPassOnly()
+    {
+        using var dir = new TempDir();
+        string[] common = ["--width", "16", "--height", "16", "--hires-scale", "2", "--hires-upscaler", "None", "--hires-steps", "4", "--hires-denoise", "0.55"];
+        var hires = dir.File("hires.png");
+        var (code, stderr) = Run([.. common, "--hires-prompt", "a red apple, on a table", "--hires-negative", "blurry", "--out", hires]);
+        Assert.True(code == 0, stderr);
+        var parameters = PngTextChunks.Get(PngTextChunks.Read(hires), "parameters")!;
+        // A1111 1.10's order and quoting: Hires prompt and Hires negative prompt after Hires sampler, JSON-quoted when they hold a comma.
+        Assert.EndsWith("Denoising strength: 0.55, Hires prompt: \"a red apple, on a table\", Hires negative prompt: blurry, Hires upscale: 2, Hires steps: 4, Hires upscaler: None", parameters);
+
+        // With the "None" upscaler the second pass is img2img of the first pass's 8-bit image, Lanczos-resized: so the
+        // job equals the first pass with the prompt, then img2img of it with the hires prompts.
+        var first = dir.File("first.png");
+        Assert.Equal(0, Run("--width", "16", "--height", "16", "--out", first).Code);
+        var second = dir.File("second.png");
+        var err = new StringWriter();
+        code = CliApp.Run(["generate", "--model", TestPaths.GoldenFile("tiny_sd1.safetensors"), "--config", TestPaths.GoldenFile("tiny_sd1.config.json"),
+            "--tokenizer", TestPaths.GoldenFile("clip"), "--prompt", "a red apple, on a table", "--negative", "blurry", "--steps", "4", "--sampler", "Euler",
+            "--seed", "42", "--init-image", first, "--width", "32", "--height", "32", "--strength", "0.55", "--out", second], new StringWriter(), err, stderrIsTerminal: false);
+        Assert.True(code == 0, err.ToString());
+        // Equal up to float rounding (img2img scales the 8-bit image by 1/127.5 - 1, the hires pass by /255 * 2 - 1),
+        // which the sampler carries to a few levels here and there; the hires prompt's own effect is far larger.
+        double Mean(byte[] a, byte[] b) => a.Zip(b).Average(p => Math.Abs(p.First - p.Second));
+        double rounding = Mean(Read(second).Rgb, Read(hires).Rgb);
+
+        // The same text as the prompt is no hires prompt: no field, the plain hires image.
+        var same = dir.File("same.png");
+        Assert.Equal(0, Run([.. common, "--hires-prompt", "a photograph of an astronaut riding a horse", "--out", same]).Code);
+        var plain = dir.File("plain.png");
+        Assert.Equal(0, Run([.. common, "--out", plain]).Code);
+        Assert.Equal(Read(plain).Rgb, Read(same).Rgb);
+        double effect = Mean(Read(plain).Rgb, Read(hires).Rgb);
+        Assert.True(rounding < 0.05 * effect, $"img2img of the first pass differs by {rounding:F3} levels on average, the hires prompt's effect is {effect:F3}");
+        Assert.DoesNotContain("Hires prompt", PngTextChunks.Get(PngTextChunks.Read(same), "parameters"));
+
+        // --from-png re-runs both prompts from the infotext alone.
+        var again = dir.File("again.png");
+        int rerun = CliApp.Run(new[] { "generate", "--model", TestPaths.GoldenFile("tiny_sd1.safetensors"), "--config", TestPaths.GoldenFile("tiny_sd1.config.json"),
+            "--tokenizer", TestPaths.GoldenFile("clip"), "--from-png", hires, "--out", again }, new StringWriter(), new StringWriter(), stderrIsTerminal: false);
+        Assert.Equal(0, rerun);
+        Assert.Equal(Read(hires).Rgb, Read(again).Rgb);
+
+        // Other extra networks in the hires prompt: one clear line, exit 2.
+        (code, stderr) = Run([.. common, "--hires-prompt", "an apple <lora:style:1>", "--out", dir.File("lora.png")]);
+        Assert.Equal(2, code);
+        Assert.Contains("the hires prompt's extra networks (<lora:style:1>) differ from the prompt's (none)", stderr);
+        Assert.Single(stderr.Trim().Split('\n'));
+    }
+
+    [Fact]
     public void AnUnknownUpscalerIsOneLineAndExitTwo()
     {
         using var dir = new TempDir();

@@ -198,6 +198,42 @@ public class CheckpointTrainerTests
     }
 
     [Fact]
+    public void TextStageTeachesTheEncoderWhichImageACaptionNamesAndChangesNothingElse()
+    {
+        using var dir = new TempDir();
+        var (data, config) = MakeData(dir);
+        var (code, _, stderr) = Run("train", "checkpoint", "--from-scratch", "--config", config, "--data", data, "--out", dir.File("vae.safetensors"),
+            "--stage", "vae", "--max-steps", "1", "--batch", "3", "--vocab-size", "600");
+        Assert.True(code == ExitCodes.Success, stderr);
+        var losses = new List<double>();
+        using (var model = StableDiffusionCheckpoint.Load(dir.File("vae.safetensors")))
+        {
+            CheckpointTrainer.Train(model, new CheckpointTrainingOptions
+            {
+                DataPath = data, OutputPath = dir.File("text.safetensors"), Stage = CheckpointTrainingStage.Text, FromScratch = true,
+                MaxSteps = 60, BatchSize = 3, LearningRate = 3e-3, Seed = 1,
+            }, new Progress(p => losses.Add(p.Loss)));
+        }
+        // Three images: chance is ln 3 = 1.10 nats; two caption lines per image must both land on their own image.
+        Assert.InRange(losses.Take(3).Average(), 0.5, 3.0);
+        Assert.True(losses.TakeLast(5).Average() < 0.1, $"cross-entropy went from {losses[0]:F3} to {losses[^1]:F3}");
+
+        var before = Tensors(dir.File("vae.safetensors"));
+        var after = Tensors(dir.File("text.safetensors"));
+        Assert.Equal(before.Keys.Order(), after.Keys.Order()); // the per-image codes stay in the state, out of the checkpoint
+        var changed = before.Keys.Where(k => !before[k].SequenceEqual(after[k])).ToList();
+        Assert.NotEmpty(changed);
+        Assert.All(changed, name => Assert.StartsWith("cond_stage_model.", name));
+        Assert.Contains(changed, name => name.Contains(".encoder.layers.", StringComparison.Ordinal));
+
+        // The CLI takes the stage by name and generates from the result.
+        (code, _, stderr) = Run("train", "checkpoint", "--from-scratch", "--model", dir.File("vae.safetensors"), "--data", data,
+            "--out", dir.File("text2.safetensors"), "--stage", "text", "--max-steps", "2", "--batch", "3");
+        Assert.True(code == ExitCodes.Success, stderr);
+        Assert.True(File.Exists(dir.File("text2.safetensors")));
+    }
+
+    [Fact]
     public void BadUsageIsOneLineAndExitCodeTwo()
     {
         using var dir = new TempDir();
