@@ -164,8 +164,8 @@ internal static class GenerationRoutes
         {
             strength = r.Double("denoising_strength", 0.75, 0, 1);
             resizeMode = r.Int("resize_mode", 0, 0, 3);
-            if (resizeMode == 3) r.Unsupported("resize_mode", "3 (just resize, latent upscale) is not supported yet; 0, 1 and 2 are");
             mask = ParseMask(r);
+            if (resizeMode == 3 && mask != null) r.Unsupported("resize_mode", "3 (just resize, latent upscale) with a mask is not supported yet; 0, 1 and 2 are");
             var images = r.Raw("init_images");
             if (images is not { ValueKind: JsonValueKind.Array } array || array.GetArrayLength() == 0)
                 r.Invalid("init_images", "at least one base64 image is required");
@@ -200,7 +200,7 @@ internal static class GenerationRoutes
             Iterations = iterations,
             ClipSkip = clipSkip,
             InitImage = init,
-            ResizeMode = (Engine.Pipeline.InitResizeMode)Math.Min(resizeMode, 2),
+            ResizeMode = (Engine.Pipeline.InitResizeMode)resizeMode,
             DenoisingStrength = strength,
         };
         if (hires != null) job = hires(job);
@@ -238,19 +238,14 @@ internal static class GenerationRoutes
         var hrCheckpoint = r.NullableString("hr_checkpoint_name");
         if (!enabled) return null;
 
-        // hr_resize_x/y: A1111 fits the first pass's aspect ratio to them; an exact scale is what the engine runs.
-        if (resizeX != 0 || resizeY != 0)
-        {
-            int toX = resizeY == 0 ? resizeX : resizeX == 0 ? resizeY * width / height : resizeX;
-            int toY = resizeY == 0 ? resizeX * height / width : resizeY;
-            scale = (double)toX / width;
-            if ((int)(width * scale) != toX || (int)(height * scale) != toY)
-                r.Unsupported(resizeX != 0 ? "hr_resize_x" : "hr_resize_y", $"hires resize to {toX}x{toY} changes the {width}x{height} aspect ratio (cropping is not supported yet)");
-        }
-        if (scale <= 1) r.Invalid(resizeX != 0 || resizeY != 0 ? "hr_resize_x" : "hr_scale", "the hires. fix size must be larger than the first pass's");
-        var (hiresWidth, hiresHeight) = ((long)(width * scale), (long)(height * scale));
-        if (hiresWidth * hiresHeight > server.Options.MaxPixels) r.Invalid("hr_scale", $"the hires. fix size {hiresWidth}x{hiresHeight} is above {server.Options.MaxPixels} pixels");
-        if (hiresWidth % 8 != 0 || hiresHeight % 8 != 0) r.Invalid("hr_scale", $"the hires. fix size {hiresWidth}x{hiresHeight} must be a multiple of 8 both ways");
+        // hr_resize_x/y replace hr_scale (A1111's calculate_target_resolution; another aspect ratio is cropped).
+        (int Width, int Height)? resize = resizeX != 0 || resizeY != 0 ? (resizeX, resizeY) : null;
+        var size = new Engine.Pipeline.GenerationRequest { Width = width, Height = height, HiresScale = scale, HiresResize = resize }.HiresSize(8);
+        string sizeField = resize != null ? (resizeX != 0 ? "hr_resize_x" : "hr_resize_y") : "hr_scale";
+        if (size.Width <= width && size.Height <= height) r.Invalid(sizeField, "the hires. fix size must be larger than the first pass's");
+        var (hiresWidth, hiresHeight) = ((long)size.Width, (long)size.Height);
+        if (hiresWidth * hiresHeight > server.Options.MaxPixels) r.Invalid(sizeField, $"the hires. fix size {hiresWidth}x{hiresHeight} is above {server.Options.MaxPixels} pixels");
+        if (hiresWidth % 8 != 0 || hiresHeight % 8 != 0) r.Invalid(sizeField, $"the hires. fix size {hiresWidth}x{hiresHeight} must be a multiple of 8 both ways");
         if (denoise <= 0) r.Invalid("denoising_strength", "the hires. fix needs a denoising strength above 0");
 
         string? upscalerPath = null;
@@ -302,6 +297,7 @@ internal static class GenerationRoutes
         return job => job with
         {
             HiresScale = scale,
+            HiresResize = resize,
             HiresUpscaler = upscalerName,
             HiresUpscalerPath = upscalerPath,
             HiresSteps = secondPassSteps == 0 ? null : secondPassSteps,
@@ -408,7 +404,8 @@ internal static class GenerationRoutes
             if (job.HiresPrompt is { } hiresPrompt) extra["Hires prompt"] = hiresPrompt;
             if (job.HiresNegativePrompt is { } hiresNegative) extra["Hires negative prompt"] = hiresNegative;
             if (job.HiresScheduler is { } hiresScheduler && hiresScheduler != job.Scheduler) extra["Hires schedule type"] = hiresScheduler;
-            extra["Hires upscale"] = scale;
+            if (job.HiresResize is { } resize) extra["Hires resize"] = $"{resize.Width}x{resize.Height}";
+            else extra["Hires upscale"] = scale;
             if (job.HiresSteps is { } steps) extra["Hires steps"] = steps;
             extra["Hires upscaler"] = job.HiresUpscaler;
         }

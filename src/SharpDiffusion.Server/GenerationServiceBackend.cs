@@ -58,6 +58,7 @@ public sealed class GenerationServiceBackend(ModelCatalog catalog, string? token
                     InpaintFullRes = job.InpaintFullRes && job.Mask != null,
                     InpaintFullResPadding = job.InpaintFullResPadding,
                     HiresScale = job.HiresScale,
+                    HiresResize = job.HiresResize,
                     HiresUpscaler = job.HiresUpscaler,
                     HiresUpscalerPath = job.HiresUpscalerPath,
                     HiresSteps = job.HiresSteps,

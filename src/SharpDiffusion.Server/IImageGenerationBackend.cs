@@ -56,6 +56,8 @@ public sealed record ImageJob
 
     /// <summary>txt2img hires. fix: the scale (null: no second pass), upscaler name and model file, steps (null: the first pass's), strength.</summary>
     public double? HiresScale { get; init; }
+    /// <summary>A1111's hr_resize_x/y when either is set (they replace the scale); null: the scale.</summary>
+    public (int Width, int Height)? HiresResize { get; init; }
     public string HiresUpscaler { get; init; } = "Latent";
     public string? HiresUpscalerPath { get; init; }
     public int? HiresSteps { get; init; }

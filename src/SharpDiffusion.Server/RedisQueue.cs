@@ -5,27 +5,58 @@ using StackExchange.Redis;
 namespace SharpDiffusion.Server;
 
 /// <summary>
-/// <c>--queue memory|redis://HOST:PORT</c>: null for the in-process queue, else the Redis server's host and port
-/// (6379 when none is given).
+/// <c>--queue memory|redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]</c> (and <c>rediss://</c> for TLS): null for the
+/// in-process queue, else where the Redis server is (port 6379 and database 0 when none is given), in the URI form
+/// redis-py and the Redis docs use. User and password are percent-decoded; the written form hides the password.
 /// </summary>
-public sealed record RedisAddress(string Host, int Port)
+public sealed record RedisAddress(string Host, int Port, string? User = null, string? Password = null, int Database = 0, bool Tls = false)
 {
     public static RedisAddress? Parse(string text)
     {
         if (text.Equals("memory", StringComparison.OrdinalIgnoreCase)) return null;
-        var bad = new ArgumentException($"--queue: '{text}' is not memory or redis://HOST:PORT");
-        if (!Uri.TryCreate(text, UriKind.Absolute, out var uri) || uri.Scheme != "redis" || uri.Host.Length == 0
-            || uri.AbsolutePath is not ("" or "/") || uri.Query.Length > 0 || uri.UserInfo.Length > 0)
+        var bad = new ArgumentException($"--queue: '{Masked(text)}' is not memory or redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]");
+        if (!Uri.TryCreate(text, UriKind.Absolute, out var uri) || uri.Scheme is not ("redis" or "rediss") || uri.Host.Length == 0 || uri.Query.Length > 0)
             throw bad;
-        return new RedisAddress(uri.Host.Trim('[', ']'), uri.IsDefaultPort || uri.Port < 0 ? 6379 : uri.Port);
+        string? user = null, password = null;
+        if (uri.UserInfo.Length > 0)
+        {
+            // USER:PASSWORD or :PASSWORD (Redis 6 ACL user, or the default user); a bare word is ambiguous.
+            int colon = uri.UserInfo.IndexOf(':');
+            if (colon < 0) throw bad;
+            user = colon == 0 ? null : Uri.UnescapeDataString(uri.UserInfo[..colon]);
+            password = Uri.UnescapeDataString(uri.UserInfo[(colon + 1)..]);
+        }
+        int database = 0;
+        string path = uri.AbsolutePath.Trim('/');
+        if (path.Length > 0 && !(int.TryParse(path, NumberStyles.None, CultureInfo.InvariantCulture, out database) && database is >= 0 and < 10_000))
+            throw bad;
+        return new RedisAddress(uri.Host.Trim('[', ']'), uri.IsDefaultPort || uri.Port < 0 ? 6379 : uri.Port, user, password, database, uri.Scheme == "rediss");
     }
 
-    public override string ToString() => $"redis://{Host}:{Port.ToString(CultureInfo.InvariantCulture)}";
+    /// <summary>The URI with any password replaced by ***, for messages and logs.</summary>
+    public static string Masked(string text)
+    {
+        int at = text.IndexOf('@'), scheme = text.IndexOf("://", StringComparison.Ordinal);
+        if (at < 0 || scheme < 0 || at < scheme) return text;
+        int colon = text.IndexOf(':', scheme + 3);
+        return colon >= 0 && colon < at ? text[..(colon + 1)] + "***" + text[at..] : text;
+    }
+
+    public override string ToString()
+    {
+        string credentials = User == null && Password == null ? "" : $"{User}:***@";
+        string database = Database == 0 ? "" : "/" + Database.ToString(CultureInfo.InvariantCulture);
+        return $"{(Tls ? "rediss" : "redis")}://{credentials}{Host}:{Port.ToString(CultureInfo.InvariantCulture)}{database}";
+    }
 
     /// <summary>Connects or throws <see cref="RedisConnectionException"/> (the CLI turns it into one line and exit code 4).</summary>
     public ConnectionMultiplexer Connect()
     {
-        var config = new ConfigurationOptions { AbortOnConnectFail = true, ConnectTimeout = 5000, ConnectRetry = 1, ClientName = "sharpdiffusion" };
+        var config = new ConfigurationOptions
+        {
+            AbortOnConnectFail = true, ConnectTimeout = 5000, ConnectRetry = 1, ClientName = "sharpdiffusion",
+            User = User, Password = Password, DefaultDatabase = Database, Ssl = Tls, SslHost = Tls ? Host : null,
+        };
         config.EndPoints.Add(Host, Port);
         return ConnectionMultiplexer.Connect(config);
     }

@@ -21,6 +21,13 @@ public class HiresInpaintTests
 
     private static string Parameters(byte[] png) => PngTextChunks.Get(PngTextChunks.Read(png), "parameters")!;
 
+    /// <summary>The decoded RGBA pixels (two PNGs whose text differs compare equal here when their images do).</summary>
+    private static byte[] Pixels(byte[] png)
+    {
+        using var bitmap = SkiaSharp.SKBitmap.Decode(png);
+        return bitmap.Bytes;
+    }
+
     [Fact]
     public async Task HiresFixGivesTheCliImage()
     {
@@ -153,15 +160,34 @@ public class HiresInpaintTests
         Assert.Equal(cli, png);
         Assert.Contains("Hires upscaler: tiny_rrdb_x2", Parameters(png));
 
-        // hr_resize_x/y that keep the aspect ratio are the matching scale; "None" is a plain Lanczos resize.
+        // hr_resize_x alone follows the aspect ratio (the scale-2 image; A1111 writes "Hires resize: 32x0"); "None" is a plain Lanczos resize.
         (png, _) = await Generate(server, "/sdapi/v1/txt2img", new
         {
             prompt = "a red fox", steps = 2, sampler_name = "Euler", seed = 5, width = 16, height = 16,
             enable_hr = true, hr_resize_x = 32, hr_upscaler = "None", denoising_strength = 0.5,
         });
         cli = Cli(server, "--prompt", "a red fox", "--steps", "2", "--sampler", "Euler", "--cfg", "7", "--seed", "5", "--width", "16",
-            "--height", "16", "--hires-scale", "2", "--hires-upscaler", "None", "--hires-denoise", "0.5", "--models-dir", server.ModelsDir);
+            "--height", "16", "--hires-resize", "32x0", "--hires-upscaler", "None", "--hires-denoise", "0.5", "--models-dir", server.ModelsDir);
         Assert.Equal(cli, png);
+        Assert.Contains("Hires resize: 32x0, Hires upscaler: None", Parameters(png));
+        var scaled = Cli(server, "--prompt", "a red fox", "--steps", "2", "--sampler", "Euler", "--cfg", "7", "--seed", "5", "--width", "16",
+            "--height", "16", "--hires-scale", "2", "--hires-upscaler", "None", "--hires-denoise", "0.5", "--models-dir", server.ModelsDir);
+        Assert.Equal(Pixels(scaled), Pixels(png));
+
+        // Both sides with another aspect ratio: upscaled to cover 32x32, the latents cut to 32x24 (A1111's truncate_y).
+        foreach (var upscaler in new[] { "Latent", "None" })
+        {
+            var (wide, info2) = await Generate(server, "/sdapi/v1/txt2img", new
+            {
+                prompt = "a red fox", steps = 2, sampler_name = "Euler", seed = 5, width = 16, height = 16,
+                enable_hr = true, hr_resize_x = 32, hr_resize_y = 24, hr_upscaler = upscaler, denoising_strength = 0.5,
+            });
+            Assert.Equal(Cli(server, "--prompt", "a red fox", "--steps", "2", "--sampler", "Euler", "--cfg", "7", "--seed", "5", "--width", "16",
+                "--height", "16", "--hires-resize", "32x24", "--hires-upscaler", upscaler, "--hires-denoise", "0.5"), wide);
+            Assert.Equal((32, 24), (System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(wide.AsSpan(16)), System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(wide.AsSpan(20))));
+            Assert.Contains("Hires resize: 32x24", Parameters(wide));
+            Assert.Equal("32x24", info2.GetProperty("extra_generation_params").GetProperty("Hires resize").GetString());
+        }
 
         // "Nearest", as /upscalers lists it, is A1111's nearest-neighbour upscaler.
         (png, _) = await Generate(server, "/sdapi/v1/txt2img", new
@@ -195,7 +221,7 @@ public class HiresInpaintTests
         Assert.Equal(Engine.Upscaling.A1111ResizeImage.ResizeAndFill(rgb, 24, 16, 3, 16, 16), Engine.Pipeline.InitImageLoader.Attach(request, initPath, null, out _).InitImage);
 
         var pngs = new List<byte[]>();
-        foreach (var (mode, name) in new[] { (0, "just-resize"), (1, "crop-and-resize"), (2, "resize-and-fill") })
+        foreach (var (mode, name) in new[] { (0, "just-resize"), (1, "crop-and-resize"), (2, "resize-and-fill"), (3, "latent-upscale") })
         {
             var (png, _) = await Generate(server, "/sdapi/v1/img2img", new
             {
@@ -206,7 +232,19 @@ public class HiresInpaintTests
                 "--init-image", initPath, "--strength", "0.5", "--resize-mode", name), png);
             pngs.Add(png);
         }
-        Assert.Equal(3, pngs.Select(Convert.ToBase64String).Distinct().Count());
+        Assert.Equal(4, pngs.Select(Convert.ToBase64String).Distinct().Count());
+
+        // Mode 3 keeps the image's own size for the encoder (the generator stretches the latents), and is refused with a mask.
+        request = request with { ResizeMode = Engine.Pipeline.InitResizeMode.LatentUpscale };
+        var attached = Engine.Pipeline.InitImageLoader.Attach(request, initPath, null, out _);
+        Assert.Equal((24, 16), attached.ImageSize);
+        Assert.Equal(rgb, attached.InitImage);
+        var (status, body) = await server.PostAsync("/sdapi/v1/img2img", new
+        {
+            width = 16, height = 16, init_images = new[] { Convert.ToBase64String(init) }, resize_mode = 3, mask = Convert.ToBase64String(init),
+        });
+        Assert.Equal(422, status);
+        Assert.Equal("resize_mode", body.GetProperty("detail")[0].GetProperty("loc")[1].GetString());
     }
 
     [Fact]
@@ -275,7 +313,7 @@ public class HiresInpaintTests
         Assert.Equal(["hr_upscaler"], await Fields("/sdapi/v1/txt2img", new { width = 16, height = 16, enable_hr = true, hr_upscaler = "NoSuchESRGAN" }));
         Assert.Equal(["hr_scale"], await Fields("/sdapi/v1/txt2img", new { width = 16, height = 16, enable_hr = true, hr_scale = "big" }));
         Assert.Equal(["hr_scale"], await Fields("/sdapi/v1/txt2img", new { width = 16, height = 16, enable_hr = true, hr_scale = 1.3 })); // 20.8 px
-        Assert.Equal(["hr_resize_x"], await Fields("/sdapi/v1/txt2img", new { width = 16, height = 16, enable_hr = true, hr_resize_x = 32, hr_resize_y = 48 }));
+        Assert.Equal(["hr_resize_x"], await Fields("/sdapi/v1/txt2img", new { width = 16, height = 16, enable_hr = true, hr_resize_x = 8 }));
         Assert.Equal(["hr_prompt", "hr_sampler_name", "hr_scheduler"], await Fields("/sdapi/v1/txt2img",
             new { prompt = "a", sampler_name = "Euler", width = 16, height = 16, enable_hr = true, hr_sampler_name = "No Such Sampler", hr_scheduler = "Wavy", hr_prompt = "b <lora:style:1>" }));
         Assert.Equal(["denoising_strength", "enable_hr"], await Fields("/sdapi/v1/txt2img", new { enable_hr = "perhaps", denoising_strength = 2 }));

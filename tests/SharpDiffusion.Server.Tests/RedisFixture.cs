@@ -17,21 +17,24 @@ internal sealed class RedisTestServer : IAsyncDisposable
     private readonly Process _process;
     private readonly string _dir;
 
-    private RedisTestServer(Process process, string dir, int port, ConnectionMultiplexer connection)
+    private RedisTestServer(Process process, string dir, int port, ConnectionMultiplexer connection, string? password)
     {
         _process = process;
         _dir = dir;
         Port = port;
         Connection = connection;
+        Password = password;
     }
 
     public int Port { get; }
-    public string Url => $"redis://127.0.0.1:{Port}";
+    /// <summary>The default user's password (<c>--requirepass</c>); null: none.</summary>
+    public string? Password { get; }
+    public string Url => Password == null ? $"redis://127.0.0.1:{Port}" : $"redis://:{Uri.EscapeDataString(Password)}@127.0.0.1:{Port}";
     /// <summary>For the tests' own look at the stream, hashes and counters.</summary>
     public ConnectionMultiplexer Connection { get; }
     public IDatabase Db => Connection.GetDatabase();
 
-    public static async Task<RedisTestServer> StartAsync()
+    public static async Task<RedisTestServer> StartAsync(string? password = null)
     {
         Assert.True(File.Exists(Binary), MissingMessage);
         var dir = Path.Combine(Path.GetTempPath(), "sdredis-" + Guid.NewGuid().ToString("N")[..12]);
@@ -40,6 +43,11 @@ internal sealed class RedisTestServer : IAsyncDisposable
         var start = new ProcessStartInfo(Binary) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var arg in new[] { "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--dir", dir, "--save", "", "--appendonly", "no" })
             start.ArgumentList.Add(arg);
+        if (password != null)
+        {
+            start.ArgumentList.Add("--requirepass");
+            start.ArgumentList.Add(password);
+        }
         var process = Process.Start(start)!;
         process.OutputDataReceived += (_, _) => { };
         process.ErrorDataReceived += (_, _) => { };
@@ -49,8 +57,10 @@ internal sealed class RedisTestServer : IAsyncDisposable
         {
             try
             {
-                var connection = await ConnectionMultiplexer.ConnectAsync($"127.0.0.1:{port},abortConnect=true,connectTimeout=2000");
-                return new RedisTestServer(process, dir, port, connection);
+                var options = ConfigurationOptions.Parse($"127.0.0.1:{port},abortConnect=true,connectTimeout=2000");
+                options.Password = password;
+                var connection = await ConnectionMultiplexer.ConnectAsync(options);
+                return new RedisTestServer(process, dir, port, connection, password);
             }
             catch (RedisConnectionException) when (attempt < 50 && !process.HasExited)
             {

@@ -310,7 +310,11 @@ public class RedisQueueTests
     }
 
     [Theory]
-    [InlineData("serve", "http://localhost:6379", 2, "--queue: 'http://localhost:6379' is not memory or redis://HOST:PORT")]
+    [InlineData("serve", "http://localhost:6379", 2, "--queue: 'http://localhost:6379' is not memory or redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]")]
+    [InlineData("serve", "redis://secret@localhost:6379", 2, "--queue: 'redis://secret@localhost:6379' is not memory or redis://")]
+    [InlineData("worker", "redis://127.0.0.1:6379/db", 2, "--queue: 'redis://127.0.0.1:6379/db' is not memory or redis://")]
+    [InlineData("worker", "redis://:s3cret@127.0.0.1:1/2", 4, "--queue redis://:***@127.0.0.1:1/2: cannot reach Redis")]
+    [InlineData("serve", "redis://:s3cret@127.0.0.1:1/2", 4, "--queue redis://:***@127.0.0.1:1/2: cannot reach Redis")]
     [InlineData("worker", "memory", 2, "--queue: a worker needs redis://HOST:PORT, not 'memory'")]
     [InlineData("worker", "redis://127.0.0.1:1", 4, "--queue redis://127.0.0.1:1: cannot reach Redis")]
     [InlineData("serve", "redis://127.0.0.1:1", 4, "--queue redis://127.0.0.1:1: cannot reach Redis")]
@@ -331,5 +335,41 @@ public class RedisQueueTests
         {
             Directory.Delete(models, recursive: true);
         }
+    }
+
+    [Theory]
+    [InlineData("redis://localhost", "localhost", 6379, null, null, 0, false)]
+    [InlineData("redis://10.0.0.5:6380/3", "10.0.0.5", 6380, null, null, 3, false)]
+    [InlineData("redis://:p%40ss%3Aword@host:7000", "host", 7000, null, "p@ss:word", 0, false)]
+    [InlineData("rediss://alice:pw@cache.example:6390/1", "cache.example", 6390, "alice", "pw", 1, true)]
+    [InlineData("redis://[::1]:6379", "::1", 6379, null, null, 0, false)]
+    public void RedisUrisAreReadAsRedisPyReadsThem(string uri, string host, int port, string? user, string? password, int database, bool tls)
+    {
+        var address = RedisAddress.Parse(uri)!;
+        Assert.Equal(new RedisAddress(host, port, user, password, database, tls), address);
+        if (password != null) Assert.DoesNotContain(password, address.ToString());
+        Assert.Null(RedisAddress.Parse("memory"));
+    }
+
+    [Fact]
+    public async Task APasswordProtectedRedisDatabaseCarriesTheJobsAndAWrongPasswordIsExitFour()
+    {
+        await using var redis = await RedisTestServer.StartAsync(password: "s3cret:/@");
+        string url = redis.Url + "/5";
+        await using var server = await TestServer.StartAsync(queue: url, backend: new NoGenerationHere());
+        await using var worker = new InProcessWorker(url, server.ModelsDir, "w");
+        var (status, body) = await server.PostAsync("/sdapi/v1/txt2img", new { prompt = "a red fox", steps = 2, sampler_name = "Euler", seed = 1, width = 16, height = 16 });
+        Assert.True(status == 200, body.ToString());
+        // The jobs live in database 5 only.
+        var completed = await redis.Connection.GetDatabase(5).ListRangeAsync("sharpdiffusion:completed");
+        Assert.Single(completed);
+        Assert.False(await redis.Db.KeyExistsAsync("sharpdiffusion:completed"));
+
+        var stderr = new StringWriter();
+        int exit = CliApp.Run(["worker", "--models-dir", server.ModelsDir, "--queue", $"redis://:wrong@127.0.0.1:{redis.Port}/5"], new StringWriter(), stderr);
+        Assert.Equal(4, exit);
+        Assert.Contains($"--queue redis://:***@127.0.0.1:{redis.Port}/5: cannot reach Redis", stderr.ToString());
+        Assert.DoesNotContain("wrong", stderr.ToString());
+        Assert.Single(stderr.ToString().Trim().Split('\n'));
     }
 }

@@ -42,7 +42,7 @@ internal sealed class GenerateCommand : ICliCommand
     private readonly Option<int> _batchCount = new("--batch-count") { Description = "Batches run one after another (A1111 'Batch count'); seeds continue", DefaultValueFactory = _ => 1 };
     private readonly Option<int?> _clipSkip = new("--clip-skip") { Description = "CLIP skip (A1111 'Clip skip', default 1)" };
     private readonly Option<string?> _initImage = new("--init-image") { Description = "img2img: the starting image (resized to the output size)" };
-    private readonly Option<string?> _resizeMode = new("--resize-mode") { Description = "img2img: how an init image of another shape fits the size (A1111): just-resize (default), crop-and-resize, resize-and-fill" };
+    private readonly Option<string?> _resizeMode = new("--resize-mode") { Description = "img2img: how an init image of another shape fits the size (A1111): just-resize (default), crop-and-resize, resize-and-fill, latent-upscale (encoded at its own size, latents stretched)" };
     private readonly Option<double?> _strength = new("--strength") { Description = "img2img denoising strength (default 0.75)" };
     private readonly Option<string?> _mask = new("--mask") { Description = "Inpainting: the mask image (white = repaint; transparency counts as the mask, as A1111), resized to the output size" };
     private readonly Option<double?> _maskBlur = new("--mask-blur") { Description = "Inpainting: mask blur in pixels (default 4)" };
@@ -56,6 +56,7 @@ internal sealed class GenerateCommand : ICliCommand
     private readonly Option<string[]> _control = new("--control") { Description = "ControlNet unit MODEL:IMAGE[:weight[:start:end]] (repeatable): a ControlNet file/folder or a name in --models-dir's ControlNet/, the control image (resized to the output size), weight (1), guidance start and end (0, 1)" };
     private readonly Option<string?> _controlPreprocessor = new("--control-preprocessor") { Description = "ControlNet preprocessor for every --control image: none (the image is the map; default), canny (thresholds 100/200), invert" };
     private readonly Option<double?> _hiresScale = new("--hires-scale") { Description = "Hires. fix: upscale factor of a second pass (txt2img)" };
+    private readonly Option<string?> _hiresResize = new("--hires-resize") { Description = "Hires. fix: second-pass size WxH instead of --hires-scale (A1111's hr_resize_x/y; 0 for a side keeps the aspect ratio; another aspect ratio crops)" };
     private readonly Option<string?> _hiresUpscaler = new("--hires-upscaler") { Description = "Hires. fix upscaler: Latent (default), \"Latent (nearest)\", Lanczos, Nearest, None, or an ESRGAN/Real-ESRGAN file or its name in --models-dir (ESRGAN/, RealESRGAN/, upscalers/)" };
     private readonly Option<string?> _hiresSampler = new("--hires-sampler") { Description = "Hires. fix second-pass sampler (default: --sampler)" };
     private readonly Option<string?> _hiresSchedule = new("--hires-schedule") { Description = "Hires. fix second-pass schedule type (default: the hires sampler's, else --schedule)" };
@@ -78,7 +79,7 @@ internal sealed class GenerateCommand : ICliCommand
     {
         var command = new Command("generate", "Generate images from a checkpoint (txt2img, img2img, inpainting)");
         foreach (var option in new Option[] { _model, _config, _tokenizer, _prompt, _negative, _steps, _sampler, _schedule, _cfg, _seed,
-                     _rng, _width, _height, _batch, _batchCount, _clipSkip, _initImage, _resizeMode, _strength, _mask, _maskBlur, _maskBlurY, _inpaintFill, _inpaintFullRes, _inpaintPadding, _outpaint, _maskInvert, _vaeSampleSeed, _control, _controlPreprocessor, _hiresScale, _hiresUpscaler, _hiresSampler, _hiresSchedule, _hiresPrompt, _hiresNegative, _hiresSteps, _hiresDenoise, _precision, _device, _out, _saveLatents, _fromPng, _prediction,
+                     _rng, _width, _height, _batch, _batchCount, _clipSkip, _initImage, _resizeMode, _strength, _mask, _maskBlur, _maskBlurY, _inpaintFill, _inpaintFullRes, _inpaintPadding, _outpaint, _maskInvert, _vaeSampleSeed, _control, _controlPreprocessor, _hiresScale, _hiresResize, _hiresUpscaler, _hiresSampler, _hiresSchedule, _hiresPrompt, _hiresNegative, _hiresSteps, _hiresDenoise, _precision, _device, _out, _saveLatents, _fromPng, _prediction,
                      _modelsDir, _verbose, _vae }.Concat(_previews.Options))
             command.Options.Add(option);
         command.SetAction(result => Run(context, result));
@@ -292,16 +293,18 @@ internal sealed class GenerateCommand : ICliCommand
                 null or "just-resize" or "0" => InitResizeMode.JustResize,
                 "crop-and-resize" or "1" => InitResizeMode.CropAndResize,
                 "resize-and-fill" or "2" => InitResizeMode.ResizeAndFill,
-                var m => throw new ArgumentException($"--resize-mode {m}: just-resize, crop-and-resize or resize-and-fill"),
+                "latent-upscale" or "3" => InitResizeMode.LatentUpscale,
+                var m => throw new ArgumentException($"--resize-mode {m}: just-resize, crop-and-resize, resize-and-fill or latent-upscale"),
             },
             HiresScale = args.GetValue(_hiresScale) ?? (png?["Hires upscale"] is { } hu ? double.Parse(hu, CultureInfo.InvariantCulture) : null),
+            HiresResize = ParseHiresResize(args.GetValue(_hiresResize) ?? (args.GetValue(_hiresScale) == null ? png?["Hires resize"] : null)),
             HiresUpscaler = args.GetValue(_hiresUpscaler) ?? png?["Hires upscaler"] ?? "Latent",
             HiresSampler = args.GetValue(_hiresSampler) ?? png?["Hires sampler"],
             HiresSchedule = hiresSchedule,
             HiresPrompt = args.GetValue(_hiresPrompt) ?? png?["Hires prompt"],
             HiresNegativePrompt = args.GetValue(_hiresNegative) ?? png?["Hires negative prompt"],
             HiresSteps = args.GetValue(_hiresSteps) ?? (png?["Hires steps"] is { } hs ? int.Parse(hs, CultureInfo.InvariantCulture) : null),
-            HiresDenoise = args.GetValue(_hiresDenoise) ?? (png?["Hires upscale"] != null && png?["Denoising strength"] is { } hd ? double.Parse(hd, CultureInfo.InvariantCulture) : 0.7),
+            HiresDenoise = args.GetValue(_hiresDenoise) ?? ((png?["Hires upscale"] ?? png?["Hires resize"]) != null && png?["Denoising strength"] is { } hd ? double.Parse(hd, CultureInfo.InvariantCulture) : 0.7),
         });
         var initImage = args.GetValue(_initImage);
         if (initImage != null && !File.Exists(initImage)) throw new FileNotFoundException($"{initImage}: no such file");
@@ -326,7 +329,7 @@ internal sealed class GenerateCommand : ICliCommand
         // A hires upscaler that is not built in is an ESRGAN model: a file, or a name in the models folder (A1111's
         // ESRGAN/, RealESRGAN/); resolved by the service's rule, here too so that a wrong name fails before loading.
         request = GenerationService.ResolveHiresUpscaler(request, modelsDir);
-        if (request.HiresScale != null && !GenerationRequest.BuiltInHiresUpscalers.Contains(request.HiresUpscaler) && request.HiresUpscalerPath == null)
+        if (request.HiresEnabled && !GenerationRequest.BuiltInHiresUpscalers.Contains(request.HiresUpscaler) && request.HiresUpscalerPath == null)
             throw new ArgumentException($"--hires-upscaler {request.HiresUpscaler}: not Latent, \"Latent (nearest)\", Lanczos, Nearest or None, nor an upscaler file or model in {modelsDir ?? "--models-dir"} (ESRGAN/, RealESRGAN/, upscalers/)");
         int batchCount = args.GetValue(_batchCount);
         if (batchCount < 1) throw new ArgumentException("--batch-count must be at least 1");
@@ -420,5 +423,16 @@ internal sealed class GenerateCommand : ICliCommand
         using var cpu = latents.to(ScalarType.Float32).cpu().contiguous();
         var bytes = cpu.bytes.ToArray();
         SafetensorsWriter.Write(path, new[] { TensorToWrite.FromBytes("latents", TensorDType.F32, cpu.shape, bytes) });
+    }
+
+    /// <summary>"WxH" (either side may be 0) as A1111's infotext writes Hires resize; null for none.</summary>
+    private static (int Width, int Height)? ParseHiresResize(string? text)
+    {
+        if (text == null) return null;
+        var parts = text.Split('x');
+        if (parts.Length != 2 || !int.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out int w)
+            || !int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out int h) || (w == 0 && h == 0))
+            throw new ArgumentException($"--hires-resize {text}: WxH, e.g. 1024x768 or 1024x0");
+        return (w, h);
     }
 }

@@ -18,7 +18,7 @@ internal sealed class ServeCommand : ICliCommand
     private readonly Option<string> _outputs = new("--outputs") { Description = "Folder for images saved on request (save_images)", DefaultValueFactory = _ => "outputs" };
     private readonly Option<string?> _tokenizer = new("--tokenizer") { Description = "CLIP vocabulary: vocab.json+merges.txt folder or bpe_simple_vocab_16e6.txt.gz" };
     private readonly Option<int> _maxQueue = new("--max-queue") { Description = "Jobs that may wait; more are answered 503 (default 64)", DefaultValueFactory = _ => 64 };
-    private readonly Option<string> _queue = new("--queue") { Description = "memory (jobs run in this process) or redis://HOST:PORT (jobs go to Redis; 'sharpdiffusion worker' processes run them)", DefaultValueFactory = _ => "memory" };
+    private readonly Option<string> _queue = new("--queue") { Description = "memory (jobs run in this process) or redis://[[USER]:PASSWORD@]HOST[:PORT][/DB] (rediss:// for TLS; jobs go to Redis; 'sharpdiffusion worker' processes run them)", DefaultValueFactory = _ => "memory" };
 
     public Command Create(CliContext context)
     {
@@ -68,7 +68,7 @@ internal sealed class ServeCommand : ICliCommand
         }
         catch (StackExchange.Redis.RedisConnectionException e)
         {
-            context.Fail($"--queue {options.Queue}: cannot reach Redis ({e.FailureType})");
+            context.Fail($"--queue {RedisAddress.Masked(options.Queue)}: cannot reach Redis ({e.FailureType})");
             return ExitCodes.Unavailable;
         }
         try
@@ -80,7 +80,7 @@ internal sealed class ServeCommand : ICliCommand
             context.Fail($"cannot listen on {options.Listen}: {e.Message}");
             return ExitCodes.Usage;
         }
-        foreach (var url in app.Urls) context.Error.WriteLine($"serving on {url} (API {url}/sdapi/v1, page {url}/, OpenAPI {url}/openapi/v1.json){(options.Credentials.Count > 0 ? ", Basic auth on" : "")}{(options.Queue != "memory" ? $", jobs to {options.Queue}" : "")}");
+        foreach (var url in app.Urls) context.Error.WriteLine($"serving on {url} (API {url}/sdapi/v1, page {url}/, OpenAPI {url}/openapi/v1.json){(options.Credentials.Count > 0 ? ", Basic auth on" : "")}{(options.Queue != "memory" ? $", jobs to {RedisAddress.Masked(options.Queue)}" : "")}");
         app.WaitForShutdown();
         return ExitCodes.Success;
     }

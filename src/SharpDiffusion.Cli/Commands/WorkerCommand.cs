@@ -11,7 +11,7 @@ namespace SharpDiffusion.Cli.Commands;
 /// </summary>
 internal sealed class WorkerCommand : ICliCommand
 {
-    private readonly Option<string> _queue = new("--queue") { Description = "The Redis server the HTTP server queues jobs in: redis://HOST:PORT", Required = true };
+    private readonly Option<string> _queue = new("--queue") { Description = "The Redis server the HTTP server queues jobs in: redis://[[USER]:PASSWORD@]HOST[:PORT][/DB] (rediss:// for TLS)", Required = true };
     private readonly Option<string?> _modelsDir = new("--models-dir") { Description = "A1111 models folder holding the models the jobs name (default: the shipped models/ folder, else ./models)" };
     private readonly Option<string?> _name = new("--name") { Description = "This worker's name in the consumer group, unique per worker (default: host-pid)" };
     private readonly Option<string> _claimAfter = new("--claim-after") { Description = "Take over a job whose worker has been silent this long (e.g. 30s, 2m; default 30s)", DefaultValueFactory = _ => "30s" };

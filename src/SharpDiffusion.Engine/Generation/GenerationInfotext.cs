@@ -30,7 +30,7 @@ public static class GenerationInfotext
             info["VAE"] = model.VaeName;
         }
         if (request.InitImage != null) info["Denoising strength"] = A1111Infotext.FormatNumber(request.Strength);
-        if (request.HiresScale is { } hiresScale)
+        if (request.HiresEnabled)
         {
             // A1111's txt2img fields for the second pass, in its order.
             info["Denoising strength"] = A1111Infotext.FormatNumber(request.HiresDenoise);
@@ -41,7 +41,10 @@ public static class GenerationInfotext
                 : SamplerRegistry.ScheduleLabel(request.HiresSampler ?? request.Sampler, request.HiresSchedule ?? request.Schedule);
             if (hiresScheduleLabel != null && hiresScheduleLabel != SamplerRegistry.ScheduleLabel(request.Sampler, request.Schedule))
                 info["Hires schedule type"] = hiresScheduleLabel;
-            info["Hires upscale"] = A1111Infotext.FormatNumber(hiresScale);
+            // A1111 writes the resize as asked (0 for a side left to the aspect ratio), else the scale.
+            if (request.HiresResize is { } resize && (resize.Width != 0 || resize.Height != 0))
+                info["Hires resize"] = $"{resize.Width}x{resize.Height}";
+            else info["Hires upscale"] = A1111Infotext.FormatNumber(request.HiresScale ?? 2);
             if (request.HiresSteps is { } hiresSteps) info["Hires steps"] = hiresSteps.ToString(System.Globalization.CultureInfo.InvariantCulture);
             info["Hires upscaler"] = request.HiresUpscaler;
         }

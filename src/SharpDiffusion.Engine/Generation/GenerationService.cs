@@ -71,7 +71,7 @@ public sealed class GenerationService : IDisposable
     /// </summary>
     public static GenerationRequest ResolveHiresUpscaler(GenerationRequest request, string? modelsDir)
     {
-        if (request.HiresScale == null || request.HiresUpscalerPath != null
+        if (!request.HiresEnabled || request.HiresUpscalerPath != null
             || GenerationRequest.BuiltInHiresUpscalers.Contains(request.HiresUpscaler)) return request;
         if (File.Exists(request.HiresUpscaler))
             return request with { HiresUpscaler = Path.GetFileNameWithoutExtension(request.HiresUpscaler), HiresUpscalerPath = Path.GetFullPath(request.HiresUpscaler) };

@@ -152,11 +152,42 @@ public sealed record GenerationRequest
     /// </summary>
     public string? TaesdDecoderPath { get; init; }
 
-    /// <summary>The second pass's size: <c>int(size · scale)</c>, as A1111's <c>hr_upscale_to_x/y</c>.</summary>
-    public (int Width, int Height) HiresSize => HiresScale is { } s ? ((int)(Width * s), (int)(Height * s)) : (Width, Height);
+    /// <summary>
+    /// A1111's hr_resize_x / hr_resize_y: the second pass's size instead of <see cref="HiresScale"/> (a 0 side follows
+    /// the other and the first pass's aspect ratio); with both sides and another aspect ratio the first pass is
+    /// upscaled to cover the size and the latents are cut to it (A1111's truncate_x/y). Null: the scale.
+    /// </summary>
+    public (int Width, int Height)? HiresResize { get; init; }
+
+    /// <summary>A hires. fix second pass is asked for (a scale or a resize).</summary>
+    public bool HiresEnabled => HiresScale != null || HiresResize != null;
+
+    /// <summary>
+    /// A1111's <c>calculate_target_resolution</c>: the size the first pass is upscaled to (<c>hr_upscale_to_x/y</c>),
+    /// <c>int(size · scale)</c> for a scale; and the latent cells cut off across each axis (<c>truncate_x/y</c>, half
+    /// before, half after; A1111's opt_f is the model's latent factor here).
+    /// </summary>
+    public (int Width, int Height, int CutX, int CutY) HiresUpscale(int latentFactor)
+    {
+        if (HiresResize is not { } resize || (resize.Width == 0 && resize.Height == 0))
+            return HiresScale is { } s ? ((int)(Width * s), (int)(Height * s), 0, 0) : (Width, Height, 0, 0);
+        if (resize.Height == 0) return (resize.Width, resize.Width * Height / Width, 0, 0);
+        if (resize.Width == 0) return (resize.Height * Width / Height, resize.Height, 0, 0);
+        (int toX, int toY) = (double)Width / Height < (double)resize.Width / resize.Height
+            ? (resize.Width, resize.Width * Height / Width)
+            : (resize.Height * Width / Height, resize.Height);
+        return (toX, toY, (toX - resize.Width) / latentFactor, (toY - resize.Height) / latentFactor);
+    }
+
+    /// <summary>The second pass's (final) size: the upscale size less the cut latent cells.</summary>
+    public (int Width, int Height) HiresSize(int latentFactor)
+    {
+        var (w, h, cutX, cutY) = HiresUpscale(latentFactor);
+        return ((w / latentFactor - cutX) * latentFactor, (h / latentFactor - cutY) * latentFactor);
+    }
 }
 
-/// <summary>A1111's img2img resize modes 0-2 (3, "Just resize (latent upscale)", is not offered).</summary>
+/// <summary>A1111's img2img resize modes.</summary>
 public enum InitResizeMode
 {
     /// <summary>Stretched to the size.</summary>
@@ -165,6 +196,11 @@ public enum InitResizeMode
     CropAndResize = 1,
     /// <summary>Scaled to fit inside, centred, the bands filled with the stretched edge rows or columns.</summary>
     ResizeAndFill = 2,
+    /// <summary>
+    /// "Just resize (latent upscale)": the image encoded at its own size (<see cref="GenerationRequest.ImageSize"/>),
+    /// its latents stretched to the output's with bilinear interpolation (A1111's img2img init for resize_mode 3).
+    /// </summary>
+    LatentUpscale = 3,
 }
 
 /// <summary>A1111's inpainting "Masked content" choices.</summary>

@@ -58,8 +58,11 @@ public static class ImageGenerator
         }
         else if (request.InitImage is { } rgb)
         {
-            var image = RgbToTensor(rgb, request.Width, request.Height);
+            var (imageWidth, imageHeight) = request.ImageSize ?? (request.Width, request.Height);
+            var image = RgbToTensor(rgb, imageWidth, imageHeight);
             initLatents = EncodeLatents(model, image, request.BatchSize, request.VaeSampleSeed);
+            if (initLatents.shape[2] != latentShape[1] || initLatents.shape[3] != latentShape[2])
+                initLatents = F.interpolate(initLatents, size: new[] { latentShape[1], latentShape[2] }, mode: InterpolationMode.Bilinear, align_corners: false);
         }
 
         var sampling = new SamplingRequest
@@ -127,9 +130,9 @@ public static class ImageGenerator
             latents = inpaint.Blend.Apply(latents);
         }
         int outWidth = inpaint?.ImageWidth ?? request.Width, outHeight = inpaint?.ImageHeight ?? request.Height;
-        if (request.HiresScale != null && !interrupted)
+        if (request.HiresEnabled && !interrupted)
         {
-            (outWidth, outHeight) = request.HiresSize;
+            (outWidth, outHeight) = request.HiresSize(model.Vae.Config.DownsampleFactor);
             latents = HiresPass(model, request, text, denoiser, latents, onStep, cancellation);
         }
         var images = taesd is null ? DecodeImages(model, latents) : DecodeImages(taesd, latents);
@@ -210,8 +213,8 @@ public static class ImageGenerator
     private static Tensor HiresPass(StableDiffusionCheckpoint model, GenerationRequest request, ITextConditioner text, IDenoiser denoiser,
         Tensor latents, Action<SamplerStep>? onStep, CancellationToken cancellation)
     {
-        var (width, height) = request.HiresSize;
         int factor = model.Vae.Config.DownsampleFactor;
+        var (width, height, cutX, cutY) = request.HiresUpscale(factor);
         var shape = new long[] { model.LatentChannels, height / factor, width / factor };
         Tensor upscaled;
         switch (request.HiresUpscaler)
@@ -236,6 +239,12 @@ public static class ImageGenerator
                 upscaled = cat(rows, 0);
                 break;
             }
+        }
+        if (cutX > 0 || cutY > 0)
+        {
+            // A1111: samples[:, :, ty//2 : h-(ty+1)//2, tx//2 : w-(tx+1)//2], then the noise at the cut shape.
+            shape = [shape[0], shape[1] - cutY, shape[2] - cutX];
+            upscaled = upscaled.narrow(2, cutY / 2, shape[1]).narrow(3, cutX / 2, shape[2]).contiguous();
         }
         var sizes = request.SizeConditioning ?? ImageSizeConditioning.ForImage(height, width);
         using var cond = text.Encode(new[] { request.HiresPrompt ?? request.Prompt }, isNegative: false, sizes);
@@ -397,8 +406,18 @@ public static class ImageGenerator
     {
         if (request.Outpaint != null)
             throw new ArgumentException("outpainting: expand the request with GenerationService.Normalize first (it builds the canvas and the masks)");
-        if (request.ImageSize != null && (request.Mask == null || !request.InpaintFullRes))
-            throw new ArgumentException("an image of its own size is for \"only masked\" inpainting (--inpaint-full-res) or outpainting");
+        if (request.ImageSize != null && (request.Mask == null || !request.InpaintFullRes) && !(request.Mask == null && request.ResizeMode == InitResizeMode.LatentUpscale))
+            throw new ArgumentException("an image of its own size is for \"only masked\" inpainting (--inpaint-full-res), outpainting or the latent-upscale resize mode");
+        if (request.ResizeMode == InitResizeMode.LatentUpscale)
+        {
+            if (request.Mask != null) throw new ArgumentException("the latent-upscale resize mode (A1111's 3) with an inpainting mask is not supported yet");
+            int factor = model.Vae.Config.DownsampleFactor;
+            var (w, h) = request.ImageSize ?? (request.Width, request.Height);
+            if (request.InitImage != null && (w % factor != 0 || h % factor != 0))
+                throw new ArgumentException($"the latent-upscale resize mode encodes the init image at its own size, {w}x{h}: both sides must be multiples of {factor}");
+            if (request.InitImage != null && request.InitImage.Length != w * h * 3)
+                throw new ArgumentException($"init image has {request.InitImage.Length} bytes, {w}x{h} RGB needs {w * h * 3}");
+        }
         if (request.Mask != null)
         {
             if (request.InitImage == null) throw new ArgumentException("an inpainting mask needs an init image");
@@ -417,12 +436,15 @@ public static class ImageGenerator
             if (sampler is Sampling.Samplers.TimestepSampler or Sampling.Samplers.LcmSampler or Sampling.Samplers.UniPcSampler)
                 throw new ArgumentException($"sampler {sampler.Name} does not support inpainting yet (use a k-diffusion sampler such as Euler, Euler a, DPM++ 2M)");
         }
-        if (request.HiresScale is { } scale)
+        if (request.HiresEnabled)
         {
             if (request.InitImage != null) throw new ArgumentException("hires. fix is a txt2img option (no --init-image)");
             if (request.Control.Count > 0) throw new ArgumentException("hires. fix with ControlNet is not supported yet");
-            if (scale <= 1) throw new ArgumentException($"hires scale {scale} must be above 1");
-            var (hw, hh) = request.HiresSize;
+            if (request.HiresResize is { } resize && (resize.Width < 0 || resize.Height < 0 || (resize.Width == 0 && resize.Height == 0)))
+                throw new ArgumentException($"hires resize {resize.Width}x{resize.Height}: give a width, a height or both");
+            if (request.HiresResize == null && request.HiresScale <= 1) throw new ArgumentException($"hires scale {request.HiresScale} must be above 1");
+            var (hw, hh) = request.HiresSize(model.Vae.Config.DownsampleFactor);
+            if (hw <= request.Width && hh <= request.Height) throw new ArgumentException($"hires size {hw}x{hh} must be larger than the first pass's {request.Width}x{request.Height}");
             if (hw % model.SizeMultiple != 0 || hh % model.SizeMultiple != 0)
                 throw new ArgumentException($"hires size {hw}x{hh} is not supported by this model: width and height must be multiples of {model.SizeMultiple}");
             if (!GenerationRequest.BuiltInHiresUpscalers.Contains(request.HiresUpscaler) && request.HiresUpscalerPath == null)

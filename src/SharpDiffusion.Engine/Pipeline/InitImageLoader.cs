@@ -39,6 +39,14 @@ public static class InitImageLoader
             var rgb = LoadRgb(initPath, out imageWidth, out imageHeight);
             request = request with { InitImage = rgb, ImageSize = (imageWidth, imageHeight) };
         }
+        else if (request.ResizeMode == InitResizeMode.LatentUpscale)
+        {
+            // A1111 resize_mode 3: no pixel resize; the generator stretches the latents.
+            if (maskPath != null) throw new ArgumentException("the latent-upscale resize mode (A1111's 3) with an inpainting mask is not supported yet");
+            var rgb = LoadRgb(initPath, out imageWidth, out imageHeight);
+            maskResizedFrom = null;
+            return request with { InitImage = rgb, ImageSize = (imageWidth, imageHeight) };
+        }
         else if (request.ResizeMode != InitResizeMode.JustResize)
         {
             // A1111: create_binary_mask on the mask as given, then resize_image(resize_mode, ...) of image and mask alike.

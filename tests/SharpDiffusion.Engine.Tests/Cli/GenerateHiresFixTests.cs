@@ -119,6 +119,46 @@ public class GenerateHiresFixTests
         Assert.Single(stderr.Trim().Split('\n'));
     }
 
+    [Theory]
+    // A1111's calculate_target_resolution (opt_f 8): hr_upscale_to_x/y, truncate_x/y, then the cut latents' size.
+    [InlineData(512, 768, 0, 0, 2.0, 1024, 1536, 0, 0, 1024, 1536)]
+    [InlineData(512, 768, 1024, 0, 2.0, 1024, 1536, 0, 0, 1024, 1536)]
+    [InlineData(768, 512, 1024, 0, 2.0, 1024, 682, 0, 0, 1024, 680)]
+    [InlineData(512, 768, 0, 1024, 2.0, 682, 1024, 0, 0, 680, 1024)]
+    [InlineData(512, 768, 1024, 1024, 2.0, 1024, 1536, 0, 64, 1024, 1024)]
+    [InlineData(768, 512, 1024, 1024, 2.0, 1536, 1024, 64, 0, 1024, 1024)]
+    [InlineData(512, 512, 1280, 720, 2.0, 1280, 1280, 0, 70, 1280, 720)]
+    [InlineData(512, 512, 0, 0, 1.5, 768, 768, 0, 0, 768, 768)]
+    public void HiresTargetSizesAreA1111s(int width, int height, int resizeX, int resizeY, double scale,
+        int upscaleX, int upscaleY, int cutX, int cutY, int finalX, int finalY)
+    {
+        var request = new GenerationRequest { Width = width, Height = height, HiresScale = scale, HiresResize = resizeX == 0 && resizeY == 0 ? null : (resizeX, resizeY) };
+        Assert.Equal((upscaleX, upscaleY, cutX, cutY), request.HiresUpscale(8));
+        Assert.Equal((finalX, finalY), request.HiresSize(8));
+    }
+
+    [Fact]
+    public void AHiresResizeOfAnotherAspectRatioCropsAndIsReplayed()
+    {
+        using var dir = new TempDir();
+        var wide = dir.File("wide.png");
+        var (code, stderr) = Run("--width", "16", "--height", "16", "--hires-resize", "32x24", "--hires-upscaler", "Latent", "--hires-steps", "3",
+            "--hires-denoise", "0.5", "--out", wide);
+        Assert.True(code == 0, stderr);
+        var parameters = PngTextChunks.Get(PngTextChunks.Read(wide), "parameters")!;
+        Assert.EndsWith("Denoising strength: 0.5, Hires resize: 32x24, Hires steps: 3, Hires upscaler: Latent", parameters);
+        var image = Read(wide);
+        Assert.Equal((32, 24), (image.Width, image.Height));
+        var again = dir.File("again.png");
+        int rerun = CliApp.Run(new[] { "generate", "--model", TestPaths.GoldenFile("tiny_sd1.safetensors"), "--config", TestPaths.GoldenFile("tiny_sd1.config.json"),
+            "--tokenizer", TestPaths.GoldenFile("clip"), "--from-png", wide, "--out", again }, new StringWriter(), new StringWriter(), stderrIsTerminal: false);
+        Assert.Equal(0, rerun);
+        Assert.Equal(image.Rgb, Read(again).Rgb);
+        (code, stderr) = Run("--width", "16", "--height", "16", "--hires-resize", "wide", "--out", dir.File("bad.png"));
+        Assert.Equal(2, code);
+        Assert.Contains("--hires-resize wide: WxH", stderr);
+    }
+
     [Fact]
     public void AnUnknownUpscalerIsOneLineAndExitTwo()
     {
