@@ -47,6 +47,14 @@ public class CheckpointTrainerTests
         return (dir.File("data"), dir.File("tiny.json"));
     }
 
+    /// <summary>A fresh model (weights, fitted tokenizer, config) after one VAE step, written to <paramref name="output"/>.</summary>
+    private static void TrainOneVaeStep(string data, string config, string output)
+    {
+        var (code, _, stderr) = Run("train", "checkpoint", "--from-scratch", "--config", config, "--data", data, "--out", output,
+            "--stage", "vae", "--max-steps", "1", "--batch", "3", "--vocab-size", "600");
+        Assert.True(code == ExitCodes.Success, stderr);
+    }
+
     private static Dictionary<string, float[]> Tensors(string path)
     {
         using var file = SafetensorsFile.Open(path);
@@ -112,9 +120,7 @@ public class CheckpointTrainerTests
         using var dir = new TempDir();
         var (data, config) = MakeData(dir);
         string model = dir.File("base.safetensors");
-        var (code, _, stderr) = Run("train", "checkpoint", "--from-scratch", "--config", config, "--data", data, "--out", model,
-            "--stage", "vae", "--max-steps", "1", "--batch", "3", "--vocab-size", "600");
-        Assert.True(code == ExitCodes.Success, stderr);
+        TrainOneVaeStep(data, config, model);
         using (var checkpoint = StableDiffusionCheckpoint.Load(model))
         {
             var tokenizer = checkpoint.Tokenizer;
@@ -127,7 +133,7 @@ public class CheckpointTrainerTests
         }
 
         // CLIP's 49406/49407 would index past the 600-row token embedding: each trainer must run on this model.
-        (code, _, stderr) = Run("train", "lora", "--model", model, "--data", data, "--out", dir.File("l.safetensors"), "--rank", "2",
+        var (code, _, stderr) = Run("train", "lora", "--model", model, "--data", data, "--out", dir.File("l.safetensors"), "--rank", "2",
             "--max-steps", "1", "--resolution", "16", "--bucket-step", "8", "--train", "unet,te");
         Assert.True(code == ExitCodes.Success, stderr);
         (code, _, stderr) = Run("train", "embedding", "--model", model, "--data", data, "--out", dir.File("e.safetensors"), "--name", "shp",
@@ -153,9 +159,7 @@ public class CheckpointTrainerTests
     {
         using var dir = new TempDir();
         var (data, config) = MakeData(dir);
-        var (code, _, stderr) = Run("train", "checkpoint", "--from-scratch", "--config", config, "--data", data, "--out", dir.File("base.safetensors"),
-            "--stage", "vae", "--max-steps", "1", "--batch", "3", "--vocab-size", "600");
-        Assert.True(code == ExitCodes.Success, stderr);
+        TrainOneVaeStep(data, config, dir.File("base.safetensors"));
 
         CheckpointTrainingOptions Options(string output) => new()
         {
@@ -183,9 +187,7 @@ public class CheckpointTrainerTests
     {
         using var dir = new TempDir();
         var (data, config) = MakeData(dir);
-        var (code, _, stderr) = Run("train", "checkpoint", "--from-scratch", "--config", config, "--data", data, "--out", dir.File("base.safetensors"),
-            "--stage", "vae", "--max-steps", "1", "--batch", "3", "--vocab-size", "600");
-        Assert.True(code == ExitCodes.Success, stderr);
+        TrainOneVaeStep(data, config, dir.File("base.safetensors"));
         var losses = new List<double>();
         using var model = StableDiffusionCheckpoint.Load(dir.File("base.init.safetensors"));
         CheckpointTrainer.Train(model, new CheckpointTrainingOptions
@@ -202,9 +204,7 @@ public class CheckpointTrainerTests
     {
         using var dir = new TempDir();
         var (data, config) = MakeData(dir);
-        var (code, _, stderr) = Run("train", "checkpoint", "--from-scratch", "--config", config, "--data", data, "--out", dir.File("vae.safetensors"),
-            "--stage", "vae", "--max-steps", "1", "--batch", "3", "--vocab-size", "600");
-        Assert.True(code == ExitCodes.Success, stderr);
+        TrainOneVaeStep(data, config, dir.File("vae.safetensors"));
         var losses = new List<double>();
         using (var model = StableDiffusionCheckpoint.Load(dir.File("vae.safetensors")))
         {
@@ -227,7 +227,7 @@ public class CheckpointTrainerTests
         Assert.Contains(changed, name => name.Contains(".encoder.layers.", StringComparison.Ordinal));
 
         // The CLI takes the stage by name and generates from the result.
-        (code, _, stderr) = Run("train", "checkpoint", "--from-scratch", "--model", dir.File("vae.safetensors"), "--data", data,
+        var (code, _, stderr) = Run("train", "checkpoint", "--from-scratch", "--model", dir.File("vae.safetensors"), "--data", data,
             "--out", dir.File("text2.safetensors"), "--stage", "text", "--max-steps", "2", "--batch", "3");
         Assert.True(code == ExitCodes.Success, stderr);
         Assert.True(File.Exists(dir.File("text2.safetensors")));
