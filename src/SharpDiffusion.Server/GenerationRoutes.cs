@@ -286,12 +286,8 @@ internal static class GenerationRoutes
         // A1111: an empty hr_prompt is the prompt; one with other extra networks than the prompt's is refused.
         string? hiresPrompt = hrPrompt.Length > 0 && hrPrompt != prompt ? hrPrompt : null;
         string? hiresNegative = hrNegative.Length > 0 && hrNegative != negative ? hrNegative : null;
-        if (hiresPrompt != null)
-        {
-            var first = Engine.ExtraNetworks.ExtraNetworkPrompt.Extract(prompt).NetworkTags;
-            var second = Engine.ExtraNetworks.ExtraNetworkPrompt.Extract(hiresPrompt).NetworkTags;
-            if (!first.SequenceEqual(second)) r.Unsupported("hr_prompt", "a second-pass prompt with other extra networks than the prompt's is not supported yet");
-        }
+        if (hiresPrompt != null && !Engine.ExtraNetworks.ExtraNetworkPrompt.Extract(hiresPrompt).UsesSameNetworksAs(Engine.ExtraNetworks.ExtraNetworkPrompt.Extract(prompt)))
+            r.Unsupported("hr_prompt", "a second-pass prompt with other extra networks than the prompt's is not supported yet");
         if (hrCheckpoint is { Length: > 0 } && hrCheckpoint != "Use same checkpoint") r.Unsupported("hr_checkpoint_name", "a second-pass checkpoint is not supported yet");
 
         return job => job with

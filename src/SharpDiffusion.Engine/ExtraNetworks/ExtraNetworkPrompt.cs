@@ -18,6 +18,9 @@ public sealed partial record ExtraNetworkPrompt(
     /// <summary>The LoRA and hypernetwork tags as written, in prompt order (what two prompts compare to use the same networks).</summary>
     public IReadOnlyList<string> NetworkTags { get; private init; } = [];
 
+    /// <summary>Both prompts name the same LoRAs and hypernetworks, written alike and in the same order (what one job can serve).</summary>
+    public bool UsesSameNetworksAs(ExtraNetworkPrompt other) => NetworkTags.SequenceEqual(other.NetworkTags);
+
     [GeneratedRegex(@"<(\w+):([^>]+)>")]
     private static partial Regex TagPattern();
 

@@ -52,7 +52,7 @@ public sealed class ExtraNetworkSession : IDisposable
         if (request.HiresPrompt != null)
         {
             var hires = ExtraNetworkPrompt.Extract(request.HiresPrompt);
-            if (!hires.NetworkTags.SequenceEqual(parsed.NetworkTags))
+            if (!hires.UsesSameNetworksAs(parsed))
                 throw new ArgumentException($"the hires prompt's extra networks ({Listed(hires.NetworkTags)}) differ from the prompt's ({Listed(parsed.NetworkTags)}): a job uses one set for both passes");
             hiresPrompt = hires.Prompt;
         }
