@@ -15,4 +15,24 @@ public static class Img2ImgSchedule
         int tEnc = (int)(Math.Min(strength, 0.999) * steps);
         return fullSigmas.Skip(steps - tEnc - 1).ToArray();
     }
+
+    /// <summary>
+    /// A1111's <c>CompVisSampler.sample_img2img</c> for the samplers that run on DDIM timesteps (DDIM, DDIM CFG++, PLMS,
+    /// UniPC), whose full list is σ(T[last]), …, σ(T[0]) (T = <c>range(0, 1000, 1000 // steps) + 1</c>, which has more than
+    /// <paramref name="steps"/> entries when 1000 is not a multiple): <c>t_enc = int(min(strength,
+    /// 0.999)·steps)</c>, the init latents noised to T[t_enc], then the sampler over <c>T[:t_enc]</c>. Returns σ(T[t_enc]),
+    /// σ(T[t_enc−1]), …, σ(T[0]): the first sigma is the noise level only; the loop starts one timestep lower, at the
+    /// second (<see cref="TimestepWalk"/>), as A1111 does.
+    /// </summary>
+    public static double[] TimestepTail(double[] sigmas, int steps, double strength, int minimumSteps, string samplerName)
+    {
+        if (!(strength > 0 && strength <= 1)) throw new ArgumentOutOfRangeException(nameof(strength), strength, "denoising strength must be in (0, 1]");
+        int tEnc = (int)(Math.Min(strength, 0.999) * steps);
+        if (tEnc < minimumSteps)
+            throw new ArgumentException($"{samplerName} img2img needs at least {minimumSteps} denoising steps: int(strength {strength} x {steps} steps) = {tEnc}");
+        return sigmas[(sigmas.Length - 1 - tEnc)..];
+    }
+
+    /// <summary>The sigmas a timestep sampler walks: img2img drops the noise level that <see cref="TimestepTail"/> put first.</summary>
+    public static IReadOnlyList<double> TimestepWalk(IReadOnlyList<double> sigmas, bool img2img) => img2img ? sigmas.Skip(1).ToArray() : sigmas;
 }

@@ -100,7 +100,7 @@ public class UniPcImg2ImgTests
         var request = new SamplingRequest { Sampler = "UniPC", Steps = 8, Seed = 1, LatentShape = new long[] { 4, 8, 8 }, InitLatents = x0, DenoisingStrength = 0.3 };
         var e = Assert.Throws<ArgumentException>(() =>
             SamplingRun.Run(new EpsDenoiser(new PointMassModel(x0, schedule.AlphasCumprod), schedule), new Conditioning(ones(1, 2, 3)), null, request));
-        Assert.Equal("UniPC img2img needs at least 3 denoising steps (order 3): int(strength 0.3 x 8 steps) = 2", e.Message);
+        Assert.Equal("UniPC img2img needs at least 3 denoising steps: int(strength 0.3 x 8 steps) = 2", e.Message);
     }
 
     [Fact]

@@ -27,6 +27,14 @@ public sealed class DdimSampler : Sampler
         return A1111SkipsLastStep && sigmas.Length > 2 ? sigmas[..^1] : sigmas;
     }
 
+    /// <summary>
+    /// A1111's DDIM is one of its timestep samplers: img2img noises to T[t_enc] and walks from T[t_enc − 1]
+    /// (<see cref="Img2ImgSchedule.TimestepTail"/>). CompVis walks from the noise level itself.
+    /// </summary>
+    public override double[] Img2ImgSigmas(double[] sigmas, int steps, double strength) => A1111SkipsLastStep
+        ? Img2ImgSchedule.TimestepTail(sigmas, steps, strength, minimumSteps: 2, Name)
+        : base.Img2ImgSigmas(sigmas, steps, strength);
+
     /// <summary>DDIM starts from the unit noise itself (x_T), not noise × sigma.</summary>
     public override Tensor InitialLatent(Tensor noise, double sigmaStart) => noise.clone();
 
@@ -42,6 +50,7 @@ public sealed class DdimSampler : Sampler
 
     protected override Tensor Run(IGuidedDenoiser model, Tensor x, IReadOnlyList<double> sigmas, SamplerContext context)
     {
+        if (A1111SkipsLastStep) sigmas = Img2ImgSchedule.TimestepWalk(sigmas, context.Img2Img);
         var current = x;
         for (int i = 0; i < sigmas.Count - 1; i++)
         {

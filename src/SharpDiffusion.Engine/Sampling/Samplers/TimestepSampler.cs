@@ -17,6 +17,10 @@ public abstract class TimestepSampler : Sampler
         return timesteps.Reverse().Select(t => (double)schedule.Sigmas[t]).ToArray();
     }
 
+    /// <summary>A1111's img2img: noise to T[t_enc], then the loop from T[t_enc − 1] (<see cref="Img2ImgSchedule.TimestepTail"/>).</summary>
+    public override double[] Img2ImgSigmas(double[] sigmas, int steps, double strength) =>
+        Img2ImgSchedule.TimestepTail(sigmas, steps, strength, minimumSteps: 2, Name);
+
     /// <summary>x_T is the unit noise itself.</summary>
     public override Tensor InitialLatent(Tensor noise, double sigmaStart) => noise.clone();
 
@@ -61,6 +65,7 @@ public sealed class DdimCfgPlusPlusSampler : TimestepSampler
 
     protected override Tensor Run(IGuidedDenoiser model, Tensor x, IReadOnlyList<double> sigmas, SamplerContext context)
     {
+        sigmas = Img2ImgSchedule.TimestepWalk(sigmas, context.Img2Img);
         var (guidance, denoiser, timesteps) = Setup(model, sigmas);
         var alphas = denoiser.Schedule.AlphasCumprod;
         var current = x;
@@ -89,6 +94,7 @@ public sealed class PlmsSampler : TimestepSampler
 
     protected override Tensor Run(IGuidedDenoiser model, Tensor x, IReadOnlyList<double> sigmas, SamplerContext context)
     {
+        sigmas = Img2ImgSchedule.TimestepWalk(sigmas, context.Img2Img);
         var (guidance, denoiser, timesteps) = Setup(model, sigmas);
         var alphas = denoiser.Schedule.AlphasCumprod;
         var oldEps = new List<Tensor>();

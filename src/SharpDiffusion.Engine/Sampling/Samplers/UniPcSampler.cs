@@ -22,13 +22,8 @@ public sealed class UniPcSampler : TimestepSampler
     /// (one DDIM timestep below the noise level; A1111's own comment calls it "likely off by a bit", kept as it is).
     /// The list is σ(T[t_enc]), …, σ(T[0]): its first sigma is the noise level, the second the start time.
     /// </summary>
-    public override double[] Img2ImgSigmas(double[] sigmas, int steps, double strength)
-    {
-        if (!(strength > 0 && strength <= 1)) throw new ArgumentOutOfRangeException(nameof(strength), strength, "denoising strength must be in (0, 1]");
-        int tEnc = (int)(Math.Min(strength, 0.999) * steps);
-        if (tEnc < Order) throw new ArgumentException($"UniPC img2img needs at least {Order} denoising steps (order {Order}): int(strength {strength} x {steps} steps) = {tEnc}");
-        return sigmas[(sigmas.Length - 1 - tEnc)..];
-    }
+    public override double[] Img2ImgSigmas(double[] sigmas, int steps, double strength) =>
+        Img2ImgSchedule.TimestepTail(sigmas, steps, strength, Order, Name);
 
     /// <summary>The continuous times of an n-step run, float32 <c>linspace(1, 0.001, n + 1)</c>.</summary>
     public static float[] Times(int steps) => DiscreteSchedule.LinspaceFloat32(1f, 0.001f, steps + 1);
