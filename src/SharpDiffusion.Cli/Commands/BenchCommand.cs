@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
 using SharpDiffusion.Engine.Diagnostics;
+using SharpDiffusion.Engine.Training;
 using SharpDiffusion.Formats;
 using Spectre.Console;
 using static TorchSharp.torch;
@@ -11,7 +12,8 @@ namespace SharpDiffusion.Cli.Commands;
 /// <summary>
 /// <c>sharpdiffusion bench --arch sd15 --size 512 --steps 2 [--precision bf16|fp32] [--model PATH] [--threads N] [--json]</c>:
 /// times load, text encoding, guided U-Net steps and a VAE decode of a full-size model (random weights unless
-/// --model is given); <c>--samplers</c> times every sampler's steps instead.
+/// --model is given); <c>--samplers</c> times every sampler's steps instead; <c>bench train [--algo lora --rank 16]
+/// [--trainers lora,embedding,hypernetwork]</c> times the trainers' steps beside an inference step.
 /// </summary>
 internal sealed class BenchCommand : ICliCommand
 {
@@ -24,20 +26,43 @@ internal sealed class BenchCommand : ICliCommand
     private readonly Option<int?> _threads = new("--threads") { Description = "Torch threads (default: all processors)" };
     private readonly Option<bool> _json = new("--json") { Description = "Print one JSON object" };
     private readonly Option<bool> _samplers = new("--samplers") { Description = "Seconds per step of every sampler (--steps steps each) instead of the pipeline phases" };
+    private readonly Option<string> _algo = new("--algo") { Description = "bench train: lora, locon, loha or lokr", DefaultValueFactory = _ => "lora" };
+    private readonly Option<int> _rank = new("--rank") { Description = "bench train: the LoRA's rank", DefaultValueFactory = _ => 16 };
+    private readonly Option<string> _trainers = new("--trainers") { Description = "bench train: which trainers, comma-separated", DefaultValueFactory = _ => "lora,embedding,hypernetwork" };
 
     public Command Create(CliContext context)
     {
         var command = new Command("bench", "Time text encoding, U-Net steps and VAE decode (random full-size weights by default)");
-        foreach (var option in new Option[] { _arch, _size, _steps, _precision, _model, _tokenizer, _threads, _json, _samplers }) command.Options.Add(option);
+        foreach (var option in new Option[] { _arch, _size, _steps, _precision, _model, _tokenizer, _threads, _json })
+        {
+            option.Recursive = true; // also on `bench train`
+            command.Options.Add(option);
+        }
+        command.Options.Add(_samplers);
         command.SetAction(result => Run(context, result));
+        var train = new Command("train", "Seconds per step of the LoRA, embedding and hypernetwork trainers (batch 1, --steps timed steps after a warm-up) beside a guided inference step, with peak RSS");
+        foreach (var option in new Option[] { _algo, _rank, _trainers }) train.Options.Add(option);
+        train.SetAction(result => Run(context, result, training: true));
+        command.Subcommands.Add(train);
         return command;
     }
 
-    private int Run(CliContext context, ParseResult args)
+    private int Run(CliContext context, ParseResult args, bool training = false)
     {
         BenchOptions options;
+        TrainBenchOptions? train = null;
         try
         {
+            if (training)
+            {
+                if (!LoraNetworkOptions.TryParseAlgorithm(args.GetValue(_algo)!, out var algorithm)) throw new ArgumentException($"--algo {args.GetValue(_algo)}: use lora, locon, loha or lokr");
+                if (args.GetValue(_rank) < 1) throw new ArgumentException("--rank must be at least 1");
+                var kinds = args.GetValue(_trainers)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+                var known = new[] { TrainBenchOptions.Lora, TrainBenchOptions.Embedding, TrainBenchOptions.Hypernetwork };
+                if (kinds.Length == 0 || kinds.Any(k => !known.Contains(k)))
+                    throw new ArgumentException($"--trainers {args.GetValue(_trainers)}: name lora, embedding and/or hypernetwork");
+                train = new TrainBenchOptions { Kinds = kinds, Algorithm = algorithm, Rank = args.GetValue(_rank) };
+            }
             var modelPath = args.GetValue(_model);
             if (modelPath != null && !File.Exists(modelPath)) throw new ArgumentException($"{modelPath}: no such file");
             options = new BenchOptions
@@ -65,6 +90,13 @@ internal sealed class BenchCommand : ICliCommand
         BenchResult result;
         try
         {
+            if (train != null)
+            {
+                var trained = BenchRunner.RunTraining(options, train, line => context.Error.WriteLine(line));
+                if (args.GetValue(_json)) context.Output.WriteLine(ToJson(trained));
+                else WriteTable(context, trained);
+                return ExitCodes.Success;
+            }
             if (args.GetValue(_samplers))
             {
                 var samplers = BenchRunner.RunSamplers(options, line => context.Error.WriteLine(line));
@@ -127,6 +159,40 @@ internal sealed class BenchCommand : ICliCommand
         }).ToArray(),
         ["notes"] = r.Notes,
     });
+
+    internal static string ToJson(TrainBenchResult r) => JsonSerializer.Serialize(new Dictionary<string, object?>
+    {
+        ["model"] = r.Model,
+        ["size"] = r.Size,
+        ["precision"] = r.Precision,
+        ["threads"] = r.Threads,
+        ["lora"] = r.LoraShape,
+        ["load_s"] = Round(r.LoadSeconds),
+        ["inference_step_s"] = Round(r.InferenceStepSeconds),
+        ["trainers"] = r.Trainers.Select(t => new Dictionary<string, object>
+        {
+            ["trainer"] = t.Kind,
+            ["s_per_step"] = Round(t.SecondsPerStep),
+            ["step_s"] = t.StepSeconds.Select(Round).ToArray(),
+            ["x_inference_step"] = Math.Round(t.SecondsPerStep / r.InferenceStepSeconds, 2),
+            ["peak_rss_mb"] = Math.Round(t.PeakRssMb, 1),
+        }).ToArray(),
+        ["peak_rss_mb"] = Math.Round(r.PeakRssMb, 1),
+        ["notes"] = r.Notes,
+    });
+
+    private static void WriteTable(CliContext context, TrainBenchResult r)
+    {
+        var table = new Table().AddColumn("step (batch 1)").AddColumn(new TableColumn("s/step").RightAligned())
+            .AddColumn(new TableColumn("x inference step").RightAligned()).AddColumn(new TableColumn("peak RSS").RightAligned());
+        table.AddRow("guided inference step (batch 2)", r.InferenceStepSeconds.ToString("F2", CultureInfo.InvariantCulture), "1.00", "");
+        foreach (var t in r.Trainers)
+            table.AddRow(t.Kind == TrainBenchOptions.Lora ? $"lora ({Markup.Escape(r.LoraShape)})" : t.Kind, t.SecondsPerStep.ToString("F2", CultureInfo.InvariantCulture),
+                (t.SecondsPerStep / r.InferenceStepSeconds).ToString("F2", CultureInfo.InvariantCulture), $"{t.PeakRssMb:F0} MB");
+        context.CreateOutputConsole().Write(table);
+        context.Output.WriteLine($"{r.Model}, {r.Size}x{r.Size}, {r.Precision}, {r.Threads} threads, load {r.LoadSeconds:F1} s, process peak RSS {r.PeakRssMb:F0} MB");
+        foreach (var note in r.Notes) context.Output.WriteLine("note: " + note);
+    }
 
     private static void WriteTable(CliContext context, SamplerBenchResult r)
     {

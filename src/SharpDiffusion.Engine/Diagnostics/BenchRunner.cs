@@ -13,7 +13,7 @@ namespace SharpDiffusion.Engine.Diagnostics;
 /// file unless a model is given), text encoding of prompt and negative prompt, guided Euler steps (batch-2 CFG
 /// U-Net calls via EpsDenoiser + CfgDenoiser) and one VAE decode.
 /// </summary>
-public static class BenchRunner
+public static partial class BenchRunner
 {
     /// <summary>FLOPs of one guided SD1.5 U-Net step (batch 2) at 512x512; other sizes scale by pixel count.</summary>
     public const double Sd15GuidedStepFlops512 = 1.61e12;
@@ -154,7 +154,7 @@ public static class BenchRunner
     /// Writes a random model (unless one is given), loads it, encodes the prompts and runs <paramref name="body"/>
     /// in inference mode; the temporary files are removed afterwards.
     /// </summary>
-    private static T WithModel<T>(BenchOptions options, Action<string>? log, Func<BenchModel, List<string>, T> body)
+    private static T WithModel<T>(BenchOptions options, Action<string>? log, Func<BenchModel, List<string>, T> body, bool inferenceOnly = true)
     {
         if (options.Steps < 1) throw new ArgumentException("--steps must be at least 1");
         if (options.Threads < 1) throw new ArgumentException("--threads must be at least 1");
@@ -213,10 +213,14 @@ public static class BenchRunner
             double loadSeconds = loadClock.Elapsed.TotalSeconds;
             CheckSize(options.Size, model.SizeMultiple);
 
-            using var mode = inference_mode();
+            // Training benches need autograd outside the prompt encoding.
+            using var mode = inferenceOnly ? inference_mode() : null;
             log?.Invoke("encoding the prompts");
             var textClock = Stopwatch.StartNew();
-            var (cond, uncond, textInput) = EncodePrompts(model, options.TokenizerPath);
+            Conditioning cond, uncond;
+            string textInput;
+            using (inferenceOnly ? null : inference_mode())
+                (cond, uncond, textInput) = EncodePrompts(model, options.TokenizerPath);
             double textSeconds = textClock.Elapsed.TotalSeconds;
             if (textInput == "fixed-ids") notes.Add("no CLIP vocabulary found: the text encoder ran on fixed token ids");
             var bench = new BenchModel(model, options.ModelPath ?? $"random {options.Architecture.Name}", cond, uncond, textInput, precision,

@@ -75,6 +75,46 @@ public class BenchRunnerTests
         Assert.True(rows.All(r => r.GetProperty("s_per_step").GetDouble() > 0));
     }
 
+    /// <summary>
+    /// bench train on the tiny random model: the three real trainers each take a warm-up step and two timed steps; the
+    /// LoRA's loss is finite and the JSON carries the ratio to the inference step.
+    /// </summary>
+    [Fact]
+    public void TrainBenchTimesEveryTrainerBesideAnInferenceStep()
+    {
+        using var dir = new TempDir();
+        var lines = new List<string>();
+        var result = BenchRunner.RunTraining(new BenchOptions
+        {
+            Architecture = RandomModelArchitecture.Tiny, Size = 32, Steps = 2, Precision = ScalarType.Float32, Threads = 1,
+            TempFolder = dir.Path, TokenizerPath = TestPaths.GoldenFile("clip"),
+        }, new TrainBenchOptions { Rank = 4 }, lines.Add);
+        Assert.Empty(Directory.GetFiles(dir.Path));
+        Assert.Empty(result.Notes);
+        Assert.Equal(["lora", "embedding", "hypernetwork"], result.Trainers.Select(t => t.Kind).ToArray());
+        Assert.All(result.Trainers, t => Assert.True(t.StepSeconds.Count == 2 && t.StepSeconds.All(s => s > 0) && t.PeakRssMb > 50, t.Kind));
+        Assert.True(result.InferenceStepSeconds > 0);
+        Assert.Equal("lora rank 4", result.LoraShape);
+        // Each trainer reported its three steps (warm-up + 2) with a finite loss.
+        foreach (var kind in new[] { "lora", "embedding", "hypernetwork" })
+            Assert.Contains(lines, l => l.StartsWith($"training: {kind}", StringComparison.Ordinal));
+        Assert.Equal(3 * 3, lines.Count(l => System.Text.RegularExpressions.Regex.IsMatch(l, @"^  step [123]/3: [0-9.]+ s, loss [0-9.]+$")));
+        Assert.DoesNotContain(lines, l => l.Contains("NaN", StringComparison.Ordinal));
+
+        var (code, stdout, stderr) = CliHarness.Run("bench", "train", "--arch", "tiny", "--size", "32", "--steps", "1", "--precision", "fp32", "--threads", "1",
+            "--tokenizer", TestPaths.GoldenFile("clip"), "--trainers", "lora", "--rank", "2", "--algo", "locon", "--json");
+        Assert.True(code == 0, stderr);
+        using var json = System.Text.Json.JsonDocument.Parse(stdout);
+        var lora = Assert.Single(json.RootElement.GetProperty("trainers").EnumerateArray());
+        Assert.Equal("locon rank 2", json.RootElement.GetProperty("lora").GetString());
+        Assert.Equal(Math.Round(lora.GetProperty("s_per_step").GetDouble() / json.RootElement.GetProperty("inference_step_s").GetDouble(), 2),
+            lora.GetProperty("x_inference_step").GetDouble(), 1);
+
+        (code, _, stderr) = CliHarness.Run("bench", "train", "--arch", "tiny", "--size", "32", "--trainers", "dreambooth");
+        Assert.Equal(2, code);
+        Assert.Contains("--trainers dreambooth: name lora, embedding and/or hypernetwork", stderr);
+    }
+
     [Fact]
     public void SizesTheModelCannotTakeAreRejected()
     {
