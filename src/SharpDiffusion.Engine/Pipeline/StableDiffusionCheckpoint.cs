@@ -262,7 +262,7 @@ public sealed class StableDiffusionCheckpoint : IDisposable
     /// The width of each of SDXL's six size embeddings: the U-Net's vector input is the pooled text embedding plus
     /// six of them (2816 = 1280 + 6 x 256 in SDXL base).
     /// </summary>
-    private int SdxlSizeEmbeddingDim => (UNet.Config.AdmInChannels ?? 0) - (int)OpenClip!.ProjectionDim is var rest && rest > 0 && rest % 6 == 0
+    internal int SdxlSizeEmbeddingDim => (UNet.Config.AdmInChannels ?? 0) - (int)OpenClip!.ProjectionDim is var rest && rest > 0 && rest % 6 == 0
         ? rest / 6
         : throw new InvalidModelFileException(Path, $"the U-Net's vector input ({UNet.Config.AdmInChannels}) does not fit the text projection ({OpenClip!.ProjectionDim}) plus six size embeddings");
 

@@ -45,7 +45,7 @@ public static class LoraFileOutput
             ["ss_network_dim"] = n.Rank.ToString(CultureInfo.InvariantCulture),
             ["ss_network_alpha"] = Num(n.Alpha),
             ["ss_network_args"] = JsonSerializer.Serialize(networkArgs),
-            ["ss_base_model_version"] = v2 ? (checkpoint.Prediction == Prediction.V ? "sd_v2_768_v" : "sd_v2") : "sd_v1",
+            ["ss_base_model_version"] = BaseModelVersion(checkpoint),
             ["ss_v2"] = v2 ? "True" : "False",
             ["ss_v_parameterization"] = checkpoint.Prediction == Prediction.V ? "True" : "False",
             ["ss_output_name"] = outputName,
@@ -101,7 +101,12 @@ public static class LoraFileOutput
             File.Delete(scratch);
         }
         metadata["modelspec.sai_model_spec"] = "1.0.0";
-        metadata["modelspec.architecture"] = v2 ? (checkpoint.Prediction == Prediction.V ? "stable-diffusion-v2-768-v/lora" : "stable-diffusion-v2-512/lora") : "stable-diffusion-v1/lora";
+        metadata["modelspec.architecture"] = checkpoint.Family switch
+        {
+            BaseFamily.SDXL => "stable-diffusion-xl-v1-base/lora",
+            BaseFamily.SD2 => checkpoint.Prediction == Prediction.V ? "stable-diffusion-v2-768-v/lora" : "stable-diffusion-v2-512/lora",
+            _ => "stable-diffusion-v1/lora",
+        };
         metadata["modelspec.implementation"] = "https://github.com/Stability-AI/generative-models";
         metadata["modelspec.title"] = outputName;
         metadata["modelspec.resolution"] = $"{facts.Resolution}x{facts.Resolution}";
@@ -109,6 +114,14 @@ public static class LoraFileOutput
         if (checkpoint.Prediction == Prediction.V) metadata["modelspec.prediction_type"] = "v";
         SafetensorsWriter.Write(path, tensors, metadata);
     }
+
+    /// <summary>kohya's <c>ss_base_model_version</c> (sdxl_model_util / train_util constants).</summary>
+    private static string BaseModelVersion(StableDiffusionCheckpoint checkpoint) => checkpoint.Family switch
+    {
+        BaseFamily.SDXL => "sdxl_base_v1-0",
+        BaseFamily.SD2 => checkpoint.Prediction == Prediction.V ? "sd_v2_768_v" : "sd_v2",
+        _ => "sd_v1",
+    };
 
     private static (string Model, string Legacy) KohyaHashes(string path)
     {

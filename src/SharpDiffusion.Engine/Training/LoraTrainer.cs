@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using SharpDiffusion.Engine.Pipeline;
+using SharpDiffusion.Engine.Text.Conditioners;
 using SharpDiffusion.Formats;
 using static TorchSharp.torch;
 
@@ -54,7 +55,7 @@ public sealed class LoraTrainer
 
         using var schedule = new KohyaNoiseSchedule();
         var latents = new LatentCache(Path.Combine(statePath, "latents"), checkpoint.Vae, checkpoint.VaePath ?? checkpoint.Path);
-        var textCache = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        var textCache = new Dictionary<string, (Tensor Context, Tensor? Pooled)>(StringComparer.Ordinal);
         var epochBatches = new Dictionary<long, IReadOnlyList<TrainingImage[]>>();
         DateTimeOffset startedAt = DateTimeOffset.UtcNow;
 
@@ -83,16 +84,20 @@ public sealed class LoraTrainer
                     var batch = batches[first + a];
                     using var scope = NewDisposeScope();
                     var random = new StepRandom(options.Seed, "batch", micro);
-                    var x0 = cat(batch.Select(i => latents.Get(i, options.FlipAugment && random.NextDouble() < 0.5)).ToArray(), 0);
+                    var flips = batch.Select(_ => options.FlipAugment && random.NextDouble() < 0.5).ToArray();
+                    var x0 = cat(batch.Select((i, k) => latents.Get(i, flips[k])).ToArray(), 0);
                     var captions = batch.Select(i => CaptionProcessing.Process(i.KohyaCaption, options.Captions, random)).ToList();
                     var generator = new Generator((ulong)StepRandom.SeedFor(options.Seed, "noise", micro));
                     var noise = randn(x0.shape, ScalarType.Float32, generator: generator);
                     if (options.NoiseOffset > 0)
                         noise = DiffusionLoss.ApplyNoiseOffset(noise, randn([x0.shape[0], x0.shape[1], 1, 1], ScalarType.Float32, generator: generator), options.NoiseOffset);
                     var t = randint(options.MinTimestep, options.MaxTimestep, [x0.shape[0]], ScalarType.Int64, generator: generator);
-                    var context = Encode(checkpoint, captions, options, textCache);
+                    var (context, pooled) = Encode(checkpoint, captions, options, textCache);
+                    // SDXL's vector input: the pooled bigG text feature and the six size embeddings, as kohya computes them.
+                    var vector = pooled is null ? null : cat([pooled, SizeEmbedding.ForSizes(batch.Select((i, k) => KohyaSizes(i, flips[k])).ToList(),
+                        checkpoint.SdxlSizeEmbeddingDim, pooled.device).to(pooled.dtype)], 1);
                     var noisy = schedule.AddNoise(x0, noise, t);
-                    var prediction = checkpoint.UNet.Forward(noisy, t, context);
+                    var prediction = checkpoint.UNet.Forward(noisy, t, context, vector);
                     var target = DiffusionLoss.Target(schedule, x0, noise, t, v);
                     using var terms = DiffusionLoss.Compute(prediction, target, t, schedule, options.MinSnrGamma, v);
                     var scaled = terms.Loss / options.GradientAccumulation;
@@ -126,7 +131,11 @@ public sealed class LoraTrainer
         finally
         {
             network.Detach();
-            foreach (var t in textCache.Values) t.Dispose();
+            foreach (var (context, pooled) in textCache.Values)
+            {
+                context.Dispose();
+                pooled?.Dispose();
+            }
             foreach (var optimizer in optimizers) optimizer.Dispose();
         }
 
@@ -179,44 +188,98 @@ public sealed class LoraTrainer
     /// <summary>
     /// The U-Net context for captions: CLIP ids <c>[BOS] + tokens[:75] + [EOS]</c>, padded to 77 (SD1: EOS, SD2: 0, as
     /// their tokenizers pad); SD1 takes the final layer norm of the last (or clip-skip) layer, SD2 that of the
-    /// penultimate. A frozen encoder's outputs are cached per caption.
+    /// penultimate; SDXL (kohya's sdxl_train_util) the penultimate hidden states of CLIP-L and bigG side by side, without
+    /// final norms, and bigG's pooled output (its ids padded with 0 after the EOS). A frozen encoder's outputs are
+    /// cached per caption.
     /// </summary>
-    private static Tensor Encode(StableDiffusionCheckpoint checkpoint, IReadOnlyList<string> captions, LoraTrainingOptions options, Dictionary<string, Tensor> cache)
+    internal static (Tensor Context, Tensor? Pooled) Encode(StableDiffusionCheckpoint checkpoint, IReadOnlyList<string> captions, LoraTrainingOptions options,
+        Dictionary<string, (Tensor Context, Tensor? Pooled)> cache)
     {
         var rows = new List<Tensor>();
+        var pooledRows = new List<Tensor>();
         foreach (var caption in captions)
         {
             if (!options.TrainTextEncoder && cache.TryGetValue(caption, out var cached))
             {
-                rows.Add(cached.alias());
+                rows.Add(cached.Context.alias());
+                if (cached.Pooled is { } p) pooledRows.Add(p.alias());
                 continue;
             }
             using var ids = TokenIds(checkpoint, caption);
             Tensor row;
+            Tensor? pooled = null;
             using (options.TrainTextEncoder ? null : no_grad())
             {
-                if (checkpoint.ClipL is { } clip)
+                switch (checkpoint.ClipL, checkpoint.OpenClip)
                 {
-                    using var hidden = clip.Encode(ids);
-                    row = clip.FinalLayerNorm(hidden.FromEnd(Math.Max(1, options.ClipSkip)));
-                }
-                else
-                {
-                    using var hidden = checkpoint.OpenClip!.Encode(ids);
-                    row = checkpoint.OpenClip.FinalLayerNorm(hidden.FromEnd(2));
+                    case ({ } clip, null):
+                    {
+                        using var hidden = clip.Encode(ids);
+                        row = clip.FinalLayerNorm(hidden.FromEnd(Math.Max(1, options.ClipSkip)));
+                        break;
+                    }
+                    case (null, { } open):
+                    {
+                        using var hidden = open.Encode(ids);
+                        row = open.FinalLayerNorm(hidden.FromEnd(2));
+                        break;
+                    }
+                    case ({ } clip, { } open):
+                    {
+                        using var hiddenL = clip.Encode(ids);
+                        using var idsG = ChunkedTextEncoding.PadAfterEnd(ids, (int)checkpoint.Tokenizer.EosId, Sd2TextConditioner.PadId);
+                        using var hiddenG = open.Encode(idsG);
+                        row = cat([hiddenL.FromEnd(2), hiddenG.FromEnd(2)], -1);
+                        pooled = open.Pool(hiddenG.FromEnd(1), idsG);
+                        break;
+                    }
+                    default:
+                        throw new InvalidOperationException($"{checkpoint.Architecture.DisplayName} has no text encoder the trainer runs");
                 }
             }
             if (!options.TrainTextEncoder)
             {
-                var kept = row.detach();
-                kept.DetachFromDisposeScope();
-                cache[caption] = kept;
+                var kept = row.detach().DetachFromDisposeScope();
+                var keptPooled = pooled?.detach().DetachFromDisposeScope();
+                cache[caption] = (kept, keptPooled);
                 rows.Add(kept.alias());
+                if (keptPooled is { } p) pooledRows.Add(p.alias());
                 row.Dispose();
+                pooled?.Dispose();
             }
-            else rows.Add(row);
+            else
+            {
+                rows.Add(row);
+                if (pooled is { } p) pooledRows.Add(p);
+            }
         }
-        return cat(rows.ToArray(), 0);
+        return (cat(rows.ToArray(), 0), pooledRows.Count == 0 ? null : cat(pooledRows.ToArray(), 0));
+    }
+
+    /// <summary>
+    /// kohya's SDXL size conditioning of a training image: original size (h, w), the crop top-left kohya's
+    /// <c>BucketManager.get_crop_ltrb</c> computes (the offset of the image fitted inside its bucket, floor-divided;
+    /// flipped: the bucket width minus the right edge), and the bucket as target size.
+    /// </summary>
+    internal static ImageSizeConditioning KohyaSizes(TrainingImage image, bool flipped = false)
+    {
+        var (bucketWidth, bucketHeight) = image.Bucket;
+        double bucketAspect = bucketWidth / (double)bucketHeight, imageAspect = image.Width / (double)image.Height;
+        double resizedWidth, resizedHeight;
+        if (bucketAspect > imageAspect)
+        {
+            resizedWidth = bucketHeight * imageAspect;
+            resizedHeight = bucketHeight;
+        }
+        else
+        {
+            resizedWidth = bucketWidth;
+            resizedHeight = bucketWidth / imageAspect;
+        }
+        double left = Math.Floor((bucketWidth - resizedWidth) / 2);
+        int cropTop = (int)Math.Floor((bucketHeight - resizedHeight) / 2);
+        int cropLeft = (int)(flipped ? bucketWidth - (left + resizedWidth) : left);
+        return new ImageSizeConditioning(image.Height, image.Width, cropTop, cropLeft, bucketHeight, bucketWidth);
     }
 
     private static Tensor TokenIds(StableDiffusionCheckpoint checkpoint, string caption) =>

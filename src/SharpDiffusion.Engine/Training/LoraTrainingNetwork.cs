@@ -1,3 +1,4 @@
+using SharpDiffusion.Inspection;
 using SharpDiffusion.Architectures;
 using System.Text.RegularExpressions;
 using SharpDiffusion.Conversion;
@@ -191,7 +192,7 @@ public sealed partial class LoraTrainingNetwork : IDisposable
         {
             // kohya's text-encoder LoRA on a lone transformers CLIP (SD 1.x); other families' encoders are not wired yet.
             if (checkpoint.ClipL == null || checkpoint.Architecture.TextEncoders is not [{ Layout: TextEncoderLayout.HuggingFaceClip } slot])
-                throw new InvalidModelFileException(file.Path, "text-encoder LoRA training supports SD 1.x checkpoints (CLIP-L); train the U-Net only (--train unet)");
+                throw new InvalidModelFileException(file.Path, $"text-encoder LoRA training supports SD 1.x checkpoints (CLIP-L), not {checkpoint.Architecture.DisplayName}; train the U-Net only (--train unet)");
             string prefix = slot.Prefix;
             var layers = NamedLayers(checkpoint.ClipL);
             foreach (var info in file.Tensors)
@@ -205,9 +206,8 @@ public sealed partial class LoraTrainingNetwork : IDisposable
         }
         if (options.TrainUnet)
         {
-            // SDXL's two encoders and size conditioning are not wired into the trainer yet.
-            if (checkpoint.Architecture.TextEncoders.Count != 1)
-                throw new InvalidModelFileException(file.Path, $"LoRA training supports SD 1.x and SD 2.x checkpoints, not {checkpoint.Architecture.DisplayName}");
+            // kohya names SD 1.x/2.x modules by their diffusers path, SDXL ones (sdxl_original_unet) by the LDM path.
+            bool ldmNames = checkpoint.Family == BaseFamily.SDXL;
             var layers = NamedLayers(checkpoint.UNet);
             var unetKeys = file.Tensors.Select(t => t.Name).Where(n => n.StartsWith(LdmPrefixes.Unet, StringComparison.Ordinal)).ToList();
             var layout = UnetLayout.FromLdmKeys(unetKeys);
@@ -226,7 +226,8 @@ public sealed partial class LoraTrainingNetwork : IDisposable
                 if (diffusers.EndsWith(".norm.weight", StringComparison.Ordinal)) continue;
                 string path = info.Name[LdmPrefixes.Unet.Length..^".weight".Length];
                 if (!layers.TryGetValue(path, out var layer)) continue; // norms
-                unet.Add(new Target("lora_unet_" + diffusers[..^".weight".Length].Replace('.', '_'), LdmPrefixes.Unet + path, false, layer));
+                string moduleName = ldmNames ? path : diffusers[..^".weight".Length];
+                unet.Add(new Target("lora_unet_" + moduleName.Replace('.', '_'), LdmPrefixes.Unet + path, false, layer));
             }
         }
         return [.. textEncoder, .. unet];
