@@ -3,6 +3,7 @@ using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
+using SharpDiffusion.Engine.Generation;
 using SharpDiffusion.Engine.Sampling;
 using SharpDiffusion.Png;
 
@@ -388,35 +389,16 @@ internal static class GenerationRoutes
     }
 
     /// <summary>
-    /// A1111's <c>extra_generation_params</c>: the infotext fields beyond the base ones, hires. fix and inpainting
-    /// included, as the PNG's parameters have them (both come from the same settings).
+    /// A1111's <c>extra_generation_params</c>: the schedule type, then the hires. fix and inpainting fields of the
+    /// engine's infotext builder (the PNG's parameters), on the request as the engine normalises it, numbers as numbers.
     /// </summary>
     private static Dictionary<string, object?> ExtraGenerationParams(ImageJob job)
     {
+        var request = GenerationService.Normalize(job.ToGenerationRequest());
         var extra = new Dictionary<string, object?> { ["Schedule type"] = job.Scheduler };
-        if (job.HiresScale is { } scale)
-        {
-            if (job.HiresSampler is { } hiresSampler && hiresSampler != job.SamplerName) extra["Hires sampler"] = hiresSampler;
-            if (job.HiresPrompt is { } hiresPrompt) extra["Hires prompt"] = hiresPrompt;
-            if (job.HiresNegativePrompt is { } hiresNegative) extra["Hires negative prompt"] = hiresNegative;
-            if (job.HiresScheduler is { } hiresScheduler && hiresScheduler != job.Scheduler) extra["Hires schedule type"] = hiresScheduler;
-            if (job.HiresResize is { } resize) extra["Hires resize"] = $"{resize.Width}x{resize.Height}";
-            else extra["Hires upscale"] = scale;
-            if (job.HiresSteps is { } steps) extra["Hires steps"] = steps;
-            extra["Hires upscaler"] = job.HiresUpscaler;
-        }
+        foreach (var (key, value) in GenerationInfotext.HiresFields(request)) extra[key] = value;
         if (job.Mask != null)
-        {
-            if (job.MaskInvert) extra["Mask mode"] = "Inpaint not masked";
-            if (job.MaskBlur > 0 && job.MaskBlurY == null) extra["Mask blur"] = job.MaskBlur;
-            if (job.InpaintFullRes)
-            {
-                extra["Inpaint area"] = "Only masked";
-                extra["Masked area padding"] = job.InpaintFullResPadding;
-            }
-            if (job.InpaintFill != Engine.Pipeline.InpaintFill.Original)
-                extra["Masked content"] = job.InpaintFill switch { Engine.Pipeline.InpaintFill.Fill => "fill", Engine.Pipeline.InpaintFill.LatentNoise => "latent noise", _ => "latent nothing" };
-        }
+            foreach (var (key, value) in GenerationInfotext.MaskFields(request)) extra[key] = value;
         return extra;
     }
 

@@ -1,3 +1,7 @@
+using SharpDiffusion.Engine.Pipeline;
+using SharpDiffusion.Engine.Random;
+using SharpDiffusion.Engine.Sampling;
+
 namespace SharpDiffusion.Server;
 
 /// <summary>
@@ -69,6 +73,41 @@ public sealed record ImageJob
     /// <summary>A1111's hr_prompt / hr_negative_prompt when they differ from the prompts; null: the first pass's.</summary>
     public string? HiresPrompt { get; init; }
     public string? HiresNegativePrompt { get; init; }
+
+    /// <summary>The engine's request for this job, without the init image and mask (the backend decodes and attaches them).</summary>
+    public GenerationRequest ToGenerationRequest() => new()
+    {
+        Prompt = Prompt,
+        NegativePrompt = NegativePrompt,
+        Steps = Steps,
+        Sampler = SamplerName,
+        Schedule = ScheduleTypes.Parse(Scheduler),
+        CfgScale = CfgScale,
+        Seed = Seed,
+        Rng = NoiseSources.Parse(Rng),
+        Width = Width,
+        Height = Height,
+        BatchSize = BatchSize,
+        ClipSkip = ClipSkip,
+        Strength = DenoisingStrength,
+        MaskBlur = MaskBlur,
+        MaskBlurY = MaskBlurY,
+        MaskInvert = MaskInvert,
+        InpaintFill = InpaintFill,
+        InpaintFullRes = InpaintFullRes && Mask != null,
+        InpaintFullResPadding = InpaintFullResPadding,
+        HiresScale = HiresScale,
+        HiresResize = HiresResize,
+        HiresUpscaler = HiresUpscaler,
+        HiresUpscalerPath = HiresUpscalerPath,
+        HiresSteps = HiresSteps,
+        HiresDenoise = HiresDenoise,
+        ResizeMode = ResizeMode,
+        HiresSampler = HiresSampler,
+        HiresPrompt = HiresPrompt,
+        HiresNegativePrompt = HiresNegativePrompt,
+        HiresSchedule = HiresScheduler == null ? null : ScheduleTypes.Parse(HiresScheduler),
+    };
 }
 
 /// <summary>One image: RGB bytes, its seed and its A1111 parameters text.</summary>

@@ -30,38 +30,10 @@ public static class GenerationInfotext
             info["VAE"] = model.VaeName;
         }
         if (request.InitImage != null) info["Denoising strength"] = A1111Infotext.FormatNumber(request.Strength);
-        if (request.HiresEnabled)
-        {
-            // A1111's txt2img fields for the second pass, in its order.
-            info["Denoising strength"] = A1111Infotext.FormatNumber(request.HiresDenoise);
-            if (request.HiresSampler is { } hiresSampler && hiresSampler != request.Sampler) info["Hires sampler"] = hiresSampler;
-            if (request.HiresPrompt is { } hiresPrompt && hiresPrompt != request.Prompt) info["Hires prompt"] = hiresPrompt;
-            if (request.HiresNegativePrompt is { } hiresNegative && hiresNegative != request.NegativePrompt) info["Hires negative prompt"] = hiresNegative;
-            string? hiresScheduleLabel = request.HiresSampler == null && request.HiresSchedule == null ? null
-                : SamplerRegistry.ScheduleLabel(request.HiresSampler ?? request.Sampler, request.HiresSchedule ?? request.Schedule);
-            if (hiresScheduleLabel != null && hiresScheduleLabel != SamplerRegistry.ScheduleLabel(request.Sampler, request.Schedule))
-                info["Hires schedule type"] = hiresScheduleLabel;
-            // A1111 writes the resize as asked (0 for a side left to the aspect ratio), else the scale.
-            if (request.HiresResize is { } resize && (resize.Width != 0 || resize.Height != 0))
-                info["Hires resize"] = $"{resize.Width}x{resize.Height}";
-            else info["Hires upscale"] = A1111Infotext.FormatNumber(request.HiresScale ?? 2);
-            if (request.HiresSteps is { } hiresSteps) info["Hires steps"] = hiresSteps.ToString(System.Globalization.CultureInfo.InvariantCulture);
-            info["Hires upscaler"] = request.HiresUpscaler;
-        }
+        if (request.HiresEnabled) info["Denoising strength"] = A1111Infotext.FormatNumber(request.HiresDenoise);
+        foreach (var (key, value) in HiresFields(request)) info[key] = FormatValue(value);
         if (request.Mask != null)
-        {
-            // A1111's img2img init() order: the mask mode when inverted, the blur when there is one.
-            if (request.MaskInvert) info["Mask mode"] = "Inpaint not masked";
-            // A1111's mask_blur property is None (no field) when the two directions differ.
-            if (request.MaskBlur > 0 && (request.MaskBlurY ?? request.MaskBlur) == request.MaskBlur) info["Mask blur"] = A1111Infotext.FormatNumber(request.MaskBlur);
-            if (request.InpaintFullRes)
-            {
-                info["Inpaint area"] = "Only masked";
-                info["Masked area padding"] = request.InpaintFullResPadding.ToString(System.Globalization.CultureInfo.InvariantCulture);
-            }
-            if (request.InpaintFill != InpaintFill.Original)
-                info["Masked content"] = request.InpaintFill switch { InpaintFill.Fill => "fill", InpaintFill.LatentNoise => "latent noise", _ => "latent nothing" };
-        }
+            foreach (var (key, value) in MaskFields(request)) info[key] = FormatValue(value);
         if (request.Rng == NoiseSourceKind.Nv) info["RNG"] = "NV";
         foreach (var (key, value) in SamplerRegistry.ScheduleInfotextFields(request.Schedule)) info[key] = value;
         foreach (var (key, value) in extraNetworkFields) info[key] = value;
@@ -69,6 +41,51 @@ public static class GenerationInfotext
         if (request.TaesdDecoderPath != null) info["VAE Decoder"] = "TAESD";
         return info;
     }
+
+    /// <summary>
+    /// A1111's fields of the hires. fix second pass, in its order (after "Denoising strength"), with typed values as its
+    /// <c>extra_generation_params</c> holds them (numbers as numbers): the PNG's parameters and the API's info both come
+    /// from here. None without a second pass.
+    /// </summary>
+    public static IEnumerable<KeyValuePair<string, object>> HiresFields(GenerationRequest request)
+    {
+        if (!request.HiresEnabled) yield break;
+        if (request.HiresSampler is { } hiresSampler && hiresSampler != request.Sampler) yield return new("Hires sampler", hiresSampler);
+        if (request.HiresPrompt is { } hiresPrompt && hiresPrompt != request.Prompt) yield return new("Hires prompt", hiresPrompt);
+        if (request.HiresNegativePrompt is { } hiresNegative && hiresNegative != request.NegativePrompt) yield return new("Hires negative prompt", hiresNegative);
+        string? hiresScheduleLabel = request.HiresSampler == null && request.HiresSchedule == null ? null
+            : SamplerRegistry.ScheduleLabel(request.HiresSampler ?? request.Sampler, request.HiresSchedule ?? request.Schedule);
+        if (hiresScheduleLabel != null && hiresScheduleLabel != SamplerRegistry.ScheduleLabel(request.Sampler, request.Schedule))
+            yield return new("Hires schedule type", hiresScheduleLabel);
+        // A1111 writes the resize as asked (0 for a side left to the aspect ratio), else the scale.
+        if (request.HiresResize is { } resize && (resize.Width != 0 || resize.Height != 0))
+            yield return new("Hires resize", $"{resize.Width}x{resize.Height}");
+        else yield return new("Hires upscale", request.HiresScale ?? 2);
+        if (request.HiresSteps is { } hiresSteps) yield return new("Hires steps", hiresSteps);
+        yield return new("Hires upscaler", request.HiresUpscaler);
+    }
+
+    /// <summary>A1111's inpainting fields (img2img <c>init()</c> order), typed as <see cref="HiresFields"/>; for a request with a mask.</summary>
+    public static IEnumerable<KeyValuePair<string, object>> MaskFields(GenerationRequest request)
+    {
+        if (request.MaskInvert) yield return new("Mask mode", "Inpaint not masked");
+        // A1111's mask_blur property is None (no field) when the two directions differ.
+        if (request.MaskBlur > 0 && (request.MaskBlurY ?? request.MaskBlur) == request.MaskBlur) yield return new("Mask blur", request.MaskBlur);
+        if (request.InpaintFullRes)
+        {
+            yield return new("Inpaint area", "Only masked");
+            yield return new("Masked area padding", request.InpaintFullResPadding);
+        }
+        if (request.InpaintFill != InpaintFill.Original)
+            yield return new("Masked content", request.InpaintFill switch { InpaintFill.Fill => "fill", InpaintFill.LatentNoise => "latent noise", _ => "latent nothing" });
+    }
+
+    private static string FormatValue(object value) => value switch
+    {
+        double d => A1111Infotext.FormatNumber(d),
+        int i => i.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        _ => (string)value,
+    };
 
     /// <summary>
     /// sd-webui-controlnet's fields, one per unit: <c>ControlNet N: "Module: canny, Model: NAME [hash8], Weight: 1, ..."</c>
