@@ -148,14 +148,15 @@ internal sealed class BenchCommand : ICliCommand
         ["steps"] = r.Steps,
         ["precision"] = r.Precision,
         ["threads"] = r.Threads,
-        ["samplers"] = r.Samplers.Select(s => new Dictionary<string, object>
+        ["samplers"] = r.Samplers.Select(s => new Dictionary<string, object?>
         {
             ["sampler"] = s.Sampler,
             ["steps"] = s.Steps,
             ["model_calls"] = s.ModelCalls,
             ["seconds"] = Round(s.Seconds),
-            ["s_per_step"] = Math.Round(s.SecondsPerStep, 4),
+            ["s_per_step"] = s.SecondsPerStep is { } perStep ? Math.Round(perStep, 4) : null,
             ["s_per_call"] = Math.Round(s.SecondsPerCall, 4),
+            ["stopped_at_call_budget"] = s.StoppedAtCallBudget,
         }).ToArray(),
         ["notes"] = r.Notes,
     });
@@ -168,11 +169,11 @@ internal sealed class BenchCommand : ICliCommand
         ["threads"] = r.Threads,
         ["lora"] = r.LoraShape,
         ["load_s"] = Round(r.LoadSeconds),
-        ["inference_step_s"] = Round(r.InferenceStepSeconds),
+        ["inference_step_s"] = Math.Round(r.InferenceStepSeconds, 5),
         ["trainers"] = r.Trainers.Select(t => new Dictionary<string, object>
         {
             ["trainer"] = t.Kind,
-            ["s_per_step"] = Round(t.SecondsPerStep),
+            ["s_per_step"] = Math.Round(t.SecondsPerStep, 5),
             ["step_s"] = t.StepSeconds.Select(Round).ToArray(),
             ["x_inference_step"] = Math.Round(t.SecondsPerStep / r.InferenceStepSeconds, 2),
             ["peak_rss_mb"] = Math.Round(t.PeakRssMb, 1),
@@ -199,8 +200,9 @@ internal sealed class BenchCommand : ICliCommand
         var table = new Table().AddColumn("sampler").AddColumn(new TableColumn("U-Net calls").RightAligned())
             .AddColumn(new TableColumn("calls/step").RightAligned()).AddColumn(new TableColumn("s/step").RightAligned()).AddColumn(new TableColumn("s/call").RightAligned());
         foreach (var s in r.Samplers)
-            table.AddRow(Markup.Escape(s.Sampler), s.ModelCalls.ToString(CultureInfo.InvariantCulture), s.CallsPerStep.ToString("F2", CultureInfo.InvariantCulture),
-                s.SecondsPerStep.ToString("F3", CultureInfo.InvariantCulture), s.SecondsPerCall.ToString("F3", CultureInfo.InvariantCulture));
+            table.AddRow(Markup.Escape(s.Sampler), s.ModelCalls.ToString(CultureInfo.InvariantCulture),
+                s.CallsPerStep?.ToString("F2", CultureInfo.InvariantCulture) ?? "own steps",
+                s.SecondsPerStep?.ToString("F3", CultureInfo.InvariantCulture) ?? "-", s.SecondsPerCall.ToString("F3", CultureInfo.InvariantCulture));
         context.CreateOutputConsole().Write(table);
         context.Output.WriteLine($"{r.Model}, {r.Size}x{r.Size}, {r.Steps} steps, {r.Precision}, {r.Threads} threads");
         foreach (var note in r.Notes) context.Output.WriteLine("note: " + note);

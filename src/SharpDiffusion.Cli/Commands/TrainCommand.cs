@@ -74,7 +74,7 @@ internal sealed class TrainCommand : ICliCommand
         var layerNorm = new Option<bool>("--layer-norm") { Description = "LayerNorm after every layer" };
         var dropout = new Option<bool>("--dropout") { Description = "A1111's default dropout (0.3 after hidden layers)" };
         var dropoutStructure = new Option<string?>("--dropout-structure") { Description = "Dropout after each layer, e.g. \"0,0.3,0\"" };
-        var sizes = new Option<string>("--sizes") { Description = "Module widths (A1111 enable_sizes)", DefaultValueFactory = _ => "768,320,640,1280" };
+        var sizes = new Option<string>("--sizes") { Description = "Module widths (A1111 enable_sizes; default: the model's text width, then 320,640,1280)" };
         var command = new Command("hypernetwork", "Train an A1111 hypernetwork");
         shared.AddTo(command, output, name, layers, activation, layerNorm, dropout, dropoutStructure, sizes);
 
@@ -87,7 +87,7 @@ internal sealed class TrainCommand : ICliCommand
             if (!TryPrecision(r.GetValue(shared.Precision)!, out var dtype)) problem ??= $"--precision {r.GetValue(shared.Precision)}: fp32 or bf16";
             var layerList = Numbers(r.GetValue(layers)!);
             if (layerList == null) problem ??= $"--layer-structure {r.GetValue(layers)}: comma-separated numbers such as 1,2,1";
-            var sizeList = Numbers(r.GetValue(sizes)!);
+            var sizeList = r.GetValue(sizes) is { } sizeText ? Numbers(sizeText) : [];
             if (sizeList == null || sizeList.Any(s => s != Math.Floor(s))) problem ??= $"--sizes {r.GetValue(sizes)}: comma-separated widths such as 768,320,640,1280";
             IReadOnlyList<double>? dropoutList = null;
             if (r.GetValue(dropoutStructure) is { } text)
@@ -111,7 +111,7 @@ internal sealed class TrainCommand : ICliCommand
                 ActivationFunc = r.GetValue(activation)!,
                 LayerNorm = r.GetValue(layerNorm),
                 DropoutStructure = dropoutList,
-                Sizes = [.. sizeList!.Select(s => (int)s)],
+                Sizes = sizeList!.Count == 0 ? null : [.. sizeList.Select(s => (int)s)],
             });
             return RunTraining(context, modelPath, shared.LoadOptions(r, dtype), r.GetValue(shared.Json), (checkpoint, progress) =>
             {

@@ -34,13 +34,17 @@ public sealed record BenchResult
 }
 
 /// <summary>One sampler's run in <see cref="BenchRunner.RunSamplers"/>: its wall time and guided U-Net calls.</summary>
-public sealed record SamplerBenchRow(string Sampler, int Steps, int ModelCalls, double Seconds)
+/// <param name="StoppedAtCallBudget">
+/// The sampler picks its own steps (DPM adaptive: until its error estimate is met, which on random weights can take
+/// hundreds of calls), so it was timed over a fixed number of model calls: only s/call is meaningful.
+/// </param>
+public sealed record SamplerBenchRow(string Sampler, int Steps, int ModelCalls, double Seconds, bool StoppedAtCallBudget = false)
 {
-    public double SecondsPerStep => Seconds / Steps;
+    public double? SecondsPerStep => StoppedAtCallBudget ? null : Seconds / Steps;
 
     public double SecondsPerCall => ModelCalls == 0 ? 0 : Seconds / ModelCalls;
 
-    public double CallsPerStep => ModelCalls / (double)Steps;
+    public double? CallsPerStep => StoppedAtCallBudget ? null : ModelCalls / (double)Steps;
 }
 
 /// <summary>The figures of <see cref="BenchRunner.RunSamplers"/>: one row per sampler, in A1111's order.</summary>

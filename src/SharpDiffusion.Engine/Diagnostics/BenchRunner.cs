@@ -111,16 +111,31 @@ public static partial class BenchRunner
             foreach (var name in SamplerRegistry.Names)
             {
                 counting.Calls = 0;
+                // DPM adaptive ignores the step count (on random weights it can take hundreds of calls): it is timed over
+                // 3 calls per requested step, one order-3 attempt each.
+                counting.Budget = name == "DPM adaptive" ? 3 * options.Steps : null;
+                bool stopped = false;
                 var clock = Stopwatch.StartNew();
                 using (var scope = NewDisposeScope())
                 {
-                    var latents = SamplingRun.Run(denoiser, bench.Cond, bench.Uncond, Request(name, options.Steps));
-                    if (!latents.isfinite().all().item<bool>()) notes.Add($"{name}: the latents have non-finite values");
+                    try
+                    {
+                        var latents = SamplingRun.Run(denoiser, bench.Cond, bench.Uncond, Request(name, options.Steps));
+                        if (!latents.isfinite().all().item<bool>()) notes.Add($"{name}: the latents have non-finite values");
+                    }
+                    catch (CallBudgetReachedException)
+                    {
+                        stopped = true;
+                    }
                 }
                 double seconds = clock.Elapsed.TotalSeconds;
-                rows.Add(new SamplerBenchRow(name, options.Steps, counting.Calls, seconds));
-                log?.Invoke($"  {name}: {seconds / options.Steps:F3} s/step, {counting.Calls} U-Net calls");
+                var row = new SamplerBenchRow(name, options.Steps, counting.Calls, seconds, stopped);
+                rows.Add(row);
+                log?.Invoke(stopped
+                    ? $"  {name}: {row.SecondsPerCall:F3} s/call over {counting.Calls} U-Net calls (picks its own steps; stopped there)"
+                    : $"  {name}: {seconds / options.Steps:F3} s/step, {counting.Calls} U-Net calls");
             }
+            counting.Budget = null;
             return new SamplerBenchResult
             {
                 Model = bench.Name,
@@ -134,17 +149,22 @@ public static partial class BenchRunner
         }
     });
 
-    /// <summary>Counts the guided U-Net calls (each one a batch of cond and uncond rows).</summary>
+    /// <summary>Counts the guided U-Net calls (each one a batch of cond and uncond rows), stopping a run at an optional budget.</summary>
     private sealed class CountingModel(IDiffusionModel inner) : IDiffusionModel
     {
         public int Calls { get; set; }
 
+        public int? Budget { get; set; }
+
         public Tensor Predict(Tensor x, Tensor t, Conditioning cond)
         {
+            if (Calls >= Budget) throw new CallBudgetReachedException();
             Calls++;
             return inner.Predict(x, t, cond);
         }
     }
+
+    private sealed class CallBudgetReachedException : Exception;
 
     /// <summary>The loaded model and encoded prompts a bench runs on, with what it cost to get there.</summary>
     private sealed record BenchModel(StableDiffusionCheckpoint Model, string Name, Conditioning Cond, Conditioning Uncond, string TextInput,

@@ -28,13 +28,15 @@ public sealed record EmbeddingTrainingOptions : TemplateTrainingOptions
 public sealed record EmbeddingTrainingResult(string OutputPath, string StatePath, long Steps, long ResumedFrom, double FinalLoss, IReadOnlyList<string> DataProblems);
 
 /// <summary>
-/// A1111's <c>train_embedding</c> (textual_inversion.py) on SD 1.x: the vectors start from the init text's token
+/// A1111's <c>train_embedding</c> (textual_inversion.py): the vectors start from the init text's token
 /// embeddings (<c>vec[i] = embedded[i·len/n]</c>), every step fills a random template line with the embedding's name
 /// and the image's caption, the name's tokens become the n trainable rows (<see cref="TextualInversionTraining"/>),
-/// the loss is CompVis <c>p_losses</c> with the checkpoint's own buffers, and AdamW without weight decay steps the
-/// vectors at the A1111 schedule's rate. Choices of ours, noted: data folders, buckets and the latent cache are the
-/// LoRA trainer's (posterior mean, where A1111's "once" samples it), the caption fallback is the concept folder's
-/// name, and every random draw is a function of (seed, step) so a resumed run is bit-identical.
+/// the loss is CompVis <c>p_losses</c> with the checkpoint's own buffers (v target on SD2-v), and AdamW without weight
+/// decay steps the vectors at the A1111 schedule's rate. SD2 trains OpenCLIP's vectors; SDXL (which A1111's Train tab
+/// does not offer) trains one set per encoder as kohya's sdxl_train_textual_inversion does, conditioned as inference
+/// conditions (penultimate states, bigG pooled, kohya's size embeddings). Choices of ours, noted: data folders, buckets
+/// and the latent cache are the LoRA trainer's (posterior mean, where A1111's "once" samples it), the caption fallback
+/// is the concept folder's name, and every random draw is a function of (seed, step) so a resumed run is bit-identical.
 /// </summary>
 public static class EmbeddingTrainer
 {
@@ -47,8 +49,9 @@ public static class EmbeddingTrainer
         if (options.MaxSteps < 1) throw new ArgumentException("--max-steps must be at least 1");
         if (options.BatchSize < 1 || options.GradientAccumulation < 1) throw new ArgumentException("--batch and --grad-accum must be at least 1");
         if (string.IsNullOrWhiteSpace(options.Name)) throw new ArgumentException("--name must not be empty");
-        // A1111's training hijack splices vectors into a CLIP-L token embedding; other encoders have no such entry point here.
-        var clip = checkpoint.ClipL ?? throw new ArgumentException($"{checkpoint.Path}: embedding training needs a model with a CLIP ViT-L text encoder (SD 1.x)");
+        var sets = VectorSets(checkpoint);
+        if (sets.Count > 1 && options.OutputPath.EndsWith(".pt", StringComparison.OrdinalIgnoreCase))
+            throw new ArgumentException($"{options.OutputPath}: an SDXL embedding holds two vector sets (clip_l, clip_g); write it as .safetensors");
         var templates = PromptTemplates.Load(options.Template);
         var nameTokens = checkpoint.Tokenizer.Encode(options.Name);
         if (nameTokens.Count == 0) throw new ArgumentException($"--name '{options.Name}' has no tokens");
@@ -63,9 +66,16 @@ public static class EmbeddingTrainer
                 throw new InvalidDataException($"{image.Path}: bucket {image.Bucket.Width}x{image.Bucket.Height} is not a multiple of {checkpoint.SizeMultiple}, which this model needs; choose --resolution/--bucket-step accordingly");
         }
 
-        using var initial = InitialVectors(clip, checkpoint.Tokenizer.Encode(options.InitText), options.Vectors);
-        using var vectors = new Parameter(initial.clone(), requires_grad: true);
-        var parameters = new List<(string, Parameter)> { ("emb_params", vectors) };
+        var initTokens = checkpoint.Tokenizer.Encode(options.InitText);
+        var parameters = new List<(string Key, Parameter Vectors)>();
+        foreach (var set in sets)
+        {
+            using var initial = InitialVectors(set.EmbedTokens, initTokens, options.Vectors);
+            parameters.Add((set.Key, new Parameter(initial.clone(), requires_grad: true)));
+        }
+        Parameter? VectorsOf(bool onClipL) => sets.Select((set, i) => (set, i)).Where(x => x.set.OnClipL == onClipL).Select(x => parameters[x.i].Vectors).FirstOrDefault();
+        var clipLVectors = VectorsOf(true);
+        var openClipVectors = VectorsOf(false);
         using var optimizer = new AdamWOptimizer(parameters, weightDecay: 0.0); // A1111: AdamW(weight_decay=0.0)
         var schedule = LearningRateSchedule.Create(options.LearningRate, 0, options.MaxSteps);
         string fingerprint = JsonSerializer.Serialize(new
@@ -83,29 +93,46 @@ public static class EmbeddingTrainer
                 // A prompt without the name gives the vectors no gradient (libtorch would fail in backward).
                 if (offsets.All(o => o.Count == 0))
                     throw new InvalidDataException($"{options.Template}: the prompt \"{micro.Prompts[0]}\" holds no \"{options.Name}\" (use [name] in the template, or the word in the captions)");
-                var conditioning = TextualInversionTraining.Conditioning(clip, ids, vectors, offsets, options.ClipSkip);
-                return TextualInversionTraining.LdmLoss(checkpoint.UNet, checkpoint.File, micro.Latents, micro.Noise, micro.Timesteps, conditioning);
+                var (context, pooled) = TrainingConditioning.Encode(checkpoint, ids, options.ClipSkip, new EmbeddingSplice(offsets, clipLVectors, openClipVectors));
+                var vector = TrainingConditioning.Vector(checkpoint, pooled, micro.Images, micro.Flips);
+                return TextualInversionTraining.LdmLoss(checkpoint, micro.Latents, micro.Noise, micro.Timesteps, context, vector);
             });
 
-        if (step == options.MaxSteps) Write(options.OutputPath, vectors, options.Name, step, checkpoint.Path);
+        if (step == options.MaxSteps) Write(options.OutputPath, parameters, options.Name, step, checkpoint.Path);
+        foreach (var (_, p) in parameters) p.Dispose();
         return new EmbeddingTrainingResult(options.OutputPath, statePath, step, startStep, lastLoss, dataset.Problems);
     }
+
+    /// <summary>The trained vector sets and the encoders they belong to: one for SD1 (CLIP-L) and SD2 (OpenCLIP),
+    /// <c>emb_params</c> as kohya names it; two for SDXL, <c>clip_l</c> and <c>clip_g</c> as kohya's sdxl_train_textual_inversion
+    /// writes them (the layout A1111 and ComfyUI load).</summary>
+    private static IReadOnlyList<(string Key, Func<Tensor, Tensor> EmbedTokens, bool OnClipL)> VectorSets(StableDiffusionCheckpoint checkpoint) =>
+        (checkpoint.ClipL, checkpoint.OpenClip) switch
+        {
+            ({ } clip, null) => [("emb_params", clip.EmbedTokens, true)],
+            (null, { } open) => [("emb_params", open.EmbedTokens, false)],
+            ({ } clip, { } open) => [("clip_l", clip.EmbedTokens, true), ("clip_g", open.EmbedTokens, false)],
+            _ => throw new ArgumentException($"{checkpoint.Path}: {checkpoint.Architecture.DisplayName} has no text encoder an embedding could be trained for"),
+        };
 
     /// <summary>
     /// A1111's <c>create_embedding</c>: the init text's token embeddings (no BOS/EOS, cut to n tokens), row i of the
     /// result being row <c>i·len/n</c> (integer division) of them; zeros when the text has no tokens.
     /// </summary>
-    public static Tensor InitialVectors(ClipTextModel clip, IReadOnlyList<int> initTokens, int count)
+    public static Tensor InitialVectors(ClipTextModel clip, IReadOnlyList<int> initTokens, int count) => InitialVectors(clip.EmbedTokens, initTokens, count);
+
+    /// <summary>The same from any encoder's token-embedding table.</summary>
+    public static Tensor InitialVectors(Func<Tensor, Tensor> embedTokens, IReadOnlyList<int> initTokens, int count)
     {
         using var scope = NewDisposeScope();
         var taken = initTokens.Take(count).Select(i => (long)i).ToArray();
         if (taken.Length == 0)
         {
-            using var probe = clip.EmbedTokens(tensor(new long[] { 0 }, [1, 1]));
+            using var probe = embedTokens(tensor(new long[] { 0 }, [1, 1]));
             return zeros([count, probe.shape[2]], ScalarType.Float32).MoveToOuterDisposeScope();
         }
         Tensor embedded;
-        using (no_grad()) embedded = clip.EmbedTokens(tensor(taken, [1, taken.Length]))[0].to(ScalarType.Float32);
+        using (no_grad()) embedded = embedTokens(tensor(taken, [1, taken.Length]))[0].to(ScalarType.Float32);
         var rows = Enumerable.Range(0, count).Select(i => (long)(i * taken.Length / count)).ToArray();
         return embedded.index_select(0, tensor(rows)).contiguous().MoveToOuterDisposeScope();
     }
@@ -134,7 +161,9 @@ public static class EmbeddingTrainer
                     if (body.Count + vectorCount <= ContextLength - 2)
                     {
                         rowOffsets.Add(body.Count);
-                        body.AddRange(Enumerable.Repeat(pad, vectorCount)); // overwritten by the vectors
+                        // Id 0 as A1111's prompt parser writes: overwritten by the vectors, and below the end token, so SDXL's
+                        // bigG still pads after the real end and pools there.
+                        body.AddRange(Enumerable.Repeat(0L, vectorCount));
                     }
                     i += nameTokens.Count;
                 }
@@ -152,8 +181,9 @@ public static class EmbeddingTrainer
     /// <c>sd_checkpoint_name</c>); otherwise <c>.safetensors</c> with kohya's key <c>emb_params</c>, which A1111 (any
     /// single tensor), ComfyUI and <see cref="TextualInversionEmbedding"/> load, the same fields in its metadata.
     /// </summary>
-    private static void Write(string path, Tensor vectors, string name, long step, string checkpointPath)
+    private static void Write(string path, IReadOnlyList<(string Key, Parameter Vectors)> sets, string name, long step, string checkpointPath)
     {
+        var vectors = sets[0].Vectors;
         string? shortHash = FileSha256.TryCompute(checkpointPath) is { } sha ? sha[..10] : null;
         string checkpointName = Path.GetFileNameWithoutExtension(checkpointPath);
         if (path.EndsWith(".pt", StringComparison.OrdinalIgnoreCase))
@@ -177,6 +207,6 @@ public static class EmbeddingTrainer
             ["sd_checkpoint_name"] = checkpointName,
         };
         if (shortHash != null) metadata["sd_checkpoint"] = shortHash;
-        SafetensorsWriter.Write(path, [LoraTrainingNetwork.FloatTensor("emb_params", vectors, TensorDType.F32)], metadata);
+        SafetensorsWriter.Write(path, [.. sets.Select(set => LoraTrainingNetwork.FloatTensor(set.Key, set.Vectors, TensorDType.F32))], metadata);
     }
 }

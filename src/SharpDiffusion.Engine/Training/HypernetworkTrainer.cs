@@ -21,8 +21,11 @@ public sealed record HypernetworkTrainingOptions : TemplateTrainingOptions
     /// <summary>Dropout after each layer (A1111's dropout_structure); null: none.</summary>
     public IReadOnlyList<double>? DropoutStructure { get; init; }
 
-    /// <summary>Module widths (A1111's enable_sizes: the context widths of the attention layers it applies to).</summary>
-    public IReadOnlyList<int> Sizes { get; init; } = [768, 320, 640, 1280];
+    /// <summary>
+    /// Module widths (A1111's enable_sizes: the context widths of the attention layers it applies to); null: A1111's
+    /// default checkboxes with the model's own text width first (768, 320, 640, 1280 on SD1; 1024 on SD2, 2048 on SDXL).
+    /// </summary>
+    public IReadOnlyList<int>? Sizes { get; init; }
 
     public override string LearningRate { get; init; } = "0.00001";
 }
@@ -46,8 +49,8 @@ public static class HypernetworkTrainer
     {
         if (options.MaxSteps < 1) throw new ArgumentException("--max-steps must be at least 1");
         if (options.BatchSize < 1 || options.GradientAccumulation < 1) throw new ArgumentException("--batch and --grad-accum must be at least 1");
-        if (options.Sizes.Count == 0 || options.Sizes.Any(s => s < 1)) throw new ArgumentException("--sizes must list positive widths");
-        var clip = checkpoint.ClipL ?? throw new ArgumentException($"{checkpoint.Path}: hypernetwork training needs a model with a CLIP ViT-L text encoder (SD 1.x)");
+        var sizes = options.Sizes ?? [checkpoint.UNet.Config.ContextDim, 320, 640, 1280];
+        if (sizes.Count == 0 || sizes.Any(s => s < 1)) throw new ArgumentException("--sizes must list positive widths");
         var structure = new HypernetworkStructure
         {
             LayerStructure = options.LayerStructure,
@@ -70,7 +73,7 @@ public static class HypernetworkTrainer
                 throw new InvalidDataException($"{image.Path}: bucket {image.Bucket.Width}x{image.Bucket.Height} is not a multiple of {checkpoint.SizeMultiple}, which this model needs; choose --resolution/--bucket-step accordingly");
         }
 
-        using var hypernetwork = Hypernetwork.Create(name, structure, options.Sizes);
+        using var hypernetwork = Hypernetwork.Create(name, structure, sizes);
         Initialise(hypernetwork, options.Seed);
         using var training = new HypernetworkTraining(checkpoint.UNet, hypernetwork);
         bool dropout = structure.DropoutStructure.Any(d => d > 0);
@@ -84,13 +87,13 @@ public static class HypernetworkTrainer
         string fingerprint = JsonSerializer.Serialize(new
         {
             model = Path.GetFileName(checkpoint.Path), name, layers = options.LayerStructure, act = options.ActivationFunc, ln = options.LayerNorm,
-            dropout = structure.DropoutStructure, sizes = options.Sizes, template = options.Template, batch = options.BatchSize,
+            dropout = structure.DropoutStructure, sizes, template = options.Template, batch = options.BatchSize,
             accum = options.GradientAccumulation, seed = options.Seed,
         });
         long startStep = options.ResumePath != null ? TrainingState.Load(options.ResumePath, training.Parameters, [optimizer], fingerprint) : 0;
 
         var latents = new LatentCache(Path.Combine(statePath, "latents"), checkpoint.Vae, checkpoint.VaePath ?? checkpoint.Path);
-        var conditioningCache = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        var conditioningCache = new Dictionary<string, (Tensor Context, Tensor? Pooled)>(StringComparer.Ordinal);
         long step;
         double lastLoss;
         try
@@ -98,15 +101,22 @@ public static class HypernetworkTrainer
             (step, lastLoss) = TemplateTrainingLoop.Run(options, dataset, latents, templates, name, optimizer, schedule, startStep,
                 stopAfterStep, at => TrainingState.Save(statePath, at, training.Parameters, [optimizer], fingerprint), progress, micro =>
                 {
-                    var conditioning = cat(micro.Prompts.Select(p => Conditioning(checkpoint, p, options.ClipSkip, conditioningCache)).ToArray(), 0);
+                    var encoded = micro.Prompts.Select(p => Conditioning(checkpoint, p, options.ClipSkip, conditioningCache)).ToList();
+                    var context = cat(encoded.Select(e => e.Context).ToArray(), 0);
+                    var pooled = encoded[0].Pooled is null ? null : cat(encoded.Select(e => e.Pooled!).ToArray(), 0);
+                    var vector = TrainingConditioning.Vector(checkpoint, pooled, micro.Images, micro.Flips);
                     // A1111 draws dropout masks from torch's global generator: seeded per micro-batch so resuming is exact.
                     if (dropout) TorchSharp.torch.random.manual_seed(StepRandom.SeedFor(options.Seed, "dropout", micro.Index));
-                    return TextualInversionTraining.LdmLoss(checkpoint.UNet, checkpoint.File, micro.Latents, micro.Noise, micro.Timesteps, conditioning);
+                    return TextualInversionTraining.LdmLoss(checkpoint, micro.Latents, micro.Noise, micro.Timesteps, context, vector);
                 });
         }
         finally
         {
-            foreach (var c in conditioningCache.Values) c.Dispose();
+            foreach (var (context, pooled) in conditioningCache.Values)
+            {
+                context.Dispose();
+                pooled?.Dispose();
+            }
         }
 
         if (step == options.MaxSteps) Write(options.OutputPath, hypernetwork, structure, name, step, checkpoint.Path);
@@ -136,19 +146,22 @@ public static class HypernetworkTrainer
         }
     }
 
-    private static Tensor Conditioning(StableDiffusionCheckpoint checkpoint, string prompt, int clipSkip, Dictionary<string, Tensor> cache)
+    /// <summary>The frozen text encoder's conditioning of one prompt, [1, 77, C] (and SDXL's pooled [1, P]), cached per prompt.</summary>
+    private static (Tensor Context, Tensor? Pooled) Conditioning(StableDiffusionCheckpoint checkpoint, string prompt, int clipSkip,
+        Dictionary<string, (Tensor Context, Tensor? Pooled)> cache)
     {
         if (!cache.TryGetValue(prompt, out var cached))
         {
-            using var scope = NewDisposeScope();
             using var _ = no_grad();
             var (ids, _) = EmbeddingTrainer.PromptIds(checkpoint, [prompt], [], 0);
-            using var hidden = checkpoint.ClipL!.Encode(ids);
-            cached = checkpoint.ClipL.FinalLayerNorm(hidden.FromEnd(Math.Max(1, clipSkip))).detach().MoveToOuterDisposeScope();
-            cached.DetachFromDisposeScope();
+            using (ids)
+            {
+                var (context, pooled) = TrainingConditioning.Encode(checkpoint, ids, clipSkip);
+                cached = (context.DetachFromDisposeScope(), pooled?.DetachFromDisposeScope());
+            }
             cache[prompt] = cached;
         }
-        return cached.alias();
+        return (cached.Context.alias(), cached.Pooled?.alias());
     }
 
     /// <summary>A1111's <c>Hypernetwork.save</c> dict: {width: (k state dict, v state dict), ..., step, name, layer_structure, ...}.</summary>

@@ -93,9 +93,7 @@ public sealed class LoraTrainer
                         noise = DiffusionLoss.ApplyNoiseOffset(noise, randn([x0.shape[0], x0.shape[1], 1, 1], ScalarType.Float32, generator: generator), options.NoiseOffset);
                     var t = randint(options.MinTimestep, options.MaxTimestep, [x0.shape[0]], ScalarType.Int64, generator: generator);
                     var (context, pooled) = Encode(checkpoint, captions, options, textCache);
-                    // SDXL's vector input: the pooled bigG text feature and the six size embeddings, as kohya computes them.
-                    var vector = pooled is null ? null : cat([pooled, SizeEmbedding.ForSizes(batch.Select((i, k) => KohyaSizes(i, flips[k])).ToList(),
-                        checkpoint.SdxlSizeEmbeddingDim, pooled.device).to(pooled.dtype)], 1);
+                    var vector = TrainingConditioning.Vector(checkpoint, pooled, batch, flips);
                     var noisy = schedule.AddNoise(x0, noise, t);
                     var prediction = checkpoint.UNet.Forward(noisy, t, context, vector);
                     var target = DiffusionLoss.Target(schedule, x0, noise, t, v);
@@ -187,10 +185,8 @@ public sealed class LoraTrainer
 
     /// <summary>
     /// The U-Net context for captions: CLIP ids <c>[BOS] + tokens[:75] + [EOS]</c>, padded to 77 (SD1: EOS, SD2: 0, as
-    /// their tokenizers pad); SD1 takes the final layer norm of the last (or clip-skip) layer, SD2 that of the
-    /// penultimate; SDXL (kohya's sdxl_train_util) the penultimate hidden states of CLIP-L and bigG side by side, without
-    /// final norms, and bigG's pooled output (its ids padded with 0 after the EOS). A frozen encoder's outputs are
-    /// cached per caption.
+    /// their tokenizers pad), encoded as <see cref="TrainingConditioning"/> says per family. A frozen encoder's outputs
+    /// are cached per caption.
     /// </summary>
     internal static (Tensor Context, Tensor? Pooled) Encode(StableDiffusionCheckpoint checkpoint, IReadOnlyList<string> captions, LoraTrainingOptions options,
         Dictionary<string, (Tensor Context, Tensor? Pooled)> cache)
@@ -207,36 +203,8 @@ public sealed class LoraTrainer
             }
             using var ids = TokenIds(checkpoint, caption);
             Tensor row;
-            Tensor? pooled = null;
-            using (options.TrainTextEncoder ? null : no_grad())
-            {
-                switch (checkpoint.ClipL, checkpoint.OpenClip)
-                {
-                    case ({ } clip, null):
-                    {
-                        using var hidden = clip.Encode(ids);
-                        row = clip.FinalLayerNorm(hidden.FromEnd(Math.Max(1, options.ClipSkip)));
-                        break;
-                    }
-                    case (null, { } open):
-                    {
-                        using var hidden = open.Encode(ids);
-                        row = open.FinalLayerNorm(hidden.FromEnd(2));
-                        break;
-                    }
-                    case ({ } clip, { } open):
-                    {
-                        using var hiddenL = clip.Encode(ids);
-                        using var idsG = ChunkedTextEncoding.PadAfterEnd(ids, (int)checkpoint.Tokenizer.EosId, Sd2TextConditioner.PadId);
-                        using var hiddenG = open.Encode(idsG);
-                        row = cat([hiddenL.FromEnd(2), hiddenG.FromEnd(2)], -1);
-                        pooled = open.Pool(hiddenG.FromEnd(1), idsG);
-                        break;
-                    }
-                    default:
-                        throw new InvalidOperationException($"{checkpoint.Architecture.DisplayName} has no text encoder the trainer runs");
-                }
-            }
+            Tensor? pooled;
+            using (options.TrainTextEncoder ? null : no_grad()) (row, pooled) = TrainingConditioning.Encode(checkpoint, ids, options.ClipSkip);
             if (!options.TrainTextEncoder)
             {
                 var kept = row.detach().DetachFromDisposeScope();

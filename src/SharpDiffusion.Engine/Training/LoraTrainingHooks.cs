@@ -1,3 +1,4 @@
+using SharpDiffusion.Engine.Text.Encoders;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -13,7 +14,10 @@ public sealed class LoraTrainingHooks : IDisposable
 {
     private readonly List<Action> _removers = new();
 
-    public LoraTrainingHooks(IEnumerable<(nn.Module<Tensor, Tensor> Layer, TrainableNetworkModule Lora)> targets)
+    /// <param name="targets">Linear/Conv2d layers and the module whose branch joins each one's output.</param>
+    /// <param name="packed">OpenCLIP resblocks whose packed q/k/v projection gets the branches of up to three modules (rows q, k, v; null: none).</param>
+    public LoraTrainingHooks(IEnumerable<(nn.Module<Tensor, Tensor> Layer, TrainableNetworkModule Lora)> targets,
+        IEnumerable<(OpenClipTextModel Encoder, int Layer, TrainableNetworkModule?[] Slices)>? packed = null)
     {
         foreach (var (layer, lora) in targets)
         {
@@ -25,6 +29,19 @@ public sealed class LoraTrainingHooks : IDisposable
                 return sum;
             });
             _removers.Add(handle.remove);
+        }
+        foreach (var (encoder, layer, slices) in packed ?? [])
+        {
+            long width = slices.First(m => m != null)!.Layer.OutFeatures;
+            encoder.SetInProjectionBranch(layer, x =>
+            {
+                using var scope = NewDisposeScope();
+                var parts = slices.Select(m => m?.Branch(x)).ToArray();
+                var dtype = parts.First(p => p is not null)!.dtype;
+                var filled = parts.Select(p => p ?? zeros([.. x.shape[..^1], width], dtype, x.device)).ToArray();
+                return cat(filled, -1).MoveToOuterDisposeScope();
+            });
+            _removers.Add(() => encoder.SetInProjectionBranch(layer, null));
         }
     }
 

@@ -1,8 +1,10 @@
 using SharpDiffusion.Inspection;
 using SharpDiffusion.Architectures;
+using System.Globalization;
 using System.Text.RegularExpressions;
 using SharpDiffusion.Conversion;
 using SharpDiffusion.Engine.Pipeline;
+using SharpDiffusion.Engine.Text.Encoders;
 using SharpDiffusion.Engine.Weights;
 using SharpDiffusion.Formats;
 using SharpDiffusion.Formats.Safetensors;
@@ -62,15 +64,15 @@ public sealed partial class LoraTrainingNetwork : IDisposable
     private static partial Regex TextEncoderTarget();
 
     private readonly StableDiffusionCheckpoint _checkpoint;
-    private readonly Dictionary<TrainableNetworkModule, nn.Module<Tensor, Tensor>> _layers;
+    private readonly Dictionary<TrainableNetworkModule, Target> _targets;
     private LoraTrainingHooks? _hooks;
 
-    private LoraTrainingNetwork(StableDiffusionCheckpoint checkpoint, LoraNetworkOptions options, Dictionary<TrainableNetworkModule, nn.Module<Tensor, Tensor>> layers)
+    private LoraTrainingNetwork(StableDiffusionCheckpoint checkpoint, LoraNetworkOptions options, Dictionary<TrainableNetworkModule, Target> targets)
     {
         _checkpoint = checkpoint;
         Options = options;
-        _layers = layers;
-        Modules = layers.Keys.ToList();
+        _targets = targets;
+        Modules = targets.Keys.ToList();
     }
 
     public LoraNetworkOptions Options { get; }
@@ -91,11 +93,10 @@ public sealed partial class LoraTrainingNetwork : IDisposable
         if (options.Rank < 1) throw new ArgumentException("the LoRA rank must be at least 1");
         if (options.ConvRank < 0) throw new ArgumentException("the conv rank must not be negative");
         using var generator = new Generator((ulong)seed);
-        var layers = new Dictionary<TrainableNetworkModule, nn.Module<Tensor, Tensor>>();
+        var layers = new Dictionary<TrainableNetworkModule, Target>();
         foreach (var target in Targets(checkpoint, options))
         {
-            var weight = target.Layer.parameters().First();
-            var wrapped = new WrappedLayer(weight.shape, target.Layer as Conv2d);
+            var wrapped = target.Shape;
             bool spatial = wrapped.KernelElements > 1;
             int rank = spatial ? options.ConvRank : options.Rank;
             double alpha = spatial ? options.ConvAlpha : options.Alpha;
@@ -105,7 +106,7 @@ public sealed partial class LoraTrainingNetwork : IDisposable
                 LoraAlgorithm.LoKr => TrainableLoKrModule.Create(target.Name, target.LayerPath, target.IsTextEncoder, wrapped, rank, alpha, generator, dtype),
                 _ => TrainableLoraModule.Create(target.Name, target.LayerPath, target.IsTextEncoder, wrapped, rank, alpha, generator, dtype),
             };
-            layers.Add(module, target.Layer);
+            layers.Add(module, target);
         }
         return new LoraTrainingNetwork(checkpoint, options, layers);
     }
@@ -118,7 +119,7 @@ public sealed partial class LoraTrainingNetwork : IDisposable
     public static LoraTrainingNetwork Load(StableDiffusionCheckpoint checkpoint, IModelFile file, LoraNetworkOptions options, ScalarType dtype = ScalarType.Float32)
     {
         var byName = file.Tensors.ToDictionary(t => t.Name, StringComparer.Ordinal);
-        var layers = new Dictionary<TrainableNetworkModule, nn.Module<Tensor, Tensor>>();
+        var layers = new Dictionary<TrainableNetworkModule, Target>();
         var algorithms = new HashSet<LoraAlgorithm>();
         int rank = 0;
         double alpha = 0;
@@ -126,7 +127,7 @@ public sealed partial class LoraTrainingNetwork : IDisposable
         foreach (var target in Targets(checkpoint, options with { TrainUnet = true, TrainTextEncoder = true, ConvRank = 1, Algorithm = LoraAlgorithm.LoCon }))
         {
             string n = target.Name;
-            var wrapped = new WrappedLayer(target.Layer.parameters().First().shape, target.Layer as Conv2d);
+            var wrapped = target.Shape;
             double? fileAlpha = null;
             if (byName.TryGetValue(n + ".alpha", out var alphaInfo))
             {
@@ -173,7 +174,7 @@ public sealed partial class LoraTrainingNetwork : IDisposable
                 rank = module.Rank;
                 alpha = module.Alpha;
             }
-            layers.Add(module, target.Layer);
+            layers.Add(module, target);
         }
         if (layers.Count == 0) throw new InvalidModelFileException(file.Path, "no LoRA/LyCORIS module of this file fits the model");
         var algorithm = algorithms.Contains(LoraAlgorithm.LoKr) ? LoraAlgorithm.LoKr : algorithms.Contains(LoraAlgorithm.LoHa) ? LoraAlgorithm.LoHa
@@ -181,7 +182,18 @@ public sealed partial class LoraTrainingNetwork : IDisposable
         return new LoraTrainingNetwork(checkpoint, options with { Algorithm = algorithm, Rank = rank, Alpha = alpha }, layers);
     }
 
-    private sealed record Target(string Name, string LayerPath, bool IsTextEncoder, nn.Module<Tensor, Tensor> Layer);
+    /// <summary>
+    /// Where a module's branch enters the forward pass: a Linear/Conv2d's output (<paramref name="Layer"/>), or one row
+    /// block (q, k or v) of an OpenCLIP packed projection (<paramref name="Packed"/>), which kohya trains as the HF
+    /// model's separate q_proj/k_proj/v_proj.
+    /// </summary>
+    private sealed record Target(string Name, string LayerPath, bool IsTextEncoder, WrappedLayer Shape, nn.Module<Tensor, Tensor>? Layer, PackedSlice? Packed = null)
+    {
+        public static Target ForLayer(string name, string layerPath, bool isTextEncoder, nn.Module<Tensor, Tensor> layer) =>
+            new(name, layerPath, isTextEncoder, new WrappedLayer(layer.parameters().First().shape, layer as Conv2d), layer);
+    }
+
+    private sealed record PackedSlice(OpenClipTextModel Encoder, int Layer, int Index);
 
     private static List<Target> Targets(StableDiffusionCheckpoint checkpoint, LoraNetworkOptions options)
     {
@@ -190,18 +202,54 @@ public sealed partial class LoraTrainingNetwork : IDisposable
         var unet = new List<Target>();
         if (options.TrainTextEncoder)
         {
-            // kohya's text-encoder LoRA on a lone transformers CLIP (SD 1.x); other families' encoders are not wired yet.
-            if (checkpoint.ClipL == null || checkpoint.Architecture.TextEncoders is not [{ Layout: TextEncoderLayout.HuggingFaceClip } slot])
-                throw new InvalidModelFileException(file.Path, $"text-encoder LoRA training supports SD 1.x checkpoints (CLIP-L), not {checkpoint.Architecture.DisplayName}; train the U-Net only (--train unet)");
-            string prefix = slot.Prefix;
-            var layers = NamedLayers(checkpoint.ClipL);
-            foreach (var info in file.Tensors)
+            // kohya wraps q/k/v/out_proj and fc1/fc2 of each text encoder under transformers names (lora_te_, or
+            // lora_te1_/lora_te2_ on SDXL), OpenCLIP towers included: their packed in_proj is three modules.
+            foreach (var slot in checkpoint.Architecture.TextEncoders)
             {
-                if (!info.Name.StartsWith(prefix, StringComparison.Ordinal)) continue;
-                string hf = info.Name[prefix.Length..];
-                if (!TextEncoderTarget().IsMatch(hf)) continue;
-                string path = hf[..^".weight".Length];
-                textEncoder.Add(new Target(slot.KohyaPrefixes[0] + path.Replace('.', '_'), prefix + path, true, layers[path]));
+                string prefix = slot.Prefix, kohya = slot.KohyaPrefixes[0];
+                switch (slot.Layout, checkpoint.ClipL, checkpoint.OpenClip)
+                {
+                    case (TextEncoderLayout.HuggingFaceClip, { } clip, _):
+                    {
+                        var layers = NamedLayers(clip);
+                        foreach (var info in file.Tensors)
+                        {
+                            if (!info.Name.StartsWith(prefix, StringComparison.Ordinal)) continue;
+                            string hf = info.Name[prefix.Length..];
+                            if (!TextEncoderTarget().IsMatch(hf)) continue;
+                            string path = hf[..^".weight".Length];
+                            textEncoder.Add(Target.ForLayer(kohya + path.Replace('.', '_'), prefix + path, true, layers[path]));
+                        }
+                        break;
+                    }
+                    case (TextEncoderLayout.OpenClip, _, { } open):
+                    {
+                        var layers = NamedLayers(open);
+                        foreach (var info in file.Tensors)
+                        {
+                            if (!info.Name.StartsWith(prefix, StringComparison.Ordinal)) continue;
+                            string key = info.Name[prefix.Length..];
+                            foreach (var hf in OpenClipKeyNames.ToHf(key, withProjection: slot.Pooled))
+                            {
+                                if (!TextEncoderTarget().IsMatch(hf.Key)) continue;
+                                string name = kohya + hf.Key[..^".weight".Length].Replace('.', '_');
+                                if (hf.SliceCount == 1)
+                                {
+                                    string path = key[..^".weight".Length];
+                                    textEncoder.Add(Target.ForLayer(name, prefix + path, true, layers[path]));
+                                    continue;
+                                }
+                                int layer = int.Parse(key.Split('.')[2], CultureInfo.InvariantCulture); // transformer.resblocks.N.attn.in_proj_weight
+                                long width = info.Shape[1];
+                                textEncoder.Add(new Target(name, prefix + key, true, new WrappedLayer([width, width], null), null,
+                                    new PackedSlice(open, layer, hf.SliceIndex)));
+                            }
+                        }
+                        break;
+                    }
+                    default:
+                        throw new InvalidModelFileException(file.Path, $"text-encoder LoRA training runs on CLIP and OpenCLIP encoders, not {slot.Kind.DisplayName()}; train the U-Net only (--train unet)");
+                }
             }
         }
         if (options.TrainUnet)
@@ -227,7 +275,7 @@ public sealed partial class LoraTrainingNetwork : IDisposable
                 string path = info.Name[LdmPrefixes.Unet.Length..^".weight".Length];
                 if (!layers.TryGetValue(path, out var layer)) continue; // norms
                 string moduleName = ldmNames ? path : diffusers[..^".weight".Length];
-                unet.Add(new Target("lora_unet_" + moduleName.Replace('.', '_'), LdmPrefixes.Unet + path, false, layer));
+                    unet.Add(Target.ForLayer("lora_unet_" + moduleName.Replace('.', '_'), LdmPrefixes.Unet + path, false, layer));
             }
         }
         return [.. textEncoder, .. unet];
@@ -245,7 +293,14 @@ public sealed partial class LoraTrainingNetwork : IDisposable
     public void Attach()
     {
         if (_hooks != null) return;
-        _hooks = new LoraTrainingHooks(_layers.Select(p => (p.Value, p.Key)));
+        _hooks = new LoraTrainingHooks(
+            _targets.Where(p => p.Value.Layer != null).Select(p => (p.Value.Layer!, p.Key)),
+            _targets.Where(p => p.Value.Packed != null).GroupBy(p => (p.Value.Packed!.Encoder, p.Value.Packed.Layer)).Select(g =>
+            {
+                var slices = new TrainableNetworkModule?[3];
+                foreach (var (module, target) in g) slices[target.Packed!.Index] = module;
+                return (g.Key.Encoder, g.Key.Layer, slices);
+            }));
         _checkpoint.UNet.RecordsGradients = true;
     }
 

@@ -11,8 +11,9 @@ namespace SharpDiffusion.Engine.Training;
 /// </summary>
 internal static class TemplateTrainingLoop
 {
-    /// <summary>One micro-batch's inputs: cached latents, filled prompts, noise and integer timesteps.</summary>
-    public sealed record MicroBatch(long Index, Tensor Latents, IReadOnlyList<string> Prompts, Tensor Noise, Tensor Timesteps);
+    /// <summary>One micro-batch's inputs: the images (and whether each is flipped), cached latents, filled prompts, noise and integer timesteps.</summary>
+    public sealed record MicroBatch(long Index, IReadOnlyList<TrainingImage> Images, IReadOnlyList<bool> Flips, Tensor Latents,
+        IReadOnlyList<string> Prompts, Tensor Noise, Tensor Timesteps);
 
     /// <returns>The step reached and the last step's loss.</returns>
     public static (long Step, double LastLoss) Run(TemplateTrainingOptions options, TrainingDataset dataset, LatentCache latents,
@@ -32,12 +33,13 @@ internal static class TemplateTrainingLoop
                 var batch = cursor.At(micro);
                 using var scope = NewDisposeScope();
                 var random = new StepRandom(options.Seed, "batch", micro);
-                var x0 = cat(batch.Select(i => latents.Get(i, options.FlipAugment && random.NextDouble() < 0.5)).ToArray(), 0);
+                var flips = batch.Select(_ => options.FlipAugment && random.NextDouble() < 0.5).ToArray();
+                var x0 = cat(batch.Select((i, k) => latents.Get(i, flips[k])).ToArray(), 0);
                 var prompts = batch.Select(i => PromptTemplates.Fill(templates, name, i.Caption, random, options.ShuffleTags, options.TagDropout)).ToList();
                 using var generator = new Generator((ulong)StepRandom.SeedFor(options.Seed, "noise", micro));
                 var noise = randn(x0.shape, ScalarType.Float32, generator: generator);
                 var t = randint(0, KohyaNoiseSchedule.TrainTimesteps, [x0.shape[0]], ScalarType.Int64, generator: generator);
-                var value = loss(new MicroBatch(micro, x0, prompts, noise, t));
+                var value = loss(new MicroBatch(micro, batch, flips, x0, prompts, noise, t));
                 (value / options.GradientAccumulation).backward();
                 stepLoss += value.item<float>() / options.GradientAccumulation;
             }

@@ -1,4 +1,5 @@
 using SharpDiffusion.Engine.Models;
+using SharpDiffusion.Engine.Pipeline;
 using SharpDiffusion.Engine.Text.Encoders;
 using SharpDiffusion.Engine.Weights;
 using SharpDiffusion.Formats;
@@ -16,11 +17,15 @@ namespace SharpDiffusion.Engine.Training;
 public static class TextualInversionTraining
 {
     /// <summary>Token embeddings of <paramref name="ids"/> [B, T] with <paramref name="vectors"/> [n, W] spliced in at each offset of each row.</summary>
-    public static Tensor EmbedWithVectors(ClipTextModel clip, Tensor ids, Tensor vectors, IReadOnlyList<IReadOnlyList<int>> offsets)
+    public static Tensor EmbedWithVectors(ClipTextModel clip, Tensor ids, Tensor vectors, IReadOnlyList<IReadOnlyList<int>> offsets) =>
+        EmbedWithVectors(clip.EmbedTokens, ids, vectors, offsets);
+
+    /// <summary>The same for any encoder's token-embedding table (OpenCLIP's for SD2 and SDXL's bigG).</summary>
+    public static Tensor EmbedWithVectors(Func<Tensor, Tensor> embedTokens, Tensor ids, Tensor vectors, IReadOnlyList<IReadOnlyList<int>> offsets)
     {
         using var scope = NewDisposeScope();
         Tensor tokens;
-        using (no_grad()) tokens = clip.EmbedTokens(ids);
+        using (no_grad()) tokens = embedTokens(ids);
         long n = vectors.shape[0], length = tokens.shape[1];
         var rows = new List<Tensor>();
         for (int b = 0; b < tokens.shape[0]; b++)
@@ -52,28 +57,39 @@ public static class TextualInversionTraining
 
     /// <summary>
     /// CompVis <c>p_losses</c>: <c>x_noisy = sqrt_alphas_cumprod[t]·x0 + sqrt_one_minus_alphas_cumprod[t]·noise</c> (the
-    /// checkpoint's buffers), target the noise, <c>mean((unet(x_noisy, t, cond) − noise)²)</c> over everything.
+    /// checkpoint's buffers; a file without them, such as SDXL's, gets the same scaled-linear schedule computed),
+    /// target the noise (or <c>get_v</c> = <c>a·noise − s·x0</c> for v-prediction), <c>mean((unet(x_noisy, t, cond, y) − target)²)</c>
+    /// over everything; <paramref name="vector"/> is SDXL's pooled-text-and-sizes input.
     /// </summary>
-    public static Tensor LdmLoss(UNetModel unet, IModelFile checkpointFile, Tensor x0, Tensor noise, Tensor timesteps, Tensor conditioning)
+    public static Tensor LdmLoss(StableDiffusionCheckpoint checkpoint, Tensor x0, Tensor noise, Tensor timesteps, Tensor conditioning, Tensor? vector = null)
     {
         using var scope = NewDisposeScope();
-        Tensor Buffer(string name) => TensorReading.Read(checkpointFile,
-            checkpointFile.Tensors.FirstOrDefault(t => t.Name == name) ?? throw new InvalidModelFileException(checkpointFile.Path, $"no DDPM buffer {name}"),
-            ScalarType.Float32);
         var index = timesteps.to(ScalarType.Int64);
-        var a = Buffer("sqrt_alphas_cumprod").index_select(0, index).view(-1, 1, 1, 1);
-        var s = Buffer("sqrt_one_minus_alphas_cumprod").index_select(0, index).view(-1, 1, 1, 1);
+        var (sqrtAlphas, sqrtOneMinus) = Buffers(checkpoint.File);
+        var a = sqrtAlphas.index_select(0, index).view(-1, 1, 1, 1);
+        var s = sqrtOneMinus.index_select(0, index).view(-1, 1, 1, 1);
         var noisy = a * x0 + s * noise;
+        var target = checkpoint.Prediction == Prediction.V ? a * noise - s * x0 : noise;
+        var unet = checkpoint.UNet;
         bool records = unet.RecordsGradients;
         unet.RecordsGradients = true;
         try
         {
-            var prediction = unet.Forward(noisy, timesteps, conditioning);
-            return (prediction - noise).square().mean().MoveToOuterDisposeScope();
+            var prediction = unet.Forward(noisy, timesteps, conditioning, vector);
+            return (prediction - target).square().mean().MoveToOuterDisposeScope();
         }
         finally
         {
             unet.RecordsGradients = records;
         }
+    }
+
+    private static (Tensor SqrtAlphasCumprod, Tensor SqrtOneMinusAlphasCumprod) Buffers(IModelFile file)
+    {
+        var a = file.Tensors.FirstOrDefault(t => t.Name == "sqrt_alphas_cumprod");
+        var s = file.Tensors.FirstOrDefault(t => t.Name == "sqrt_one_minus_alphas_cumprod");
+        if (a != null && s != null) return (TensorReading.Read(file, a, ScalarType.Float32), TensorReading.Read(file, s, ScalarType.Float32));
+        using var schedule = new KohyaNoiseSchedule();
+        return (schedule.AlphasCumprod.sqrt(), (1.0f - schedule.AlphasCumprod).sqrt());
     }
 }

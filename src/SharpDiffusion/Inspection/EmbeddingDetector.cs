@@ -39,7 +39,7 @@ internal static class EmbeddingDetector
             vectors.Add(embParams);
             Evidence.Add(result, Evidence.Key(embParams, "single emb_params tensor: textual-inversion vectors"));
         }
-        else if ((clipL != null || clipG != null) && index.Tensors.All(t => t.Name is "clip_l" or "clip_g") && index.Tensors.All(IsVectorTable))
+        else if ((clipL != null || clipG != null) && index.Tensors.All(t => t.Name is "clip_l" or "clip_g") && index.Tensors.All(IsVectorShape))
         {
             details = new EmbeddingDetails { Layout = "sdxl", Token = index.Meta("name") };
             if (clipL != null) vectors.Add(clipL);
@@ -87,7 +87,7 @@ internal static class EmbeddingDetector
     private static bool IsVectorTable(TensorInfo t) => IsVectorShape(t) && TokenWidths.Contains((int)t.Shape[^1]);
 
     /// <summary>
-    /// Float [n, W] or [W]. The named layouts (<c>string_to_param</c>, <c>emb_params</c>) need no known width: their
+    /// Float [n, W] or [W]. The named layouts (<c>string_to_param</c>, <c>emb_params</c>, <c>clip_l</c>/<c>clip_g</c>) need no known width: their
     /// keys say what they are, and embeddings trained on small test models have small widths (the family stays open).
     /// </summary>
     private static bool IsVectorShape(TensorInfo t) => t.DType.IsFloatingPoint()

@@ -224,7 +224,7 @@ public class TextualInversionGoldenTests(ITestOutputHelper output)
             output.WriteLine($"ti.cond max abs {d:E2}");
             Assert.True(d <= 1e-4, $"ti.cond {d:E2}");
         }
-        using var loss = TextualInversionTraining.LdmLoss(checkpoint.UNet, checkpoint.File, x0, noise, t, cond);
+        using var loss = TextualInversionTraining.LdmLoss(checkpoint, x0, noise, t, cond);
         using (var expected = TextGolden.Read(Golden, "ti.loss"))
         {
             double rel = Math.Abs(loss.item<float>() - expected.item<float>()) / Math.Abs(expected.item<float>());
@@ -266,7 +266,7 @@ public class HypernetworkTrainingGoldenTests(ITestOutputHelper output)
         using (var training = new HypernetworkTraining(checkpoint.UNet, hypernetwork))
         {
             parameters = training.Parameters;
-            using var loss = TextualInversionTraining.LdmLoss(checkpoint.UNet, checkpoint.File, x0, noise, t, cond);
+            using var loss = TextualInversionTraining.LdmLoss(checkpoint, x0, noise, t, cond);
             using var expectedLoss = TextGolden.Read(Golden, "hn.loss");
             double rel = Math.Abs(loss.item<float>() - expectedLoss.item<float>()) / Math.Abs(expectedLoss.item<float>());
             output.WriteLine($"hn.loss rel {rel:E2}");

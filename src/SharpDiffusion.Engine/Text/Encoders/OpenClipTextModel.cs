@@ -113,6 +113,12 @@ public sealed class OpenClipTextModel : nn.Module<Tensor, Tensor>
         return matmul(picked, text_projection);
     }
 
+    /// <summary>
+    /// Training hook (kohya's q/k/v LoRA on a packed projection): adds <paramref name="branch"/>(x), [.., 3W] with rows
+    /// q, k, v, to resblock <paramref name="layer"/>'s <c>in_proj</c> output; null removes it. Inference patches weights instead.
+    /// </summary>
+    public void SetInProjectionBranch(int layer, Func<Tensor, Tensor>? branch) => transformer.resblocks[layer].Attention.InProjectionBranch = branch;
+
     /// <summary>SD2's conditioning: <c>ln_final</c> of the penultimate resblock's output.</summary>
     public override Tensor forward(Tensor ids)
     {
@@ -147,6 +153,8 @@ public sealed class OpenClipTextModel : nn.Module<Tensor, Tensor>
             mlp = new Mlp(f, width, mlpWidth, activation);
             RegisterComponents();
         }
+
+        public PackedAttention Attention => attn;
 
         public Tensor Run(Tensor x, Tensor mask)
         {
@@ -196,9 +204,19 @@ public sealed class OpenClipTextModel : nn.Module<Tensor, Tensor>
             RegisterComponents();
         }
 
+        /// <summary>Training only: a branch whose output [.., 3W] (rows q, k, v) is added to the packed projection's.</summary>
+        public Func<Tensor, Tensor>? InProjectionBranch { get; set; }
+
         public Tensor Run(Tensor x, Tensor mask)
         {
-            using var qkv = nn.functional.linear(x, in_proj_weight, in_proj_bias);
+            var qkv = nn.functional.linear(x, in_proj_weight, in_proj_bias);
+            if (InProjectionBranch is { } branch)
+            {
+                using var plain = qkv;
+                using var delta = branch(x);
+                qkv = plain + delta.to(plain.dtype);
+            }
+            using var _ = qkv;
             var parts = qkv.chunk(3, -1);
             try
             {
