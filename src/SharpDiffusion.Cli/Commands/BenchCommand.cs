@@ -26,6 +26,7 @@ internal sealed class BenchCommand : ICliCommand
     private readonly Option<int?> _threads = new("--threads") { Description = "Torch threads (default: all processors)" };
     private readonly Option<bool> _json = new("--json") { Description = "Print one JSON object" };
     private readonly Option<bool> _samplers = new("--samplers") { Description = "Seconds per step of every sampler (--steps steps each) instead of the pipeline phases" };
+    private readonly Option<string?> _samplerList = new("--sampler") { Description = "--samplers: only these, comma-separated (A1111 names or aliases)" };
     private readonly Option<string> _algo = new("--algo") { Description = "bench train: lora, locon, loha or lokr", DefaultValueFactory = _ => "lora" };
     private readonly Option<int> _rank = new("--rank") { Description = "bench train: the LoRA's rank", DefaultValueFactory = _ => 16 };
     private readonly Option<string> _trainers = new("--trainers") { Description = "bench train: which trainers, comma-separated", DefaultValueFactory = _ => "lora,embedding,hypernetwork" };
@@ -39,6 +40,7 @@ internal sealed class BenchCommand : ICliCommand
             command.Options.Add(option);
         }
         command.Options.Add(_samplers);
+        command.Options.Add(_samplerList);
         command.SetAction(result => Run(context, result));
         var train = new Command("train", "Seconds per step of the LoRA, embedding and hypernetwork trainers (batch 1, --steps timed steps after a warm-up) beside a guided inference step, with peak RSS");
         foreach (var option in new Option[] { _algo, _rank, _trainers }) train.Options.Add(option);
@@ -65,11 +67,14 @@ internal sealed class BenchCommand : ICliCommand
             }
             var modelPath = args.GetValue(_model);
             if (modelPath != null && !File.Exists(modelPath)) throw new ArgumentException($"{modelPath}: no such file");
+            var samplerNames = args.GetValue(_samplerList)?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            foreach (var name in samplerNames ?? []) Engine.Sampling.SamplerRegistry.Resolve(name); // unknown names: one line, exit 2
             options = new BenchOptions
             {
                 Architecture = RandomModelArchitecture.Parse(args.GetValue(_arch)!),
                 ModelPath = modelPath,
                 TokenizerPath = args.GetValue(_tokenizer),
+                SamplerNames = samplerNames,
                 Size = args.GetValue(_size),
                 Steps = args.GetValue(_steps),
                 Precision = args.GetValue(_precision)!.ToLowerInvariant() switch

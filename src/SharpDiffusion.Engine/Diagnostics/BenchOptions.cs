@@ -27,4 +27,7 @@ public sealed record BenchOptions
     public string? TempFolder { get; init; }
 
     public long Seed { get; init; }
+
+    /// <summary><c>--samplers</c>: only these samplers (A1111 names or aliases); null: every one.</summary>
+    public IReadOnlyList<string>? SamplerNames { get; init; }
 }

@@ -108,19 +108,22 @@ public static partial class BenchRunner
             using (SamplingRun.Run(denoiser, bench.Cond, bench.Uncond, Request("Euler", 1))) { }
 
             var rows = new List<SamplerBenchRow>();
-            foreach (var name in SamplerRegistry.Names)
+            var names = options.SamplerNames?.Select(n => SamplerRegistry.Resolve(n, true).Sampler.Name).ToList() ?? [.. SamplerRegistry.Names];
+            foreach (var name in names)
             {
+                // A sampler that needs more steps than asked (UniPC: 3) runs its minimum; the row says how many.
+                int steps = Math.Max(options.Steps, SamplerRegistry.Resolve(name, true).Sampler.MinimumSteps);
                 counting.Calls = 0;
                 // DPM adaptive ignores the step count (on random weights it can take hundreds of calls): it is timed over
                 // 3 calls per requested step, one order-3 attempt each.
-                counting.Budget = name == "DPM adaptive" ? 3 * options.Steps : null;
+                counting.Budget = name == "DPM adaptive" ? 3 * steps : null;
                 bool stopped = false;
                 var clock = Stopwatch.StartNew();
                 using (var scope = NewDisposeScope())
                 {
                     try
                     {
-                        var latents = SamplingRun.Run(denoiser, bench.Cond, bench.Uncond, Request(name, options.Steps));
+                        var latents = SamplingRun.Run(denoiser, bench.Cond, bench.Uncond, Request(name, steps));
                         if (!latents.isfinite().all().item<bool>()) notes.Add($"{name}: the latents have non-finite values");
                     }
                     catch (CallBudgetReachedException)
@@ -129,11 +132,11 @@ public static partial class BenchRunner
                     }
                 }
                 double seconds = clock.Elapsed.TotalSeconds;
-                var row = new SamplerBenchRow(name, options.Steps, counting.Calls, seconds, stopped);
+                var row = new SamplerBenchRow(name, steps, counting.Calls, seconds, stopped);
                 rows.Add(row);
                 log?.Invoke(stopped
                     ? $"  {name}: {row.SecondsPerCall:F3} s/call over {counting.Calls} U-Net calls (picks its own steps; stopped there)"
-                    : $"  {name}: {seconds / options.Steps:F3} s/step, {counting.Calls} U-Net calls");
+                    : $"  {name}: {seconds / steps:F3} s/step, {counting.Calls} U-Net calls{(steps != options.Steps ? $" ({steps} steps, its minimum)" : "")}");
             }
             counting.Budget = null;
             return new SamplerBenchResult

@@ -15,6 +15,9 @@ public abstract class Sampler
     /// <summary>k-diffusion / snake_case name ("euler_ancestral").</summary>
     public abstract string Alias { get; }
 
+    /// <summary>The fewest txt2img steps the sampler runs (UniPC: its order, 3).</summary>
+    public virtual int MinimumSteps => 1;
+
     /// <summary>
     /// A1111 "DPM2"/"DPM2 a": compute steps+1 sigmas and drop the next-to-last one (k-diffusion itself does not).
     /// </summary>

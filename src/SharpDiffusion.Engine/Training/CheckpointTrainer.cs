@@ -8,6 +8,7 @@ using SharpDiffusion.Engine.Pipeline;
 using SharpDiffusion.Engine.Text.Encoders;
 using SharpDiffusion.Formats;
 using SharpDiffusion.Formats.Safetensors;
+using SharpDiffusion.Inspection;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
@@ -56,10 +57,7 @@ public static class CheckpointTrainer
         {
             trained.AddRange(Named(checkpoint.UNet, architecture.DenoiserPrefix));
             if (options.TrainTextEncoder)
-            {
-                var clip = checkpoint.ClipL ?? throw new ArgumentException("--train te: only CLIP text encoders (SD1 layout) are trained here");
-                textTrained.AddRange(Named(clip, architecture.TextEncoders[0].Prefix));
-            }
+                foreach (var slot in architecture.TextEncoders) textTrained.AddRange(Named(TextEncoder(checkpoint, slot), slot.Prefix));
         }
         var all = trained.Concat(textTrained).ToList();
         foreach (var (_, p) in all) p.requires_grad = true;
@@ -123,7 +121,7 @@ public static class CheckpointTrainer
                     {
                         var random = new StepRandom(options.Seed, "caption", micro);
                         var captions = batch.Select(i => PickCaption(captionLines[index[i.Path]], options, random)).ToList();
-                        loss = DiffusionStepLoss(checkpoint, latents!.index_select(0, rows), captions, options, noiseSchedule, generator, v);
+                        loss = DiffusionStepLoss(checkpoint, latents!.index_select(0, rows), batch, captions, options, noiseSchedule, generator, v);
                     }
                     (loss / options.GradientAccumulation).backward();
                     stepLoss += loss.item<float>() / options.GradientAccumulation;
@@ -192,6 +190,14 @@ public static class CheckpointTrainer
             throw new ArgumentException($"--crop {crop} must be a multiple of the VAE's {checkpoint.Vae.Config.DownsampleFactor}x down-sampling");
         if (checkpoint.IsInpainting) throw new ArgumentException($"{checkpoint.Path}: inpainting U-Nets are not trained here");
     }
+
+    /// <summary>The encoder module a slot of the family names (CLIP-L in transformers layout, or an OpenCLIP tower).</summary>
+    private static nn.Module TextEncoder(StableDiffusionCheckpoint checkpoint, TextEncoderSlot slot) => slot.Layout switch
+    {
+        TextEncoderLayout.HuggingFaceClip when checkpoint.ClipL is { } clip => clip,
+        TextEncoderLayout.OpenClip when checkpoint.OpenClip is { } open => open,
+        _ => throw new ArgumentException($"{checkpoint.Path}: the {slot.Kind.DisplayName()} text encoder is not trained here"),
+    };
 
     private static IEnumerable<(string Name, Parameter Parameter)> Named(nn.Module module, string prefix) =>
         module.named_parameters().Select(p => (prefix + p.name, p.parameter));
@@ -303,15 +309,21 @@ public static class CheckpointTrainer
         return l1 + kl * (klWeight / pixelsPerImage);
     }
 
-    private static Tensor DiffusionStepLoss(StableDiffusionCheckpoint checkpoint, Tensor x0, IReadOnlyList<string> captions, CheckpointTrainingOptions options,
-        KohyaNoiseSchedule schedule, Generator generator, bool v)
+    private static Tensor DiffusionStepLoss(StableDiffusionCheckpoint checkpoint, Tensor x0, IReadOnlyList<TrainingImage> images, IReadOnlyList<string> captions,
+        CheckpointTrainingOptions options, KohyaNoiseSchedule schedule, Generator generator, bool v)
     {
         var noise = randn(x0.shape, ScalarType.Float32, generator: generator);
         if (options.NoiseOffset > 0)
             noise = DiffusionLoss.ApplyNoiseOffset(noise, randn([x0.shape[0], x0.shape[1], 1, 1], ScalarType.Float32, generator: generator), options.NoiseOffset);
         var t = randint(0, KohyaNoiseSchedule.TrainTimesteps, [x0.shape[0]], ScalarType.Int64, generator: generator);
-        var context = EncodeCaptions(checkpoint, captions, options.TrainTextEncoder);
-        var prediction = checkpoint.UNet.Forward(schedule.AddNoise(x0, noise, t), t, context);
+        Tensor context;
+        Tensor? pooled;
+        using (var ids = tensor(CaptionIds(checkpoint, captions), [captions.Count, ContextLength]))
+        using (options.TrainTextEncoder ? null : no_grad())
+            (context, pooled) = TrainingConditioning.Encode(checkpoint, ids, clipSkip: 1);
+        // Images are not flipped here (emoji, flags and arrows have a direction); SDXL's size conditioning is kohya's.
+        var vector = TrainingConditioning.Vector(checkpoint, pooled, images, new bool[images.Count]);
+        var prediction = checkpoint.UNet.Forward(schedule.AddNoise(x0, noise, t), t, context, vector);
         var target = DiffusionLoss.Target(schedule, x0, noise, t, v);
         var terms = DiffusionLoss.Compute(prediction, target, t, schedule, options.MinSnrGamma, v);
         return terms.Loss;
@@ -342,10 +354,6 @@ public static class CheckpointTrainer
         var logits = nn.functional.normalize(pooled, dim: 1).matmul(nn.functional.normalize(imageCodes, dim: 1).t()) / temperature;
         return nn.functional.cross_entropy(logits, rows);
     }
-
-    /// <summary>CLIP context [B, 77, W]: BOS, tokens, EOS, padded with EOS (transformers' CLIP tokenizer), final layer norm of the last layer.</summary>
-    private static Tensor EncodeCaptions(StableDiffusionCheckpoint checkpoint, IReadOnlyList<string> captions, bool withGradients) =>
-        EncodeIds(checkpoint, CaptionIds(checkpoint, captions), captions.Count, withGradients);
 
     private static long[] CaptionIds(StableDiffusionCheckpoint checkpoint, IReadOnlyList<string> captions)
     {
@@ -387,13 +395,12 @@ public static class CheckpointTrainer
     }
 
     /// <summary>
-    /// The whole checkpoint in the SD1 single-file layout: U-Net, VAE and text encoder as loaded (the trained parts
-    /// updated), the encoder's position_ids and the DDPM buffers of SD's schedule.
+    /// The whole checkpoint in its family's single-file layout: U-Net, VAE and text encoders as loaded (the trained parts
+    /// updated), CLIP's position_ids, and for the CompVis families (SD1, SD2) the DDPM buffers of SD's schedule.
     /// </summary>
     public static void Write(string path, StableDiffusionCheckpoint checkpoint, TensorDType precision, long step)
     {
         var architecture = checkpoint.Architecture;
-        var clip = checkpoint.ClipL ?? throw new ArgumentException("only checkpoints with a CLIP text encoder (SD1 layout) are written");
         var tensors = new List<TensorToWrite>();
         void Add(nn.Module module, string prefix)
         {
@@ -402,18 +409,25 @@ public static class CheckpointTrainer
         }
         Add(checkpoint.UNet, architecture.DenoiserPrefix);
         Add(checkpoint.Vae, architecture.VaePrefix);
-        string textPrefix = architecture.TextEncoders[0].Prefix;
-        Add(clip, textPrefix);
-        int positions = clip.Positions;
-        tensors.Add(new TensorToWrite(textPrefix + ClipTextModel.PositionIdsKey, TensorDType.I64, [1, positions],
-            s => s.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes(Enumerable.Range(0, positions).Select(i => (long)i).ToArray().AsSpan()))));
-        foreach (var (name, values) in RandomModelSchedule.Buffers())
-            tensors.Add(new TensorToWrite(name, TensorDType.F32, [values.Length], s => s.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes(values.AsSpan()))));
+        foreach (var slot in architecture.TextEncoders)
+        {
+            var encoder = TextEncoder(checkpoint, slot);
+            Add(encoder, slot.Prefix);
+            if (encoder is not ClipTextModel clip) continue;
+            int positions = clip.Positions;
+            tensors.Add(new TensorToWrite(slot.Prefix + ClipTextModel.PositionIdsKey, TensorDType.I64, [1, positions],
+                s => s.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes(Enumerable.Range(0, positions).Select(i => (long)i).ToArray().AsSpan()))));
+        }
+        if (checkpoint.Family != BaseFamily.SDXL) // sgm's SDXL files carry no DDPM buffers
+        {
+            foreach (var (name, values) in RandomModelSchedule.Buffers())
+                tensors.Add(new TensorToWrite(name, TensorDType.F32, [values.Length], s => s.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes(values.AsSpan()))));
+        }
         var metadata = new Dictionary<string, string>
         {
             ["sharpdiffusion.trained_steps"] = step.ToString(CultureInfo.InvariantCulture),
             ["modelspec.sai_model_spec"] = "1.0.0",
-            ["modelspec.architecture"] = "stable-diffusion-v1",
+            ["modelspec.architecture"] = LoraFileOutput.ModelSpecArchitecture(checkpoint),
             ["modelspec.implementation"] = "https://github.com/Stability-AI/generative-models",
             ["modelspec.title"] = Path.GetFileNameWithoutExtension(path),
         };

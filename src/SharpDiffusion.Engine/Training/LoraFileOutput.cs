@@ -101,12 +101,7 @@ public static class LoraFileOutput
             File.Delete(scratch);
         }
         metadata["modelspec.sai_model_spec"] = "1.0.0";
-        metadata["modelspec.architecture"] = checkpoint.Family switch
-        {
-            BaseFamily.SDXL => "stable-diffusion-xl-v1-base/lora",
-            BaseFamily.SD2 => checkpoint.Prediction == Prediction.V ? "stable-diffusion-v2-768-v/lora" : "stable-diffusion-v2-512/lora",
-            _ => "stable-diffusion-v1/lora",
-        };
+        metadata["modelspec.architecture"] = ModelSpecArchitecture(checkpoint) + "/lora";
         metadata["modelspec.implementation"] = "https://github.com/Stability-AI/generative-models";
         metadata["modelspec.title"] = outputName;
         metadata["modelspec.resolution"] = $"{facts.Resolution}x{facts.Resolution}";
@@ -137,4 +132,12 @@ public static class LoraFileOutput
         string legacy = Convert.ToHexStringLower(SHA256.HashData(block.AsSpan(0, read)))[..8];
         return (model, legacy);
     }
+
+    /// <summary>The model spec's architecture id of the base family (a LoRA appends <c>/lora</c>).</summary>
+    internal static string ModelSpecArchitecture(StableDiffusionCheckpoint checkpoint) => checkpoint.Family switch
+    {
+        BaseFamily.SDXL => "stable-diffusion-xl-v1-base",
+        BaseFamily.SD2 => checkpoint.Prediction == Prediction.V ? "stable-diffusion-v2-768-v" : "stable-diffusion-v2-512",
+        _ => "stable-diffusion-v1",
+    };
 }

@@ -65,6 +65,26 @@ public class BenchRunnerTests
     }
 
     [Fact]
+    public void SamplerBenchTakesASubsetAndEachSamplersMinimumSteps()
+    {
+        var (code, stdout, stderr) = CliHarness.Run("bench", "--arch", "tiny", "--size", "32", "--steps", "2", "--precision", "fp32", "--threads", "1",
+            "--tokenizer", TestPaths.GoldenFile("clip"), "--samplers", "--sampler", "unipc,Euler", "--json");
+        Assert.True(code == 0, stderr);
+        using var json = System.Text.Json.JsonDocument.Parse(stdout);
+        var rows = json.RootElement.GetProperty("samplers").EnumerateArray().ToList();
+        Assert.Equal(["UniPC", "Euler"], rows.Select(r => r.GetProperty("sampler").GetString()));
+        // UniPC (order 3) runs its minimum of 3 steps; Euler the 2 asked for, one call each.
+        Assert.Equal(3, rows[0].GetProperty("steps").GetInt32());
+        Assert.True(rows[0].GetProperty("model_calls").GetInt32() >= 3);
+        Assert.Equal((2, 2), (rows[1].GetProperty("steps").GetInt32(), rows[1].GetProperty("model_calls").GetInt32()));
+
+        (code, _, stderr) = CliHarness.Run("bench", "--arch", "tiny", "--size", "32", "--samplers", "--sampler", "Euler,Nope");
+        Assert.Equal(2, code);
+        Assert.Contains("Nope", stderr);
+        Assert.Single(stderr.Trim().Split('\n'));
+    }
+
+    [Fact]
     public void SamplerBenchPrintsJson()
     {
         using var dir = new TempDir();

@@ -12,6 +12,8 @@ public sealed class UniPcSampler : TimestepSampler
 {
     private const int Order = 3;
 
+    public override int MinimumSteps => Order;
+
     public override string Name => "UniPC";
 
     public override string Alias => "unipc";
