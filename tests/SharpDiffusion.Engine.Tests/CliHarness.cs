@@ -1,4 +1,7 @@
 using SharpDiffusion.Cli;
+using SharpDiffusion.Engine.Weights;
+using SharpDiffusion.Formats.Safetensors;
+using static TorchSharp.torch;
 
 namespace SharpDiffusion.Engine.Tests;
 
@@ -11,5 +14,13 @@ internal static class CliHarness
         var stderr = new StringWriter();
         int code = CliApp.Run(args, stdout, stderr, stderrIsTerminal: false);
         return (code, stdout.ToString(), stderr.ToString());
+    }
+
+    /// <summary>The final latents <c>generate --save-latents PATH</c> wrote (tensor <c>latents</c>), flattened.</summary>
+    public static float[] SavedLatents(string path)
+    {
+        using var file = SafetensorsFile.Open(path);
+        using var v = TensorReading.Read(file, file.Tensors.Single(t => t.Name == "latents"), ScalarType.Float32);
+        return v.data<float>().ToArray();
     }
 }

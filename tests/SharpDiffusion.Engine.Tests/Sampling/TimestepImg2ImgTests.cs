@@ -14,24 +14,6 @@ namespace SharpDiffusion.Engine.Tests.Sampling;
 /// </summary>
 public class TimestepImg2ImgTests
 {
-    private sealed class PointMassModel(Tensor x0, IReadOnlyList<float> alphasCumprod) : IDiffusionModel
-    {
-        public List<float> Timesteps { get; } = new();
-
-        public List<Tensor> Inputs { get; } = new();
-
-        public Tensor Predict(Tensor x, Tensor t, Conditioning cond)
-        {
-            var ts = t.data<float>().ToArray();
-            Assert.All(ts, v => Assert.Equal(ts[0], v));
-            Timesteps.Add(ts[0]);
-            Inputs.Add(x[0].clone().DetachFromDisposeScope());
-            double a = alphasCumprod[(int)Math.Round(ts[0])];
-            using var scope = NewDisposeScope();
-            return ((x.to(ScalarType.Float64) - x0.to(ScalarType.Float64) * Math.Sqrt(a)) / Math.Sqrt(1 - a)).to(ScalarType.Float32).MoveToOuterDisposeScope();
-        }
-    }
-
     [Theory]
     [InlineData("DDIM", 8, 0.75, 0)]       // t_enc 6: noise at T[6] = 751, calls at 626, 501, …, 126 (5 steps)
     [InlineData("DDIM CFG++", 12, 0.5, 0)] // 1000 // 12 = 83: t_enc 6, noise at T[6] = 499, calls from T[5] = 416
@@ -43,7 +25,7 @@ public class TimestepImg2ImgTests
         var ac = schedule.AlphasCumprod;
         var shape = new long[] { 4, 8, 8 };
         var x0 = randn(new long[] { 1, 4, 8, 8 }, generator: new Generator(3)) * 3;
-        var model = new PointMassModel(x0, ac);
+        var model = new PointMassModel(x0, t => PointMassModel.DiscreteAlpha(ac, t));
         var request = new SamplingRequest
         {
             Sampler = sampler, Steps = steps, CfgScale = 7, Seed = 42, LatentShape = shape, InitLatents = x0, DenoisingStrength = strength,
@@ -88,7 +70,7 @@ public class TimestepImg2ImgTests
         var x0 = zeros(1, 4, 8, 8);
         var request = new SamplingRequest { Sampler = sampler, Steps = 8, Seed = 1, LatentShape = new long[] { 4, 8, 8 }, InitLatents = x0, DenoisingStrength = 0.2 };
         var e = Assert.Throws<ArgumentException>(() =>
-            SamplingRun.Run(new EpsDenoiser(new PointMassModel(x0, schedule.AlphasCumprod), schedule), new Conditioning(ones(1, 2, 3)), null, request));
+            SamplingRun.Run(new EpsDenoiser(new PointMassModel(x0, t => PointMassModel.DiscreteAlpha(schedule.AlphasCumprod, t)), schedule), new Conditioning(ones(1, 2, 3)), null, request));
         Assert.Equal($"{sampler} img2img needs at least 2 denoising steps: int(strength 0.2 x 8 steps) = 1", e.Message);
     }
 }

@@ -15,32 +15,6 @@ namespace SharpDiffusion.Engine.Tests.Sampling;
 /// </summary>
 public class UniPcImg2ImgTests
 {
-    /// <summary>eps = (x − α(τ)·x0)/σ(τ), α from <c>NoiseScheduleVP('discrete')</c>: log α linear between the integer timesteps.</summary>
-    private sealed class PointMassModel(Tensor x0, IReadOnlyList<float> alphasCumprod) : IDiffusionModel
-    {
-        public List<float> Timesteps { get; } = new();
-
-        public List<Tensor> Inputs { get; } = new();
-
-        public static double Alpha(IReadOnlyList<float> ac, double tau)
-        {
-            int k = Math.Clamp((int)Math.Floor(tau), 0, ac.Count - 2);
-            double f = tau - k;
-            return Math.Exp(0.5 * ((1 - f) * Math.Log(ac[k]) + f * Math.Log(ac[k + 1])));
-        }
-
-        public Tensor Predict(Tensor x, Tensor t, Conditioning cond)
-        {
-            var ts = t.data<float>().ToArray();
-            Assert.All(ts, v => Assert.Equal(ts[0], v));
-            Timesteps.Add(ts[0]);
-            Inputs.Add(x[0].clone().DetachFromDisposeScope());
-            double alpha = Alpha(alphasCumprod, ts[0]), sigma = Math.Sqrt(1 - alpha * alpha);
-            using var scope = NewDisposeScope();
-            return ((x.to(ScalarType.Float64) - x0.to(ScalarType.Float64) * alpha) / sigma).to(ScalarType.Float32).MoveToOuterDisposeScope();
-        }
-    }
-
     [Theory]
     [InlineData(8, 0.75)]  // t_enc 6: noise at T[6] = 751, UniPC from t = 0.627 (U-Net 626)
     [InlineData(12, 0.5)]  // len(T) = 13 for 12 steps (1000 // 12 = 83): t_enc 6, noise at T[6] = 499, start at T[5] = 416
@@ -52,7 +26,7 @@ public class UniPcImg2ImgTests
         var ac = schedule.AlphasCumprod;
         var shape = new long[] { 4, 8, 8 };
         var x0 = randn(new long[] { 1, 4, 8, 8 }, generator: new Generator(3)) * 3;
-        var model = new PointMassModel(x0, ac);
+        var model = new PointMassModel(x0, t => PointMassModel.InterpolatedAlpha(ac, t));
         var request = new SamplingRequest
         {
             Sampler = "UniPC", Steps = steps, CfgScale = 7, Seed = 42, LatentShape = shape, InitLatents = x0, DenoisingStrength = strength,
@@ -79,7 +53,7 @@ public class UniPcImg2ImgTests
         Assert.True(Math.Abs(T[tEnc - 1] - model.Timesteps[0]) <= 1e-3, $"first call at U-Net t {model.Timesteps[0]}, A1111 {T[tEnc - 1]}");
 
         // The exact solution: ε from x_i read at the start time, then x at t = 0.001 (U-Net time 0).
-        double alphaStart = PointMassModel.Alpha(ac, T[tEnc - 1]);
+        double alphaStart = PointMassModel.InterpolatedAlpha(ac, T[tEnc - 1]);
         var epsilon = (xi - x0 * alphaStart) / Math.Sqrt(1 - alphaStart * alphaStart);
         double alphaEnd = Math.Sqrt(ac[0]);
         var expected = x0 * alphaEnd + epsilon * Math.Sqrt(1 - alphaEnd * alphaEnd);
@@ -99,7 +73,7 @@ public class UniPcImg2ImgTests
         var x0 = zeros(1, 4, 8, 8);
         var request = new SamplingRequest { Sampler = "UniPC", Steps = 8, Seed = 1, LatentShape = new long[] { 4, 8, 8 }, InitLatents = x0, DenoisingStrength = 0.3 };
         var e = Assert.Throws<ArgumentException>(() =>
-            SamplingRun.Run(new EpsDenoiser(new PointMassModel(x0, schedule.AlphasCumprod), schedule), new Conditioning(ones(1, 2, 3)), null, request));
+            SamplingRun.Run(new EpsDenoiser(new PointMassModel(x0, t => PointMassModel.InterpolatedAlpha(schedule.AlphasCumprod, t)), schedule), new Conditioning(ones(1, 2, 3)), null, request));
         Assert.Equal("UniPC img2img needs at least 3 denoising steps: int(strength 0.3 x 8 steps) = 2", e.Message);
     }
 

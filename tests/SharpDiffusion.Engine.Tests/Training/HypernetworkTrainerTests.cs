@@ -116,12 +116,7 @@ public class HypernetworkTrainerTests
         Assert.True(plain.Code == 0, plain.Stderr);
         var with = Run(Generate("a toy <hypernet:toyhn:1>", dir.File("with.safetensors")));
         Assert.True(with.Code == 0, with.Stderr);
-        float[] Latents(string path)
-        {
-            using var file = SafetensorsFile.Open(path);
-            using var v = TensorReading.Read(file, file.Tensors.Single(t => t.Name == "latents"), ScalarType.Float32);
-            return v.data<float>().ToArray();
-        }
+        float[] Latents(string path) => SavedLatents(path);
         double maxDiff = Latents(dir.File("plain.safetensors")).Zip(Latents(dir.File("with.safetensors")), (p, q) => Math.Abs(p - q)).Max();
         Assert.True(maxDiff > 1e-4, $"the hypernetwork changed the latents by only {maxDiff:E2}");
     }

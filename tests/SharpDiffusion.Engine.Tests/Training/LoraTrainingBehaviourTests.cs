@@ -87,9 +87,7 @@ public class LoraTrainingBehaviourTests(Xunit.Abstractions.ITestOutputHelper out
             var run = CliHarness.Run([ "generate", .. model, "--width", "16", "--height", "16", "--steps", "12", "--sampler", "Euler", "--cfg", "1", "--seed", "5",
                 "--models-dir", dir.File("models"), "--prompt", prompt, "--out", dir.File(name + ".png"), "--save-latents", dir.File(name + ".safetensors")]);
             Assert.True(run.Code == 0, run.Stderr);
-            using var file = SafetensorsFile.Open(dir.File(name + ".safetensors"));
-            using var v = Weights.TensorReading.Read(file, file.Tensors.Single(t => t.Name == "latents"), ScalarType.Float32);
-            return v.data<float>().ToArray();
+            return CliHarness.SavedLatents(dir.File(name + ".safetensors"));
         }
         float[] target;
         using (var m = TinyModel.Load())

@@ -105,12 +105,7 @@ public class Sd2SdxlTemplateTrainingTests
         var with = Run(Generate(dir.File("models"), "with"));
         Assert.True(with.Code == 0, with.Stderr);
         Assert.Contains("TI hashes: \"toyxl: ", File.ReadAllText(dir.File("with.png"), System.Text.Encoding.Latin1));
-        float[] Latents(string name)
-        {
-            using var file = SafetensorsFile.Open(dir.File(name + ".safetensors"));
-            using var v = ReadTensor(file, "latents");
-            return v.data<float>().ToArray();
-        }
+        float[] Latents(string name) => SavedLatents(dir.File(name + ".safetensors"));
         double maxDiff = Latents("plain").Zip(Latents("with"), (p, q) => Math.Abs(p - q)).Max();
         Assert.True(maxDiff > 1e-4, $"the embedding changed the latents by only {maxDiff:E2}");
 
@@ -147,12 +142,7 @@ public class Sd2SdxlTemplateTrainingTests
         Assert.True(plain.Code == 0, plain.Stderr);
         var with = Run(Generate("a toy <hypernet:toyhn2:1>", "with"));
         Assert.True(with.Code == 0, with.Stderr);
-        float[] Latents(string name)
-        {
-            using var file = SafetensorsFile.Open(dir.File(name + ".safetensors"));
-            using var v = ReadTensor(file, "latents");
-            return v.data<float>().ToArray();
-        }
+        float[] Latents(string name) => SavedLatents(dir.File(name + ".safetensors"));
         double maxDiff = Latents("plain").Zip(Latents("with"), (p, q) => Math.Abs(p - q)).Max();
         Assert.True(maxDiff > 1e-4, $"the hypernetwork changed the latents by only {maxDiff:E2}");
     }

@@ -94,12 +94,7 @@ public class SdxlLoraTrainingTests
         var withLora = Run(Generate("sks toy <lora:toyxl:1>", dir.File("lora.safetensors")));
         Assert.True(withLora.Code == 0, withLora.Stderr);
         Assert.Contains("Lora hashes: \"toyxl: ", File.ReadAllText(dir.File("lora.png")));
-        float[] Latents(string path)
-        {
-            using var file = SafetensorsFile.Open(path);
-            using var v = TensorReading.Read(file, file.Tensors.Single(t => t.Name == "latents"), ScalarType.Float32);
-            return v.data<float>().ToArray();
-        }
+        float[] Latents(string path) => SavedLatents(path);
         double maxDiff = Latents(dir.File("plain.safetensors")).Zip(Latents(dir.File("lora.safetensors")), (p, q) => Math.Abs(p - q)).Max();
         Assert.True(maxDiff > 1e-4, $"the LoRA changed the latents by only {maxDiff:E2}");
     }
