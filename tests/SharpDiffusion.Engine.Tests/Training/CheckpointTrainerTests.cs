@@ -55,7 +55,8 @@ public class CheckpointTrainerTests
         Assert.True(code == ExitCodes.Success, stderr);
     }
 
-    private static Dictionary<string, float[]> Tensors(string path)
+    /// <summary>Every floating-point tensor of a checkpoint as float32 values, by name.</summary>
+    internal static Dictionary<string, float[]> Tensors(string path)
     {
         using var file = SafetensorsFile.Open(path);
         return file.Tensors.Where(t => t.DType != SharpDiffusion.Formats.TensorDType.I64).ToDictionary(t => t.Name, t =>

@@ -1,9 +1,6 @@
 using static SharpDiffusion.Engine.Tests.CliHarness;
 using SharpDiffusion.Cli;
-using SharpDiffusion.Engine.Weights;
-using SharpDiffusion.Formats.Safetensors;
 using SkiaSharp;
-using static TorchSharp.torch;
 
 namespace SharpDiffusion.Engine.Tests.Training;
 
@@ -15,16 +12,6 @@ namespace SharpDiffusion.Engine.Tests.Training;
 /// </summary>
 public class FamilyCheckpointTrainingTests
 {
-    private static Dictionary<string, float[]> Tensors(string path)
-    {
-        using var file = SafetensorsFile.Open(path);
-        return file.Tensors.Where(t => t.DType != SharpDiffusion.Formats.TensorDType.I64).ToDictionary(t => t.Name, t =>
-        {
-            using var v = TensorReading.Read(file, t, ScalarType.Float32);
-            return v.data<float>().ToArray();
-        });
-    }
-
     [Theory]
     [InlineData("tiny_sd2v", "sd2", new[] { "cond_stage_model.model." })]
     [InlineData("tiny_sdxl", "sdxl", new[] { "conditioner.embedders.0.", "conditioner.embedders.1." })]
@@ -45,8 +32,8 @@ public class FamilyCheckpointTrainingTests
             "--max-steps", "2", "--batch", "2", "--lr", "1e-3", "--seed", "3"]);
         Assert.True(code == ExitCodes.Success, stderr);
 
-        var before = Tensors(TestPaths.GoldenFile(modelName + ".safetensors"));
-        var after = Tensors(output);
+        var before = CheckpointTrainerTests.Tensors(TestPaths.GoldenFile(modelName + ".safetensors"));
+        var after = CheckpointTrainerTests.Tensors(output);
         Assert.Empty(before.Keys.Except(after.Keys));
         Assert.Empty(after.Keys.Except(before.Keys));
         Assert.All(after.Where(p => p.Key.StartsWith("first_stage_model.", StringComparison.Ordinal)), p => Assert.True(p.Value.SequenceEqual(before[p.Key]), p.Key));
