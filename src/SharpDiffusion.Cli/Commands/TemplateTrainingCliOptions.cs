@@ -10,7 +10,7 @@ namespace SharpDiffusion.Cli.Commands;
 /// </summary>
 internal sealed class TemplateTrainingCliOptions(string defaultRate, string rateExample, string trainedPart)
 {
-    public Option<string> Model { get; } = new("--model", "-m") { Description = "Base checkpoint (SD 1.x single file); never written", Required = true };
+    public Option<string> Model { get; } = new("--model", "-m") { Description = "Base checkpoint (SD 1.x, 2.x or SDXL single file); never written", Required = true };
     public Option<string> Data { get; } = new("--data") { Description = "Data folder: images (or N_concept/ subfolders) with NAME.txt captions for [filewords]", Required = true };
     private readonly Option<string> _template = new("--template") { Description = "Prompt template file, or built-in style_filewords / subject_filewords", DefaultValueFactory = _ => PromptTemplates.DefaultName };
     private readonly Option<string> _lr = new("--lr") { Description = $"Learning rate or A1111 schedule \"{rateExample}\"", DefaultValueFactory = _ => defaultRate };

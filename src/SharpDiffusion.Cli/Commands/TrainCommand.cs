@@ -150,7 +150,7 @@ internal sealed class TrainCommand : ICliCommand
 
     private static Command CreateLora(CliContext context)
     {
-        var model = new Option<string>("--model", "-m") { Description = "Base checkpoint (SD 1.x / 2.x single file); never written", Required = true };
+        var model = new Option<string>("--model", "-m") { Description = "Base checkpoint (SD 1.x, 2.x or SDXL single file); never written", Required = true };
         var data = new Option<string>("--data") { Description = "Data folder: N_concept/ subfolders (N repeats), NAME.txt or NAME.caption beside each image", Required = true };
         var output = new Option<string>("--out", "-o") { Description = "The LoRA file to write (.safetensors)", Required = true };
         var config = new Option<string?>("--config") { Description = "LDM yaml / config of the checkpoint (as generate)" };

@@ -34,7 +34,7 @@ public sealed record HypernetworkTrainingOptions : TemplateTrainingOptions
 public sealed record HypernetworkTrainingResult(string OutputPath, string StatePath, long Steps, long ResumedFrom, double FinalLoss, int Parameters, IReadOnlyList<string> DataProblems);
 
 /// <summary>
-/// A1111's <c>train_hypernetwork</c> on SD 1.x: a new hypernetwork (<c>Hypernetwork(...)</c> with "Normal"
+/// A1111's <c>train_hypernetwork</c> (SD 1.x, 2.x and SDXL, conditioned by <see cref="TrainingConditioning"/>): a new hypernetwork (<c>Hypernetwork(...)</c> with "Normal"
 /// initialisation — every weight N(0, 0.01), every bias 0, LayerNorms included — and no activation after the last
 /// layer), trained in A1111's train mode (<c>x + module(x)</c> on the keys and values of every attention layer whose
 /// context width has a module, dropout on) by CompVis <c>p_losses</c> on a frozen text encoder's conditioning, with

@@ -10,7 +10,7 @@ using static TorchSharp.torch;
 namespace SharpDiffusion.Engine.Training;
 
 /// <summary>
-/// kohya train_network.py's loop for a LoRA on SD 1.x / 2.x: per micro-batch, cached latents of one bucket, captions
+/// kohya train_network.py's loop for a LoRA on SD 1.x / 2.x (and sdxl_train_network's on SDXL): per micro-batch, cached latents of one bucket, captions
 /// processed (shuffle / keep / dropout), noise (plus offset), uniform integer timesteps, the U-Net's eps or v
 /// prediction, l2 loss with optional min-SNR weights, backward through the LoRA branches only; per optimizer step,
 /// gradient clipping, AdamW or Lion with the schedule's rate (separate rates for U-Net and text encoder). Every random
