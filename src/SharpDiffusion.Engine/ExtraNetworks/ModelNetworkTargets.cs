@@ -43,7 +43,7 @@ public sealed class ModelNetworkTargets : IDisposable
         var weights = new Dictionary<string, Tensor>(StringComparer.Ordinal);
         Add(weights, model.UNet, model.Architecture.DenoiserPrefix);
         foreach (var slot in model.Architecture.TextEncoders)
-            Add(weights, slot.Layout == TextEncoderLayout.HuggingFaceClip ? model.ClipL! : model.OpenClip!, slot.Prefix);
+            Add(weights, model.TextEncoder(slot), slot.Prefix);
         return new ModelNetworkTargets(weights, new ModelFileOriginals(model.File), model.Family);
     }
 

@@ -55,6 +55,14 @@ public sealed class StableDiffusionCheckpoint : IDisposable
     /// <summary>OpenCLIP (SD2's ViT-H; SDXL's bigG).</summary>
     public OpenClipTextModel? OpenClip { get; }
 
+    /// <summary>The loaded encoder one of the family's text-encoder slots names (by its weight layout).</summary>
+    public nn.Module TextEncoder(TextEncoderSlot slot) => slot.Layout switch
+    {
+        TextEncoderLayout.HuggingFaceClip when ClipL is { } clip => clip,
+        TextEncoderLayout.OpenClip when OpenClip is { } open => open,
+        _ => throw new InvalidModelFileException(Path, $"the {slot.Kind.DisplayName()} text encoder ({slot.Layout}) is not loaded"),
+    };
+
     /// <summary>
     /// The CLIP tokenizer (transformers-style, no HTML unescaping, as A1111 uses for CLIP-L), found on first use:
     /// a missing vocabulary is reported when text is first encoded, with every place that was searched.

@@ -57,7 +57,7 @@ public static class CheckpointTrainer
         {
             trained.AddRange(Named(checkpoint.UNet, architecture.DenoiserPrefix));
             if (options.TrainTextEncoder)
-                foreach (var slot in architecture.TextEncoders) textTrained.AddRange(Named(TextEncoder(checkpoint, slot), slot.Prefix));
+                foreach (var slot in architecture.TextEncoders) textTrained.AddRange(Named(checkpoint.TextEncoder(slot), slot.Prefix));
         }
         var all = trained.Concat(textTrained).ToList();
         foreach (var (_, p) in all) p.requires_grad = true;
@@ -190,14 +190,6 @@ public static class CheckpointTrainer
             throw new ArgumentException($"--crop {crop} must be a multiple of the VAE's {checkpoint.Vae.Config.DownsampleFactor}x down-sampling");
         if (checkpoint.IsInpainting) throw new ArgumentException($"{checkpoint.Path}: inpainting U-Nets are not trained here");
     }
-
-    /// <summary>The encoder module a slot of the family names (CLIP-L in transformers layout, or an OpenCLIP tower).</summary>
-    private static nn.Module TextEncoder(StableDiffusionCheckpoint checkpoint, TextEncoderSlot slot) => slot.Layout switch
-    {
-        TextEncoderLayout.HuggingFaceClip when checkpoint.ClipL is { } clip => clip,
-        TextEncoderLayout.OpenClip when checkpoint.OpenClip is { } open => open,
-        _ => throw new ArgumentException($"{checkpoint.Path}: the {slot.Kind.DisplayName()} text encoder is not trained here"),
-    };
 
     private static IEnumerable<(string Name, Parameter Parameter)> Named(nn.Module module, string prefix) =>
         module.named_parameters().Select(p => (prefix + p.name, p.parameter));
@@ -411,7 +403,7 @@ public static class CheckpointTrainer
         Add(checkpoint.Vae, architecture.VaePrefix);
         foreach (var slot in architecture.TextEncoders)
         {
-            var encoder = TextEncoder(checkpoint, slot);
+            var encoder = checkpoint.TextEncoder(slot);
             Add(encoder, slot.Prefix);
             if (encoder is not ClipTextModel clip) continue;
             int positions = clip.Positions;

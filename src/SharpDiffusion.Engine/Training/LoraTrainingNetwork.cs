@@ -207,9 +207,11 @@ public sealed partial class LoraTrainingNetwork : IDisposable
             foreach (var slot in checkpoint.Architecture.TextEncoders)
             {
                 string prefix = slot.Prefix, kohya = slot.KohyaPrefixes[0];
-                switch (slot.Layout, checkpoint.ClipL, checkpoint.OpenClip)
+                if (slot.Layout is not (TextEncoderLayout.HuggingFaceClip or TextEncoderLayout.OpenClip))
+                    throw new InvalidModelFileException(file.Path, $"text-encoder LoRA training runs on CLIP and OpenCLIP encoders, not {slot.Kind.DisplayName()}; train the U-Net only (--train unet)");
+                switch (checkpoint.TextEncoder(slot))
                 {
-                    case (TextEncoderLayout.HuggingFaceClip, { } clip, _):
+                    case ClipTextModel clip:
                     {
                         var layers = NamedLayers(clip);
                         foreach (var info in file.Tensors)
@@ -222,7 +224,7 @@ public sealed partial class LoraTrainingNetwork : IDisposable
                         }
                         break;
                     }
-                    case (TextEncoderLayout.OpenClip, _, { } open):
+                    case OpenClipTextModel open:
                     {
                         var layers = NamedLayers(open);
                         foreach (var info in file.Tensors)
@@ -247,8 +249,6 @@ public sealed partial class LoraTrainingNetwork : IDisposable
                         }
                         break;
                     }
-                    default:
-                        throw new InvalidModelFileException(file.Path, $"text-encoder LoRA training runs on CLIP and OpenCLIP encoders, not {slot.Kind.DisplayName()}; train the U-Net only (--train unet)");
                 }
             }
         }
