@@ -73,34 +73,40 @@ public static class EmbeddingTrainer
             using var initial = InitialVectors(set.EmbedTokens, initTokens, options.Vectors);
             parameters.Add((set.Key, new Parameter(initial.clone(), requires_grad: true)));
         }
-        Parameter? VectorsOf(bool onClipL) => sets.Select((set, i) => (set, i)).Where(x => x.set.OnClipL == onClipL).Select(x => parameters[x.i].Vectors).FirstOrDefault();
-        var clipLVectors = VectorsOf(true);
-        var openClipVectors = VectorsOf(false);
-        using var optimizer = new AdamWOptimizer(parameters, weightDecay: 0.0); // A1111: AdamW(weight_decay=0.0)
-        var schedule = LearningRateSchedule.Create(options.LearningRate, 0, options.MaxSteps);
-        string fingerprint = JsonSerializer.Serialize(new
+        try
         {
-            model = Path.GetFileName(checkpoint.Path), name = options.Name, vectors = options.Vectors, init = options.InitText,
-            template = options.Template, batch = options.BatchSize, accum = options.GradientAccumulation, seed = options.Seed,
-        });
-        long startStep = options.ResumePath != null ? TrainingState.Load(options.ResumePath, parameters, [optimizer], fingerprint) : 0;
-
-        var latents = new LatentCache(Path.Combine(statePath, "latents"), checkpoint.Vae, checkpoint.VaePath ?? checkpoint.Path);
-        var (step, lastLoss) = TemplateTrainingLoop.Run(options, dataset, latents, templates, options.Name, optimizer, schedule, startStep,
-            stopAfterStep, at => TrainingState.Save(statePath, at, parameters, [optimizer], fingerprint), progress, micro =>
+            Parameter? VectorsOf(bool onClipL) => parameters.Where((_, i) => sets[i].OnClipL == onClipL).Select(p => p.Vectors).FirstOrDefault();
+            var clipLVectors = VectorsOf(true);
+            var openClipVectors = VectorsOf(false);
+            using var optimizer = new AdamWOptimizer(parameters, weightDecay: 0.0); // A1111: AdamW(weight_decay=0.0)
+            var schedule = LearningRateSchedule.Create(options.LearningRate, 0, options.MaxSteps);
+            string fingerprint = JsonSerializer.Serialize(new
             {
-                var (ids, offsets) = PromptIds(checkpoint, micro.Prompts, nameTokens, options.Vectors);
-                // A prompt without the name gives the vectors no gradient (libtorch would fail in backward).
-                if (offsets.All(o => o.Count == 0))
-                    throw new InvalidDataException($"{options.Template}: the prompt \"{micro.Prompts[0]}\" holds no \"{options.Name}\" (use [name] in the template, or the word in the captions)");
-                var (context, pooled) = TrainingConditioning.Encode(checkpoint, ids, options.ClipSkip, new EmbeddingSplice(offsets, clipLVectors, openClipVectors));
-                var vector = TrainingConditioning.Vector(checkpoint, pooled, micro.Images, micro.Flips);
-                return TextualInversionTraining.LdmLoss(checkpoint, micro.Latents, micro.Noise, micro.Timesteps, context, vector);
+                model = Path.GetFileName(checkpoint.Path), name = options.Name, vectors = options.Vectors, init = options.InitText,
+                template = options.Template, batch = options.BatchSize, accum = options.GradientAccumulation, seed = options.Seed,
             });
+            long startStep = options.ResumePath != null ? TrainingState.Load(options.ResumePath, parameters, [optimizer], fingerprint) : 0;
 
-        if (step == options.MaxSteps) Write(options.OutputPath, parameters, options.Name, step, checkpoint.Path);
-        foreach (var (_, p) in parameters) p.Dispose();
-        return new EmbeddingTrainingResult(options.OutputPath, statePath, step, startStep, lastLoss, dataset.Problems);
+            var latents = new LatentCache(Path.Combine(statePath, "latents"), checkpoint.Vae, checkpoint.VaePath ?? checkpoint.Path);
+            var (step, lastLoss) = TemplateTrainingLoop.Run(options, dataset, latents, templates, options.Name, optimizer, schedule, startStep,
+                stopAfterStep, at => TrainingState.Save(statePath, at, parameters, [optimizer], fingerprint), progress, micro =>
+                {
+                    var (ids, offsets) = PromptIds(checkpoint, micro.Prompts, nameTokens, options.Vectors);
+                    // A prompt without the name gives the vectors no gradient (libtorch would fail in backward).
+                    if (offsets.All(o => o.Count == 0))
+                        throw new InvalidDataException($"{options.Template}: the prompt \"{micro.Prompts[0]}\" holds no \"{options.Name}\" (use [name] in the template, or the word in the captions)");
+                    var (context, pooled) = TrainingConditioning.Encode(checkpoint, ids, options.ClipSkip, new EmbeddingSplice(offsets, clipLVectors, openClipVectors));
+                    var vector = TrainingConditioning.Vector(checkpoint, pooled, micro.Images, micro.Flips);
+                    return TextualInversionTraining.LdmLoss(checkpoint, micro.Latents, micro.Noise, micro.Timesteps, context, vector);
+                });
+
+            if (step == options.MaxSteps) Write(options.OutputPath, parameters, options.Name, step, checkpoint.Path);
+            return new EmbeddingTrainingResult(options.OutputPath, statePath, step, startStep, lastLoss, dataset.Problems);
+        }
+        finally
+        {
+            foreach (var (_, p) in parameters) p.Dispose();
+        }
     }
 
     /// <summary>The trained vector sets and the encoders they belong to: one for SD1 (CLIP-L) and SD2 (OpenCLIP),

@@ -93,31 +93,18 @@ public static class HypernetworkTrainer
         long startStep = options.ResumePath != null ? TrainingState.Load(options.ResumePath, training.Parameters, [optimizer], fingerprint) : 0;
 
         var latents = new LatentCache(Path.Combine(statePath, "latents"), checkpoint.Vae, checkpoint.VaePath ?? checkpoint.Path);
-        var conditioningCache = new Dictionary<string, (Tensor Context, Tensor? Pooled)>(StringComparer.Ordinal);
-        long step;
-        double lastLoss;
-        try
-        {
-            (step, lastLoss) = TemplateTrainingLoop.Run(options, dataset, latents, templates, name, optimizer, schedule, startStep,
-                stopAfterStep, at => TrainingState.Save(statePath, at, training.Parameters, [optimizer], fingerprint), progress, micro =>
-                {
-                    var encoded = micro.Prompts.Select(p => Conditioning(checkpoint, p, options.ClipSkip, conditioningCache)).ToList();
-                    var context = cat(encoded.Select(e => e.Context).ToArray(), 0);
-                    var pooled = encoded[0].Pooled is null ? null : cat(encoded.Select(e => e.Pooled!).ToArray(), 0);
-                    var vector = TrainingConditioning.Vector(checkpoint, pooled, micro.Images, micro.Flips);
-                    // A1111 draws dropout masks from torch's global generator: seeded per micro-batch so resuming is exact.
-                    if (dropout) TorchSharp.torch.random.manual_seed(StepRandom.SeedFor(options.Seed, "dropout", micro.Index));
-                    return TextualInversionTraining.LdmLoss(checkpoint, micro.Latents, micro.Noise, micro.Timesteps, context, vector);
-                });
-        }
-        finally
-        {
-            foreach (var (context, pooled) in conditioningCache.Values)
+        using var conditioningCache = new FrozenTextCache(checkpoint, options.ClipSkip);
+        var (step, lastLoss) = TemplateTrainingLoop.Run(options, dataset, latents, templates, name, optimizer, schedule, startStep,
+            stopAfterStep, at => TrainingState.Save(statePath, at, training.Parameters, [optimizer], fingerprint), progress, micro =>
             {
-                context.Dispose();
-                pooled?.Dispose();
-            }
-        }
+                var encoded = micro.Prompts.Select(conditioningCache.Get).ToList();
+                var context = cat(encoded.Select(e => e.Context).ToArray(), 0);
+                var pooled = encoded[0].Pooled is null ? null : cat(encoded.Select(e => e.Pooled!).ToArray(), 0);
+                var vector = TrainingConditioning.Vector(checkpoint, pooled, micro.Images, micro.Flips);
+                // A1111 draws dropout masks from torch's global generator: seeded per micro-batch so resuming is exact.
+                if (dropout) TorchSharp.torch.random.manual_seed(StepRandom.SeedFor(options.Seed, "dropout", micro.Index));
+                return TextualInversionTraining.LdmLoss(checkpoint, micro.Latents, micro.Noise, micro.Timesteps, context, vector);
+            });
 
         if (step == options.MaxSteps) Write(options.OutputPath, hypernetwork, structure, name, step, checkpoint.Path);
         return new HypernetworkTrainingResult(options.OutputPath, statePath, step, startStep, lastLoss, training.Parameters.Count, dataset.Problems);
@@ -144,24 +131,6 @@ public static class HypernetworkTrainer
                 }
             }
         }
-    }
-
-    /// <summary>The frozen text encoder's conditioning of one prompt, [1, 77, C] (and SDXL's pooled [1, P]), cached per prompt.</summary>
-    private static (Tensor Context, Tensor? Pooled) Conditioning(StableDiffusionCheckpoint checkpoint, string prompt, int clipSkip,
-        Dictionary<string, (Tensor Context, Tensor? Pooled)> cache)
-    {
-        if (!cache.TryGetValue(prompt, out var cached))
-        {
-            using var _ = no_grad();
-            var (ids, _) = EmbeddingTrainer.PromptIds(checkpoint, [prompt], [], 0);
-            using (ids)
-            {
-                var (context, pooled) = TrainingConditioning.Encode(checkpoint, ids, clipSkip);
-                cached = (context.DetachFromDisposeScope(), pooled?.DetachFromDisposeScope());
-            }
-            cache[prompt] = cached;
-        }
-        return (cached.Context.alias(), cached.Pooled?.alias());
     }
 
     /// <summary>A1111's <c>Hypernetwork.save</c> dict: {width: (k state dict, v state dict), ..., step, name, layer_structure, ...}.</summary>

@@ -55,7 +55,7 @@ public sealed class LoraTrainer
 
         using var schedule = new KohyaNoiseSchedule();
         var latents = new LatentCache(Path.Combine(statePath, "latents"), checkpoint.Vae, checkpoint.VaePath ?? checkpoint.Path);
-        var textCache = new Dictionary<string, (Tensor Context, Tensor? Pooled)>(StringComparer.Ordinal);
+        using var textCache = new FrozenTextCache(checkpoint, options.ClipSkip);
         var epochBatches = new Dictionary<long, IReadOnlyList<TrainingImage[]>>();
         DateTimeOffset startedAt = DateTimeOffset.UtcNow;
 
@@ -129,11 +129,6 @@ public sealed class LoraTrainer
         finally
         {
             network.Detach();
-            foreach (var (context, pooled) in textCache.Values)
-            {
-                context.Dispose();
-                pooled?.Dispose();
-            }
             foreach (var optimizer in optimizers) optimizer.Dispose();
         }
 
@@ -189,37 +184,22 @@ public sealed class LoraTrainer
     /// are cached per caption.
     /// </summary>
     internal static (Tensor Context, Tensor? Pooled) Encode(StableDiffusionCheckpoint checkpoint, IReadOnlyList<string> captions, LoraTrainingOptions options,
-        Dictionary<string, (Tensor Context, Tensor? Pooled)> cache)
+        FrozenTextCache cache)
     {
         var rows = new List<Tensor>();
         var pooledRows = new List<Tensor>();
         foreach (var caption in captions)
         {
-            if (!options.TrainTextEncoder && cache.TryGetValue(caption, out var cached))
-            {
-                rows.Add(cached.Context.alias());
-                if (cached.Pooled is { } p) pooledRows.Add(p.alias());
-                continue;
-            }
-            using var ids = TokenIds(checkpoint, caption);
             Tensor row;
             Tensor? pooled;
-            using (options.TrainTextEncoder ? null : no_grad()) (row, pooled) = TrainingConditioning.Encode(checkpoint, ids, options.ClipSkip);
-            if (!options.TrainTextEncoder)
+            if (options.TrainTextEncoder)
             {
-                var kept = row.detach().DetachFromDisposeScope();
-                var keptPooled = pooled?.detach().DetachFromDisposeScope();
-                cache[caption] = (kept, keptPooled);
-                rows.Add(kept.alias());
-                if (keptPooled is { } p) pooledRows.Add(p.alias());
-                row.Dispose();
-                pooled?.Dispose();
+                using var ids = TokenIds(checkpoint, caption);
+                (row, pooled) = TrainingConditioning.Encode(checkpoint, ids, options.ClipSkip);
             }
-            else
-            {
-                rows.Add(row);
-                if (pooled is { } p) pooledRows.Add(p);
-            }
+            else (row, pooled) = cache.Get(caption);
+            rows.Add(row);
+            if (pooled is { } p) pooledRows.Add(p);
         }
         return (cat(rows.ToArray(), 0), pooledRows.Count == 0 ? null : cat(pooledRows.ToArray(), 0));
     }

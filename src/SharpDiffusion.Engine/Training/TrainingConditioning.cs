@@ -73,3 +73,37 @@ internal static class TrainingConditioning
         return open.EncodeEmbeddings(embedded);
     }
 }
+
+/// <summary>
+/// A frozen text encoder's conditioning of each caption or prompt ([1, 77, C], and SDXL's pooled [1, P]), encoded once
+/// and kept until disposed: the LoRA trainer's when its encoders are not trained, the hypernetwork trainer's always.
+/// </summary>
+internal sealed class FrozenTextCache(StableDiffusionCheckpoint checkpoint, int clipSkip) : IDisposable
+{
+    private readonly Dictionary<string, (Tensor Context, Tensor? Pooled)> _entries = new(StringComparer.Ordinal);
+
+    /// <summary>Aliases of the cached tensors, owned by the caller's dispose scope.</summary>
+    public (Tensor Context, Tensor? Pooled) Get(string text)
+    {
+        if (!_entries.TryGetValue(text, out var entry))
+        {
+            using var scope = NewDisposeScope();
+            using var noGrad = no_grad();
+            using var ids = tensor(CaptionTokenIds.ForCaption(checkpoint, text), [1, CaptionTokenIds.ContextLength]);
+            var (context, pooled) = TrainingConditioning.Encode(checkpoint, ids, clipSkip);
+            entry = (context.DetachFromDisposeScope(), pooled?.DetachFromDisposeScope());
+            _entries[text] = entry;
+        }
+        return (entry.Context.alias(), entry.Pooled?.alias());
+    }
+
+    public void Dispose()
+    {
+        foreach (var (context, pooled) in _entries.Values)
+        {
+            context.Dispose();
+            pooled?.Dispose();
+        }
+        _entries.Clear();
+    }
+}

@@ -30,8 +30,8 @@ public class SdxlLoraTrainingTests
         using var scope = NewDisposeScope();
         string[] captions = ["a photograph of an astronaut riding a horse", ""];
         var image = new TrainingImage("x.png", "", 1, 600, 400, (576, 448));
-        var (context, pooled) = LoraTrainer.Encode(model, captions, new LoraTrainingOptions { DataPath = "", OutputPath = "", TrainTextEncoder = false },
-            new Dictionary<string, (Tensor, Tensor?)>());
+        using var cache = new FrozenTextCache(model, clipSkip: 1);
+        var (context, pooled) = LoraTrainer.Encode(model, captions, new LoraTrainingOptions { DataPath = "", OutputPath = "", TrainTextEncoder = false }, cache);
         Assert.NotNull(pooled);
         var sizes = LoraTrainer.KohyaSizes(image);
         // The inference conditioner zeroes an all-empty *negative* prompt only; as a positive prompt "" is encoded.
