@@ -8,6 +8,7 @@ using SharpDiffusion.Cli.Output;
 using SharpDiffusion.Engine.Pipeline;
 using SharpDiffusion.Engine.Random;
 using SharpDiffusion.Engine.Sampling;
+using SharpDiffusion.Engine.Text.Conditioners;
 using SharpDiffusion.Engine.Upscaling;
 using SharpDiffusion.Formats;
 using SharpDiffusion.Formats.Safetensors;
@@ -64,6 +65,12 @@ internal sealed class GenerateCommand : ICliCommand
     private readonly Option<string?> _hiresNegative = new("--hires-negative") { Description = "Hires. fix second-pass negative prompt (default: --negative)" };
     private readonly Option<int?> _hiresSteps = new("--hires-steps") { Description = "Hires. fix second-pass steps (default: --steps)" };
     private readonly Option<double?> _hiresDenoise = new("--hires-denoise") { Description = "Hires. fix denoising strength (default 0.7)" };
+    private readonly Option<string?> _originalSize = new("--original-size") { Description = "SDXL size conditioning: original_size WxH (default: the image size, as A1111)" };
+    private readonly Option<string?> _cropTopLeft = new("--crop-top-left") { Description = "SDXL size conditioning: crop_coords_top_left TOP,LEFT (default 0,0, as A1111)" };
+    private readonly Option<string?> _targetSize = new("--target-size") { Description = "SDXL size conditioning: target_size WxH (default: the image size, as A1111)" };
+    private readonly Option<string?> _refiner = new("--refiner") { Description = "A1111's refiner: a second checkpoint (the SDXL refiner, or one of the model's family) that takes over at --refiner-switch-at; a file, or a name beside --model or in --models-dir's Stable-diffusion/" };
+    private readonly Option<double?> _refinerSwitchAt = new("--refiner-switch-at") { Description = "Share of the model's timesteps after which the refiner takes over (default 0.8; 1 never)" };
+    private readonly Option<string?> _refinerConfig = new("--refiner-config") { Description = "The refiner's config (.yaml or our .json; default: NAME.yaml beside it, else detected from the weights)" };
     private readonly Option<string> _precision = new("--precision") { Description = "fp32 or bf16 (U-Net and VAE)", DefaultValueFactory = _ => "fp32" };
     private readonly Option<string> _device = new("--device") { Description = "cpu or cuda", DefaultValueFactory = _ => "cpu" };
     private readonly Option<string?> _out = new("--out", "-o") { Description = "Output PNG file, or a folder (default: outputs/)" };
@@ -79,7 +86,7 @@ internal sealed class GenerateCommand : ICliCommand
     {
         var command = new Command("generate", "Generate images from a checkpoint (txt2img, img2img, inpainting)");
         foreach (var option in new Option[] { _model, _config, _tokenizer, _prompt, _negative, _steps, _sampler, _schedule, _cfg, _seed,
-                     _rng, _width, _height, _batch, _batchCount, _clipSkip, _initImage, _resizeMode, _strength, _mask, _maskBlur, _maskBlurY, _inpaintFill, _inpaintFullRes, _inpaintPadding, _outpaint, _maskInvert, _vaeSampleSeed, _control, _controlPreprocessor, _hiresScale, _hiresResize, _hiresUpscaler, _hiresSampler, _hiresSchedule, _hiresPrompt, _hiresNegative, _hiresSteps, _hiresDenoise, _precision, _device, _out, _saveLatents, _fromPng, _prediction,
+                     _rng, _width, _height, _batch, _batchCount, _clipSkip, _initImage, _resizeMode, _strength, _mask, _maskBlur, _maskBlurY, _inpaintFill, _inpaintFullRes, _inpaintPadding, _outpaint, _maskInvert, _vaeSampleSeed, _control, _controlPreprocessor, _hiresScale, _hiresResize, _hiresUpscaler, _hiresSampler, _hiresSchedule, _hiresPrompt, _hiresNegative, _hiresSteps, _hiresDenoise, _originalSize, _cropTopLeft, _targetSize, _refiner, _refinerSwitchAt, _refinerConfig, _precision, _device, _out, _saveLatents, _fromPng, _prediction,
                      _modelsDir, _verbose, _vae }.Concat(_previews.Options))
             command.Options.Add(option);
         command.SetAction(result => Run(context, result));
@@ -305,7 +312,16 @@ internal sealed class GenerateCommand : ICliCommand
             HiresNegativePrompt = args.GetValue(_hiresNegative) ?? png?["Hires negative prompt"],
             HiresSteps = args.GetValue(_hiresSteps) ?? (png?["Hires steps"] is { } hs ? int.Parse(hs, CultureInfo.InvariantCulture) : null),
             HiresDenoise = args.GetValue(_hiresDenoise) ?? ((png?["Hires upscale"] ?? png?["Hires resize"]) != null && png?["Denoising strength"] is { } hd ? double.Parse(hd, CultureInfo.InvariantCulture) : 0.7),
+            RefinerSwitchAt = args.GetValue(_refinerSwitchAt) ?? (png?["Refiner switch at"] is { } rs ? double.Parse(rs, CultureInfo.InvariantCulture) : 0.8),
         });
+        if (args.GetValue(_originalSize) != null || args.GetValue(_cropTopLeft) != null || args.GetValue(_targetSize) != null)
+        {
+            // Unset parts default to what A1111 passes: the image size and no crop.
+            var (ow, oh) = ParsePair(args.GetValue(_originalSize), 'x', "--original-size", "WxH, e.g. 1024x1024") ?? (request.Width, request.Height);
+            var (top, left) = ParsePair(args.GetValue(_cropTopLeft), ',', "--crop-top-left", "TOP,LEFT, e.g. 0,0") ?? (0, 0);
+            var (tw, th) = ParsePair(args.GetValue(_targetSize), 'x', "--target-size", "WxH, e.g. 1024x1024") ?? (request.Width, request.Height);
+            request = request with { SizeConditioning = new ImageSizeConditioning(oh, ow, top, left, th, tw) };
+        }
         var initImage = args.GetValue(_initImage);
         if (initImage != null && !File.Exists(initImage)) throw new FileNotFoundException($"{initImage}: no such file");
         var maskPath = args.GetValue(_mask);
@@ -338,7 +354,12 @@ internal sealed class GenerateCommand : ICliCommand
         var controlSpecs = args.GetValue(_control) ?? [];
         if (controlSpecs.Length > 0)
             request = request with { Control = controlSpecs.Select(spec => ControlUnitFor(spec, args.GetValue(_controlPreprocessor) ?? "none", modelsDir, request.Width, request.Height)).ToList() };
-        var generation = new GenerationJob { Model = new ModelChoice(modelPath, load), ModelsDir = modelsDir, Parameters = request, BatchCount = batchCount };
+        // A PNG names its refiner as "NAME [hash]" (A1111's short title): looked up like --refiner NAME.
+        var refinerName = args.GetValue(_refiner) ?? (png?["Refiner"] is { } pngRefiner ? StripShortHash(pngRefiner) : null);
+        ModelChoice? refiner = refinerName == null ? null
+            : new ModelChoice(ResolveCheckpoint(refinerName, modelPath, modelsDir), load with { ConfigPath = args.GetValue(_refinerConfig), VaePath = null, Prediction = null });
+        if (refiner == null && args.GetValue(_refinerConfig) != null) throw new ArgumentException("--refiner-config needs --refiner");
+        var generation = new GenerationJob { Model = new ModelChoice(modelPath, load), ModelsDir = modelsDir, Parameters = request, BatchCount = batchCount, Refiner = refiner };
         return new CommandLineJob(generation, initImage, maskPath, args.GetValue(_out), args.GetValue(_saveLatents), args.GetValue(_verbose),
             _previews.TaesdFinalDecode(args, png));
     }
@@ -376,6 +397,25 @@ internal sealed class GenerateCommand : ICliCommand
             GuidanceStart = parts.Length > 3 ? Number(parts[3], "guidance start", spec) : 0.0,
             GuidanceEnd = parts.Length > 4 ? Number(parts[4], "guidance end", spec) : 1.0,
         };
+    }
+
+    private static string StripShortHash(string title) =>
+        title.EndsWith(']') && title.LastIndexOf(" [", StringComparison.Ordinal) is var at and > 0 ? title[..at] : title;
+
+    /// <summary>A checkpoint given as a path, or by name (with or without extension) beside the main model or in the models folder's Stable-diffusion/.</summary>
+    private static string ResolveCheckpoint(string name, string modelPath, string? modelsDir)
+    {
+        if (CheckpointFiles.Exists(name)) return name;
+        var folders = new List<string>();
+        if (Path.GetDirectoryName(Path.GetFullPath(modelPath)) is { } beside) folders.Add(beside);
+        if (modelsDir != null) folders.Add(Path.Combine(modelsDir, "Stable-diffusion"));
+        foreach (var folder in folders)
+            foreach (var candidate in new[] { name, name + ".safetensors", name + ".ckpt" })
+            {
+                var path = Path.Combine(folder, candidate);
+                if (CheckpointFiles.Exists(path)) return path;
+            }
+        throw new FileNotFoundException($"refiner {name}: no such checkpoint file or diffusers folder (looked beside the model and in {(modelsDir == null ? "no models folder" : Path.Combine(modelsDir, "Stable-diffusion"))})");
     }
 
     private static string ResolveControlNet(string name, string? modelsDir)
@@ -426,6 +466,16 @@ internal sealed class GenerateCommand : ICliCommand
     }
 
     /// <summary>"WxH" (either side may be 0) as A1111's infotext writes Hires resize; null for none.</summary>
+    private static (int First, int Second)? ParsePair(string? text, char separator, string option, string expected)
+    {
+        if (text == null) return null;
+        var parts = text.Split(separator);
+        if (parts.Length != 2 || !int.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out int a)
+            || !int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out int b))
+            throw new ArgumentException($"{option} {text}: {expected}");
+        return (a, b);
+    }
+
     private static (int Width, int Height)? ParseHiresResize(string? text)
     {
         if (text == null) return null;

@@ -289,6 +289,11 @@ internal sealed class TrainCommand : ICliCommand
         try
         {
             checkpoint = StableDiffusionCheckpoint.Load(modelPath, loadOptions);
+            if (checkpoint.Architecture.Family == SharpDiffusion.Inspection.BaseFamily.SDXLRefiner)
+            {
+                checkpoint.Dispose();
+                throw new ArgumentException($"{modelPath}: an SDXL refiner; the trainers take SD 1.x, 2.x and SDXL base checkpoints");
+            }
             _ = checkpoint.Tokenizer;
         }
         catch (Exception e) when (e is InvalidModelFileException or FileNotFoundException or Engine.Weights.ModelLoadException or ArgumentException)

@@ -45,7 +45,7 @@ public sealed class ExtraNetworkSession : IDisposable
     /// patched in place (<see cref="Generation.GenerationService"/> serialises its callers).
     /// </summary>
     public ExtraNetworkJobResult Generate(GenerationRequest request, Action<SamplerStep>? onStep = null, CancellationToken cancellation = default,
-        Generation.GenerationControl? control = null)
+        Generation.GenerationControl? control = null, StableDiffusionCheckpoint? refiner = null)
     {
         var parsed = ExtraNetworkPrompt.Extract(request.Prompt);
         string? hiresPrompt = null;
@@ -108,7 +108,7 @@ public sealed class ExtraNetworkSession : IDisposable
             }
 
             Func<int, IPromptEmbeddingLookup?>? lookups = embeddings == null ? null : width => embeddings.ForEncoder(_model.Tokenizer, width);
-            var result = ImageGenerator.Generate(_model, request with { Prompt = parsed.Prompt, HiresPrompt = hiresPrompt }, onStep, cancellation, lookups, control);
+            var result = ImageGenerator.Generate(_model, request with { Prompt = parsed.Prompt, HiresPrompt = hiresPrompt }, onStep, cancellation, lookups, control, refiner);
 
             if (loras.HashesInfotext is { } loraHashes) fields.Add(new("Lora hashes", loraHashes));
             if (embeddings != null)

@@ -43,6 +43,16 @@ public static class GenerationInfotext
     }
 
     /// <summary>
+    /// A1111's refiner fields (<c>Refiner: NAME [hash10]</c>, <c>Refiner switch at</c>), written only when the refiner took
+    /// over; they follow the fields set before sampling (networks, ControlNet), as A1111 adds them at the switch.
+    /// </summary>
+    public static IEnumerable<KeyValuePair<string, string>> RefinerFields(ModelIdentity refiner, double switchAt)
+    {
+        yield return new("Refiner", refiner.Hash == null ? refiner.Name : $"{refiner.Name} [{refiner.Hash}]");
+        yield return new("Refiner switch at", A1111Infotext.FormatNumber(switchAt));
+    }
+
+    /// <summary>
     /// A1111's fields of the hires. fix second pass, in its order (after "Denoising strength"), with typed values as its
     /// <c>extra_generation_params</c> holds them (numbers as numbers): the PNG's parameters and the API's info both come
     /// from here. None without a second pass.

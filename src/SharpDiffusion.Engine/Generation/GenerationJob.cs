@@ -17,6 +17,12 @@ public sealed record GenerationJob
 
     public required GenerationRequest Parameters { get; init; }
 
+    /// <summary>
+    /// A1111's refiner checkpoint: takes over at <see cref="GenerationRequest.RefinerSwitchAt"/> (kept loaded beside the
+    /// model between jobs that ask for it); null: none. Extra networks from the prompt are applied to the model only.
+    /// </summary>
+    public ModelChoice? Refiner { get; init; }
+
     /// <summary>A1111 <c>n_iter</c>: batches run one after another, each of <see cref="GenerationRequest.BatchSize"/> images.</summary>
     public int BatchCount { get; init; } = 1;
 }

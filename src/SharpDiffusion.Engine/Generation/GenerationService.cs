@@ -27,6 +27,10 @@ public sealed class GenerationService : IDisposable
     private ModelChoice? _choice;
     private (long Size, DateTime Modified) _modelStamp;
     private ModelIdentity? _identity;
+    private StableDiffusionCheckpoint? _refiner;
+    private ModelChoice? _refinerChoice;
+    private (long Size, DateTime Modified) _refinerStamp;
+    private ModelIdentity? _refinerIdentity;
     private ExtraNetworkSession? _session;
     private string? _sessionModelsDir;
     private int _pending;
@@ -182,6 +186,7 @@ public sealed class GenerationService : IDisposable
         var parameters = ResolveHiresUpscaler(Normalize(job.Parameters), job.ModelsDir);
         cancellation.ThrowIfCancellationRequested();
         var model = EnsureLoaded(job.Model, out var loadTime);
+        var refiner = job.Refiner == null ? null : EnsureRefiner(job.Refiner);
         var session = EnsureSession(model, job.ModelsDir);
         var sampling = Stopwatch.StartNew(); // the ETA leaves the model load out
 
@@ -202,7 +207,7 @@ public sealed class GenerationService : IDisposable
                     progress.Report(new GenerationProgress(current, job.BatchCount, step.Index + 1, step.Total, clock.Elapsed,
                         sampling.Elapsed * ((all - done) / (double)done)));
                 }
-                var result = session.Generate(request, OnStep, cancellation, control);
+                var result = session.Generate(request, OnStep, cancellation, control, refiner);
                 iterations.Add(result);
                 interrupted |= result.Result.Interrupted;
                 if (control?.InterruptRequested == true) break;
@@ -215,9 +220,11 @@ public sealed class GenerationService : IDisposable
             foreach (var iteration in iterations)
             {
                 var generated = iteration.Result;
+                var fields = iteration.InfotextFields.Concat(controlFields);
+                if (generated.Refined) fields = fields.Concat(GenerationInfotext.RefinerFields(_refinerIdentity!, parameters.RefinerSwitchAt));
                 for (int i = 0; i < generated.Images.Count; i++)
                 {
-                    var info = GenerationInfotext.Build(parameters, generated.Seeds[i], identity, iteration.InfotextFields.Concat(controlFields));
+                    var info = GenerationInfotext.Build(parameters, generated.Seeds[i], identity, fields);
                     images.Add(new GeneratedImage(generated.Images[i], generated.Width, generated.Height, generated.Seeds[i], info.Format()));
                 }
             }
@@ -275,6 +282,32 @@ public sealed class GenerationService : IDisposable
         return model;
     }
 
+    /// <summary>
+    /// The refiner, kept loaded beside the model while jobs ask for the same one (a second full model in memory, as
+    /// A1111 with its checkpoint cache of 2). Loaded after the model: the larger load fails first.
+    /// </summary>
+    private StableDiffusionCheckpoint EnsureRefiner(ModelChoice choice)
+    {
+        var stamp = Stamp(choice.CheckpointPath);
+        if (_refiner != null && _refinerChoice!.SameAs(choice) && stamp == _refinerStamp) return _refiner;
+        _refiner?.Dispose();
+        _refiner = null;
+        var refiner = StableDiffusionCheckpoint.Load(choice.CheckpointPath, choice.LoadOptions);
+        try
+        {
+            _ = refiner.Tokenizer;
+        }
+        catch
+        {
+            refiner.Dispose();
+            throw;
+        }
+        (_refiner, _refinerChoice, _refinerStamp) = (refiner, choice, stamp);
+        _refinerIdentity = Identify(refiner);
+        Hasher.Save();
+        return refiner;
+    }
+
     /// <summary>The extra-network session of the loaded model for this models folder (its embeddings are read once).</summary>
     private ExtraNetworkSession EnsureSession(StableDiffusionCheckpoint model, string? modelsDir)
     {
@@ -307,6 +340,10 @@ public sealed class GenerationService : IDisposable
         _model?.Dispose();
         _model = null;
         _identity = null;
+        _refiner?.Dispose();
+        _refiner = null;
+        _refinerChoice = null;
+        _refinerIdentity = null;
         Volatile.Write(ref _choice, null);
     }
 

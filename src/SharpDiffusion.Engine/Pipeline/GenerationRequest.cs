@@ -119,6 +119,12 @@ public sealed record GenerationRequest
     /// </summary>
     public string HiresUpscaler { get; init; } = "Latent";
 
+    /// <summary>
+    /// A1111's <c>refiner_switch_at</c>: the share of the model's timesteps after which the refiner (a second checkpoint
+    /// the caller passes with the job) takes over; 1 never switches.
+    /// </summary>
+    public double RefinerSwitchAt { get; init; } = 0.8;
+
     /// <summary>The hires. fix upscalers that need no file (A1111's latent modes and its built-in pixel upscalers).</summary>
     public static IReadOnlyList<string> BuiltInHiresUpscalers { get; } = ["Latent", "Latent (nearest)", "Lanczos", "Nearest", "None"];
 

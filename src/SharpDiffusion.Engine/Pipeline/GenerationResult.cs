@@ -28,5 +28,8 @@ public sealed class GenerationResult : IDisposable
     /// </summary>
     public bool Interrupted { get; init; }
 
+    /// <summary>The refiner took over during sampling (A1111 writes its infotext fields only then).</summary>
+    public bool Refined { get; init; }
+
     public void Dispose() => Latents.Dispose();
 }

@@ -24,11 +24,18 @@ public static class ImageGenerator
     /// report and the images are decoded from that step's denoised prediction (A1111's <c>last_latent</c>); the result
     /// says <see cref="GenerationResult.Interrupted"/>.
     /// </param>
+    /// <param name="refiner">
+    /// A1111's refiner: a second checkpoint that takes over at <see cref="GenerationRequest.RefinerSwitchAt"/> of the
+    /// model's timesteps (in the hires pass when there is one, A1111's default); its own text encoder re-encodes the
+    /// prompts, and its VAE decodes once it has taken over. Null: none.
+    /// </param>
     public static GenerationResult Generate(StableDiffusionCheckpoint model, GenerationRequest request,
         Action<SamplerStep>? onStep = null, CancellationToken cancellation = default,
-        Func<int, IPromptEmbeddingLookup?>? embeddingsForWidth = null, GenerationControl? control = null)
+        Func<int, IPromptEmbeddingLookup?>? embeddingsForWidth = null, GenerationControl? control = null,
+        StableDiffusionCheckpoint? refiner = null)
     {
         Validate(model, request);
+        if (refiner != null) ValidateRefiner(model, refiner, request);
         // Loaded before sampling so that a wrong file fails the job before the work.
         using var taesd = request.TaesdDecoderPath is { } taesdPath ? LoadTaesdDecoder(taesdPath, model, request) : null;
         using var scope = NewDisposeScope();
@@ -82,6 +89,15 @@ public static class ImageGenerator
             A1111SigmaQuirks = request.A1111SigmaQuirks,
             LatentMask = inpaint?.Blend,
         };
+        // The refiner's conditions are encoded up front (A1111 encodes them at the switch: the same values).
+        using var refinerCond = refiner?.CreateTextConditioner(request.ClipSkip, embeddingsForWidth).Encode(new[] { request.Prompt }, isNegative: false, sizes);
+        using var refinerUncond = refiner?.CreateTextConditioner(request.ClipSkip, embeddingsForWidth).Encode(new[] { request.NegativePrompt }, isNegative: true, sizes);
+        RefinerStage? refinerStage = null;
+        if (refiner != null && !request.HiresEnabled)
+        {
+            refinerStage = new RefinerStage(refiner.CreateDenoiser(), WithImageConditioning(refinerCond!, guidanceCond), WithImageConditioning(refinerUncond!, guidanceUncond), request.RefinerSwitchAt);
+            sampling = sampling with { Refiner = refinerStage };
+        }
         using var controlStack = LoadControlNets(model, request);
         var denoiser = model.CreateDenoiser(controlStack);
         if (controlStack != null)
@@ -133,9 +149,13 @@ public static class ImageGenerator
         if (request.HiresEnabled && !interrupted)
         {
             (outWidth, outHeight) = request.HiresSize(model.Vae.Config.DownsampleFactor);
-            latents = HiresPass(model, request, text, denoiser, latents, onStep, cancellation);
+            RefinerHires? hiresRefiner = refiner == null ? null : new RefinerHires(refiner, refiner.CreateTextConditioner(request.ClipSkip, embeddingsForWidth), refiner.CreateDenoiser());
+            latents = HiresPass(model, request, text, denoiser, latents, onStep, cancellation, hiresRefiner);
+            refinerStage = hiresRefiner?.Stage;
         }
-        var images = taesd is null ? DecodeImages(model, latents) : DecodeImages(taesd, latents);
+        bool refined = refinerStage?.Switched == true;
+        // A1111 decodes with whatever model is loaded at the end: the refiner's VAE once it took over.
+        var images = taesd is null ? DecodeImages(refined ? refiner! : model, latents) : DecodeImages(taesd, latents);
         // TAESD always upsamples by 8 (the tiny test VAEs by less): the image is the size it decodes to, as in A1111.
         if (taesd != null) (outWidth, outHeight) = ((int)latents.shape[3] * Previews.Taesd.UpsampleFactor, (int)latents.shape[2] * Previews.Taesd.UpsampleFactor);
         if (inpaint != null)
@@ -144,7 +164,34 @@ public static class ImageGenerator
                 images[i] = inpaint.Finish(images[i], request.Width, request.Height);
         }
         var seeds = Enumerable.Range(0, request.BatchSize).Select(i => request.Seed + i).ToArray();
-        return new GenerationResult(images, outWidth, outHeight, seeds, latents.MoveToOuterDisposeScope()) { Interrupted = interrupted };
+        return new GenerationResult(images, outWidth, outHeight, seeds, latents.MoveToOuterDisposeScope()) { Interrupted = interrupted, Refined = refined };
+    }
+
+    /// <summary>The refiner's text conditions with the first model's inpainting conditioning (mask and masked-image latent), when it has one.</summary>
+    private static Conditioning WithImageConditioning(Conditioning refinerText, Conditioning firstModel) =>
+        firstModel.ImageConditioning is { } concat ? new Conditioning(refinerText.CrossAttention, refinerText.Vector, concat) : refinerText;
+
+    /// <summary>The refiner's parts for a hires pass: its conditions are encoded at the hires size, as A1111's hr conds.</summary>
+    private sealed record RefinerHires(StableDiffusionCheckpoint Model, ITextConditioner Text, IDenoiser Denoiser)
+    {
+        public RefinerStage? Stage { get; set; }
+    }
+
+    private static void ValidateRefiner(StableDiffusionCheckpoint model, StableDiffusionCheckpoint refiner, GenerationRequest request)
+    {
+        string name = Path.GetFileName(refiner.Path);
+        if (request.RefinerSwitchAt <= 0 || request.RefinerSwitchAt > 1) throw new ArgumentException($"refiner switch at {request.RefinerSwitchAt}: must be in (0, 1] (1 never switches)");
+        if (refiner.LatentChannels != model.LatentChannels || refiner.Vae.Config.DownsampleFactor != model.Vae.Config.DownsampleFactor || refiner.Vae.Config.ScaleFactor != model.Vae.Config.ScaleFactor)
+            throw new ArgumentException($"refiner {name}: a {refiner.Architecture.DisplayName} model, whose latents are not this {model.Architecture.DisplayName} model's");
+        if (refiner.IsInpainting != model.IsInpainting)
+            throw new ArgumentException($"refiner {name}: {(refiner.IsInpainting ? "an inpainting model after a plain one" : "a plain model after an inpainting one")} is not supported");
+        if (request.Control.Count > 0) throw new ArgumentException("the refiner with ControlNet is not supported yet");
+        var (sampler, _) = SamplerRegistry.Resolve(request.HiresEnabled ? request.HiresSampler ?? request.Sampler : request.Sampler, request.A1111SigmaQuirks);
+        if (sampler is Sampling.Samplers.TimestepSampler or Sampling.Samplers.LcmSampler)
+            throw new ArgumentException($"sampler {sampler.Name} does not support the refiner yet (use a k-diffusion sampler such as Euler, Euler a, DPM++ 2M)");
+        int m = refiner.SizeMultiple;
+        var (w, h) = request.HiresEnabled ? request.HiresSize(model.Vae.Config.DownsampleFactor) : (request.Width, request.Height);
+        if (w % m != 0 || h % m != 0) throw new ArgumentException($"refiner {name}: size {w}x{h} is not supported by it: width and height must be multiples of {m}");
     }
 
     /// <summary>VAE-decodes latents [B, C, h, w] one image at a time into A1111's 8-bit RGB (row-major HWC bytes).</summary>
@@ -211,7 +258,7 @@ public static class ImageGenerator
     /// seeds (draw #0 at the new shape), the prompts (or the hires prompts) re-encoded for the new size (SDXL's size conditioning).
     /// </summary>
     private static Tensor HiresPass(StableDiffusionCheckpoint model, GenerationRequest request, ITextConditioner text, IDenoiser denoiser,
-        Tensor latents, Action<SamplerStep>? onStep, CancellationToken cancellation)
+        Tensor latents, Action<SamplerStep>? onStep, CancellationToken cancellation, RefinerHires? refiner = null)
     {
         int factor = model.Vae.Config.DownsampleFactor;
         var (width, height, cutX, cutY) = request.HiresUpscale(factor);
@@ -265,7 +312,11 @@ public static class ImageGenerator
             DenoisingStrength = request.HiresDenoise,
             A1111SigmaQuirks = request.A1111SigmaQuirks,
         };
-        return SamplingRun.Run(denoiser, cond, uncond, sampling, onStep, cancellation);
+        if (refiner == null) return SamplingRun.Run(denoiser, cond, uncond, sampling, onStep, cancellation);
+        using var refinerCond = refiner.Text.Encode(new[] { request.HiresPrompt ?? request.Prompt }, isNegative: false, sizes);
+        using var refinerUncond = refiner.Text.Encode(new[] { request.HiresNegativePrompt ?? request.NegativePrompt }, isNegative: true, sizes);
+        refiner.Stage = new RefinerStage(refiner.Denoiser, refinerCond, refinerUncond, request.RefinerSwitchAt);
+        return SamplingRun.Run(denoiser, cond, uncond, sampling with { Refiner = refiner.Stage }, onStep, cancellation);
     }
 
     /// <summary>
@@ -457,6 +508,8 @@ public static class ImageGenerator
             if (request.HiresSteps is < 1) throw new ArgumentException("hires steps must be at least 1");
             if (request.HiresDenoise <= 0 || request.HiresDenoise > 1) throw new ArgumentException("hires denoising strength must be in (0, 1]");
         }
+        if (request.SizeConditioning != null && model.UNet.Config.AdmInChannels == null)
+            throw new ArgumentException($"SDXL's size conditioning (original size, crop, target size) does not apply to this {model.Architecture.DisplayName} model");
         if (request.Mask == null && model.IsInpainting)
         {
             throw new ArgumentException("an inpainting checkpoint generates from an init image and a mask (--init-image and --mask)");

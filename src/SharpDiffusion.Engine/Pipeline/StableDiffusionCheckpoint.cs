@@ -259,6 +259,9 @@ public sealed class StableDiffusionCheckpoint : IDisposable
         return (ClipL, OpenClip) switch
         {
             ({ } clip, null) => new Sd1TextConditioner(clip, chunker, clipSkip),
+            // The refiner's bigG also feeds the vector input (pooled text, sizes, aesthetic score); SD2's only cross-attends.
+            (null, { } open) when UNet.Config.AdmInChannels != null => new SdxlTextConditioner(null, open,
+                OpenClipChunker(embeddingsForWidth?.Invoke(open.Width)), SdxlSizeEmbeddingDim),
             (null, { } open) => new Sd2TextConditioner(open, OpenClipChunker(embeddingsForWidth?.Invoke(open.Width))),
             ({ } clip, { } open) => new SdxlTextConditioner(clip, open, chunker, SdxlSizeEmbeddingDim,
                 chunkerG: OpenClipChunker(embeddingsForWidth?.Invoke(open.Width))),
@@ -267,12 +270,16 @@ public sealed class StableDiffusionCheckpoint : IDisposable
     }
 
     /// <summary>
-    /// The width of each of SDXL's six size embeddings: the U-Net's vector input is the pooled text embedding plus
-    /// six of them (2816 = 1280 + 6 x 256 in SDXL base).
+    /// The width of each of SDXL's embedded numbers: the U-Net's vector input is the pooled text embedding plus six
+    /// of them in the base model (2816 = 1280 + 6 x 256: original size, crop, target size), five in the refiner
+    /// (2560 = 1280 + 5 x 256: original size, crop, aesthetic score).
     /// </summary>
-    internal int SdxlSizeEmbeddingDim => (UNet.Config.AdmInChannels ?? 0) - (int)OpenClip!.ProjectionDim is var rest && rest > 0 && rest % 6 == 0
-        ? rest / 6
-        : throw new InvalidModelFileException(Path, $"the U-Net's vector input ({UNet.Config.AdmInChannels}) does not fit the text projection ({OpenClip!.ProjectionDim}) plus six size embeddings");
+    internal int SdxlSizeEmbeddingDim => ClipL == null ? EmbeddedNumberWidth(5, "five (sizes, crop, aesthetic score)") : EmbeddedNumberWidth(6, "six size");
+
+    private int EmbeddedNumberWidth(int count, string what) =>
+        (UNet.Config.AdmInChannels ?? 0) - (int)OpenClip!.ProjectionDim is var rest && rest > 0 && rest % count == 0
+            ? rest / count
+            : throw new InvalidModelFileException(Path, $"the U-Net's vector input ({UNet.Config.AdmInChannels}) does not fit the text projection ({OpenClip!.ProjectionDim}) plus {what} embeddings");
 
     /// <summary>open_clip's tokenizer does unescape HTML, unlike transformers' CLIPTokenizer.</summary>
     private PromptChunker OpenClipChunker(IPromptEmbeddingLookup? embeddings) =>

@@ -44,4 +44,7 @@ public sealed record SamplingRequest
 
     /// <summary>Inpainting: the latent mask blended in after every model evaluation; null: none.</summary>
     public LatentMaskBlend? LatentMask { get; init; }
+
+    /// <summary>A1111's refiner: a second model that takes over partway (k-diffusion samplers); null: none.</summary>
+    public RefinerStage? Refiner { get; init; }
 }

@@ -27,9 +27,15 @@ public static class SamplingRun
             ? sampler.InitialLatent(initialNoise, sigmas[0])
             : sampler.Img2ImgLatent(request.InitLatents.to(initialNoise.device), initialNoise, sigmas[0]);
 
-        IGuidedDenoiser guided = uncond is null
-            ? new ConditionedDenoiser(denoiser, cond)
-            : new CfgDenoiser(denoiser, cond, uncond, request.CfgScale);
+        IGuidedDenoiser guided = Guidance(denoiser, cond, uncond, request.CfgScale);
+        if (request.Refiner is { } refiner)
+        {
+            // These evaluate the U-Net row by row themselves, past the guided denoiser the switch replaces.
+            if (sampler is Samplers.TimestepSampler or Samplers.LcmSampler)
+                throw new ArgumentException($"sampler {sampler.Name} does not support the refiner yet (use a k-diffusion sampler such as Euler, Euler a, DPM++ 2M)");
+            guided = new RefinerSwitch(guided, Guidance(refiner.Denoiser, refiner.Cond, uncond is null ? null : refiner.Uncond, request.CfgScale),
+                denoiser.Schedule, refiner);
+        }
         if (request.LatentMask is { } blend) guided = new MaskedDenoiser(guided, blend);
         try
         {
@@ -51,4 +57,8 @@ public static class SamplingRun
             (guided as IDisposable)?.Dispose();
         }
     }
+
+    private static IGuidedDenoiser Guidance(IDenoiser denoiser, Conditioning cond, Conditioning? uncond, double scale) => uncond is null
+        ? new ConditionedDenoiser(denoiser, cond)
+        : new CfgDenoiser(denoiser, cond, uncond, scale);
 }

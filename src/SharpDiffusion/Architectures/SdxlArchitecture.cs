@@ -46,6 +46,5 @@ public sealed class SdxlInpaintArchitecture : SdxlArchitecture
     public override string? Variant => "inpaint";
     public override int InputChannels => 9;
 
-    /// <summary>Recognised and loadable; generation with the mask conditioning is not wired yet.</summary>
-    public override bool CanGenerate => false;
+    // Generates through ImageGenerator's inpainting path, as SD1's (an init image and a mask are required).
 }

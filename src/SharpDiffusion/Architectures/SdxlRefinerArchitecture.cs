@@ -4,7 +4,7 @@ namespace SharpDiffusion.Architectures;
 
 /// <summary>
 /// The SDXL refiner: OpenCLIP bigG alone under <c>conditioner.embedders.0.model.</c> (context 1280), model channels 384,
-/// pooled text + size + aesthetic score into <c>label_emb</c> (2560). Recognised everywhere; the engine does not run it yet.
+/// pooled text + size + aesthetic score into <c>label_emb</c> (2560). Runs alone or as A1111's refiner after a base model.
 /// </summary>
 public sealed class SdxlRefinerArchitecture : ModelArchitecture
 {
@@ -25,7 +25,7 @@ public sealed class SdxlRefinerArchitecture : ModelArchitecture
     public override double LatentScale => 0.13025;
     public override int DefaultSize => 1024;
     public override MergeBlockLayout? MergeBlocks => MergeBlockLayout.TwelvePerSide; // four levels (384, 768, 1536, 1536)
-    public override bool CanGenerate => false;
+    public override bool AlignYourStepsSdxl => true; // A1111 picks the table by is_sdxl, which the refiner also is
     public override float[,]? LatentRgbFactors => SdxlArchitecture.SdxlLatentRgb;
     public override string? TaesdName => "taesdxl";
 }

@@ -8,18 +8,23 @@ namespace SharpDiffusion.Engine.Text.Conditioners;
 /// SDXL conditioning (sgm <c>GeneralConditioner</c> with A1111's chunking and emphasis per encoder):
 /// cross-attention = cat(CLIP-L penultimate without final LN, bigG penultimate without <c>ln_final</c>);
 /// vector = cat(pooled bigG of the first chunk, size embeddings). An all-empty negative prompt is zeroed (text parts only).
+/// The SDXL refiner has bigG alone and puts A1111's aesthetic score (6.0 for the prompt, 2.5 for the negative) where
+/// the base model has the target size.
 /// </summary>
 public sealed class SdxlTextConditioner : ITextConditioner
 {
     public const int DefaultSizeEmbeddingDim = 256;
 
-    private readonly ClipTextModel _clipL;
+    /// <summary>A1111's <c>sdxl_refiner_high_aesthetic_score</c> / <c>sdxl_refiner_low_aesthetic_score</c> defaults.</summary>
+    public const double RefinerPromptAestheticScore = 6.0, RefinerNegativeAestheticScore = 2.5;
+
+    private readonly ClipTextModel? _clipL;
     private readonly OpenClipTextModel _clipG;
     private readonly PromptChunker _chunkerL;
     private readonly PromptChunker _chunkerG;
     private readonly int _endId;
 
-    /// <param name="clipL">The CLIP-L encoder (embedder 0).</param>
+    /// <param name="clipL">The CLIP-L encoder (embedder 0); null for the refiner, whose only encoder is bigG.</param>
     /// <param name="clipG">The bigG encoder (embedder 1).</param>
     /// <param name="chunker">Chunker for CLIP-L (A1111: transformers' tokenizer, no html unescaping).</param>
     /// <param name="sizeEmbeddingDim">Per-number size embedding (SDXL: 256 = (2816 − 1280) / 6).</param>
@@ -28,7 +33,7 @@ public sealed class SdxlTextConditioner : ITextConditioner
     /// Chunker for bigG (A1111: open_clip's tokenizer, which html-unescapes); default: the same as CLIP-L. If the two
     /// give different chunk counts, the shorter side is padded with empty chunks (A1111 itself fails on that).
     /// </param>
-    public SdxlTextConditioner(ClipTextModel clipL, OpenClipTextModel clipG, PromptChunker chunker,
+    public SdxlTextConditioner(ClipTextModel? clipL, OpenClipTextModel clipG, PromptChunker chunker,
         int sizeEmbeddingDim = DefaultSizeEmbeddingDim, int endId = 49407, PromptChunker? chunkerG = null)
     {
         _clipL = clipL;
@@ -41,6 +46,9 @@ public sealed class SdxlTextConditioner : ITextConditioner
 
     public int SizeEmbeddingDim { get; }
 
+    /// <summary>The refiner's layout: bigG only, the aesthetic score instead of the target size.</summary>
+    public bool IsRefiner => _clipL == null;
+
     public Conditioning Encode(IReadOnlyList<string> prompts, bool isNegative = false, ImageSizeConditioning? sizes = null) =>
         Encode(prompts, Enumerable.Repeat(sizes ?? ImageSizeConditioning.ForImage(1024, 1024), prompts.Count).ToList(), isNegative);
 
@@ -52,7 +60,7 @@ public sealed class SdxlTextConditioner : ITextConditioner
         if (sizes.Count != prompts.Count) throw new ArgumentException("one size conditioning per prompt is needed", nameof(sizes));
         using var scope = NewDisposeScope();
         using var mode = inference_mode();
-        var device = _clipL.parameters().First().device;
+        var device = _clipG.parameters().First().device;
         var zs = new List<Tensor>();
         Tensor? pooled = null;
         var chunksL = ChunkedTextEncoding.ByChunkIndex(_chunkerL, prompts);
@@ -63,10 +71,14 @@ public sealed class SdxlTextConditioner : ITextConditioner
             var batchL = i < chunksL.Count ? chunksL[i] : Enumerable.Repeat(_chunkerL.EmptyChunk(), prompts.Count).ToList();
             var batchG = i < chunksG.Count ? chunksG[i] : Enumerable.Repeat(_chunkerG.EmptyChunk(), prompts.Count).ToList();
 
-            var tokensL = _clipL.EmbedTokens(ChunkedTextEncoding.Ids(batchL, device));
-            ChunkedTextEncoding.PlaceEmbeddings(tokensL, batchL);
-            using var outL = _clipL.EncodeEmbeddings(tokensL);
-            var zL = PromptEmphasis.Apply(outL.FromEnd(2), ChunkedTextEncoding.Multipliers(batchL, device), _chunkerL.Emphasis);
+            Tensor? zL = null;
+            if (_clipL != null)
+            {
+                var tokensL = _clipL.EmbedTokens(ChunkedTextEncoding.Ids(batchL, device));
+                ChunkedTextEncoding.PlaceEmbeddings(tokensL, batchL);
+                using var outL = _clipL.EncodeEmbeddings(tokensL);
+                zL = PromptEmphasis.Apply(outL.FromEnd(2), ChunkedTextEncoding.Multipliers(batchL, device), _chunkerL.Emphasis);
+            }
 
             var idsG = ChunkedTextEncoding.PadAfterEnd(ChunkedTextEncoding.Ids(batchG, device), _endId, Sd2TextConditioner.PadId);
             var tokensG = _clipG.EmbedTokens(idsG);
@@ -75,7 +87,7 @@ public sealed class SdxlTextConditioner : ITextConditioner
             var zG = PromptEmphasis.Apply(outG.FromEnd(2), ChunkedTextEncoding.Multipliers(batchG, device), _chunkerG.Emphasis);
             pooled ??= _clipG.Pool(outG.FromEnd(1), idsG); // A1111 keeps the first chunk's pooled output
 
-            zs.Add(cat(new[] { zL, zG }, -1));
+            zs.Add(zL is null ? zG : cat(new[] { zL, zG }, -1));
         }
         var crossAttention = cat(zs, 1);
         if (isNegative && prompts.All(p => p.Length == 0))
@@ -84,7 +96,9 @@ public sealed class SdxlTextConditioner : ITextConditioner
             crossAttention = zeros_like(crossAttention);
             pooled = zeros_like(pooled!);
         }
-        var sizeEmbeddings = SizeEmbedding.ForSizes(sizes, SizeEmbeddingDim, device);
+        var sizeEmbeddings = IsRefiner
+            ? SizeEmbedding.ForRefiner(sizes, isNegative ? RefinerNegativeAestheticScore : RefinerPromptAestheticScore, SizeEmbeddingDim, device)
+            : SizeEmbedding.ForSizes(sizes, SizeEmbeddingDim, device);
         var vector = cat(new[] { pooled!, sizeEmbeddings.to(pooled!.dtype) }, 1);
         return new Conditioning(crossAttention.MoveToOuterDisposeScope(), vector.MoveToOuterDisposeScope());
     }

@@ -37,4 +37,15 @@ public static class SizeEmbedding
         };
         return cat(parts, 1).MoveToOuterDisposeScope();
     }
+
+    /// <summary>
+    /// The SDXL refiner's part of the vector: E(orig h), E(orig w), E(crop top), E(crop left), E(aesthetic score)
+    /// (sgm's sd_xl_refiner.yaml embedders in order; the target size is not an input).
+    /// </summary>
+    public static Tensor ForRefiner(IReadOnlyList<ImageSizeConditioning> rows, double aestheticScore, int dim, Device? device = null)
+    {
+        using var scope = NewDisposeScope();
+        var values = rows.SelectMany(r => new float[] { r.OriginalHeight, r.OriginalWidth, r.CropTop, r.CropLeft, (float)aestheticScore }).ToArray();
+        return Embed(tensor(values, new long[] { rows.Count, 5 }).to(device ?? CPU), dim).MoveToOuterDisposeScope();
+    }
 }

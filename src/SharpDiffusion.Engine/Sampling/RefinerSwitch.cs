@@ -1,0 +1,65 @@
+using static TorchSharp.torch;
+
+namespace SharpDiffusion.Engine.Sampling;
+
+/// <summary>
+/// The second model of an A1111 refiner run: its denoiser, the prompts encoded by its own text encoder, and the
+/// fraction of the model's timesteps after which it takes over. <see cref="Switched"/> tells the caller whether it
+/// did (A1111 writes the refiner's infotext fields only then).
+/// </summary>
+public sealed class RefinerStage(IDenoiser denoiser, Conditioning cond, Conditioning uncond, double switchAt)
+{
+    public IDenoiser Denoiser { get; } = denoiser;
+    public Conditioning Cond { get; } = cond;
+    public Conditioning Uncond { get; } = uncond;
+
+    /// <summary>A1111's <c>refiner_switch_at</c> in (0, 1]; 1 never switches.</summary>
+    public double SwitchAt { get; } = switchAt;
+
+    public bool Switched { get; internal set; }
+
+    /// <summary>
+    /// A1111's <c>apply_refiner</c> (1.8+, by model timesteps): the timestep nearest the current sigma in the model's
+    /// sigma table, <c>t = argmin |sigmas − σ|</c>, has completed <c>(999 − t) / 1000</c> of the schedule; the refiner takes
+    /// over at the first model call where that reaches <see cref="SwitchAt"/> (t ≤ 199 at 0.8), whatever the step count
+    /// or denoising strength.
+    /// </summary>
+    public bool TakesOverAt(DiscreteSchedule schedule, double sigma)
+    {
+        float s = (float)sigma; // A1111 compares the float32 sigma tensor with the float32 table
+        int best = 0;
+        float bestDistance = float.PositiveInfinity;
+        var sigmas = schedule.Sigmas;
+        for (int i = 0; i < sigmas.Count; i++)
+        {
+            float d = MathF.Abs(sigmas[i] - s);
+            if (d < bestDistance)
+            {
+                bestDistance = d;
+                best = i;
+            }
+        }
+        return (999 - best) / 1000.0 >= SwitchAt;
+    }
+}
+
+/// <summary>
+/// Runs the first model's guided denoiser until <see cref="RefinerStage.TakesOverAt"/> says so, then the refiner's for
+/// every later call. The sampler itself goes on untouched: its sigmas, history and noise draws carry over, as in A1111
+/// where only the model behind the CFG denoiser is swapped.
+/// </summary>
+internal sealed class RefinerSwitch(IGuidedDenoiser first, IGuidedDenoiser second, DiscreteSchedule schedule, RefinerStage stage)
+    : IGuidedDenoiser, IDisposable
+{
+    public Tensor Denoise(Tensor x, double sigma)
+    {
+        if (!stage.Switched && stage.TakesOverAt(schedule, sigma)) stage.Switched = true;
+        return (stage.Switched ? second : first).Denoise(x, sigma);
+    }
+
+    public void Dispose()
+    {
+        (first as IDisposable)?.Dispose();
+        (second as IDisposable)?.Dispose();
+    }
+}
