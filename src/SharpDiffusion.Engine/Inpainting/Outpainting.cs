@@ -19,12 +19,24 @@ public sealed record OutpaintBorders(int Left, int Right, int Up, int Down)
 }
 
 /// <summary>
-/// A1111's "Poor man's outpainting" (scripts/poor_mans_outpainting.py), as one inpainting pass over the whole canvas
-/// instead of the script's per-tile passes: the canvas is the image plus the borders rounded up to multiples of 64
-/// (the extra shared between opposite sides as the script does; in a direction where neither side grows it goes to the
-/// right / bottom, which then count as growing), the image pasted on black; the mask is white with a
-/// black rectangle over the image, inset by 2·blur on each side that grows, blurred with 2·blur; the latent mask
-/// (A1111's <c>p.latent_mask</c>, unblurred) is inset by blur / 2.
+/// The canvas of an outpainting job: its size, where the original image sits (the borders as distributed), and the
+/// overlap of A1111's tile grid (the script's <c>pixels</c>; here the largest border).
+/// </summary>
+public sealed record OutpaintTiles(int CanvasWidth, int CanvasHeight, int Left, int Right, int Up, int Down, int Overlap)
+{
+    /// <summary>The script's skip test: a tile wholly inside the original image is kept as it is.</summary>
+    public bool InsideImage(int x, int y, int width, int height) =>
+        x >= Left && x + width <= CanvasWidth - Right && y >= Up && y + height <= CanvasHeight - Down;
+}
+
+/// <summary>
+/// A1111's "Poor man's outpainting" (scripts/poor_mans_outpainting.py): the canvas is the image plus the borders
+/// rounded up to multiples of 64 (the extra shared between opposite sides as the script does; in a direction where
+/// neither side grows it goes to the right / bottom, which then count as growing), the image pasted on black; the
+/// mask is white with a black rectangle over the image, inset by 2·blur on each side that grows, blurred with 2·blur;
+/// the latent mask (A1111's <c>p.latent_mask</c>, unblurred) is inset by blur / 2. The canvas is split with
+/// <c>split_grid</c> into job-sized tiles overlapping by the border width; every tile not wholly inside the original
+/// image is inpainted as its own job (seed, seed + 1, ... in grid order), and <c>combine_grid</c> joins them.
 /// </summary>
 public static class Outpainting
 {
@@ -56,16 +68,47 @@ public static class Outpainting
         byte[] MaskWithHole(int inset) => RectangleMask(canvasWidth, canvasHeight,
             left + (left > 0 ? inset : 0), up + (up > 0 ? inset : 0),
             canvasWidth - right - (right > 0 ? inset : 0), canvasHeight - down - (down > 0 ? inset : 0));
+        // Tiles are the job size, cut to the canvas where it is smaller (A1111 would crop past the canvas's edge).
+        int tileWidth = Math.Min(request.Width, canvasWidth), tileHeight = Math.Min(request.Height, canvasHeight);
+        int overlap = Math.Max(Math.Max(borders.Left, borders.Right), Math.Max(borders.Up, borders.Down));
+        bool oneTile = tileWidth == canvasWidth && tileHeight == canvasHeight;
+        if (!oneTile && overlap >= Math.Min(tileWidth, tileHeight))
+            throw new ArgumentException($"outpainting by {overlap} pixels with {tileWidth}x{tileHeight} tiles: the tiles overlap by the border, so they must be larger than {overlap} (raise --width/--height)");
+        if (request.BatchSize != 1) throw new ArgumentException("outpainting makes one image per job (A1111's script sets batch size 1)");
         return request with
         {
             InitImage = canvas.Pixels,
-            Width = canvasWidth,
-            Height = canvasHeight,
-            ImageSize = null,
+            Width = tileWidth,
+            Height = tileHeight,
+            ImageSize = (canvasWidth, canvasHeight),
             Mask = MaskWithHole(blur * 2),
             LatentMask = MaskWithHole(blur / 2),
             MaskBlur = blur * 2,
             Outpaint = null,
+            OutpaintTiles = new OutpaintTiles(canvasWidth, canvasHeight, left, right, up, down, overlap),
+        };
+    }
+
+    /// <summary>One tile's inpainting job: the canvas, mask and latent mask cut at (x, y), seed as given.</summary>
+    public static GenerationRequest TileRequest(GenerationRequest canvasRequest, int x, int y, long seed)
+    {
+        var tiles = canvasRequest.OutpaintTiles!;
+        int w = canvasRequest.Width, h = canvasRequest.Height;
+        byte[] CutMask(byte[] mask)
+        {
+            var tile = new byte[w * h];
+            for (int row = 0; row < h; row++)
+                Array.Copy(mask, (y + row) * tiles.CanvasWidth + x, tile, row * w, w);
+            return tile;
+        }
+        return canvasRequest with
+        {
+            InitImage = new RgbImage(tiles.CanvasWidth, tiles.CanvasHeight, canvasRequest.InitImage!).Crop(x, y, w, h).Pixels,
+            ImageSize = null,
+            Mask = CutMask(canvasRequest.Mask!),
+            LatentMask = CutMask(canvasRequest.LatentMask!),
+            OutpaintTiles = null,
+            Seed = seed,
         };
     }
 

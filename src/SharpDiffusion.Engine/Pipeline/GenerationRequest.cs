@@ -87,11 +87,14 @@ public sealed record GenerationRequest
     public byte[]? LatentMask { get; init; }
 
     /// <summary>
-    /// Outpainting (A1111's "Poor man's outpainting" in one pass): pixels added on each side of <see cref="InitImage"/>
-    /// (of <see cref="ImageSize"/>); <see cref="Generation.GenerationService.Normalize"/> turns the request into an
-    /// inpainting job on the enlarged canvas.
+    /// Outpainting (A1111's "Poor man's outpainting"): pixels added on each side of <see cref="InitImage"/> (of
+    /// <see cref="ImageSize"/>); <see cref="Generation.GenerationService.Normalize"/> turns the request into inpainting
+    /// jobs on the enlarged canvas, one per <see cref="Width"/> x <see cref="Height"/> tile that reaches past the image.
     /// </summary>
     public Inpainting.OutpaintBorders? Outpaint { get; init; }
+
+    /// <summary>Set by <see cref="Generation.GenerationService.Normalize"/> from <see cref="Outpaint"/>: the canvas's tiling.</summary>
+    public Inpainting.OutpaintTiles? OutpaintTiles { get; init; }
 
     /// <summary>A1111 "Inpainting conditioning mask strength" (9-channel models; default 1).</summary>
     public double InpaintingMaskWeight { get; init; } = 1.0;

@@ -34,6 +34,7 @@ public static class ImageGenerator
         Func<int, IPromptEmbeddingLookup?>? embeddingsForWidth = null, GenerationControl? control = null,
         StableDiffusionCheckpoint? refiner = null)
     {
+        if (request.OutpaintTiles != null) return OutpaintByTiles(model, request, onStep, cancellation, embeddingsForWidth, control, refiner);
         Validate(model, request);
         if (refiner != null) ValidateRefiner(model, refiner, request);
         // Loaded before sampling so that a wrong file fails the job before the work.
@@ -165,6 +166,52 @@ public static class ImageGenerator
         }
         var seeds = Enumerable.Range(0, request.BatchSize).Select(i => request.Seed + i).ToArray();
         return new GenerationResult(images, outWidth, outHeight, seeds, latents.MoveToOuterDisposeScope()) { Interrupted = interrupted, Refined = refined };
+    }
+
+    /// <summary>
+    /// A1111's poor man's outpainting after the canvas is built (<see cref="Outpainting.Expand"/>): <c>split_grid</c> of the
+    /// canvas into job-sized tiles overlapping by the border width, one inpainting job per tile that reaches past the
+    /// original image (seed, seed + 1, ... in grid order, as the script's <c>p.seed = processed.seed + 1</c>), the other
+    /// tiles kept, and <c>combine_grid</c>'s 8-bit ramps over the overlaps. The latents are the first job's (A1111 keeps
+    /// its infotext too).
+    /// </summary>
+    private static GenerationResult OutpaintByTiles(StableDiffusionCheckpoint model, GenerationRequest request, Action<SamplerStep>? onStep,
+        CancellationToken cancellation, Func<int, IPromptEmbeddingLookup?>? embeddingsForWidth, GenerationControl? control, StableDiffusionCheckpoint? refiner)
+    {
+        var tiling = request.OutpaintTiles!;
+        var canvas = new RgbImage(tiling.CanvasWidth, tiling.CanvasHeight, request.InitImage!);
+        var (rows, cols) = TiledUpscaler.SplitGrid(tiling.CanvasWidth, tiling.CanvasHeight, request.Width, request.Height, tiling.Overlap);
+        var tiles = new RgbImage[rows.Count, cols.Count];
+        Tensor? latents = null;
+        bool interrupted = false, refined = false;
+        long seed = request.Seed;
+        try
+        {
+            for (int r = 0; r < rows.Count; r++)
+            {
+                for (int c = 0; c < cols.Count; c++)
+                {
+                    int x = cols[c], y = rows[r];
+                    if (interrupted || tiling.InsideImage(x, y, request.Width, request.Height))
+                    {
+                        tiles[r, c] = canvas.Crop(x, y, request.Width, request.Height);
+                        continue;
+                    }
+                    using var result = Generate(model, Outpainting.TileRequest(request, x, y, seed++), onStep, cancellation, embeddingsForWidth, control, refiner);
+                    tiles[r, c] = new RgbImage(request.Width, request.Height, result.Images[0]);
+                    latents ??= result.Latents.clone().DetachFromDisposeScope();
+                    refined |= result.Refined;
+                    interrupted = result.Interrupted; // the remaining tiles stay as the canvas has them
+                }
+            }
+            var combined = TiledUpscaler.CombineGrid(tiles, rows, cols, tiling.CanvasWidth, tiling.CanvasHeight, tiling.Overlap);
+            return new GenerationResult([combined.Pixels], tiling.CanvasWidth, tiling.CanvasHeight, [request.Seed], latents!) { Interrupted = interrupted, Refined = refined };
+        }
+        catch
+        {
+            latents?.Dispose();
+            throw;
+        }
     }
 
     /// <summary>The refiner's text conditions with the first model's inpainting conditioning (mask and masked-image latent), when it has one.</summary>

@@ -184,9 +184,10 @@ public class InpaintOptionsTests
         var request = new GenerationRequest { InitImage = image, ImageSize = (40, 24), MaskBlur = 4, Outpaint = new OutpaintBorders(16, 0, 8, 8) };
         var expanded = GenerationService.Normalize(request with { Sampler = "Euler" });
         // Width 40 + 16 -> 64: all 24 extra to the left; height 24 + 16 -> 64: 40 shared 8:8 -> up 20, down 20.
-        Assert.Equal((64, 64), (expanded.Width, expanded.Height));
+        Assert.Equal((64, 64), (expanded.Width, expanded.Height)); // tiles of the job size (512), cut to the canvas
         Assert.Null(expanded.Outpaint);
-        Assert.Null(expanded.ImageSize);
+        Assert.Equal((64, 64), expanded.ImageSize);
+        Assert.Equal(new OutpaintTiles(64, 64, 24, 0, 20, 20, 16), expanded.OutpaintTiles);
         Assert.Equal(8, expanded.MaskBlur);
         var canvas = new RgbImage(64, 64, expanded.InitImage!);
         Assert.Equal(image.AsSpan(0, 3).ToArray(), canvas.Pixels.AsSpan((20 * 64 + 24) * 3, 3).ToArray());
@@ -209,6 +210,36 @@ public class InpaintOptionsTests
         Assert.Equal((64, 64), (wide.Width, wide.Height));
         Assert.Equal(0, MaskAt(wide.Mask!, 30, 0));
         Assert.Equal(255, MaskAt(wide.Mask!, 30, 63));
+    }
+
+    [Fact]
+    public void OutpaintingInpaintsEachTileThatReachesPastTheImageAndCombinesThem()
+    {
+        // 48x64 grown 16 to the left: canvas 64x64, 32x64 tiles overlapping by 16 at x = 0, 16, 32 (split_grid).
+        // Only the first reaches past the image; the others are the canvas as it is.
+        var image = Gradient(48, 64);
+        var request = GenerationService.Normalize(new GenerationRequest
+        {
+            Prompt = "a cat", Steps = 3, Sampler = "Euler", Seed = 5, Width = 32, Height = 64,
+            InitImage = image, ImageSize = (48, 64), MaskBlur = 4, Outpaint = new OutpaintBorders(16, 0, 0, 0), InpaintFill = InpaintFill.Fill,
+        });
+        Assert.Equal(new OutpaintTiles(64, 64, 16, 0, 0, 0, 16), request.OutpaintTiles);
+        using var model = LoadTinySd1();
+        using var result = ImageGenerator.Generate(model, request);
+        Assert.Equal((64, 64), (result.Width, result.Height));
+        using var tile = ImageGenerator.Generate(model, Outpainting.TileRequest(request, 0, 0, 5));
+        var combined = new RgbImage(64, 64, result.Images[0]);
+        var job = new RgbImage(32, 64, tile.Images[0]);
+        for (int y = 0; y < 64; y++)
+        {
+            for (int x = 0; x < 64; x++)
+            {
+                var got = combined.Pixels.AsSpan((y * 64 + x) * 3, 3).ToArray();
+                if (x < 16) Assert.Equal(job.Pixels.AsSpan((y * 32 + x) * 3, 3).ToArray(), got); // the job's tile before the overlap
+                else if (x >= 32) Assert.Equal(image.AsSpan((y * 48 + x - 16) * 3, 3).ToArray(), got); // untouched tiles: the original
+            }
+        }
+        Assert.NotEqual(0, combined.Pixels.Take(16 * 3).Max(v => (int)v)); // the border was painted, not left black
     }
 
     [Fact]
