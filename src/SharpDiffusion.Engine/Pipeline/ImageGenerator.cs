@@ -236,6 +236,8 @@ public static class ImageGenerator
         var (sampler, _) = SamplerRegistry.Resolve(request.HiresEnabled ? request.HiresSampler ?? request.Sampler : request.Sampler, request.A1111SigmaQuirks);
         if (sampler is Sampling.Samplers.TimestepSampler or Sampling.Samplers.LcmSampler)
             throw new ArgumentException($"sampler {sampler.Name} does not support the refiner yet (use a k-diffusion sampler such as Euler, Euler a, DPM++ 2M)");
+        if (sampler is Sampling.Samplers.DdimSampler && request.Mask != null)
+            throw new ArgumentException("DDIM inpainting with the refiner is not supported yet (use a k-diffusion sampler such as Euler, Euler a, DPM++ 2M)");
         int m = refiner.SizeMultiple;
         var (w, h) = request.HiresEnabled ? request.HiresSize(model.Vae.Config.DownsampleFactor) : (request.Width, request.Height);
         if (w % m != 0 || h % m != 0) throw new ArgumentException($"refiner {name}: size {w}x{h} is not supported by it: width and height must be multiples of {m}");
@@ -530,9 +532,9 @@ public static class ImageGenerator
             if (request.InpaintFullResPadding < 0) throw new ArgumentException("inpaint padding must be 0 or more");
             if (request.MaskBlur < 0 || request.MaskBlurY < 0) throw new ArgumentException("mask blur must be 0 or more");
             var (sampler, _) = SamplerRegistry.Resolve(request.Sampler, request.A1111SigmaQuirks);
-            // These evaluate the model row by row, past the per-step latent-mask blend inpainting needs.
-            if (sampler is Sampling.Samplers.TimestepSampler or Sampling.Samplers.LcmSampler or Sampling.Samplers.UniPcSampler)
-                throw new ArgumentException($"sampler {sampler.Name} does not support inpainting yet (use a k-diffusion sampler such as Euler, Euler a, DPM++ 2M)");
+            // LCM evaluates the model row by row, but A1111 blends its prediction after the model as for k-diffusion.
+            if (sampler is Sampling.Samplers.LcmSampler)
+                throw new ArgumentException($"sampler {sampler.Name} does not support inpainting yet (use another sampler such as Euler, Euler a, DPM++ 2M, DDIM)");
         }
         if (request.HiresEnabled)
         {

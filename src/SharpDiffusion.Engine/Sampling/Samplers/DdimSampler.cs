@@ -58,9 +58,22 @@ public sealed class DdimSampler : Sampler
             double sigma = sigmas[i];
             double a = AlphaOf(sigma), aPrev = AlphaOf(sigmas[i + 1]);
             // The denoiser works on k-diffusion latents x_t / sqrt(a).
-            var predX0 = model.Denoise(current * Math.Sqrt(1 + sigma * sigma), sigma);
+            Tensor predX0, eps;
+            if (model is MaskedDenoiser masked)
+            {
+                // Inpainting: A1111's DDIM takes the eps of the mask-blended x_t (mask before denoising) and updates its own x_t.
+                var denoiser = masked.Denoiser as DiscreteDenoiser
+                    ?? throw new InvalidOperationException($"{Name} inpainting needs a discrete-schedule denoiser");
+                float t = denoiser.Schedule.TimestepOfSigma(sigma);
+                (eps, _) = masked.Guide(current, (rows, cond) => denoiser.PredictEps(rows, t, cond));
+                predX0 = (current - eps * Math.Sqrt(1 - a)) / Math.Sqrt(a);
+            }
+            else
+            {
+                predX0 = model.Denoise(current * Math.Sqrt(1 + sigma * sigma), sigma);
+                eps = (current - predX0 * Math.Sqrt(a)) / Math.Sqrt(1 - a);
+            }
             Report(context, i, sigmas, current, predX0);
-            var eps = (current - predX0 * Math.Sqrt(a)) / Math.Sqrt(1 - a);
             var next = predX0 * Math.Sqrt(aPrev) + eps * Math.Sqrt(1 - aPrev);
             current = Advance(current, next.DetachFromDisposeScope(), x);
         }
