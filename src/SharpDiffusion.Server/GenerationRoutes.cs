@@ -151,7 +151,16 @@ internal static class GenerationRoutes
         var hires = kind == "txt2img" ? ParseHires(server, r, samplerName, schedule, prompt, negative, width, height) : null;
         if (r.Bool("tiling", false)) r.Unsupported("tiling", "tiling is not supported yet");
         if (r.NullableString("script_name") is { Length: > 0 }) r.Unsupported("script_name", "scripts are not supported");
-        if (r.NullableString("refiner_checkpoint") is { Length: > 0 }) r.Unsupported("refiner_checkpoint", "the refiner is not supported yet");
+        // A1111's refiner: a checkpoint title or name from the models folder (never a path), "None" or empty for none.
+        CheckpointEntry? refiner = null;
+        double refinerSwitchAt = 0.8; // the UI's default when the request leaves it out
+        if (r.NullableString("refiner_checkpoint") is { Length: > 0 } refinerName && refinerName != "None")
+        {
+            refiner = server.Catalog.FindCheckpoint(refinerName);
+            if (refiner == null) r.Invalid("refiner_checkpoint", $"model '{refinerName}' not found");
+            if (r.Has("refiner_switch_at") && r.Raw("refiner_switch_at") is { ValueKind: not JsonValueKind.Null })
+                refinerSwitchAt = r.Double("refiner_switch_at", 0.8, 0.01, 1);
+        }
         bool save = r.Bool("save_images", false);
         bool send = r.Bool("send_images", true);
         // A1111's default eta (1) is what the engine's ancestral samplers use; another value would be silently ignored.
@@ -203,6 +212,8 @@ internal static class GenerationRoutes
             InitImage = init,
             ResizeMode = (Engine.Pipeline.InitResizeMode)resizeMode,
             DenoisingStrength = strength,
+            Refiner = refiner,
+            RefinerSwitchAt = refinerSwitchAt,
         };
         if (hires != null) job = hires(job);
         if (mask != null)
@@ -369,7 +380,7 @@ internal static class GenerationRoutes
             ["seed_resize_from_w"] = -1,
             ["seed_resize_from_h"] = -1,
             ["denoising_strength"] = kind == "img2img" ? job.DenoisingStrength : job.HiresScale != null ? job.HiresDenoise : null,
-            ["extra_generation_params"] = ExtraGenerationParams(job),
+            ["extra_generation_params"] = ExtraGenerationParams(job, result.Images.FirstOrDefault()?.Infotext),
             ["index_of_first_image"] = 0,
             ["infotexts"] = result.Images.Select(i => i.Infotext).ToList(),
             ["styles"] = new List<string>(),
@@ -392,13 +403,19 @@ internal static class GenerationRoutes
     /// A1111's <c>extra_generation_params</c>: the schedule type, then the hires. fix and inpainting fields of the
     /// engine's infotext builder (the PNG's parameters), on the request as the engine normalises it, numbers as numbers.
     /// </summary>
-    private static Dictionary<string, object?> ExtraGenerationParams(ImageJob job)
+    private static Dictionary<string, object?> ExtraGenerationParams(ImageJob job, string? infotext)
     {
         var request = GenerationService.Normalize(job.ToGenerationRequest());
         var extra = new Dictionary<string, object?> { ["Schedule type"] = job.Scheduler };
         foreach (var (key, value) in GenerationInfotext.HiresFields(request)) extra[key] = value;
         if (job.Mask != null)
             foreach (var (key, value) in GenerationInfotext.MaskFields(request)) extra[key] = value;
+        // The refiner's fields exist only when it took over, which the image's parameters tell.
+        if (job.Refiner != null && infotext != null && A1111Infotext.Parse(infotext)["Refiner"] is { } refinerTitle)
+        {
+            extra["Refiner"] = refinerTitle;
+            extra["Refiner switch at"] = job.RefinerSwitchAt;
+        }
         return extra;
     }
 

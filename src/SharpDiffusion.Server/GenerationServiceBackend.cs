@@ -37,6 +37,7 @@ public sealed class GenerationServiceBackend(ModelCatalog catalog, string? token
                 ModelsDir = catalog.Folder.Root,
                 BatchCount = job.Iterations,
                 Parameters = job.ToGenerationRequest(),
+                Refiner = job.Refiner == null ? null : Choice(job.Refiner, null),
             };
             if (job.InitImage != null)
                 generation = generation with { Parameters = await Task.Run(() => AttachInitImage(generation.Parameters, job.InitImage, job.Mask)).ConfigureAwait(false) };

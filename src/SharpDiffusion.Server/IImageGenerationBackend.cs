@@ -74,6 +74,10 @@ public sealed record ImageJob
     public string? HiresPrompt { get; init; }
     public string? HiresNegativePrompt { get; init; }
 
+    /// <summary>A1111's refiner_checkpoint (a checkpoint of the models folder) and refiner_switch_at; null: none.</summary>
+    public CheckpointEntry? Refiner { get; init; }
+    public double RefinerSwitchAt { get; init; } = 0.8;
+
     /// <summary>The engine's request for this job, without the init image and mask (the backend decodes and attaches them).</summary>
     public GenerationRequest ToGenerationRequest() => new()
     {
@@ -107,6 +111,7 @@ public sealed record ImageJob
         HiresPrompt = HiresPrompt,
         HiresNegativePrompt = HiresNegativePrompt,
         HiresSchedule = HiresScheduler == null ? null : ScheduleTypes.Parse(HiresScheduler),
+        RefinerSwitchAt = RefinerSwitchAt,
     };
 }
 
