@@ -1,12 +1,13 @@
 using SharpDiffusion.Engine.Upscaling;
-using static TorchSharp.torch;
 
 namespace SharpDiffusion.Engine.ControlNet;
 
 /// <summary>
-/// The control-image preprocessors of sd-webui-controlnet that need no model: <c>canny</c> (<c>cv2.Canny(img, low,
-/// high)</c> on the RGB image, A1111's defaults 100/200, the edge map repeated to 3 channels) and <c>invert</c>
-/// (255 − v); <c>none</c> uses the image as the map. <see cref="ToHint"/> makes the ControlNet's [1, 3, H, W] input.
+/// The control-image preprocessors of sd-webui-controlnet that need no model, each at the extension's resolution:
+/// <c>canny</c> (<c>resize_image_with_pad</c> to <see cref="DefaultProcessorResolution"/> on the short side, then
+/// <c>cv2.Canny(img, low, high)</c> on the RGB image, A1111's defaults 100/200, the pad removed, the edge map repeated
+/// to 3 channels) and <c>invert</c> (255 − v, at the image's own size); <c>none</c> uses the image as the map. The
+/// map keeps that size: <see cref="ControlMapResize"/> fits it to the image (<see cref="ControlUnit.HintFor"/>).
 /// </summary>
 public static class ControlPreprocessors
 {
@@ -16,23 +17,14 @@ public static class ControlPreprocessors
     /// <summary>The extension's "Preprocessor Resolution" default (Pixel Perfect off).</summary>
     public const int DefaultProcessorResolution = 512;
 
-    public static RgbImage Apply(string name, RgbImage image, int cannyLow = DefaultCannyLow, int cannyHigh = DefaultCannyHigh) => name switch
+    public static RgbImage Apply(string name, RgbImage image, int cannyLow = DefaultCannyLow, int cannyHigh = DefaultCannyHigh,
+        int resolution = DefaultProcessorResolution) => name switch
     {
         "none" => image,
-        "canny" => Gray3(Canny(image, cannyLow, cannyHigh), image.Width, image.Height),
+        "canny" => CannyAtResolution(image, resolution, cannyLow, cannyHigh),
         "invert" => new RgbImage(image.Width, image.Height, image.Pixels.Select(v => (byte)(255 - v)).ToArray()),
         _ => throw new ArgumentException($"unknown ControlNet preprocessor '{name}' (none, canny, invert)"),
     };
-
-    /// <summary>The hint tensor: RGB bytes / 255 as float32 [1, 3, H, W] (the extension's HWC → CHW, /255).</summary>
-    public static Tensor ToHint(RgbImage image)
-    {
-        int plane = image.Width * image.Height;
-        var values = new float[3 * plane];
-        for (int i = 0; i < plane; i++)
-            for (int c = 0; c < 3; c++) values[c * plane + i] = image.Pixels[i * 3 + c] / 255f;
-        return tensor(values, new long[] { 1, 3, image.Height, image.Width });
-    }
 
     /// <summary>The extension's <c>canny</c>: Canny on the image resized with pad to the resolution, the pad removed.</summary>
     public static RgbImage CannyAtResolution(RgbImage image, int resolution, int low, int high)

@@ -24,9 +24,11 @@ public static class ImageGenerator
     /// report and the images are decoded from that step's denoised prediction (A1111's <c>last_latent</c>); the result
     /// says <see cref="GenerationResult.Interrupted"/>.
     /// </param>
+    /// <param name="onControl">Told of every ControlNet evaluation (pass, step, hint size, residual weights).</param>
     public static GenerationResult Generate(StableDiffusionCheckpoint model, GenerationRequest request,
         Action<SamplerStep>? onStep = null, CancellationToken cancellation = default,
-        Func<int, IPromptEmbeddingLookup?>? embeddingsForWidth = null, GenerationControl? control = null)
+        Func<int, IPromptEmbeddingLookup?>? embeddingsForWidth = null, GenerationControl? control = null,
+        Action<ControlApplication>? onControl = null)
     {
         Validate(model, request);
         // Loaded before sampling so that a wrong file fails the job before the work.
@@ -86,6 +88,7 @@ public static class ImageGenerator
         var denoiser = model.CreateDenoiser(controlStack);
         if (controlStack != null)
         {
+            if (onControl != null) controlStack.Applied += onControl;
             // The extension's step counter advances in the sampler callback, after each step.
             var outer = onStep;
             onStep = step =>
@@ -133,7 +136,7 @@ public static class ImageGenerator
         if (request.HiresEnabled && !interrupted)
         {
             (outWidth, outHeight) = request.HiresSize(model.Vae.Config.DownsampleFactor);
-            latents = HiresPass(model, request, text, denoiser, latents, onStep, cancellation);
+            latents = HiresPass(model, request, text, denoiser, controlStack, latents, onStep, cancellation);
         }
         var images = taesd is null ? DecodeImages(model, latents) : DecodeImages(taesd, latents);
         // TAESD always upsamples by 8 (the tiny test VAEs by less): the image is the size it decodes to, as in A1111.
@@ -209,9 +212,10 @@ public static class ImageGenerator
     /// upscaled (latent interpolation, bilinear without antialias or nearest; or decode → 8-bit → Pillow Lanczos →
     /// encode), then img2img at the new size with the hires steps and denoising strength, fresh noise from the same
     /// seeds (draw #0 at the new shape), the prompts (or the hires prompts) re-encoded for the new size (SDXL's size conditioning).
+    /// ControlNets switch to their hires hints with the step counter restarted over this pass (sd-webui-controlnet).
     /// </summary>
     private static Tensor HiresPass(StableDiffusionCheckpoint model, GenerationRequest request, ITextConditioner text, IDenoiser denoiser,
-        Tensor latents, Action<SamplerStep>? onStep, CancellationToken cancellation)
+        ControlStack? controlStack, Tensor latents, Action<SamplerStep>? onStep, CancellationToken cancellation)
     {
         int factor = model.Vae.Config.DownsampleFactor;
         var (width, height, cutX, cutY) = request.HiresUpscale(factor);
@@ -265,6 +269,7 @@ public static class ImageGenerator
             DenoisingStrength = request.HiresDenoise,
             A1111SigmaQuirks = request.A1111SigmaQuirks,
         };
+        controlStack?.BeginHiresPass(Img2ImgSchedule.SamplingSteps(sampling.Steps, sampling.DenoisingStrength));
         return SamplingRun.Run(denoiser, cond, uncond, sampling, onStep, cancellation);
     }
 
@@ -287,20 +292,27 @@ public static class ImageGenerator
         return image;
     }
 
-    /// <summary>Loads the request's ControlNets for this model (its dtype and device); null when there are none.</summary>
+    /// <summary>
+    /// Loads the request's ControlNets for this model (its dtype and device) with their maps fitted to the image, and
+    /// for hires. fix separately to the second pass's size (the extension's <c>hr_hint</c>); null when there are none.
+    /// The guidance window counts over A1111's <c>state.sampling_steps</c>: the steps, or t_enc + 1 for img2img.
+    /// </summary>
     private static ControlStack? LoadControlNets(StableDiffusionCheckpoint model, GenerationRequest request)
     {
         if (request.Control.Count == 0) return null;
-        var stack = new ControlStack(request.Steps);
+        int steps = request.InitImage != null ? Img2ImgSchedule.SamplingSteps(request.Steps, request.Strength) : request.Steps;
+        var stack = new ControlStack(steps);
         try
         {
             foreach (var unit in request.Control)
             {
-                if (unit.HintWidth != request.Width || unit.HintHeight != request.Height || unit.Hint.Length != 3 * unit.HintWidth * unit.HintHeight)
-                    throw new ArgumentException($"{unit.ModelPath}: control map of {unit.HintWidth}x{unit.HintHeight} for a {request.Width}x{request.Height} image");
                 if (unit.GuidanceStart < 0 || unit.GuidanceEnd > 1 || unit.GuidanceStart > unit.GuidanceEnd)
                     throw new ArgumentException($"{unit.ModelPath}: guidance window {unit.GuidanceStart}..{unit.GuidanceEnd} must satisfy 0 <= start <= end <= 1");
-                stack.Add(ControlNetLoader.Load(unit.ModelPath, model.UNet.Config, model.UNet.DType, model.UNet.parameters().First().device), unit);
+                var hint = unit.HintFor(request.Width, request.Height);
+                var (hiresWidth, hiresHeight) = request.HiresEnabled ? request.HiresSize(model.Vae.Config.DownsampleFactor) : (0, 0);
+                var hiresHint = request.HiresEnabled ? unit.HintFor(hiresWidth, hiresHeight) : null;
+                stack.Add(ControlNetLoader.Load(unit.ModelPath, model.UNet.Config, model.UNet.DType, model.UNet.parameters().First().device), unit,
+                    hint, request.Width, request.Height, hiresHint, hiresWidth, hiresHeight);
             }
             return stack;
         }
@@ -439,7 +451,6 @@ public static class ImageGenerator
         if (request.HiresEnabled)
         {
             if (request.InitImage != null) throw new ArgumentException("hires. fix is a txt2img option (no --init-image)");
-            if (request.Control.Count > 0) throw new ArgumentException("hires. fix with ControlNet is not supported yet");
             if (request.HiresResize is { } resize && (resize.Width < 0 || resize.Height < 0 || (resize.Width == 0 && resize.Height == 0)))
                 throw new ArgumentException($"hires resize {resize.Width}x{resize.Height}: give a width, a height or both");
             if (request.HiresResize == null && request.HiresScale <= 1) throw new ArgumentException($"hires scale {request.HiresScale} must be above 1");

@@ -3,6 +3,15 @@ namespace SharpDiffusion.Engine.Sampling;
 /// <summary>A1111's img2img step selection (<c>setup_img2img_steps</c>, default settings).</summary>
 public static class Img2ImgSchedule
 {
+    /// <summary>A1111's <c>t_enc = int(min(strength, 0.999)·steps)</c>: an img2img run walks t_enc + 1 steps.</summary>
+    public static int EncodeSteps(int steps, double strength) => (int)(Math.Min(strength, 0.999) * steps);
+
+    /// <summary>
+    /// The steps A1111 counts an img2img run over (<c>launch_sampling(t_enc + 1, ...)</c> sets
+    /// <c>state.sampling_steps</c>), the denominator of sd-webui-controlnet's guidance window.
+    /// </summary>
+    public static int SamplingSteps(int steps, double strength) => EncodeSteps(steps, strength) + 1;
+
     /// <summary>
     /// The tail of a full <paramref name="steps"/>-step sigma list that an img2img run of
     /// <paramref name="strength"/> walks: <c>t_enc = int(min(strength, 0.999)·steps)</c>, sigmas[steps - t_enc - 1 :],
@@ -12,7 +21,7 @@ public static class Img2ImgSchedule
     {
         if (!(strength > 0 && strength <= 1)) throw new ArgumentOutOfRangeException(nameof(strength), strength, "denoising strength must be in (0, 1]");
         int steps = fullSigmas.Count - 1;
-        int tEnc = (int)(Math.Min(strength, 0.999) * steps);
+        int tEnc = EncodeSteps(steps, strength);
         return fullSigmas.Skip(steps - tEnc - 1).ToArray();
     }
 
@@ -27,7 +36,7 @@ public static class Img2ImgSchedule
     public static double[] TimestepTail(double[] sigmas, int steps, double strength, int minimumSteps, string samplerName)
     {
         if (!(strength > 0 && strength <= 1)) throw new ArgumentOutOfRangeException(nameof(strength), strength, "denoising strength must be in (0, 1]");
-        int tEnc = (int)(Math.Min(strength, 0.999) * steps);
+        int tEnc = EncodeSteps(steps, strength);
         if (tEnc < minimumSteps)
             throw new ArgumentException($"{samplerName} img2img needs at least {minimumSteps} denoising steps: int(strength {strength} x {steps} steps) = {tEnc}");
         return sigmas[(sigmas.Length - 1 - tEnc)..];
