@@ -54,8 +54,9 @@ internal sealed class GenerateCommand : ICliCommand
     private readonly Option<string?> _outpaint = new("--outpaint") { Description = "Outpainting: LEFT,RIGHT,UP,DOWN pixels added to --init-image (canvas rounded up to multiples of 64, one inpainting pass at the canvas size; --width/--height unused)" };
     private readonly Option<bool> _maskInvert = new("--mask-invert") { Description = "Inpainting: repaint where the mask is black (A1111 'Inpaint not masked')" };
     private readonly Option<long?> _vaeSampleSeed = new("--vae-sample-seed") { Description = "img2img/inpainting: sample the VAE posterior (mean + std·randn) with torch's CPU generator seeded N (masked image: N+1) instead of using its mean" };
-    private readonly Option<string[]> _control = new("--control") { Description = "ControlNet unit MODEL:IMAGE[:weight[:start:end]] (repeatable): a ControlNet file/folder or a name in --models-dir's ControlNet/, the control image (resized to the output size), weight (1), guidance start and end (0, 1)" };
-    private readonly Option<string?> _controlPreprocessor = new("--control-preprocessor") { Description = "ControlNet preprocessor for every --control image: none (the image is the map; default), canny (thresholds 100/200), invert" };
+    private readonly Option<string[]> _control = new("--control") { Description = "ControlNet unit MODEL:IMAGE[:weight[:start:end]] (repeatable): a ControlNet file/folder or a name in --models-dir's ControlNet/, the control image (preprocessed, then fitted to the output size by --control-resize-mode), weight (1), guidance start and end (0, 1)" };
+    private readonly Option<string?> _controlPreprocessor = new("--control-preprocessor") { Description = "ControlNet preprocessor for every --control image: none (the image is the map; default), canny (thresholds 100/200, at 512 pixels on the short side), invert" };
+    private readonly Option<string?> _controlResizeMode = new("--control-resize-mode") { Description = "How every --control map fits the output size (sd-webui-controlnet): crop-and-resize (default), just-resize, resize-and-fill" };
     private readonly Option<double?> _hiresScale = new("--hires-scale") { Description = "Hires. fix: upscale factor of a second pass (txt2img)" };
     private readonly Option<string?> _hiresResize = new("--hires-resize") { Description = "Hires. fix: second-pass size WxH instead of --hires-scale (A1111's hr_resize_x/y; 0 for a side keeps the aspect ratio; another aspect ratio crops)" };
     private readonly Option<string?> _hiresUpscaler = new("--hires-upscaler") { Description = "Hires. fix upscaler: Latent (default), \"Latent (nearest)\", Lanczos, Nearest, None, or an ESRGAN/Real-ESRGAN file or its name in --models-dir (ESRGAN/, RealESRGAN/, upscalers/)" };
@@ -86,7 +87,7 @@ internal sealed class GenerateCommand : ICliCommand
     {
         var command = new Command("generate", "Generate images from a checkpoint (txt2img, img2img, inpainting)");
         foreach (var option in new Option[] { _model, _config, _tokenizer, _prompt, _negative, _steps, _sampler, _schedule, _cfg, _seed,
-                     _rng, _width, _height, _batch, _batchCount, _clipSkip, _initImage, _resizeMode, _strength, _mask, _maskBlur, _maskBlurY, _inpaintFill, _inpaintFullRes, _inpaintPadding, _outpaint, _maskInvert, _vaeSampleSeed, _control, _controlPreprocessor, _hiresScale, _hiresResize, _hiresUpscaler, _hiresSampler, _hiresSchedule, _hiresPrompt, _hiresNegative, _hiresSteps, _hiresDenoise, _originalSize, _cropTopLeft, _targetSize, _refiner, _refinerSwitchAt, _refinerConfig, _precision, _device, _out, _saveLatents, _fromPng, _prediction,
+                     _rng, _width, _height, _batch, _batchCount, _clipSkip, _initImage, _resizeMode, _strength, _mask, _maskBlur, _maskBlurY, _inpaintFill, _inpaintFullRes, _inpaintPadding, _outpaint, _maskInvert, _vaeSampleSeed, _control, _controlPreprocessor, _controlResizeMode, _hiresScale, _hiresResize, _hiresUpscaler, _hiresSampler, _hiresSchedule, _hiresPrompt, _hiresNegative, _hiresSteps, _hiresDenoise, _originalSize, _cropTopLeft, _targetSize, _refiner, _refinerSwitchAt, _refinerConfig, _precision, _device, _out, _saveLatents, _fromPng, _prediction,
                      _modelsDir, _verbose, _vae }.Concat(_previews.Options))
             command.Options.Add(option);
         command.SetAction(result => Run(context, result));
@@ -353,7 +354,14 @@ internal sealed class GenerateCommand : ICliCommand
             [modelPath, initImage, maskPath, load.VaePath, load.ConfigPath, args.GetValue(_fromPng)]);
         var controlSpecs = args.GetValue(_control) ?? [];
         if (controlSpecs.Length > 0)
-            request = request with { Control = controlSpecs.Select(spec => ControlUnitFor(spec, args.GetValue(_controlPreprocessor) ?? "none", modelsDir, request.Width, request.Height)).ToList() };
+        {
+            var resizeMode = ControlMapResize.Parse(args.GetValue(_controlResizeMode) ?? "crop-and-resize");
+            request = request with { Control = controlSpecs.Select(spec => ControlUnitFor(spec, args.GetValue(_controlPreprocessor) ?? "none", resizeMode, modelsDir)).ToList() };
+        }
+        else if (args.GetValue(_controlResizeMode) != null)
+        {
+            throw new ArgumentException("--control-resize-mode needs a --control unit");
+        }
         // A PNG names its refiner as "NAME [hash]" (A1111's short title): looked up like --refiner NAME.
         var refinerName = args.GetValue(_refiner) ?? (png?["Refiner"] is { } pngRefiner ? StripShortHash(pngRefiner) : null);
         ModelChoice? refiner = refinerName == null ? null
@@ -366,9 +374,10 @@ internal sealed class GenerateCommand : ICliCommand
 
     /// <summary>
     /// <c>MODEL:IMAGE[:weight[:start:end]]</c>: the model as a path, else a name in the models folder's ControlNet/
-    /// (with or without extension); the image resized to the output size, preprocessed, as a [0, 1] map.
+    /// (with or without extension); the image read at its own size and preprocessed (the map keeps the preprocessor's
+    /// size; the engine fits it to the image with <paramref name="resizeMode"/>).
     /// </summary>
-    private static ControlUnit ControlUnitFor(string spec, string preprocessor, string? modelsDir, int width, int height)
+    private static ControlUnit ControlUnitFor(string spec, string preprocessor, ControlResizeMode resizeMode, string? modelsDir)
     {
         var parts = spec.Split(':');
         if (parts.Length is not (2 or 3 or 5))
@@ -382,17 +391,18 @@ internal sealed class GenerateCommand : ICliCommand
         RgbImage image;
         try
         {
-            image = new RgbImage(width, height, InitImageLoader.LoadRgb(imagePath, width, height));
+            var pixels = InitImageLoader.LoadRgb(imagePath, out int width, out int height);
+            image = new RgbImage(width, height, pixels);
         }
         catch (InvalidDataException e)
         {
             throw new ArgumentException(e.Message);
         }
         var map = ControlPreprocessors.Apply(module, image);
-        using var hint = ControlPreprocessors.ToHint(map);
-        return new ControlUnit(modelPath, hint.data<float>().ToArray(), width, height)
+        return ControlUnit.FromMap(modelPath, map) with
         {
             Module = module,
+            ResizeMode = resizeMode,
             Weight = parts.Length > 2 ? Number(parts[2], "weight", spec) : 1.0,
             GuidanceStart = parts.Length > 3 ? Number(parts[3], "guidance start", spec) : 0.0,
             GuidanceEnd = parts.Length > 4 ? Number(parts[4], "guidance end", spec) : 1.0,

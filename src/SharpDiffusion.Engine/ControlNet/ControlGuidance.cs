@@ -29,4 +29,22 @@ public static class ControlGuidance
         double progress = (double)Math.Max(step - 1, 0) / steps;
         return !(progress < start || progress > end);
     }
+
+    /// <summary>
+    /// The weight of each of a unit's <paramref name="residuals"/> (input blocks, then the middle block): control mode
+    /// "Balanced" gives every one the unit's weight; in the hires. fix pass the extension forces its soft weights on
+    /// canny and mlsd maps (hook.py: "use the soft weights with high-res fix can significantly reduce artifacts"),
+    /// <c>weight · 0.825^(12 − i)</c> for residual i, its 13 SD1/SD2 scales zipped with the residuals from the first
+    /// (as it cuts them to 10 for SDXL).
+    /// </summary>
+    public static IReadOnlyList<double> Scales(ControlUnit unit, int residuals, bool hiresPass)
+    {
+        bool soft = hiresPass && (unit.Module.Contains("canny", StringComparison.Ordinal) || unit.Module.Contains("mlsd", StringComparison.Ordinal));
+        if (soft && residuals > SoftInjectionResiduals)
+            throw new ArgumentException($"the extension's soft weights cover {SoftInjectionResiduals} ControlNet residuals, this ControlNet has {residuals}");
+        return Enumerable.Range(0, residuals).Select(i => soft ? unit.Weight * Math.Pow(0.825, SoftInjectionResiduals - 1 - i) : unit.Weight).ToList();
+    }
+
+    /// <summary>The number of soft-injection scales the extension lists (SD1/SD2 ControlNets' residuals).</summary>
+    public const int SoftInjectionResiduals = 13;
 }

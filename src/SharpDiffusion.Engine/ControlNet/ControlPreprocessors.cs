@@ -1,34 +1,63 @@
 using SharpDiffusion.Engine.Upscaling;
-using static TorchSharp.torch;
 
 namespace SharpDiffusion.Engine.ControlNet;
 
 /// <summary>
-/// The control-image preprocessors of sd-webui-controlnet that need no model: <c>canny</c> (<c>cv2.Canny(img, low,
-/// high)</c> on the RGB image, A1111's defaults 100/200, the edge map repeated to 3 channels) and <c>invert</c>
-/// (255 − v); <c>none</c> uses the image as the map. <see cref="ToHint"/> makes the ControlNet's [1, 3, H, W] input.
+/// The control-image preprocessors of sd-webui-controlnet that need no model, each at the extension's resolution:
+/// <c>canny</c> (<c>resize_image_with_pad</c> to <see cref="DefaultProcessorResolution"/> on the short side, then
+/// <c>cv2.Canny(img, low, high)</c> on the RGB image, A1111's defaults 100/200, the pad removed, the edge map repeated
+/// to 3 channels) and <c>invert</c> (255 − v, at the image's own size); <c>none</c> uses the image as the map. The
+/// map keeps that size: <see cref="ControlMapResize"/> fits it to the image (<see cref="ControlUnit.HintFor"/>).
 /// </summary>
 public static class ControlPreprocessors
 {
     public const int DefaultCannyLow = 100;
     public const int DefaultCannyHigh = 200;
 
-    public static RgbImage Apply(string name, RgbImage image, int cannyLow = DefaultCannyLow, int cannyHigh = DefaultCannyHigh) => name switch
+    /// <summary>The extension's "Preprocessor Resolution" default (Pixel Perfect off).</summary>
+    public const int DefaultProcessorResolution = 512;
+
+    public static RgbImage Apply(string name, RgbImage image, int cannyLow = DefaultCannyLow, int cannyHigh = DefaultCannyHigh,
+        int resolution = DefaultProcessorResolution) => name switch
     {
         "none" => image,
-        "canny" => Gray3(Canny(image, cannyLow, cannyHigh), image.Width, image.Height),
+        "canny" => CannyAtResolution(image, resolution, cannyLow, cannyHigh),
         "invert" => new RgbImage(image.Width, image.Height, image.Pixels.Select(v => (byte)(255 - v)).ToArray()),
         _ => throw new ArgumentException($"unknown ControlNet preprocessor '{name}' (none, canny, invert)"),
     };
 
-    /// <summary>The hint tensor: RGB bytes / 255 as float32 [1, 3, H, W] (the extension's HWC → CHW, /255).</summary>
-    public static Tensor ToHint(RgbImage image)
+    /// <summary>The extension's <c>canny</c>: Canny on the image resized with pad to the resolution, the pad removed.</summary>
+    public static RgbImage CannyAtResolution(RgbImage image, int resolution, int low, int high)
     {
-        int plane = image.Width * image.Height;
-        var values = new float[3 * plane];
-        for (int i = 0; i < plane; i++)
-            for (int c = 0; c < 3; c++) values[c * plane + i] = image.Pixels[i * 3 + c] / 255f;
-        return tensor(values, new long[] { 1, 3, image.Height, image.Width });
+        var (padded, width, height) = ResizeWithPad(image, resolution);
+        var edges = Canny(padded, low, high);
+        var gray = new byte[width * height];
+        for (int y = 0; y < height; y++) Array.Copy(edges, y * padded.Width, gray, y * width, width);
+        return Gray3(gray, width, height);
+    }
+
+    /// <summary>
+    /// The extension's <c>resize_image_with_pad</c>: scaled so that the short side is <paramref name="resolution"/>
+    /// (<c>cv2.resize</c> cubic when that enlarges, else area; sides <c>round(side · k)</c>, half to even), then padded
+    /// to multiples of 64 by repeating the last row and column. Returns the padded image and the size before the pad.
+    /// </summary>
+    public static (RgbImage Padded, int Width, int Height) ResizeWithPad(RgbImage image, int resolution)
+    {
+        if (resolution <= 0) throw new ArgumentException($"preprocessor resolution {resolution} must be positive");
+        double k = (double)resolution / Math.Min(image.Height, image.Width);
+        var interpolation = k > 1 ? OpenCvInterpolation.Cubic : OpenCvInterpolation.Area;
+        int height = (int)Math.Round(image.Height * k, MidpointRounding.ToEven);
+        int width = (int)Math.Round(image.Width * k, MidpointRounding.ToEven);
+        var resized = OpenCvResize.Resize(image.Pixels, image.Width, image.Height, 3, width, height, interpolation);
+        int paddedWidth = (width + 63) / 64 * 64, paddedHeight = (height + 63) / 64 * 64;
+        var padded = new byte[paddedWidth * paddedHeight * 3];
+        for (int y = 0; y < paddedHeight; y++)
+        {
+            int sy = Math.Min(y, height - 1);
+            Array.Copy(resized, sy * width * 3, padded, y * paddedWidth * 3, width * 3);
+            for (int x = width; x < paddedWidth; x++) Array.Copy(resized, (sy * width + width - 1) * 3, padded, (y * paddedWidth + x) * 3, 3);
+        }
+        return (new RgbImage(paddedWidth, paddedHeight, padded), width, height);
     }
 
     /// <summary>

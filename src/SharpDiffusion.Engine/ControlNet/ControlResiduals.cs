@@ -19,6 +19,13 @@ public sealed class ControlResiduals : IDisposable
     /// <summary>Every residual times the control weight (sd-webui-controlnet "Balanced": control_scales = [weight]·13).</summary>
     public ControlResiduals Scale(double weight) => new(Residuals.Select(r => r.mul(weight)).ToList());
 
+    /// <summary>Each residual times its own weight (the extension's <c>control_scales</c>, one per residual).</summary>
+    public ControlResiduals Scale(IReadOnlyList<double> scales)
+    {
+        if (scales.Count != Count) throw new ArgumentException($"{scales.Count} control scales for {Count} residuals");
+        return new(Residuals.Select((r, i) => r.mul(scales[i])).ToList());
+    }
+
     /// <summary>
     /// Residuals of several ControlNets applied together are summed (the extension and diffusers' MultiControlNet);
     /// null entries are skipped; null when none is left.

@@ -113,7 +113,7 @@ public static class GenerationInfotext
                 $"Module: {unit.Module}",
                 $"Model: {model}",
                 $"Weight: {A1111Infotext.FormatNumber(unit.Weight)}",
-                "Resize Mode: Just Resize",
+                $"Resize Mode: {ControlNet.ControlMapResize.InfotextName(unit.ResizeMode)}",
             };
             if (unit.Module == "canny")
             {

@@ -29,10 +29,11 @@ public static class ImageGenerator
     /// model's timesteps (in the hires pass when there is one, A1111's default); its own text encoder re-encodes the
     /// prompts, and its VAE decodes once it has taken over. Null: none.
     /// </param>
+    /// <param name="onControl">Told of every ControlNet evaluation (pass, step, hint size, residual weights).</param>
     public static GenerationResult Generate(StableDiffusionCheckpoint model, GenerationRequest request,
         Action<SamplerStep>? onStep = null, CancellationToken cancellation = default,
         Func<int, IPromptEmbeddingLookup?>? embeddingsForWidth = null, GenerationControl? control = null,
-        StableDiffusionCheckpoint? refiner = null)
+        StableDiffusionCheckpoint? refiner = null, Action<ControlApplication>? onControl = null)
     {
         if (request.OutpaintTiles != null) return OutpaintByTiles(model, request, onStep, cancellation, embeddingsForWidth, control, refiner);
         Validate(model, request);
@@ -103,6 +104,7 @@ public static class ImageGenerator
         var denoiser = model.CreateDenoiser(controlStack);
         if (controlStack != null)
         {
+            if (onControl != null) controlStack.Applied += onControl;
             // The extension's step counter advances in the sampler callback, after each step.
             var outer = onStep;
             onStep = step =>
@@ -151,7 +153,7 @@ public static class ImageGenerator
         {
             (outWidth, outHeight) = request.HiresSize(model.Vae.Config.DownsampleFactor);
             RefinerHires? hiresRefiner = refiner == null ? null : new RefinerHires(refiner, refiner.CreateTextConditioner(request.ClipSkip, embeddingsForWidth), refiner.CreateDenoiser());
-            latents = HiresPass(model, request, text, denoiser, latents, onStep, cancellation, hiresRefiner);
+            latents = HiresPass(model, request, text, denoiser, controlStack, latents, onStep, cancellation, hiresRefiner);
             refinerStage = hiresRefiner?.Stage;
         }
         bool refined = refinerStage?.Switched == true;
@@ -305,9 +307,10 @@ public static class ImageGenerator
     /// upscaled (latent interpolation, bilinear without antialias or nearest; or decode → 8-bit → Pillow Lanczos →
     /// encode), then img2img at the new size with the hires steps and denoising strength, fresh noise from the same
     /// seeds (draw #0 at the new shape), the prompts (or the hires prompts) re-encoded for the new size (SDXL's size conditioning).
+    /// ControlNets switch to their hires hints with the step counter restarted over this pass (sd-webui-controlnet).
     /// </summary>
     private static Tensor HiresPass(StableDiffusionCheckpoint model, GenerationRequest request, ITextConditioner text, IDenoiser denoiser,
-        Tensor latents, Action<SamplerStep>? onStep, CancellationToken cancellation, RefinerHires? refiner = null)
+        ControlStack? controlStack, Tensor latents, Action<SamplerStep>? onStep, CancellationToken cancellation, RefinerHires? refiner = null)
     {
         int factor = model.Vae.Config.DownsampleFactor;
         var (width, height, cutX, cutY) = request.HiresUpscale(factor);
@@ -359,8 +362,10 @@ public static class ImageGenerator
             Eta = request.Eta,
             InitLatents = upscaled,
             DenoisingStrength = request.HiresDenoise,
+            Img2ImgStepsRequested = true, // A1111 passes hr_second_pass_steps (or steps): exactly that many run
             A1111SigmaQuirks = request.A1111SigmaQuirks,
         };
+        controlStack?.BeginHiresPass(sampling.Steps);
         if (refiner == null) return SamplingRun.Run(denoiser, cond, uncond, sampling, onStep, cancellation);
         using var refinerCond = refiner.Text.Encode(new[] { request.HiresPrompt ?? request.Prompt }, isNegative: false, sizes);
         using var refinerUncond = refiner.Text.Encode(new[] { request.HiresNegativePrompt ?? request.NegativePrompt }, isNegative: true, sizes);
@@ -387,20 +392,27 @@ public static class ImageGenerator
         return image;
     }
 
-    /// <summary>Loads the request's ControlNets for this model (its dtype and device); null when there are none.</summary>
+    /// <summary>
+    /// Loads the request's ControlNets for this model (its dtype and device) with their maps fitted to the image, and
+    /// for hires. fix separately to the second pass's size (the extension's <c>hr_hint</c>); null when there are none.
+    /// The guidance window counts over A1111's <c>state.sampling_steps</c>: the steps, or t_enc + 1 for img2img.
+    /// </summary>
     private static ControlStack? LoadControlNets(StableDiffusionCheckpoint model, GenerationRequest request)
     {
         if (request.Control.Count == 0) return null;
-        var stack = new ControlStack(request.Steps);
+        int steps = request.InitImage != null ? Img2ImgSchedule.SamplingSteps(request.Steps, request.Strength) : request.Steps;
+        var stack = new ControlStack(steps);
         try
         {
             foreach (var unit in request.Control)
             {
-                if (unit.HintWidth != request.Width || unit.HintHeight != request.Height || unit.Hint.Length != 3 * unit.HintWidth * unit.HintHeight)
-                    throw new ArgumentException($"{unit.ModelPath}: control map of {unit.HintWidth}x{unit.HintHeight} for a {request.Width}x{request.Height} image");
                 if (unit.GuidanceStart < 0 || unit.GuidanceEnd > 1 || unit.GuidanceStart > unit.GuidanceEnd)
                     throw new ArgumentException($"{unit.ModelPath}: guidance window {unit.GuidanceStart}..{unit.GuidanceEnd} must satisfy 0 <= start <= end <= 1");
-                stack.Add(ControlNetLoader.Load(unit.ModelPath, model.UNet.Config, model.UNet.DType, model.UNet.parameters().First().device), unit);
+                var hint = unit.HintFor(request.Width, request.Height);
+                var (hiresWidth, hiresHeight) = request.HiresEnabled ? request.HiresSize(model.Vae.Config.DownsampleFactor) : (0, 0);
+                var hiresHint = request.HiresEnabled ? unit.HintFor(hiresWidth, hiresHeight) : null;
+                stack.Add(ControlNetLoader.Load(unit.ModelPath, model.UNet.Config, model.UNet.DType, model.UNet.parameters().First().device), unit,
+                    hint, request.Width, request.Height, hiresHint, hiresWidth, hiresHeight);
             }
             return stack;
         }
@@ -539,7 +551,6 @@ public static class ImageGenerator
         if (request.HiresEnabled)
         {
             if (request.InitImage != null) throw new ArgumentException("hires. fix is a txt2img option (no --init-image)");
-            if (request.Control.Count > 0) throw new ArgumentException("hires. fix with ControlNet is not supported yet");
             if (request.HiresResize is { } resize && (resize.Width < 0 || resize.Height < 0 || (resize.Width == 0 && resize.Height == 0)))
                 throw new ArgumentException($"hires resize {resize.Width}x{resize.Height}: give a width, a height or both");
             if (request.HiresResize == null && request.HiresScale <= 1) throw new ArgumentException($"hires scale {request.HiresScale} must be above 1");

@@ -3,16 +3,39 @@ namespace SharpDiffusion.Engine.Sampling;
 /// <summary>A1111's img2img step selection (<c>setup_img2img_steps</c>, default settings).</summary>
 public static class Img2ImgSchedule
 {
+    /// <summary>A1111's <c>t_enc = int(min(strength, 0.999)·steps)</c>: an img2img run walks t_enc + 1 steps.</summary>
+    public static int EncodeSteps(int steps, double strength) => (int)(Math.Min(strength, 0.999) * steps);
+
+    /// <summary>
+    /// The steps A1111 counts an img2img run over (<c>launch_sampling(t_enc + 1, ...)</c> sets
+    /// <c>state.sampling_steps</c>), the denominator of sd-webui-controlnet's guidance window.
+    /// </summary>
+    public static int SamplingSteps(int steps, double strength) => EncodeSteps(steps, strength) + 1;
+
+    /// <summary>
+    /// A1111's <c>setup_img2img_steps</c>: the schedule's length and t_enc. Plain img2img walks the tail of a
+    /// <paramref name="steps"/>-step schedule (t_enc = int(min(strength, 0.999)·steps)); a run that asks for its steps
+    /// (<paramref name="stepsRequested"/>: the hires. fix pass, which passes <c>hr_second_pass_steps or steps</c>) makes
+    /// exactly that many over a schedule of <c>int(steps / min(strength, 0.999))</c> (t_enc = steps − 1).
+    /// </summary>
+    public static (int ScheduleSteps, int TEnc) Plan(int steps, double strength, bool stepsRequested) => stepsRequested
+        ? ((int)(steps / Math.Min(strength, 0.999)), steps - 1)
+        : (steps, EncodeSteps(steps, strength));
+
     /// <summary>
     /// The tail of a full <paramref name="steps"/>-step sigma list that an img2img run of
     /// <paramref name="strength"/> walks: <c>t_enc = int(min(strength, 0.999)·steps)</c>, sigmas[steps - t_enc - 1 :],
     /// i.e. t_enc + 1 steps. Start from <c>init + noise·tail[0]</c> (<see cref="Sampler.Img2ImgLatent"/>).
     /// </summary>
-    public static double[] Tail(IReadOnlyList<double> fullSigmas, double strength)
+    public static double[] Tail(IReadOnlyList<double> fullSigmas, double strength) =>
+        Tail(fullSigmas, strength, EncodeSteps(fullSigmas.Count - 1, strength));
+
+    /// <summary>The tail for a given t_enc (<see cref="Plan"/>): sigmas[steps − t_enc − 1 :], t_enc + 1 steps.</summary>
+    public static double[] Tail(IReadOnlyList<double> fullSigmas, double strength, int tEnc)
     {
         if (!(strength > 0 && strength <= 1)) throw new ArgumentOutOfRangeException(nameof(strength), strength, "denoising strength must be in (0, 1]");
         int steps = fullSigmas.Count - 1;
-        int tEnc = (int)(Math.Min(strength, 0.999) * steps);
+        if (tEnc < 0 || tEnc >= steps) throw new ArgumentOutOfRangeException(nameof(tEnc), tEnc, $"t_enc must be in [0, {steps})");
         return fullSigmas.Skip(steps - tEnc - 1).ToArray();
     }
 
@@ -24,12 +47,14 @@ public static class Img2ImgSchedule
     /// σ(T[t_enc−1]), …, σ(T[0]): the first sigma is the noise level only; the loop starts one timestep lower, at the
     /// second (<see cref="TimestepWalk"/>), as A1111 does.
     /// </summary>
-    public static double[] TimestepTail(double[] sigmas, int steps, double strength, int minimumSteps, string samplerName)
+    public static double[] TimestepTail(double[] sigmas, int steps, double strength, int minimumSteps, string samplerName, int? requestedTEnc = null)
     {
         if (!(strength > 0 && strength <= 1)) throw new ArgumentOutOfRangeException(nameof(strength), strength, "denoising strength must be in (0, 1]");
-        int tEnc = (int)(Math.Min(strength, 0.999) * steps);
+        int tEnc = requestedTEnc ?? EncodeSteps(steps, strength);
         if (tEnc < minimumSteps)
-            throw new ArgumentException($"{samplerName} img2img needs at least {minimumSteps} denoising steps: int(strength {strength} x {steps} steps) = {tEnc}");
+            throw new ArgumentException(requestedTEnc != null
+                ? $"{samplerName} img2img needs at least {minimumSteps} denoising steps: {tEnc + 1} steps asked for make {tEnc}"
+                : $"{samplerName} img2img needs at least {minimumSteps} denoising steps: int(strength {strength} x {steps} steps) = {tEnc}");
         return sigmas[(sigmas.Length - 1 - tEnc)..];
     }
 

@@ -49,7 +49,8 @@ public abstract class Sampler
     /// <paramref name="steps"/>-step run (<see cref="Img2ImgSchedule.Tail"/>); its first sigma is the noise level of
     /// <see cref="Img2ImgLatent"/>.
     /// </summary>
-    public virtual double[] Img2ImgSigmas(double[] sigmas, int steps, double strength) => Img2ImgSchedule.Tail(sigmas, strength);
+    public virtual double[] Img2ImgSigmas(double[] sigmas, int steps, double strength, int? tEnc = null) =>
+        tEnc is { } t ? Img2ImgSchedule.Tail(sigmas, strength, t) : Img2ImgSchedule.Tail(sigmas, strength);
 
     /// <summary>The starting latents of an img2img run: the init latents noised to <paramref name="sigmaStart"/>.</summary>
     public virtual Tensor Img2ImgLatent(Tensor init, Tensor noise, double sigmaStart) => init + noise * sigmaStart;

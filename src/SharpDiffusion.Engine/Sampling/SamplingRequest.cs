@@ -42,6 +42,12 @@ public sealed record SamplingRequest
     /// <summary>img2img denoising strength in (0, 1].</summary>
     public double DenoisingStrength { get; init; } = 0.75;
 
+    /// <summary>
+    /// img2img that runs exactly <see cref="Steps"/> steps over a longer schedule (A1111's hires. fix pass; see
+    /// <see cref="Img2ImgSchedule.Plan"/>); false: the tail of a <see cref="Steps"/>-step schedule.
+    /// </summary>
+    public bool Img2ImgStepsRequested { get; init; }
+
     /// <summary>Inpainting: the latent mask blended in after every model evaluation; null: none.</summary>
     public LatentMaskBlend? LatentMask { get; init; }
 

@@ -81,13 +81,14 @@ public class GenerateHiresFixTests
         Assert.EndsWith("Denoising strength: 0.55, Hires prompt: \"a red apple, on a table\", Hires negative prompt: blurry, Hires upscale: 2, Hires steps: 4, Hires upscaler: None", parameters);
 
         // With the "None" upscaler the second pass is img2img of the first pass's 8-bit image, Lanczos-resized: so the
-        // job equals the first pass with the prompt, then img2img of it with the hires prompts.
+        // job equals the first pass with the prompt, then img2img of it with the hires prompts. The hires pass runs its 4
+        // steps over A1111's schedule of int(4 / 0.55) = 7, which plain img2img walks at 7 steps (t_enc int(0.55·7) = 3).
         var first = dir.File("first.png");
         Assert.Equal(0, Run("--width", "16", "--height", "16", "--out", first).Code);
         var second = dir.File("second.png");
         var err = new StringWriter();
         code = CliApp.Run(["generate", "--model", TestPaths.GoldenFile("tiny_sd1.safetensors"), "--config", TestPaths.GoldenFile("tiny_sd1.config.json"),
-            "--tokenizer", TestPaths.GoldenFile("clip"), "--prompt", "a red apple, on a table", "--negative", "blurry", "--steps", "4", "--sampler", "Euler",
+            "--tokenizer", TestPaths.GoldenFile("clip"), "--prompt", "a red apple, on a table", "--negative", "blurry", "--steps", "7", "--sampler", "Euler",
             "--seed", "42", "--init-image", first, "--width", "32", "--height", "32", "--strength", "0.55", "--out", second], new StringWriter(), err, stderrIsTerminal: false);
         Assert.True(code == 0, err.ToString());
         // Equal up to float rounding (img2img scales the 8-bit image by 1/127.5 - 1, the hires pass by /255 * 2 - 1),

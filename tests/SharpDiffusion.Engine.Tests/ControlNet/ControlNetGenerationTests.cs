@@ -91,7 +91,7 @@ public class ControlNetGenerationTests(ITestOutputHelper output)
         var parameters = PngTextChunks.Get(PngTextChunks.Read(outPng), "parameters");
         Assert.NotNull(parameters);
         output.WriteLine(parameters);
-        Assert.Matches(@", ControlNet 0: ""Module: none, Model: tiny_controlnet_sd1 \[[0-9a-f]{8}\], Weight: 0.5, Resize Mode: Just Resize, Guidance Start: 0, Guidance End: 0.5, Pixel Perfect: False, Control Mode: Balanced""$", parameters);
+        Assert.Matches(@", ControlNet 0: ""Module: none, Model: tiny_controlnet_sd1 \[[0-9a-f]{8}\], Weight: 0.5, Resize Mode: Crop and Resize, Guidance Start: 0, Guidance End: 0.5, Pixel Perfect: False, Control Mode: Balanced""$", parameters);
 
         using var model = StableDiffusionCheckpoint.Load(Model, new CheckpointLoadOptions { ConfigPath = Config, TokenizerPath = TestPaths.GoldenFile("clip") });
         var map = new float[3 * 256];

@@ -54,14 +54,19 @@ public class ControlPreprocessorTests
     }
 
     [Fact]
-    public void CannyMapIsThreeChannelAndHintIsScaledToOne()
+    public void CannyRunsAtTheResolutionAndGivesAThreeChannelMapTheHintScalesToOne()
     {
-        var map = ControlPreprocessors.Apply("canny", Step(true, 0, 255));
-        Assert.Equal(255, map.Pixels[(3 * Size + 5) * 3 + 2]);
-        using var hint = ControlPreprocessors.ToHint(map);
-        Assert.Equal(new long[] { 1, 3, Size, Size }, hint.shape);
-        Assert.Equal(1f, hint[0, 1, 3, 5].item<float>());
-        Assert.Equal(0f, hint[0, 1, 3, 6].item<float>());
+        // At resolution 12 the 12x12 image keeps its size (padded to 64 by repeating its edge for Canny, then cut).
+        var map = ControlPreprocessors.Apply("canny", Step(true, 0, 255), resolution: Size);
+        Assert.Equal((Size, Size), (map.Width, map.Height));
+        for (int c = 0; c < 3; c++) Assert.Equal(Line(true, 5), Enumerable.Range(0, Size * Size).Select(i => map.Pixels[i * 3 + c]).ToArray());
+        // The extension's default resolution: the short side becomes 512, the map keeps that size.
+        var large = ControlPreprocessors.Apply("canny", new RgbImage(24, 12));
+        Assert.Equal((1024, 512), (large.Width, large.Height));
+        var hint = ControlUnit.FromMap("net.safetensors", map).Hint; // [3, H, W] planes
+        Assert.Equal(3 * Size * Size, hint.Length);
+        Assert.Equal(1f, hint[Size * Size + 3 * Size + 5]);
+        Assert.Equal(0f, hint[Size * Size + 3 * Size + 6]);
         Assert.Equal(255 - 7, ControlPreprocessors.Apply("invert", new RgbImage(1, 1, new byte[] { 7, 7, 7 })).Pixels[0]);
         Assert.Throws<ArgumentException>(() => ControlPreprocessors.Apply("depth", map));
     }
