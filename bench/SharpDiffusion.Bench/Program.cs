@@ -18,11 +18,19 @@ var benchmarks = new Dictionary<string, (string Help, Action<string[]> Run)>(Str
             threads: a.Length > 0 ? int.Parse(a[0], System.Globalization.CultureInfo.InvariantCulture) : 2,
             rank: a.Length > 1 ? int.Parse(a[1], System.Globalization.CultureInfo.InvariantCulture) : 32,
             repeats: a.Length > 2 ? int.Parse(a[2], System.Globalization.CultureInfo.InvariantCulture) : 3)),
-    ["upscale"] = ("A1111 tiled x4 upscale of a 512x512 image with a full-size RRDBNet (fp32, bf16; s/image, peak RSS) and the SD1.5 ControlNet cost per guided step [threads=2] [size=512] [controlnet=true]",
+    ["upscale"] = ("A1111 tiled x4 upscale of a 512x512 image with a full-size RRDBNet (fp32, bf16; s/image, peak RSS) and the SD1.5 ControlNet cost per guided step [threads=2] [size=512] [controlnet=true] [precisions=fp32,bf16]",
         a => UpscaleBenchmark.Run(Console.Out,
             threads: a.Length > 0 ? int.Parse(a[0], System.Globalization.CultureInfo.InvariantCulture) : 2,
             size: a.Length > 1 ? int.Parse(a[1], System.Globalization.CultureInfo.InvariantCulture) : 512,
-            controlNet: a.Length <= 2 || bool.Parse(a[2]))),
+            controlNet: a.Length <= 2 || bool.Parse(a[2]),
+            precisions: a.Length > 3
+                ? a[3].Split(',').Select(p => p.Trim().ToLowerInvariant() switch
+                {
+                    "fp32" => TorchSharp.torch.ScalarType.Float32,
+                    "bf16" => TorchSharp.torch.ScalarType.BFloat16,
+                    var other => throw new ArgumentException($"unknown precision '{other}': fp32 or bf16"),
+                }).ToList()
+                : null)),
     ["server"] = ("txt2img through the HTTP server vs the generation service on the tiny SD1 test model: per-request overhead, requests/s at once [requests=20] [steps=4] [size=16]",
         a => ServerBenchmark.Run(Console.Out,
             requests: a.Length > 0 ? int.Parse(a[0], System.Globalization.CultureInfo.InvariantCulture) : 20,

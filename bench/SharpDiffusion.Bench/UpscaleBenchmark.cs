@@ -17,13 +17,15 @@ namespace SharpDiffusion.Bench;
 /// </summary>
 public static class UpscaleBenchmark
 {
-    public static void Run(TextWriter output, int threads, int size, bool controlNet)
+    /// <param name="precisions">The dtypes to time (a CPU without native bf16 takes many minutes per bf16 tile).</param>
+    public static void Run(TextWriter output, int threads, int size, bool controlNet, IReadOnlyList<ScalarType>? precisions = null)
     {
         set_num_threads(threads);
+        precisions ??= [ScalarType.Float32, ScalarType.BFloat16];
         output.WriteLine($"upscale and ControlNet, random weights, {threads} thread(s)");
-        foreach (var dtype in new[] { ScalarType.Float32, ScalarType.BFloat16 }) Upscale(output, dtype, size);
+        foreach (var dtype in precisions) Upscale(output, dtype, size);
         if (!controlNet) return;
-        foreach (var dtype in new[] { ScalarType.Float32, ScalarType.BFloat16 }) ControlNetStep(output, dtype);
+        foreach (var dtype in precisions) ControlNetStep(output, dtype);
     }
 
     private static void Upscale(TextWriter output, ScalarType dtype, int size)

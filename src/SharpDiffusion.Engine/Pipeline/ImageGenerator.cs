@@ -91,13 +91,15 @@ public static class ImageGenerator
             A1111SigmaQuirks = request.A1111SigmaQuirks,
             LatentMask = inpaint?.Blend,
         };
-        // The refiner's conditions are encoded up front (A1111 encodes them at the switch: the same values).
-        using var refinerCond = refiner?.CreateTextConditioner(request.ClipSkip, embeddingsForWidth).Encode(new[] { request.Prompt }, isNegative: false, sizes);
-        using var refinerUncond = refiner?.CreateTextConditioner(request.ClipSkip, embeddingsForWidth).Encode(new[] { request.NegativePrompt }, isNegative: true, sizes);
+        // Without a hires pass the refiner joins this one. Its conditions are encoded up front (A1111 encodes them at
+        // the switch: the same values).
+        var refinerText = refiner != null && !request.HiresEnabled ? refiner.CreateTextConditioner(request.ClipSkip, embeddingsForWidth) : null;
+        using var refinerCond = refinerText?.Encode(new[] { request.Prompt }, isNegative: false, sizes);
+        using var refinerUncond = refinerText?.Encode(new[] { request.NegativePrompt }, isNegative: true, sizes);
         RefinerStage? refinerStage = null;
-        if (refiner != null && !request.HiresEnabled)
+        if (refinerText != null)
         {
-            refinerStage = new RefinerStage(refiner.CreateDenoiser(), WithImageConditioning(refinerCond!, guidanceCond), WithImageConditioning(refinerUncond!, guidanceUncond), request.RefinerSwitchAt);
+            refinerStage = new RefinerStage(refiner!.CreateDenoiser(), WithImageConditioning(refinerCond!, guidanceCond), WithImageConditioning(refinerUncond!, guidanceUncond), request.RefinerSwitchAt);
             sampling = sampling with { Refiner = refinerStage };
         }
         using var controlStack = LoadControlNets(model, request);
@@ -236,10 +238,7 @@ public static class ImageGenerator
             throw new ArgumentException($"refiner {name}: {(refiner.IsInpainting ? "an inpainting model after a plain one" : "a plain model after an inpainting one")} is not supported");
         if (request.Control.Count > 0) throw new ArgumentException("the refiner with ControlNet is not supported yet");
         var (sampler, _) = SamplerRegistry.Resolve(request.HiresEnabled ? request.HiresSampler ?? request.Sampler : request.Sampler, request.A1111SigmaQuirks);
-        if (sampler is Sampling.Samplers.TimestepSampler or Sampling.Samplers.LcmSampler)
-            throw new ArgumentException($"sampler {sampler.Name} does not support the refiner yet (use a k-diffusion sampler such as Euler, Euler a, DPM++ 2M)");
-        if (sampler is Sampling.Samplers.DdimSampler && request.Mask != null)
-            throw new ArgumentException("DDIM inpainting with the refiner is not supported yet (use a k-diffusion sampler such as Euler, Euler a, DPM++ 2M)");
+        RefinerStage.CheckSampler(sampler, inpainting: request.Mask != null);
         int m = refiner.SizeMultiple;
         var (w, h) = request.HiresEnabled ? request.HiresSize(model.Vae.Config.DownsampleFactor) : (request.Width, request.Height);
         if (w % m != 0 || h % m != 0) throw new ArgumentException($"refiner {name}: size {w}x{h} is not supported by it: width and height must be multiples of {m}");

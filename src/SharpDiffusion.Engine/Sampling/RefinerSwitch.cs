@@ -19,6 +19,16 @@ public sealed class RefinerStage(IDenoiser denoiser, Conditioning cond, Conditio
     public bool Switched { get; internal set; }
 
     /// <summary>
+    /// The samplers the switch reaches: those that call the guided denoiser. The timestep samplers and LCM evaluate
+    /// the U-Net row by row themselves, and DDIM does so when inpainting (the mask goes in before the model there).
+    /// </summary>
+    public static void CheckSampler(Sampler sampler, bool inpainting)
+    {
+        if (sampler is Samplers.TimestepSampler or Samplers.LcmSampler || (inpainting && sampler is Samplers.DdimSampler))
+            throw new ArgumentException($"sampler {sampler.Name} does not support the refiner{(inpainting ? " when inpainting" : "")} yet (use a k-diffusion sampler such as Euler, Euler a, DPM++ 2M)");
+    }
+
+    /// <summary>
     /// A1111's <c>apply_refiner</c> (1.8+, by model timesteps): the timestep nearest the current sigma in the model's
     /// sigma table, <c>t = argmin |sigmas − σ|</c>, has completed <c>(999 − t) / 1000</c> of the schedule; the refiner takes
     /// over at the first model call where that reaches <see cref="SwitchAt"/> (t ≤ 199 at 0.8), whatever the step count

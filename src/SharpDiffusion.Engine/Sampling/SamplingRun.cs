@@ -34,9 +34,7 @@ public static class SamplingRun
         IGuidedDenoiser guided = Guidance(denoiser, cond, uncond, request.CfgScale);
         if (request.Refiner is { } refiner)
         {
-            // These evaluate the U-Net row by row themselves, past the guided denoiser the switch replaces.
-            if (sampler is Samplers.TimestepSampler or Samplers.LcmSampler)
-                throw new ArgumentException($"sampler {sampler.Name} does not support the refiner yet (use a k-diffusion sampler such as Euler, Euler a, DPM++ 2M)");
+            RefinerStage.CheckSampler(sampler, inpainting: request.LatentMask != null);
             guided = new RefinerSwitch(guided, Guidance(refiner.Denoiser, refiner.Cond, uncond is null ? null : refiner.Uncond, request.CfgScale),
                 denoiser.Schedule, refiner);
         }
