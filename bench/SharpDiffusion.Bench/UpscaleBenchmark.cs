@@ -23,7 +23,7 @@ public static class UpscaleBenchmark
         set_num_threads(threads);
         precisions ??= [ScalarType.Float32, ScalarType.BFloat16];
         output.WriteLine($"upscale and ControlNet, random weights, {threads} thread(s)");
-        foreach (var dtype in precisions) Upscale(output, dtype, size);
+        if (size > 0) foreach (var dtype in precisions) Upscale(output, dtype, size); // size 0: the ControlNet step only
         if (!controlNet) return;
         foreach (var dtype in precisions) ControlNetStep(output, dtype);
     }

@@ -19,7 +19,8 @@ public class ControlNetGenerationTests(ITestOutputHelper output)
     private static readonly string Model = TestPaths.GoldenFile("tiny_sd1.safetensors");
     private static readonly string Config = TestPaths.GoldenFile("tiny_sd1.config.json");
 
-    private static GenerationRequest Request(ControlUnit? unit) => new()
+    /// <summary>The golden runs' txt2img settings (also the resize and hires tests' base request).</summary>
+    internal static GenerationRequest Request(ControlUnit? unit) => new()
     {
         Prompt = "a photograph of an astronaut riding a horse",
         NegativePrompt = "",

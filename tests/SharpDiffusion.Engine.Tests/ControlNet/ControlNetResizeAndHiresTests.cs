@@ -30,19 +30,7 @@ public class ControlNetResizeAndHiresTests
         return map;
     }
 
-    private static GenerationRequest Request(ControlUnit unit) => new()
-    {
-        Prompt = "a photograph of an astronaut riding a horse",
-        NegativePrompt = "",
-        Steps = 8,
-        Sampler = "Euler",
-        CfgScale = 7,
-        Seed = 777,
-        Width = 16,
-        Height = 16,
-        A1111SigmaQuirks = false,
-        Control = [unit],
-    };
+    private static GenerationRequest Request(ControlUnit unit) => ControlNetGenerationTests.Request(unit);
 
     private static StableDiffusionCheckpoint LoadModel() =>
         StableDiffusionCheckpoint.Load(Model, new CheckpointLoadOptions { ConfigPath = Config, TokenizerPath = TestPaths.GoldenFile("clip") });

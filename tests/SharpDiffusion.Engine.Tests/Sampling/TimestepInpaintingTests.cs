@@ -11,6 +11,14 @@ namespace SharpDiffusion.Engine.Tests.Sampling;
 /// </summary>
 public class TimestepInpaintingTests
 {
+    /// <summary>The model's schedule, the point mass the eps model aims at and the init latent (seeded).</summary>
+    private static (DiscreteSchedule Schedule, IReadOnlyList<float> AlphasCumprod, Tensor X0, Tensor Init) Setup()
+    {
+        var schedule = DiscreteSchedule.ScaledLinear();
+        return (schedule, schedule.AlphasCumprod, randn(new long[] { 1, 4, 8, 8 }, generator: new Generator(5)) * 2,
+            randn(new long[] { 1, 4, 8, 8 }, generator: new Generator(6)));
+    }
+
     [Theory]
     [InlineData("DDIM")]
     [InlineData("DDIM CFG++")]
@@ -19,10 +27,7 @@ public class TimestepInpaintingTests
     public void EveryModelCallSeesTheMaskBlendedLatent(string sampler)
     {
         using var scope = NewDisposeScope();
-        var schedule = DiscreteSchedule.ScaledLinear();
-        var ac = schedule.AlphasCumprod;
-        var x0 = randn(new long[] { 1, 4, 8, 8 }, generator: new Generator(5)) * 2;
-        var init = randn(new long[] { 1, 4, 8, 8 }, generator: new Generator(6));
+        var (schedule, ac, x0, init) = Setup();
         var keep = zeros(4, 8, 8);
         keep[.., .., ..4] = ones(4, 8, 4); // the left half is kept
         var blend = new LatentMaskBlend(init, keep, 1 - keep);
@@ -51,12 +56,9 @@ public class TimestepInpaintingTests
     public void DdimUpdatesItsOwnLatentWithTheEpsOfTheBlendedOne()
     {
         using var scope = NewDisposeScope();
-        var schedule = DiscreteSchedule.ScaledLinear();
-        var ac = schedule.AlphasCumprod;
-        var x0 = randn(new long[] { 1, 4, 8, 8 }, generator: new Generator(5)) * 2;
-        var init = randn(new long[] { 1, 4, 8, 8 }, generator: new Generator(6));
+        var (schedule, ac, x0, init) = Setup();
         var keep = zeros(4, 8, 8);
-        keep[.., ..4, ..] = ones(4, 4, 8);
+        keep[.., ..4, ..] = ones(4, 4, 8); // the top half is kept
         var model = new PointMassModel(x0, t => PointMassModel.DiscreteAlpha(ac, t));
         var steps = new List<(double Sigma, Tensor X)>();
         SamplingRun.Run(new EpsDenoiser(model, schedule), new Conditioning(ones(1, 2, 3)), null,
