@@ -161,6 +161,7 @@ internal static class GenerationRoutes
             if (r.Has("refiner_switch_at") && r.Raw("refiner_switch_at") is { ValueKind: not JsonValueKind.Null })
                 refinerSwitchAt = r.Double("refiner_switch_at", 0.8, 0.01, 1);
         }
+        var control = ControlNetArgs.Parse(server, r, r.Raw(ControlNetArgs.Field), img2img: kind == "img2img");
         bool save = r.Bool("save_images", false);
         bool send = r.Bool("send_images", true);
         // A1111's default eta (1) is what the engine's ancestral samplers use; another value would be silently ignored.
@@ -214,6 +215,7 @@ internal static class GenerationRoutes
             DenoisingStrength = strength,
             Refiner = refiner,
             RefinerSwitchAt = refinerSwitchAt,
+            Control = control,
         };
         if (hires != null) job = hires(job);
         if (mask != null)
@@ -410,8 +412,12 @@ internal static class GenerationRoutes
         foreach (var (key, value) in GenerationInfotext.HiresFields(request)) extra[key] = value;
         if (job.Mask != null)
             foreach (var (key, value) in GenerationInfotext.MaskFields(request)) extra[key] = value;
+        var written = infotext == null ? null : A1111Infotext.Parse(infotext);
+        // ControlNet's unit fields, as the engine wrote them into the image's parameters.
+        for (int i = 0; i < job.Control.Count; i++)
+            if (written?[$"ControlNet {i}"] is { } unit) extra[$"ControlNet {i}"] = unit;
         // The refiner's fields exist only when it took over, which the image's parameters tell.
-        if (job.Refiner != null && infotext != null && A1111Infotext.Parse(infotext)["Refiner"] is { } refinerTitle)
+        if (job.Refiner != null && written?["Refiner"] is { } refinerTitle)
         {
             extra["Refiner"] = refinerTitle;
             extra["Refiner switch at"] = job.RefinerSwitchAt;

@@ -41,6 +41,8 @@ public sealed class GenerationServiceBackend(ModelCatalog catalog, string? token
             };
             if (job.InitImage != null)
                 generation = generation with { Parameters = await Task.Run(() => AttachInitImage(generation.Parameters, job.InitImage, job.Mask)).ConfigureAwait(false) };
+            if (job.Control.Count > 0)
+                generation = generation with { Parameters = generation.Parameters with { Control = await Task.Run(() => ControlUnits(job)).ConfigureAwait(false) } };
             var reporter = new StepReporter(p => progress.Report((preview ?? new ImageJobProgress(0, 0, 0, 0)) with
             {
                 BatchIndex = p.Iteration, BatchCount = p.IterationCount, Step = p.Step, Steps = p.TotalSteps,
@@ -111,6 +113,27 @@ public sealed class GenerationServiceBackend(ModelCatalog catalog, string? token
             if (maskPath != null) File.Delete(maskPath);
         }
     }
+
+    /// <summary>
+    /// The ControlNet units: each control image (on img2img without one, the init image, as the extension) read as
+    /// <c>generate --control</c> reads its file, run through its preprocessor, kept at its own size for the engine to fit.
+    /// </summary>
+    private static List<SharpDiffusion.Engine.ControlNet.ControlUnit> ControlUnits(ImageJob job) => job.Control.Select(spec =>
+    {
+        var bytes = spec.Image ?? job.InitImage ?? throw new ArgumentException("a ControlNet unit has no control image");
+        var path = Path.Combine(Path.GetTempPath(), "sdserve-" + Guid.NewGuid().ToString("N") + "-control");
+        try
+        {
+            File.WriteAllBytes(path, bytes);
+            var pixels = InitImageLoader.LoadRgb(path, out int width, out int height);
+            return SharpDiffusion.Engine.ControlNet.ControlPreprocessors.Unit(spec.ModelPath, new SharpDiffusion.Engine.Upscaling.RgbImage(width, height, pixels),
+                spec.Module, spec.ResizeMode, spec.Weight, spec.GuidanceStart, spec.GuidanceEnd, spec.ThresholdA, spec.ThresholdB);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }).ToList();
 
     /// <summary>Reports on the job's thread (Progress&lt;T&gt; would post to the thread pool and lag behind).</summary>
     private sealed class StepReporter(Action<GenerationProgress> report) : IProgress<GenerationProgress>

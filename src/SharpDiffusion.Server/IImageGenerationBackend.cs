@@ -74,6 +74,9 @@ public sealed record ImageJob
     public string? HiresPrompt { get; init; }
     public string? HiresNegativePrompt { get; init; }
 
+    /// <summary>sd-webui-controlnet units (<c>alwayson_scripts.controlnet</c>); the backend decodes their images.</summary>
+    public IReadOnlyList<ControlSpec> Control { get; init; } = [];
+
     /// <summary>A1111's refiner_checkpoint (a checkpoint of the models folder) and refiner_switch_at; null: none.</summary>
     public CheckpointEntry? Refiner { get; init; }
     public double RefinerSwitchAt { get; init; } = 0.8;

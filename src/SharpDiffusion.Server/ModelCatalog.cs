@@ -76,6 +76,22 @@ public sealed class ModelCatalog
 
     public IReadOnlyDictionary<string, string> Hypernetworks() => InsideRoot(Folder.Hypernetworks());
 
+    /// <summary>ControlNet files under <c>ControlNet/</c> by name, inside the folder only.</summary>
+    public IReadOnlyDictionary<string, string> ControlNets() => InsideRoot(Folder.ControlNets());
+
+    /// <summary>sd-webui-controlnet's model titles: "name [sha256:8]" once hashed, else the name (listing never hashes).</summary>
+    public IReadOnlyList<string> ControlNetTitles() => ControlNets()
+        .Select(c => CachedHashes(c.Value) is { } h ? $"{c.Key} [{h.Sha256[..8]}]" : c.Key).Order(StringComparer.Ordinal).ToList();
+
+    /// <summary>A ControlNet by title ("name [hash8]") or name; null when the models folder has none of that name.</summary>
+    public string? FindControlNet(string title)
+    {
+        var wanted = title.Trim();
+        int bracket = wanted.LastIndexOf(" [", StringComparison.Ordinal);
+        if (bracket > 0 && wanted.EndsWith(']')) wanted = wanted[..bracket];
+        return ControlNets().TryGetValue(wanted, out var path) ? path : null;
+    }
+
     /// <summary>ESRGAN/Real-ESRGAN files (ESRGAN/, RealESRGAN/, upscalers/), the first of each name, inside the folder only.</summary>
     public IReadOnlyList<UpscalerFile> Upscalers() => Directory.Exists(Folder.Root)
         ? UpscalerFolder.List(Folder.Root).Where(u => IsInside(u.Path, Folder.Root)).DistinctBy(u => u.Name).ToList()

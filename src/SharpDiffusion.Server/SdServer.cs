@@ -72,6 +72,11 @@ public static class SdServer
         var api = app.MapGroup("/sdapi/v1");
         A1111InfoRoutes.Map(api, server);
         GenerationRoutes.Map(app, server);
+        // sd-webui-controlnet's own routes (clients ask them before sending alwayson_scripts.controlnet).
+        var controlNet = app.MapGroup("/controlnet");
+        controlNet.MapGet("/version", () => new Dictionary<string, object> { ["version"] = 2 });
+        controlNet.MapGet("/model_list", () => new Dictionary<string, object> { ["model_list"] = server.Catalog.ControlNetTitles() });
+        controlNet.MapGet("/module_list", () => new Dictionary<string, object> { ["module_list"] = ControlNetArgs.Modules });
         app.Lifetime.ApplicationStopping.Register(() => server.Queue.DisposeAsync().AsTask().Wait(TimeSpan.FromSeconds(30)));
         if (ownsBackend && backend is IDisposable disposable) app.Lifetime.ApplicationStopped.Register(disposable.Dispose);
         if (redis != null) app.Lifetime.ApplicationStopped.Register(redis.Dispose);

@@ -398,15 +398,10 @@ internal sealed class GenerateCommand : ICliCommand
         {
             throw new ArgumentException(e.Message);
         }
-        var map = ControlPreprocessors.Apply(module, image);
-        return ControlUnit.FromMap(modelPath, map) with
-        {
-            Module = module,
-            ResizeMode = resizeMode,
-            Weight = parts.Length > 2 ? Number(parts[2], "weight", spec) : 1.0,
-            GuidanceStart = parts.Length > 3 ? Number(parts[3], "guidance start", spec) : 0.0,
-            GuidanceEnd = parts.Length > 4 ? Number(parts[4], "guidance end", spec) : 1.0,
-        };
+        return ControlPreprocessors.Unit(modelPath, image, module, resizeMode,
+            weight: parts.Length > 2 ? Number(parts[2], "weight", spec) : 1.0,
+            guidanceStart: parts.Length > 3 ? Number(parts[3], "guidance start", spec) : 0.0,
+            guidanceEnd: parts.Length > 4 ? Number(parts[4], "guidance end", spec) : 1.0);
     }
 
     private static string StripShortHash(string title) =>
@@ -433,12 +428,11 @@ internal sealed class GenerateCommand : ICliCommand
         if (File.Exists(name) || Directory.Exists(name)) return name;
         if (modelsDir != null)
         {
-            var folder = Path.Combine(modelsDir, "ControlNet");
-            foreach (var candidate in new[] { name, name + ".safetensors", name + ".pth", name + ".pt", name + ".ckpt" })
-            {
-                var path = Path.Combine(folder, candidate);
-                if (File.Exists(path) || Directory.Exists(path)) return path;
-            }
+            var folder = new Engine.ExtraNetworks.ModelsFolder(modelsDir);
+            if ((folder.FindControlNet(name) ?? folder.FindControlNet(Path.GetFileNameWithoutExtension(name))) is { } file) return file;
+            // A diffusers folder by name.
+            var directory = Path.Combine(folder.ControlNetFolder, name);
+            if (Directory.Exists(directory)) return directory;
         }
         throw new FileNotFoundException(modelsDir == null
             ? $"{name}: no such ControlNet file (give a path, or --models-dir with a ControlNet/ folder)"

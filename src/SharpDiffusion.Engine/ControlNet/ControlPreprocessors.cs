@@ -26,6 +26,26 @@ public static class ControlPreprocessors
         _ => throw new ArgumentException($"unknown ControlNet preprocessor '{name}' (none, canny, invert)"),
     };
 
+    /// <summary>
+    /// A unit from a control image as the extension makes one: the preprocessor at its resolution (canny's
+    /// thresholds <paramref name="low"/> / <paramref name="high"/>), the map kept at its own size for the engine to fit.
+    /// </summary>
+    public static ControlUnit Unit(string modelPath, RgbImage image, string module, ControlResizeMode resizeMode,
+        double weight = 1.0, double guidanceStart = 0.0, double guidanceEnd = 1.0, int low = DefaultCannyLow, int high = DefaultCannyHigh)
+    {
+        var map = Apply(module, image, low, high);
+        return ControlUnit.FromMap(modelPath, map) with
+        {
+            Module = module,
+            ResizeMode = resizeMode,
+            Weight = weight,
+            GuidanceStart = guidanceStart,
+            GuidanceEnd = guidanceEnd,
+            ThresholdA = low,
+            ThresholdB = high,
+        };
+    }
+
     /// <summary>The extension's <c>canny</c>: Canny on the image resized with pad to the resolution, the pad removed.</summary>
     public static RgbImage CannyAtResolution(RgbImage image, int resolution, int low, int high)
     {

@@ -23,6 +23,10 @@ public sealed record ControlUnit(string ModelPath, float[] Hint, int HintWidth, 
     public double GuidanceStart { get; init; }
     public double GuidanceEnd { get; init; } = 1.0;
 
+    /// <summary>canny's low and high thresholds (the extension's threshold_a / threshold_b), for the infotext.</summary>
+    public int ThresholdA { get; init; } = ControlPreprocessors.DefaultCannyLow;
+    public int ThresholdB { get; init; } = ControlPreprocessors.DefaultCannyHigh;
+
     /// <summary>How a map of another shape fits the image; the extension's default is "Crop and Resize".</summary>
     public ControlResizeMode ResizeMode { get; init; } = ControlResizeMode.CropAndResize;
 

@@ -11,6 +11,7 @@ public sealed class ModelsFolder
 {
     private static readonly string[] LoraExtensions = [".pt", ".ckpt", ".safetensors"];
     private static readonly string[] HypernetworkExtensions = [".pt"];
+    private static readonly string[] ControlNetExtensions = [".safetensors", ".pth", ".pt", ".ckpt", ".bin"];
 
     public ModelsFolder(string root)
     {
@@ -25,6 +26,7 @@ public sealed class ModelsFolder
     public string EmbeddingsFolder => Path.Combine(Root, "embeddings");
     public string HypernetworksFolder => Path.Combine(Root, "hypernetworks");
     public string VaeFolder => Path.Combine(Root, "VAE");
+    public string ControlNetFolder => Path.Combine(Root, "ControlNet");
 
     /// <summary>The LoRA/LyCORIS file whose stem is <paramref name="name"/>, or null.</summary>
     public string? FindLora(string name) => FindByStem(name, LoraExtensions, LoraFolder, LyCorisFolder);
@@ -37,6 +39,12 @@ public sealed class ModelsFolder
 
     /// <summary>Every hypernetwork file by name (stem).</summary>
     public IReadOnlyDictionary<string, string> Hypernetworks() => ListByStem(HypernetworkExtensions, HypernetworksFolder);
+
+    /// <summary>Every ControlNet file under <c>ControlNet/</c> by name (stem), as sd-webui-controlnet lists them.</summary>
+    public IReadOnlyDictionary<string, string> ControlNets() => ListByStem(ControlNetExtensions, ControlNetFolder);
+
+    /// <summary>The ControlNet whose stem is <paramref name="name"/>, or null.</summary>
+    public string? FindControlNet(string name) => FindByStem(name, ControlNetExtensions, ControlNetFolder);
 
     private static string? FindByStem(string name, string[] extensions, params string[] folders) =>
         ListByStem(extensions, folders).TryGetValue(name, out var path) ? path : null;

@@ -117,8 +117,8 @@ public static class GenerationInfotext
             };
             if (unit.Module == "canny")
             {
-                fields.Add($"Threshold A: {ControlNet.ControlPreprocessors.DefaultCannyLow}");
-                fields.Add($"Threshold B: {ControlNet.ControlPreprocessors.DefaultCannyHigh}");
+                fields.Add($"Threshold A: {unit.ThresholdA}");
+                fields.Add($"Threshold B: {unit.ThresholdB}");
             }
             fields.Add($"Guidance Start: {A1111Infotext.FormatNumber(unit.GuidanceStart)}");
             fields.Add($"Guidance End: {A1111Infotext.FormatNumber(unit.GuidanceEnd)}");
