@@ -233,7 +233,7 @@ public static class ImageGenerator
         string name = Path.GetFileName(refiner.Path);
         if (request.RefinerSwitchAt <= 0 || request.RefinerSwitchAt > 1) throw new ArgumentException($"refiner switch at {request.RefinerSwitchAt}: must be in (0, 1] (1 never switches)");
         if (refiner.LatentChannels != model.LatentChannels || refiner.Vae.Config.DownsampleFactor != model.Vae.Config.DownsampleFactor || refiner.Vae.Config.ScaleFactor != model.Vae.Config.ScaleFactor)
-            throw new ArgumentException($"refiner {name}: a {refiner.Architecture.DisplayName} model, whose latents are not this {model.Architecture.DisplayName} model's");
+            throw new ArgumentException($"refiner {name} ({refiner.Architecture.DisplayName}): its latents are not those of this {model.Architecture.DisplayName} model");
         if (refiner.IsInpainting != model.IsInpainting)
             throw new ArgumentException($"refiner {name}: {(refiner.IsInpainting ? "an inpainting model after a plain one" : "a plain model after an inpainting one")} is not supported");
         if (request.Control.Count > 0) throw new ArgumentException("the refiner with ControlNet is not supported yet");

@@ -231,6 +231,20 @@ public class RefinerTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void ARefinerOfAnotherLatentSpaceIsOneLineAndExitTwo()
+    {
+        using var dir = new TempDir();
+        var run = CliHarness.Run(["generate", "--model", TestPaths.GoldenFile("tiny_sd1.safetensors"), "--config", TestPaths.GoldenFile("tiny_sd1.config.json"),
+            "--tokenizer", TestPaths.GoldenFile("clip"), "--prompt", "x", "--steps", "2", "--width", "32", "--height", "32",
+            "--models-dir", Directory.CreateDirectory(dir.File("models")).FullName,
+            "--refiner", TestPaths.GoldenFile("tiny_sdxl.safetensors"), "--refiner-config", TestPaths.GoldenFile("tiny_sdxl.config.json"), "--out", dir.File("o.png")]);
+        Assert.True(run.Code == 2, run.Stderr);
+        Assert.Contains("refiner tiny_sdxl.safetensors (SDXL): its latents are not those of this SD1 model", run.Stderr);
+        Assert.Single(run.Stderr.Trim().Split('\n'));
+        Assert.False(File.Exists(dir.File("o.png")));
+    }
+
+    [Fact]
     public void ARefinerWithATimestepSamplerIsOneLineAndExitTwo()
     {
         using var dir = new TempDir();
