@@ -89,64 +89,48 @@ public static class CheckpointTrainer
 
         checkpoint.UNet.RecordsGradients = options.Stage == CheckpointTrainingStage.Unet;
         var cursor = new EpochBatchCursor(dataset, options.Seed, options.BatchSize);
-        var clock = Stopwatch.StartNew();
-        double smoothed = double.NaN, lastLoss = double.NaN;
-        long step = startStep;
+        long step;
+        double lastLoss;
         try
         {
-            while (step < options.MaxSteps)
+            (step, lastLoss) = new TrainingStepLoop
             {
-                double stepLoss = 0;
-                for (int a = 0; a < options.GradientAccumulation; a++)
+                MaxSteps = options.MaxSteps,
+                StartStep = startStep,
+                StopAfterStep = stopAfterStep,
+                GradientAccumulation = options.GradientAccumulation,
+                SaveEvery = options.SaveEvery,
+                SmoothingKeep = 0.98,
+                SmoothingTake = 0.02,
+                MicroLoss = micro =>
                 {
-                    long micro = step * options.GradientAccumulation + a;
                     var batch = cursor.At(micro);
-                    using var scope = NewDisposeScope();
                     var rows = tensor(batch.Select(i => (long)index[i.Path]).ToArray());
                     using var generator = new Generator((ulong)StepRandom.SeedFor(options.Seed, "noise", micro));
-                    Tensor loss;
                     if (vaeStage)
                     {
                         var images = Crop(pixels.index_select(0, rows), options.Crop, new StepRandom(options.Seed, "crop", micro));
-                        loss = VaeLoss(checkpoint, images, generator, options.KlWeight, (int)(images.shape[1] * images.shape[2] * images.shape[3]));
+                        return VaeLoss(checkpoint, images, generator, options.KlWeight, (int)(images.shape[1] * images.shape[2] * images.shape[3]));
                     }
-                    else if (textStage)
+                    var random = new StepRandom(options.Seed, "caption", micro);
+                    if (textStage)
                     {
                         // Every caption names its image: no dropout here (an empty caption names none).
-                        var random = new StepRandom(options.Seed, "caption", micro);
-                        var captions = batch.Select(i => PickCaption(captionLines[index[i.Path]], options with { CaptionDropout = 0 }, random)).ToList();
-                        loss = TextDiscriminationLoss(checkpoint, captions, imageCodes!, rows, options.Temperature);
+                        var names = batch.Select(i => PickCaption(captionLines[index[i.Path]], options with { CaptionDropout = 0 }, random)).ToList();
+                        return TextDiscriminationLoss(checkpoint, names, imageCodes!, rows, options.Temperature);
                     }
-                    else
-                    {
-                        var random = new StepRandom(options.Seed, "caption", micro);
-                        var captions = batch.Select(i => PickCaption(captionLines[index[i.Path]], options, random)).ToList();
-                        loss = DiffusionStepLoss(checkpoint, latents!.index_select(0, rows), batch, captions, options, noiseSchedule, generator, v);
-                    }
-                    (loss / options.GradientAccumulation).backward();
-                    stepLoss += loss.item<float>() / options.GradientAccumulation;
-                }
-                if (options.MaxGradNorm > 0) GradientClipping.ClipByNorm(all.Select(p => p.Parameter), options.MaxGradNorm);
-                double rate = schedules[0].At(step);
-                optimizers[0].Step(rate);
-                if (optimizers.Count > 1) optimizers[1].Step(schedules[1].At(step));
-                foreach (var optimizer in optimizers) optimizer.ZeroGrad();
-                step++;
-                if (ema != null) UpdateEma(ema, all, options.EmaDecay, step);
-
-                lastLoss = stepLoss;
-                smoothed = double.IsNaN(smoothed) ? stepLoss : 0.98 * smoothed + 0.02 * stepLoss;
-                double speed = (step - startStep) / Math.Max(clock.Elapsed.TotalSeconds, 1e-9);
-                progress?.Report(new TrainingProgress(step, options.MaxSteps, stepLoss, smoothed, rate, speed,
-                    TimeSpan.FromSeconds((options.MaxSteps - step) / Math.Max(speed, 1e-9))));
-                bool stopping = stopAfterStep == step;
-                if ((options.SaveEvery > 0 && step % options.SaveEvery == 0) || step == options.MaxSteps || stopping)
+                    var captions = batch.Select(i => PickCaption(captionLines[index[i.Path]], options, random)).ToList();
+                    return DiffusionStepLoss(checkpoint, latents!.index_select(0, rows), batch, captions, options, noiseSchedule, generator, v);
+                },
+                Clip = options.MaxGradNorm > 0 ? () => GradientClipping.ClipByNorm(all.Select(p => p.Parameter), options.MaxGradNorm) : null,
+                Optimizers = optimizers.Select((o, i) => new OptimizerStep(o, schedules[i])).ToList(),
+                AfterStep = ema == null ? null : s => UpdateEma(ema, all, options.EmaDecay, s),
+                Save = s =>
                 {
                     var saved = ema == null ? all : all.Concat(ema.Select(e => ("ema." + e.Name, e.Value))).ToList();
-                    TrainingState.Save(statePath, step, saved, optimizers, fingerprint);
-                }
-                if (stopping) break;
-            }
+                    TrainingState.Save(statePath, s, saved, optimizers, fingerprint);
+                },
+            }.Run(progress);
         }
         finally
         {

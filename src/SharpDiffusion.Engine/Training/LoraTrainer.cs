@@ -60,34 +60,39 @@ public sealed class LoraTrainer
         DateTimeOffset startedAt = DateTimeOffset.UtcNow;
 
         network.Attach();
-        var clock = Stopwatch.StartNew();
-        double smoothed = double.NaN, lastLoss = double.NaN;
-        long step = startStep;
+        long step;
+        double lastLoss;
         try
         {
-            while (step < maxSteps)
+            (step, lastLoss) = new TrainingStepLoop
             {
-                double stepLoss = 0;
+                MaxSteps = maxSteps,
+                StartStep = startStep,
+                StopAfterStep = stopAfterStep,
+                GradientAccumulation = options.GradientAccumulation,
+                SaveEvery = options.SaveEvery,
                 // kohya (accelerate): an optimizer step never spans two epochs; an epoch's last step may accumulate
                 // fewer micro-batches, each loss still divided by the accumulation count.
-                long epoch = step / stepsPerEpoch;
-                int first = (int)(step % stepsPerEpoch) * options.GradientAccumulation;
-                int count = Math.Min(options.GradientAccumulation, batchesPerEpoch - first);
-                if (!epochBatches.TryGetValue(epoch, out var batches))
+                MicroBatches = s =>
                 {
-                    epochBatches.Clear();
-                    epochBatches[epoch] = batches = dataset.EpochBatches(options.Seed, epoch, options.BatchSize);
-                }
-                for (int a = 0; a < count; a++)
+                    long epoch = s / stepsPerEpoch;
+                    int first = (int)(s % stepsPerEpoch) * options.GradientAccumulation;
+                    return (epoch * batchesPerEpoch + first, Math.Min(options.GradientAccumulation, batchesPerEpoch - first));
+                },
+                MicroLoss = micro =>
                 {
-                    long micro = epoch * batchesPerEpoch + first + a;
-                    var batch = batches[first + a];
-                    using var scope = NewDisposeScope();
+                    long epoch = micro / batchesPerEpoch;
+                    if (!epochBatches.TryGetValue(epoch, out var batches))
+                    {
+                        epochBatches.Clear();
+                        epochBatches[epoch] = batches = dataset.EpochBatches(options.Seed, epoch, options.BatchSize);
+                    }
+                    var batch = batches[(int)(micro % batchesPerEpoch)];
                     var random = new StepRandom(options.Seed, "batch", micro);
                     var flips = batch.Select(_ => options.FlipAugment && random.NextDouble() < 0.5).ToArray();
                     var x0 = cat(batch.Select((i, k) => latents.Get(i, flips[k])).ToArray(), 0);
                     var captions = batch.Select(i => CaptionProcessing.Process(i.KohyaCaption, options.Captions, random)).ToList();
-                    var generator = new Generator((ulong)StepRandom.SeedFor(options.Seed, "noise", micro));
+                    using var generator = new Generator((ulong)StepRandom.SeedFor(options.Seed, "noise", micro));
                     var noise = randn(x0.shape, ScalarType.Float32, generator: generator);
                     if (options.NoiseOffset > 0)
                         noise = DiffusionLoss.ApplyNoiseOffset(noise, randn([x0.shape[0], x0.shape[1], 1, 1], ScalarType.Float32, generator: generator), options.NoiseOffset);
@@ -97,34 +102,19 @@ public sealed class LoraTrainer
                     var noisy = schedule.AddNoise(x0, noise, t);
                     var prediction = checkpoint.UNet.Forward(noisy, t, context, vector);
                     var target = DiffusionLoss.Target(schedule, x0, noise, t, v);
-                    using var terms = DiffusionLoss.Compute(prediction, target, t, schedule, options.MinSnrGamma, v);
-                    var scaled = terms.Loss / options.GradientAccumulation;
-                    scaled.backward();
-                    stepLoss += terms.Loss.item<float>() / count;
-                    generator.Dispose();
-                }
-                if (options.MaxGradNorm > 0) GradientClipping.ClipByNorm(network.NamedParameters().Select(p => p.Parameter), options.MaxGradNorm);
-                double unetRate = unetSchedule.At(step), textRate = textSchedule.At(step);
-                optimizers[0].Step(unetRate);
-                optimizers[1].Step(textRate);
-                foreach (var optimizer in optimizers) optimizer.ZeroGrad();
-                step++;
-
-                lastLoss = stepLoss;
-                smoothed = double.IsNaN(smoothed) ? stepLoss : 0.9 * smoothed + 0.1 * stepLoss;
-                double rate = (step - startStep) / Math.Max(clock.Elapsed.TotalSeconds, 1e-9);
-                progress?.Report(new TrainingProgress(step, maxSteps, stepLoss, smoothed, options.TrainUnet ? unetRate : textRate, rate,
-                    TimeSpan.FromSeconds((maxSteps - step) / Math.Max(rate, 1e-9))));
-                bool stopping = stopAfterStep == step;
-                if ((options.SaveEvery > 0 && step % options.SaveEvery == 0) || step == maxSteps || stopping)
-                    TrainingState.Save(statePath, step, network, optimizers, fingerprint);
-                if (samplePrompts != null && step % options.SampleEvery == 0)
+                    return DiffusionLoss.Compute(prediction, target, t, schedule, options.MinSnrGamma, v).Loss;
+                },
+                Clip = options.MaxGradNorm > 0 ? () => GradientClipping.ClipByNorm(network.NamedParameters().Select(p => p.Parameter), options.MaxGradNorm) : null,
+                Optimizers = [new OptimizerStep(optimizers[0], unetSchedule), new OptimizerStep(optimizers[1], textSchedule)],
+                ReportedRate = s => options.TrainUnet ? unetSchedule.At(s) : textSchedule.At(s),
+                Save = s => TrainingState.Save(statePath, s, network, optimizers, fingerprint),
+                AfterSave = samplePrompts == null ? null : s =>
                 {
+                    if (s % options.SampleEvery != 0) return;
                     TrainingSamples.Generate(checkpoint, samplePrompts, SamplesFolder(options.OutputPath), Path.GetFileNameWithoutExtension(options.OutputPath),
-                        step, resolution, options.Seed, options.ClipSkip);
-                }
-                if (stopping) break;
-            }
+                        s, resolution, options.Seed, options.ClipSkip);
+                },
+            }.Run(progress);
         }
         finally
         {

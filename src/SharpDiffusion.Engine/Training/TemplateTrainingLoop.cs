@@ -1,13 +1,11 @@
-using System.Diagnostics;
 using static TorchSharp.torch;
 
 namespace SharpDiffusion.Engine.Training;
 
 /// <summary>
-/// The step loop A1111-style template trainings (textual inversion, hypernetworks) share: micro-batches from the
-/// dataset's seeded epoch order, flips and template prompts from <see cref="StepRandom"/>, noise and timesteps from a
-/// generator seeded per micro-batch (so a run is a function of the seed and resumes bit for bit), gradient
-/// accumulation, the rate schedule, smoothed-loss progress and resumable checkpoints. The trainer supplies the loss.
+/// The micro-batches A1111-style template trainings (textual inversion, hypernetworks) share, run by
+/// <see cref="TrainingStepLoop"/>: the dataset's seeded epoch order, flips and template prompts from
+/// <see cref="StepRandom"/>, noise and timesteps from a generator seeded per micro-batch. The trainer supplies the loss.
 /// </summary>
 internal static class TemplateTrainingLoop
 {
@@ -21,17 +19,18 @@ internal static class TemplateTrainingLoop
         long? stopAfterStep, Action<long> save, IProgress<TrainingProgress>? progress, Func<MicroBatch, Tensor> loss)
     {
         var cursor = new EpochBatchCursor(dataset, options.Seed, options.BatchSize);
-        var clock = Stopwatch.StartNew();
-        double smoothed = double.NaN, lastLoss = double.NaN;
-        long step = startStep;
-        while (step < options.MaxSteps)
+        return new TrainingStepLoop
         {
-            double stepLoss = 0;
-            for (int a = 0; a < options.GradientAccumulation; a++)
+            MaxSteps = options.MaxSteps,
+            StartStep = startStep,
+            StopAfterStep = stopAfterStep,
+            GradientAccumulation = options.GradientAccumulation,
+            SaveEvery = options.SaveEvery,
+            Optimizers = [new OptimizerStep(optimizer, schedule)],
+            Save = save,
+            MicroLoss = micro =>
             {
-                long micro = step * options.GradientAccumulation + a;
                 var batch = cursor.At(micro);
-                using var scope = NewDisposeScope();
                 var random = new StepRandom(options.Seed, "batch", micro);
                 var flips = batch.Select(_ => options.FlipAugment && random.NextDouble() < 0.5).ToArray();
                 var x0 = cat(batch.Select((i, k) => latents.Get(i, flips[k])).ToArray(), 0);
@@ -39,24 +38,8 @@ internal static class TemplateTrainingLoop
                 using var generator = new Generator((ulong)StepRandom.SeedFor(options.Seed, "noise", micro));
                 var noise = randn(x0.shape, ScalarType.Float32, generator: generator);
                 var t = randint(0, KohyaNoiseSchedule.TrainTimesteps, [x0.shape[0]], ScalarType.Int64, generator: generator);
-                var value = loss(new MicroBatch(micro, batch, flips, x0, prompts, noise, t));
-                (value / options.GradientAccumulation).backward();
-                stepLoss += value.item<float>() / options.GradientAccumulation;
-            }
-            double rate = schedule.At(step);
-            optimizer.Step(rate);
-            optimizer.ZeroGrad();
-            step++;
-
-            lastLoss = stepLoss;
-            smoothed = double.IsNaN(smoothed) ? stepLoss : 0.9 * smoothed + 0.1 * stepLoss;
-            double speed = (step - startStep) / Math.Max(clock.Elapsed.TotalSeconds, 1e-9);
-            progress?.Report(new TrainingProgress(step, options.MaxSteps, stepLoss, smoothed, rate, speed,
-                TimeSpan.FromSeconds((options.MaxSteps - step) / Math.Max(speed, 1e-9))));
-            bool stopping = stopAfterStep == step;
-            if ((options.SaveEvery > 0 && step % options.SaveEvery == 0) || step == options.MaxSteps || stopping) save(step);
-            if (stopping) break;
-        }
-        return (step, lastLoss);
+                return loss(new MicroBatch(micro, batch, flips, x0, prompts, noise, t));
+            },
+        }.Run(progress);
     }
 }
