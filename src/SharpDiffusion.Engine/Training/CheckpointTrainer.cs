@@ -1,3 +1,4 @@
+using TorchSharp;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
@@ -361,7 +362,10 @@ public static class CheckpointTrainer
     {
         double d = Math.Min(decay, (1.0 + step) / (10.0 + step));
         using var noGrad = no_grad();
-        for (int i = 0; i < ema.Count; i++) ema[i].Value.mul_(d).add_(live[i].Parameter, alpha: 1 - d);
+        // Scalars held in locals: a temporary one can be freed while the native call reads it (see TrainingOptimizer.Arg).
+        using var keep = d.ToScalar();
+        using var take = (1 - d).ToScalar();
+        for (int i = 0; i < ema.Count; i++) ema[i].Value.mul_(keep).add_(live[i].Parameter, take);
     }
 
     private static void CopyEma(List<(string Name, Parameter Value)> ema, List<(string Name, Parameter Parameter)> live)

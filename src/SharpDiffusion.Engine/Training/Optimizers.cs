@@ -1,3 +1,4 @@
+using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
@@ -46,6 +47,14 @@ public abstract class TrainingOptimizer : IDisposable
 
     public virtual void Dispose() { }
 
+    /// <summary>
+    /// A scalar argument for a native call. TorchSharp turns a double into a <see cref="Scalar"/> wrapper whose
+    /// finalizer frees the native value; an implicit temporary can be collected while the call still reads it (seen as
+    /// "Unknown scalar type" in add_ and as crashes in runs of thousands of steps). Held in a <c>using</c> local or a
+    /// field, it stays reachable until the call has returned.
+    /// </summary>
+    protected static Scalar Arg(double value) => value.ToScalar();
+
     protected static Tensor StateOrZeros(Dictionary<string, Tensor> states, string key, Tensor like)
     {
         if (!states.TryGetValue(key, out var t)) states[key] = t = zeros_like(like);
@@ -69,19 +78,26 @@ public sealed class AdamWOptimizer(IReadOnlyList<(string Name, Parameter Paramet
     double beta1 = 0.9, double beta2 = 0.999, double epsilon = 1e-8, double weightDecay = 0.01) : TrainingOptimizer(parameters)
 {
     private readonly Dictionary<string, Tensor> _state = new(StringComparer.Ordinal);
+    private readonly Scalar _beta2 = Arg(beta2), _oneMinusBeta2 = Arg(1 - beta2), _epsilon = Arg(epsilon), _one = Arg(1);
+
+    // lerp_ takes its weight as a tensor: the 0-dim double tensor the implicit conversion made, kept here.
+    private readonly Tensor _oneMinusBeta1 = tensor(1 - beta1);
 
     protected override void Update(string name, Parameter p, Tensor grad, double lr)
     {
         var m = StateOrZeros(_state, name + ".exp_avg", p);
         var v = StateOrZeros(_state, name + ".exp_avg_sq", p);
-        p.mul_(1 - lr * weightDecay);
-        m.lerp_(grad, 1 - beta1);
-        v.mul_(beta2).addcmul_(grad, grad, 1 - beta2);
+        using var decay = Arg(1 - lr * weightDecay);
+        p.mul_(decay);
+        m.lerp_(grad, _oneMinusBeta1);
+        v.mul_(_beta2).addcmul_(grad, grad, _oneMinusBeta2);
         double biasCorrection1 = 1 - Math.Pow(beta1, StepCount);
         double biasCorrection2 = 1 - Math.Pow(beta2, StepCount);
         double stepSize = lr / biasCorrection1;
-        using var denom = v.sqrt().div_(Math.Sqrt(biasCorrection2)).add_(epsilon);
-        p.addcdiv_(m, denom, -stepSize);
+        using var correction = Arg(Math.Sqrt(biasCorrection2));
+        using var negativeStep = Arg(-stepSize);
+        using var denom = v.sqrt().div_(correction).add_(_epsilon, _one);
+        p.addcdiv_(m, denom, negativeStep);
     }
 
     public override IEnumerable<(string Name, Tensor Value)> State() => _state.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => (p.Key, p.Value));
@@ -96,6 +112,8 @@ public sealed class AdamWOptimizer(IReadOnlyList<(string Name, Parameter Paramet
     {
         foreach (var t in _state.Values) t.Dispose();
         _state.Clear();
+        foreach (var s in new[] { _beta2, _oneMinusBeta2, _epsilon, _one }) s.Dispose();
+        _oneMinusBeta1.Dispose();
     }
 }
 
@@ -107,15 +125,18 @@ public sealed class LionOptimizer(IReadOnlyList<(string Name, Parameter Paramete
     double beta1 = 0.9, double beta2 = 0.99, double weightDecay = 0.0) : TrainingOptimizer(parameters)
 {
     private readonly Dictionary<string, Tensor> _state = new(StringComparer.Ordinal);
+    private readonly Scalar _beta1 = Arg(beta1), _oneMinusBeta1 = Arg(1 - beta1), _beta2 = Arg(beta2), _oneMinusBeta2 = Arg(1 - beta2);
 
     protected override void Update(string name, Parameter p, Tensor grad, double lr)
     {
         var m = StateOrZeros(_state, name + ".exp_avg", p);
-        p.mul_(1 - lr * weightDecay);
-        using var interpolated = m.mul(beta1).add_(grad, 1 - beta1);
+        using var decay = Arg(1 - lr * weightDecay);
+        using var negativeRate = Arg(-lr);
+        p.mul_(decay);
+        using var interpolated = m.mul(_beta1).add_(grad, _oneMinusBeta1);
         using var direction = interpolated.sign_();
-        p.add_(direction, -lr);
-        m.mul_(beta2).add_(grad, 1 - beta2);
+        p.add_(direction, negativeRate);
+        m.mul_(_beta2).add_(grad, _oneMinusBeta2);
     }
 
     public override IEnumerable<(string Name, Tensor Value)> State() => _state.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => (p.Key, p.Value));
@@ -130,6 +151,7 @@ public sealed class LionOptimizer(IReadOnlyList<(string Name, Parameter Paramete
     {
         foreach (var t in _state.Values) t.Dispose();
         _state.Clear();
+        foreach (var s in new[] { _beta1, _oneMinusBeta1, _beta2, _oneMinusBeta2 }) s.Dispose();
     }
 }
 
@@ -147,7 +169,13 @@ public static class GradientClipping
         foreach (var n in norms) n.Dispose();
         using var total = stacked.norm();
         double totalNorm = total.item<float>();
-        using var coefficient = (maxNorm / (total + 1e-6)).clamp_max(1.0);
+        // Scalars held in locals: a temporary one can be freed while the native call reads it (see TrainingOptimizer.Arg).
+        using var tiny = 1e-6.ToScalar();
+        using var one = 1.0.ToScalar();
+        using var max = maxNorm.ToScalar();
+        using var denominator = total.add(tiny, one);
+        using var ratio = denominator.reciprocal().mul_(max);
+        using var coefficient = ratio.clamp_max(one);
         foreach (var g in grads) g.mul_(coefficient);
         return totalNorm;
     }
