@@ -1,3 +1,4 @@
+using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
@@ -52,6 +53,9 @@ public sealed class TrainableLoraModule : TrainableNetworkModule
         using var x = input.dtype == Down.dtype ? input.alias() : input.to(Down.dtype);
         using var low = IsConvolution ? Layer.Apply(x, Down) : F.linear(x, Down);
         using var high = IsConvolution ? F.conv2d(low, Up) : F.linear(low, Up);
-        return high.mul(Multiplier).mul_(Scale);
+        // Scalars held in locals: a temporary one can be freed while the native call reads it (see TrainingOptimizer.Arg).
+        using var multiplier = Multiplier.ToScalar();
+        using var scale = Scale.ToScalar();
+        return high.mul(multiplier).mul_(scale);
     }
 }
