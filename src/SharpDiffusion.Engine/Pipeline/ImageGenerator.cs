@@ -364,7 +364,7 @@ public static class ImageGenerator
             Img2ImgStepsRequested = true, // A1111 passes hr_second_pass_steps (or steps): exactly that many run
             A1111SigmaQuirks = request.A1111SigmaQuirks,
         };
-        controlStack?.BeginHiresPass(sampling.Steps);
+        controlStack?.BeginHiresPass(Img2ImgSchedule.Plan(sampling.Steps, sampling.DenoisingStrength, sampling.Img2ImgStepsRequested).SamplingSteps);
         if (refiner == null) return SamplingRun.Run(denoiser, cond, uncond, sampling, onStep, cancellation);
         using var refinerCond = refiner.Text.Encode(new[] { request.HiresPrompt ?? request.Prompt }, isNegative: false, sizes);
         using var refinerUncond = refiner.Text.Encode(new[] { request.HiresNegativePrompt ?? request.NegativePrompt }, isNegative: true, sizes);
@@ -399,7 +399,7 @@ public static class ImageGenerator
     private static ControlStack? LoadControlNets(StableDiffusionCheckpoint model, GenerationRequest request)
     {
         if (request.Control.Count == 0) return null;
-        int steps = request.InitImage != null ? Img2ImgSchedule.SamplingSteps(request.Steps, request.Strength) : request.Steps;
+        int steps = request.InitImage != null ? Img2ImgSchedule.Plan(request.Steps, request.Strength, stepsRequested: false).SamplingSteps : request.Steps;
         var stack = new ControlStack(steps);
         try
         {

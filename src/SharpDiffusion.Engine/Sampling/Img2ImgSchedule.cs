@@ -1,5 +1,18 @@
 namespace SharpDiffusion.Engine.Sampling;
 
+/// <summary>
+/// An img2img run's steps as A1111's <c>setup_img2img_steps</c> gives them: the schedule's length and t_enc (the run
+/// walks t_enc + 1 steps of its tail), and whether the caller asked for its steps (the hires. fix pass).
+/// </summary>
+public readonly record struct Img2ImgPlan(int ScheduleSteps, int TEnc, bool StepsRequested)
+{
+    /// <summary>
+    /// The steps A1111 counts the run over (<c>launch_sampling(t_enc + 1, ...)</c> sets <c>state.sampling_steps</c>),
+    /// the denominator of sd-webui-controlnet's guidance window.
+    /// </summary>
+    public int SamplingSteps => TEnc + 1;
+}
+
 /// <summary>A1111's img2img step selection (<c>setup_img2img_steps</c>, default settings).</summary>
 public static class Img2ImgSchedule
 {
@@ -7,20 +20,14 @@ public static class Img2ImgSchedule
     public static int EncodeSteps(int steps, double strength) => (int)(Math.Min(strength, 0.999) * steps);
 
     /// <summary>
-    /// The steps A1111 counts an img2img run over (<c>launch_sampling(t_enc + 1, ...)</c> sets
-    /// <c>state.sampling_steps</c>), the denominator of sd-webui-controlnet's guidance window.
-    /// </summary>
-    public static int SamplingSteps(int steps, double strength) => EncodeSteps(steps, strength) + 1;
-
-    /// <summary>
     /// A1111's <c>setup_img2img_steps</c>: the schedule's length and t_enc. Plain img2img walks the tail of a
     /// <paramref name="steps"/>-step schedule (t_enc = int(min(strength, 0.999)·steps)); a run that asks for its steps
     /// (<paramref name="stepsRequested"/>: the hires. fix pass, which passes <c>hr_second_pass_steps or steps</c>) makes
     /// exactly that many over a schedule of <c>int(steps / min(strength, 0.999))</c> (t_enc = steps − 1).
     /// </summary>
-    public static (int ScheduleSteps, int TEnc) Plan(int steps, double strength, bool stepsRequested) => stepsRequested
-        ? ((int)(steps / Math.Min(strength, 0.999)), steps - 1)
-        : (steps, EncodeSteps(steps, strength));
+    public static Img2ImgPlan Plan(int steps, double strength, bool stepsRequested) => stepsRequested
+        ? new((int)(steps / Math.Min(strength, 0.999)), steps - 1, true)
+        : new(steps, EncodeSteps(steps, strength), false);
 
     /// <summary>
     /// The tail of a full <paramref name="steps"/>-step sigma list that an img2img run of
@@ -47,14 +54,14 @@ public static class Img2ImgSchedule
     /// σ(T[t_enc−1]), …, σ(T[0]): the first sigma is the noise level only; the loop starts one timestep lower, at the
     /// second (<see cref="TimestepWalk"/>), as A1111 does.
     /// </summary>
-    public static double[] TimestepTail(double[] sigmas, int steps, double strength, int minimumSteps, string samplerName, int? requestedTEnc = null)
+    public static double[] TimestepTail(double[] sigmas, Img2ImgPlan plan, double strength, int minimumSteps, string samplerName)
     {
         if (!(strength > 0 && strength <= 1)) throw new ArgumentOutOfRangeException(nameof(strength), strength, "denoising strength must be in (0, 1]");
-        int tEnc = requestedTEnc ?? EncodeSteps(steps, strength);
+        int tEnc = plan.TEnc;
         if (tEnc < minimumSteps)
-            throw new ArgumentException(requestedTEnc != null
+            throw new ArgumentException(plan.StepsRequested
                 ? $"{samplerName} img2img needs at least {minimumSteps} denoising steps: {tEnc + 1} steps asked for make {tEnc}"
-                : $"{samplerName} img2img needs at least {minimumSteps} denoising steps: int(strength {strength} x {steps} steps) = {tEnc}");
+                : $"{samplerName} img2img needs at least {minimumSteps} denoising steps: int(strength {strength} x {plan.ScheduleSteps} steps) = {tEnc}");
         return sigmas[(sigmas.Length - 1 - tEnc)..];
     }
 

@@ -45,12 +45,11 @@ public abstract class Sampler
     public virtual Tensor InitialLatent(Tensor noise, double sigmaStart) => noise * sigmaStart;
 
     /// <summary>
-    /// The sigma list an img2img run of <paramref name="strength"/> walks, from the txt2img list of a
-    /// <paramref name="steps"/>-step run (<see cref="Img2ImgSchedule.Tail"/>); its first sigma is the noise level of
-    /// <see cref="Img2ImgLatent"/>.
+    /// The sigma list an img2img run of <paramref name="strength"/> walks, from the txt2img list of the plan's
+    /// schedule (<see cref="Img2ImgSchedule.Tail(IReadOnlyList{double}, double, int)"/>); its first sigma is the noise
+    /// level of <see cref="Img2ImgLatent"/>.
     /// </summary>
-    public virtual double[] Img2ImgSigmas(double[] sigmas, int steps, double strength, int? tEnc = null) =>
-        tEnc is { } t ? Img2ImgSchedule.Tail(sigmas, strength, t) : Img2ImgSchedule.Tail(sigmas, strength);
+    public virtual double[] Img2ImgSigmas(double[] sigmas, Img2ImgPlan plan, double strength) => Img2ImgSchedule.Tail(sigmas, strength, plan.TEnc);
 
     /// <summary>The starting latents of an img2img run: the init latents noised to <paramref name="sigmaStart"/>.</summary>
     public virtual Tensor Img2ImgLatent(Tensor init, Tensor noise, double sigmaStart) => init + noise * sigmaStart;

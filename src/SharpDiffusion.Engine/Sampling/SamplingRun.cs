@@ -15,14 +15,12 @@ public static class SamplingRun
     {
         if (request.BatchSize < 1) throw new ArgumentOutOfRangeException(nameof(request), request.BatchSize, "batch size must be at least 1");
         var (sampler, impliedSchedule) = SamplerRegistry.Resolve(request.Sampler, request.A1111SigmaQuirks);
-        var (scheduleSteps, tEnc) = request.InitLatents is null
-            ? (request.Steps, request.Steps)
+        Img2ImgPlan? plan = request.InitLatents is null ? null
             : Img2ImgSchedule.Plan(request.Steps, request.DenoisingStrength, request.Img2ImgStepsRequested);
-        var sigmas = sampler.Sigmas(denoiser.Schedule, scheduleSteps, request.Schedule ?? impliedSchedule, request.Sdxl);
+        var sigmas = sampler.Sigmas(denoiser.Schedule, plan?.ScheduleSteps ?? request.Steps, request.Schedule ?? impliedSchedule, request.Sdxl);
         // A1111 spans the SDE samplers' Brownian tree over the full schedule, also for img2img.
         var fullSigmas = sigmas;
-        if (request.InitLatents is not null)
-            sigmas = sampler.Img2ImgSigmas(sigmas, scheduleSteps, request.DenoisingStrength, request.Img2ImgStepsRequested ? tEnc : null);
+        if (plan is { } img2img) sigmas = sampler.Img2ImgSigmas(sigmas, img2img, request.DenoisingStrength);
 
         using var noise = BatchNoise.ForSeeds(request.Rng, request.Seed, request.BatchSize);
         var seeds = Enumerable.Range(0, request.BatchSize).Select(i => request.Seed + i).ToArray();

@@ -99,7 +99,7 @@ public class ControlNetResizeAndHiresTests
         using var result = ImageGenerator.Generate(model, request, onControl: calls.Add);
         // A1111: t_enc = int(0.5·8) = 4, launch_sampling(t_enc + 1 = 5): active while max(i − 1, 0)/5 <= 0.5, steps 0-3 of 5.
         Assert.Equal([0, 1, 2, 3], calls.Select(c => c.Step));
-        Assert.Equal(5, Img2ImgSchedule.SamplingSteps(8, 0.5));
+        Assert.Equal(5, Img2ImgSchedule.Plan(8, 0.5, stepsRequested: false).SamplingSteps);
     }
 
     [Fact]

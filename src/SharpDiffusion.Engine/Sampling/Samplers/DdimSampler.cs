@@ -31,9 +31,9 @@ public sealed class DdimSampler : Sampler
     /// A1111's DDIM is one of its timestep samplers: img2img noises to T[t_enc] and walks from T[t_enc − 1]
     /// (<see cref="Img2ImgSchedule.TimestepTail"/>). CompVis walks from the noise level itself.
     /// </summary>
-    public override double[] Img2ImgSigmas(double[] sigmas, int steps, double strength, int? tEnc = null) => A1111SkipsLastStep
-        ? Img2ImgSchedule.TimestepTail(sigmas, steps, strength, minimumSteps: 2, Name, tEnc)
-        : base.Img2ImgSigmas(sigmas, steps, strength, tEnc);
+    public override double[] Img2ImgSigmas(double[] sigmas, Img2ImgPlan plan, double strength) => A1111SkipsLastStep
+        ? Img2ImgSchedule.TimestepTail(sigmas, plan, strength, minimumSteps: 2, Name)
+        : base.Img2ImgSigmas(sigmas, plan, strength);
 
     /// <summary>DDIM starts from the unit noise itself (x_T), not noise × sigma.</summary>
     public override Tensor InitialLatent(Tensor noise, double sigmaStart) => noise.clone();

@@ -18,8 +18,8 @@ public abstract class TimestepSampler : Sampler
     }
 
     /// <summary>A1111's img2img: noise to T[t_enc], then the loop from T[t_enc − 1] (<see cref="Img2ImgSchedule.TimestepTail"/>).</summary>
-    public override double[] Img2ImgSigmas(double[] sigmas, int steps, double strength, int? tEnc = null) =>
-        Img2ImgSchedule.TimestepTail(sigmas, steps, strength, minimumSteps: 2, Name, tEnc);
+    public override double[] Img2ImgSigmas(double[] sigmas, Img2ImgPlan plan, double strength) =>
+        Img2ImgSchedule.TimestepTail(sigmas, plan, strength, minimumSteps: 2, Name);
 
     /// <summary>x_T is the unit noise itself.</summary>
     public override Tensor InitialLatent(Tensor noise, double sigmaStart) => noise.clone();

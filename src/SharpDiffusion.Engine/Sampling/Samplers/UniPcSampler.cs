@@ -24,8 +24,8 @@ public sealed class UniPcSampler : TimestepSampler
     /// (one DDIM timestep below the noise level; A1111's own comment calls it "likely off by a bit", kept as it is).
     /// The list is σ(T[t_enc]), …, σ(T[0]): its first sigma is the noise level, the second the start time.
     /// </summary>
-    public override double[] Img2ImgSigmas(double[] sigmas, int steps, double strength, int? tEnc = null) =>
-        Img2ImgSchedule.TimestepTail(sigmas, steps, strength, Order, Name, tEnc);
+    public override double[] Img2ImgSigmas(double[] sigmas, Img2ImgPlan plan, double strength) =>
+        Img2ImgSchedule.TimestepTail(sigmas, plan, strength, Order, Name);
 
     /// <summary>The continuous times of an n-step run, float32 <c>linspace(1, 0.001, n + 1)</c>.</summary>
     public static float[] Times(int steps) => DiscreteSchedule.LinspaceFloat32(1f, 0.001f, steps + 1);
