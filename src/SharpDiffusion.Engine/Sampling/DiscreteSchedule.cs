@@ -147,6 +147,26 @@ public sealed partial class DiscreteSchedule
         return (float)Math.Exp(logSigma);
     }
 
+    /// <summary>
+    /// The timestep whose <see cref="Sigmas"/> value (k-diffusion's <c>CompVisDenoiser.sigmas</c>) is nearest, the
+    /// distances taken in float32 as torch does on that table (A1111's <c>apply_refiner</c>: <c>argmin |sigmas − σ|</c>).
+    /// </summary>
+    public int NearestSigmaIndex(float sigma)
+    {
+        int best = 0;
+        float bestDistance = float.PositiveInfinity;
+        for (int i = 0; i < sigmas.Length; i++)
+        {
+            float d = MathF.Abs(sigmas[i] - sigma);
+            if (d < bestDistance)
+            {
+                bestDistance = d;
+                best = i;
+            }
+        }
+        return best;
+    }
+
     /// <summary>sgm <c>DiscreteDenoiser</c> quantisation: the timestep whose <see cref="SgmSigmas"/> value is nearest in sigma (not log sigma).</summary>
     public int NearestTimestep(double sigma)
     {

@@ -34,23 +34,8 @@ public sealed class RefinerStage(IDenoiser denoiser, Conditioning cond, Conditio
     /// over at the first model call where that reaches <see cref="SwitchAt"/> (t ≤ 199 at 0.8), whatever the step count
     /// or denoising strength.
     /// </summary>
-    public bool TakesOverAt(DiscreteSchedule schedule, double sigma)
-    {
-        float s = (float)sigma; // A1111 compares the float32 sigma tensor with the float32 table
-        int best = 0;
-        float bestDistance = float.PositiveInfinity;
-        var sigmas = schedule.Sigmas;
-        for (int i = 0; i < sigmas.Count; i++)
-        {
-            float d = MathF.Abs(sigmas[i] - s);
-            if (d < bestDistance)
-            {
-                bestDistance = d;
-                best = i;
-            }
-        }
-        return (999 - best) / 1000.0 >= SwitchAt;
-    }
+    public bool TakesOverAt(DiscreteSchedule schedule, double sigma) =>
+        (999 - schedule.NearestSigmaIndex((float)sigma)) / 1000.0 >= SwitchAt; // the float32 sigma tensor, as A1111's
 }
 
 /// <summary>
