@@ -97,20 +97,23 @@ public sealed class GenerationServiceBackend(ModelCatalog catalog, string? token
     }
 
     /// <summary>The init image and mask read as <c>generate --init-image --mask</c> reads its files (the engine's one reader).</summary>
-    private static GenerationRequest AttachInitImage(GenerationRequest request, byte[] image, byte[]? mask)
+    private static GenerationRequest AttachInitImage(GenerationRequest request, byte[] image, byte[]? mask) =>
+        ThroughTempFile(image, "init", imagePath => mask == null
+            ? InitImageLoader.Attach(request, imagePath, null, out _)
+            : ThroughTempFile(mask, "mask", maskPath => InitImageLoader.Attach(request, imagePath, maskPath, out _)));
+
+    /// <summary>Request bytes read by the engine's file reader (the one the command line uses) through a temporary file.</summary>
+    private static T ThroughTempFile<T>(byte[] bytes, string what, Func<string, T> read)
     {
-        var stem = Path.Combine(Path.GetTempPath(), "sdserve-" + Guid.NewGuid().ToString("N"));
-        var (imagePath, maskPath) = (stem + "-init", mask == null ? null : stem + "-mask");
+        var path = Path.Combine(Path.GetTempPath(), $"sdserve-{Guid.NewGuid():N}-{what}");
         try
         {
-            File.WriteAllBytes(imagePath, image);
-            if (maskPath != null) File.WriteAllBytes(maskPath, mask!);
-            return InitImageLoader.Attach(request, imagePath, maskPath, out _);
+            File.WriteAllBytes(path, bytes);
+            return read(path);
         }
         finally
         {
-            File.Delete(imagePath);
-            if (maskPath != null) File.Delete(maskPath);
+            File.Delete(path);
         }
     }
 
@@ -121,18 +124,12 @@ public sealed class GenerationServiceBackend(ModelCatalog catalog, string? token
     private static List<SharpDiffusion.Engine.ControlNet.ControlUnit> ControlUnits(ImageJob job) => job.Control.Select(spec =>
     {
         var bytes = spec.Image ?? job.InitImage ?? throw new ArgumentException("a ControlNet unit has no control image");
-        var path = Path.Combine(Path.GetTempPath(), "sdserve-" + Guid.NewGuid().ToString("N") + "-control");
-        try
+        var image = ThroughTempFile(bytes, "control", path =>
         {
-            File.WriteAllBytes(path, bytes);
-            var pixels = InitImageLoader.LoadRgb(path, out int width, out int height);
-            return SharpDiffusion.Engine.ControlNet.ControlPreprocessors.Unit(spec.ModelPath, new SharpDiffusion.Engine.Upscaling.RgbImage(width, height, pixels),
-                spec.Module, spec.ResizeMode, spec.Weight, spec.GuidanceStart, spec.GuidanceEnd, spec.ThresholdA, spec.ThresholdB);
-        }
-        finally
-        {
-            File.Delete(path);
-        }
+            var rgb = InitImageLoader.LoadRgb(path, out int width, out int height);
+            return new SharpDiffusion.Engine.Upscaling.RgbImage(width, height, rgb);
+        });
+        return SharpDiffusion.Engine.ControlNet.ControlPreprocessors.Unit(spec.ModelPath, image, spec.Module, spec.ResizeMode, spec.Weight, spec.GuidanceStart, spec.GuidanceEnd, spec.ThresholdA, spec.ThresholdB);
     }).ToList();
 
     /// <summary>Reports on the job's thread (Progress&lt;T&gt; would post to the thread pool and lag behind).</summary>

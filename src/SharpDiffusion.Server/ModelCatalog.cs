@@ -1,6 +1,7 @@
 using SharpDiffusion.Engine.Upscaling;
 using SharpDiffusion.Engine.ExtraNetworks;
 using SharpDiffusion.Hashing;
+using SharpDiffusion.Png;
 
 namespace SharpDiffusion.Server;
 
@@ -50,9 +51,7 @@ public sealed class ModelCatalog
     public CheckpointEntry? FindCheckpoint(string? name)
     {
         if (string.IsNullOrWhiteSpace(name)) return null;
-        var wanted = name.Trim();
-        int bracket = wanted.LastIndexOf(" [", StringComparison.Ordinal);
-        if (bracket > 0 && wanted.EndsWith(']')) wanted = wanted[..bracket];
+        var wanted = A1111Infotext.NameOfTitle(name);
         var all = Checkpoints();
         return all.FirstOrDefault(c => c.Name == wanted)
             ?? all.FirstOrDefault(c => c.ModelName == wanted)
@@ -84,13 +83,8 @@ public sealed class ModelCatalog
         .Select(c => CachedHashes(c.Value) is { } h ? $"{c.Key} [{h.Sha256[..8]}]" : c.Key).Order(StringComparer.Ordinal).ToList();
 
     /// <summary>A ControlNet by title ("name [hash8]") or name; null when the models folder has none of that name.</summary>
-    public string? FindControlNet(string title)
-    {
-        var wanted = title.Trim();
-        int bracket = wanted.LastIndexOf(" [", StringComparison.Ordinal);
-        if (bracket > 0 && wanted.EndsWith(']')) wanted = wanted[..bracket];
-        return ControlNets().TryGetValue(wanted, out var path) ? path : null;
-    }
+    public string? FindControlNet(string title) =>
+        ControlNets().TryGetValue(A1111Infotext.NameOfTitle(title), out var path) ? path : null;
 
     /// <summary>ESRGAN/Real-ESRGAN files (ESRGAN/, RealESRGAN/, upscalers/), the first of each name, inside the folder only.</summary>
     public IReadOnlyList<UpscalerFile> Upscalers() => Directory.Exists(Folder.Root)

@@ -366,7 +366,7 @@ internal sealed class GenerateCommand : ICliCommand
             throw new ArgumentException("--control-resize-mode needs a --control unit");
         }
         // A PNG names its refiner as "NAME [hash]" (A1111's short title): looked up like --refiner NAME.
-        var refinerName = args.GetValue(_refiner) ?? (png?["Refiner"] is { } pngRefiner ? StripShortHash(pngRefiner) : null);
+        var refinerName = args.GetValue(_refiner) ?? (png?["Refiner"] is { } pngRefiner ? A1111Infotext.NameOfTitle(pngRefiner) : null);
         ModelChoice? refiner = refinerName == null ? null
             : new ModelChoice(ResolveCheckpoint(refinerName, modelPath, modelsDir), load with { ConfigPath = args.GetValue(_refinerConfig), VaePath = null, Prediction = null });
         if (refiner == null && args.GetValue(_refinerConfig) != null) throw new ArgumentException("--refiner-config needs --refiner");
@@ -406,9 +406,6 @@ internal sealed class GenerateCommand : ICliCommand
             guidanceStart: parts.Length > 3 ? Number(parts[3], "guidance start", spec) : 0.0,
             guidanceEnd: parts.Length > 4 ? Number(parts[4], "guidance end", spec) : 1.0);
     }
-
-    private static string StripShortHash(string title) =>
-        title.EndsWith(']') && title.LastIndexOf(" [", StringComparison.Ordinal) is var at and > 0 ? title[..at] : title;
 
     /// <summary>A checkpoint given as a path, or by name (with or without extension) beside the main model or in the models folder's Stable-diffusion/.</summary>
     private static string ResolveCheckpoint(string name, string modelPath, string? modelsDir)

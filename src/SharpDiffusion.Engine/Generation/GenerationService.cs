@@ -262,16 +262,7 @@ public sealed class GenerationService : IDisposable
             return _model;
         }
         Unload();
-        var model = StableDiffusionCheckpoint.Load(choice.CheckpointPath, choice.LoadOptions);
-        try
-        {
-            _ = model.Tokenizer; // a missing vocabulary fails the load, before any work
-        }
-        catch
-        {
-            model.Dispose();
-            throw;
-        }
+        var model = LoadWithVocabulary(choice);
         _model = model;
         _modelStamp = stamp;
         // Hashed at load, not after a job: a caller's progress display for hashing must not nest in its sampling one.
@@ -280,6 +271,22 @@ public sealed class GenerationService : IDisposable
         Volatile.Write(ref _choice, choice);
         loadTime = model.LoadTime;
         return model;
+    }
+
+    /// <summary>A checkpoint whose vocabulary is found too: a missing one fails the load, before any work.</summary>
+    private static StableDiffusionCheckpoint LoadWithVocabulary(ModelChoice choice)
+    {
+        var model = StableDiffusionCheckpoint.Load(choice.CheckpointPath, choice.LoadOptions);
+        try
+        {
+            _ = model.Tokenizer;
+            return model;
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
     }
 
     /// <summary>
@@ -292,16 +299,7 @@ public sealed class GenerationService : IDisposable
         if (_refiner != null && _refinerChoice!.SameAs(choice) && stamp == _refinerStamp) return _refiner;
         _refiner?.Dispose();
         _refiner = null;
-        var refiner = StableDiffusionCheckpoint.Load(choice.CheckpointPath, choice.LoadOptions);
-        try
-        {
-            _ = refiner.Tokenizer;
-        }
-        catch
-        {
-            refiner.Dispose();
-            throw;
-        }
+        var refiner = LoadWithVocabulary(choice);
         (_refiner, _refinerChoice, _refinerStamp) = (refiner, choice, stamp);
         _refinerIdentity = Identify(refiner);
         Hasher.Save();

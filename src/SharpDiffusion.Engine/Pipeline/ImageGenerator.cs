@@ -154,7 +154,7 @@ public static class ImageGenerator
         if (request.HiresEnabled && !interrupted)
         {
             (outWidth, outHeight) = request.HiresSize(model.Vae.Config.DownsampleFactor);
-            RefinerHires? hiresRefiner = refiner == null ? null : new RefinerHires(refiner, refiner.CreateTextConditioner(request.ClipSkip, embeddingsForWidth), refiner.CreateDenoiser());
+            RefinerHires? hiresRefiner = refiner == null ? null : new RefinerHires(refiner.CreateTextConditioner(request.ClipSkip, embeddingsForWidth), refiner.CreateDenoiser());
             latents = HiresPass(model, request, text, denoiser, controlStack, latents, onStep, cancellation, hiresRefiner);
             refinerStage = hiresRefiner?.Stage;
         }
@@ -223,7 +223,7 @@ public static class ImageGenerator
         firstModel.ImageConditioning is { } concat ? new Conditioning(refinerText.CrossAttention, refinerText.Vector, concat) : refinerText;
 
     /// <summary>The refiner's parts for a hires pass: its conditions are encoded at the hires size, as A1111's hr conds.</summary>
-    private sealed record RefinerHires(StableDiffusionCheckpoint Model, ITextConditioner Text, IDenoiser Denoiser)
+    private sealed record RefinerHires(ITextConditioner Text, IDenoiser Denoiser)
     {
         public RefinerStage? Stage { get; set; }
     }

@@ -98,6 +98,17 @@ public sealed partial class A1111Infotext
         return info;
     }
 
+    /// <summary>
+    /// The name in an A1111 model title, "name [short hash]" (the <c>Model</c>/<c>Refiner</c> values, the API's
+    /// checkpoint and ControlNet titles): the title trimmed and without its bracketed hash.
+    /// </summary>
+    public static string NameOfTitle(string title)
+    {
+        var name = title.Trim();
+        int bracket = name.LastIndexOf(" [", StringComparison.Ordinal);
+        return bracket > 0 && name.EndsWith(']') ? name[..bracket] : name;
+    }
+
     /// <summary>Numbers as A1111 shows them: integral values without a fraction ("7"), others shortest round-trip ("7.5").</summary>
     public static string FormatNumber(double value) =>
         value == Math.Floor(value) && Math.Abs(value) < 1e15 ? ((long)value).ToString(CultureInfo.InvariantCulture) : value.ToString("R", CultureInfo.InvariantCulture);
