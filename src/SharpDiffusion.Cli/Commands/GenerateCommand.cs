@@ -51,7 +51,7 @@ internal sealed class GenerateCommand : ICliCommand
     private readonly Option<string?> _inpaintFill = new("--inpaint-fill") { Description = "Inpainting: masked content, A1111's original (default), fill (colours blurred in from around the hole; the default with --outpaint), latent-noise, latent-nothing" };
     private readonly Option<bool> _inpaintFullRes = new("--inpaint-full-res") { Description = "Inpainting, A1111 'Only masked': generate the mask's area (plus --inpaint-padding) at --width x --height and paste it back; the image keeps its own size" };
     private readonly Option<int?> _inpaintPadding = new("--inpaint-padding") { Description = "Inpainting with --inpaint-full-res: pixels around the mask (default 32)" };
-    private readonly Option<string?> _outpaint = new("--outpaint") { Description = "Outpainting: LEFT,RIGHT,UP,DOWN pixels added to --init-image (canvas rounded up to multiples of 64, one inpainting pass at the canvas size; --width/--height unused)" };
+    private readonly Option<string?> _outpaint = new("--outpaint") { Description = "Outpainting: LEFT,RIGHT,UP,DOWN pixels added to --init-image (canvas rounded up to multiples of 64, inpainted as A1111's script does: one job per --width x --height tile that reaches past the image)" };
     private readonly Option<bool> _maskInvert = new("--mask-invert") { Description = "Inpainting: repaint where the mask is black (A1111 'Inpaint not masked')" };
     private readonly Option<long?> _vaeSampleSeed = new("--vae-sample-seed") { Description = "img2img/inpainting: sample the VAE posterior (mean + std·randn) with torch's CPU generator seeded N (masked image: N+1) instead of using its mean" };
     private readonly Option<string[]> _control = new("--control") { Description = "ControlNet unit MODEL:IMAGE[:weight[:start:end]] (repeatable): a ControlNet file/folder or a name in --models-dir's ControlNet/, the control image (preprocessed, then fitted to the output size by --control-resize-mode), weight (1), guidance start and end (0, 1)" };
@@ -469,7 +469,7 @@ internal sealed class GenerateCommand : ICliCommand
         SafetensorsWriter.Write(path, new[] { TensorToWrite.FromBytes("latents", TensorDType.F32, cpu.shape, bytes) });
     }
 
-    /// <summary>"WxH" (either side may be 0) as A1111's infotext writes Hires resize; null for none.</summary>
+    /// <summary>Two non-negative integers joined by <paramref name="separator"/>; null for none; else one line naming the option.</summary>
     private static (int First, int Second)? ParsePair(string? text, char separator, string option, string expected)
     {
         if (text == null) return null;
@@ -480,13 +480,12 @@ internal sealed class GenerateCommand : ICliCommand
         return (a, b);
     }
 
+    /// <summary>"WxH" (either side may be 0, not both) as A1111's infotext writes Hires resize; null for none.</summary>
     private static (int Width, int Height)? ParseHiresResize(string? text)
     {
-        if (text == null) return null;
-        var parts = text.Split('x');
-        if (parts.Length != 2 || !int.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out int w)
-            || !int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out int h) || (w == 0 && h == 0))
-            throw new ArgumentException($"--hires-resize {text}: WxH, e.g. 1024x768 or 1024x0");
-        return (w, h);
+        const string expected = "WxH, e.g. 1024x768 or 1024x0";
+        var size = ParsePair(text, 'x', "--hires-resize", expected);
+        if (size == (0, 0)) throw new ArgumentException($"--hires-resize {text}: {expected}");
+        return size;
     }
 }
